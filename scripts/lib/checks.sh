@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's checks, run inside its environment by scripts/test. Extra arguments go to pytest.
+set -uo pipefail
+cd "$PM_REPO"
+failed=()
+step() { # name, command...
+  local name="$1"; shift
+  echo "==> $name"
+  "$@" || failed+=("$name")
+}
+step "ruff check" ruff check .
+step "ruff format" ruff format --check --quiet .
+step "mypy (integration)" mypy --strict custom_components/prepaid_meter
+step "mypy (ledger, Python 3.12)" mypy --strict --python-version 3.12 addon/src/prepaid_ledger
+echo "==> pytest"
+python -m pytest --cov --cov-report=term "$@"
+rc=$?
+case $rc in
+  0) ;;
+  5) echo "pytest: no tests were collected"; failed+=("pytest (no tests)") ;;
+  *) failed+=("pytest") ;;
+esac
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'scripts/test: FAILED: %s\n' "$(IFS=,; echo "${failed[*]}")" >&2
+  exit 1
+fi
+echo "scripts/test: all checks passed"
