@@ -1,0 +1,276 @@
+"""Money rules: integer minor units per ISO 4217, exact decimals, half-up rounding.
+
+Floats never enter: amounts are parsed from decimal strings and computed with ``Decimal`` in a
+context that raises instead of silently rounding.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, Overflow
+from typing import Final
+
+from prepaid_ledger.domain.errors import InputError
+
+#: Context for exact arithmetic: any operation that would have to round raises ``Inexact``.
+EXACT: Final = Context(prec=100, traps=[InvalidOperation, Inexact, Overflow])
+
+# ISO 4217 active codes whose minor unit is not 2 decimals. Every other code in
+# _TWO_DECIMAL_CODES has 2. Codes without a minor unit (XAU, XDR, XXX, ...) are refused.
+_EXPONENTS: Final[dict[str, int]] = {
+    # 0 decimals
+    **dict.fromkeys(
+        [
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ],
+        0,
+    ),
+    # 3 decimals
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    # 4 decimals
+    **dict.fromkeys(["CLF", "UYW"], 4),
+}
+_TWO_DECIMAL_CODES: Final = [
+    "AED",
+    "AFN",
+    "ALL",
+    "AMD",
+    "ANG",
+    "AOA",
+    "ARS",
+    "AUD",
+    "AWG",
+    "AZN",
+    "BAM",
+    "BBD",
+    "BDT",
+    "BGN",
+    "BMD",
+    "BND",
+    "BOB",
+    "BOV",
+    "BRL",
+    "BSD",
+    "BTN",
+    "BWP",
+    "BYN",
+    "BZD",
+    "CAD",
+    "CDF",
+    "CHE",
+    "CHF",
+    "CHW",
+    "CNY",
+    "COP",
+    "COU",
+    "CRC",
+    "CUP",
+    "CVE",
+    "CZK",
+    "DKK",
+    "DOP",
+    "DZD",
+    "EGP",
+    "ERN",
+    "ETB",
+    "EUR",
+    "FJD",
+    "FKP",
+    "GBP",
+    "GEL",
+    "GHS",
+    "GIP",
+    "GMD",
+    "GTQ",
+    "GYD",
+    "HKD",
+    "HNL",
+    "HTG",
+    "HUF",
+    "IDR",
+    "ILS",
+    "INR",
+    "IRR",
+    "JMD",
+    "KES",
+    "KGS",
+    "KHR",
+    "KPW",
+    "KYD",
+    "KZT",
+    "LAK",
+    "LBP",
+    "LKR",
+    "LRD",
+    "LSL",
+    "MAD",
+    "MDL",
+    "MGA",
+    "MKD",
+    "MMK",
+    "MNT",
+    "MOP",
+    "MRU",
+    "MUR",
+    "MVR",
+    "MWK",
+    "MXN",
+    "MXV",
+    "MYR",
+    "MZN",
+    "NAD",
+    "NGN",
+    "NIO",
+    "NOK",
+    "NPR",
+    "NZD",
+    "PAB",
+    "PEN",
+    "PGK",
+    "PHP",
+    "PKR",
+    "PLN",
+    "QAR",
+    "RON",
+    "RSD",
+    "RUB",
+    "SAR",
+    "SBD",
+    "SCR",
+    "SDG",
+    "SEK",
+    "SGD",
+    "SHP",
+    "SLE",
+    "SOS",
+    "SRD",
+    "SSP",
+    "STN",
+    "SVC",
+    "SYP",
+    "SZL",
+    "THB",
+    "TJS",
+    "TMT",
+    "TOP",
+    "TRY",
+    "TTD",
+    "TWD",
+    "TZS",
+    "UAH",
+    "USD",
+    "USN",
+    "UYU",
+    "UZS",
+    "VED",
+    "VES",
+    "WST",
+    "XCD",
+    "XCG",
+    "YER",
+    "ZAR",
+    "ZMW",
+    "ZWG",
+]
+_EXPONENTS.update(dict.fromkeys(_TWO_DECIMAL_CODES, 2))
+
+#: Longest decimal string accepted; keeps products of quantity and price exact and cheap.
+MAX_DECIMAL_CHARS: Final = 32
+_DECIMAL_RE: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def currency_exponent(code: str) -> int:
+    """Return the number of minor-unit decimals of an ISO 4217 currency (``"EUR"`` -> 2)."""
+    exponent = _EXPONENTS.get(code) if isinstance(code, str) else None
+    if exponent is None:
+        raise InputError(
+            "invalid_currency",
+            f"currency must be an ISO 4217 code with a minor unit, such as 'EUR'; got {code!r}",
+        )
+    return exponent
+
+
+def parse_currency(value: object, field: str = "currency") -> str:
+    """Validate a currency code from input and return it (upper-case letters only, no guessing)."""
+    if not isinstance(value, str):
+        raise InputError("invalid_currency", f"{field} must be a string such as 'EUR'")
+    try:
+        currency_exponent(value)
+    except InputError:
+        raise InputError(
+            "invalid_currency", f"{field} must be an ISO 4217 code such as 'EUR'; got {value!r}"
+        ) from None
+    return value
+
+
+def parse_decimal(value: object, field: str) -> Decimal:
+    """Parse a plain decimal string such as ``"0.2513"`` or ``"-12"``.
+
+    Floats, ints, booleans, exponents, NaN, infinities, blanks and over-long strings are
+    refused so that every amount comes from exact text.
+    """
+    if not isinstance(value, str):
+        raise InputError(
+            "invalid_decimal",
+            f'{field} must be a decimal string such as "0.25", not {type(value).__name__}',
+        )
+    if len(value) > MAX_DECIMAL_CHARS or not _DECIMAL_RE.fullmatch(value):
+        shown = value if len(value) <= MAX_DECIMAL_CHARS else value[:MAX_DECIMAL_CHARS] + "..."
+        raise InputError(
+            "invalid_decimal",
+            f'{field} must be a plain decimal string such as "0.25" '
+            f"(at most {MAX_DECIMAL_CHARS} characters, no exponent); got {shown!r}",
+        )
+    return Decimal(value)
+
+
+def parse_non_negative_decimal(value: object, field: str) -> Decimal:
+    """Parse a decimal string that must not be negative (prices, meter values, band limits)."""
+    number = parse_decimal(value, field)
+    if number < 0:
+        raise InputError("negative_decimal", f"{field} must not be negative; got {value!r}")
+    return number.copy_abs()  # turns "-0" into "0" without rounding
+
+
+def format_decimal(value: Decimal) -> str:
+    """Render a decimal as a plain string without exponent (inverse of ``parse_decimal``)."""
+    return f"{value.copy_abs() if value.is_zero() else value:f}"
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """Round an exact amount in major units to integer minor units, half away from zero."""
+    exponent = currency_exponent(currency)
+    quantum = Decimal(1).scaleb(-exponent)
+    rounded = amount.quantize(quantum, rounding=ROUND_HALF_UP, context=Context(prec=100))
+    return int(rounded.scaleb(exponent, context=EXACT))
+
+
+def from_minor(amount_minor: int, currency: str) -> Decimal:
+    """Return integer minor units as an exact ``Decimal`` in major units (1234 EUR -> 12.34)."""
+    return Decimal(amount_minor).scaleb(-currency_exponent(currency), context=EXACT)
+
+
+def amount_to_post(exact_total: Decimal, posted_minor: int, currency: str) -> int:
+    """Return the next charge under the cumulative rule: ``to_minor(exact_total) - posted``.
+
+    ``exact_total`` is the exact cost of all consumption so far and ``posted_minor`` what was
+    already posted, so rounding never accumulates: the posted sum always equals the rounded
+    exact total.
+    """
+    return to_minor(exact_total, currency) - posted_minor
