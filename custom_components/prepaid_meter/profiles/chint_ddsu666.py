@@ -1,0 +1,60 @@
+"""Chint DDSU666: single phase, FC04 float32 big-endian; power is reported in kW."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .model import (
+    CURRENT,
+    ENERGY_EXPORT,
+    ENERGY_TOTAL,
+    FREQUENCY,
+    POWER,
+    POWER_FACTOR,
+    VOLTAGE,
+    MeterProfile,
+    Register,
+    SerialDefaults,
+)
+from .plausible import (
+    ENERGY_RANGE,
+    MAINS_CURRENT,
+    MAINS_FREQUENCY,
+    MAINS_VOLTAGE,
+    POWER_FACTOR_RANGE,
+    SINGLE_PHASE_POWER,
+)
+
+
+def _float(
+    key: str,
+    address: int,
+    unit: str | None,
+    plausible: tuple[Decimal, Decimal],
+    scale: Decimal = Decimal(1),
+) -> Register:
+    return Register(
+        key=key,
+        address=address,
+        function=4,
+        data_type="float32",
+        scale=scale,
+        unit=unit,
+        plausible=plausible,
+    )
+
+
+PROFILE = MeterProfile(
+    id="chint_ddsu666",
+    name="Chint DDSU666",
+    registers=(
+        _float(VOLTAGE, 0x2000, "V", MAINS_VOLTAGE),
+        _float(CURRENT, 0x2002, "A", MAINS_CURRENT),
+        _float(POWER, 0x2004, "W", SINGLE_PHASE_POWER, scale=Decimal(1000)),
+        _float(POWER_FACTOR, 0x200A, None, POWER_FACTOR_RANGE),
+        _float(FREQUENCY, 0x200E, "Hz", MAINS_FREQUENCY),
+        _float(ENERGY_TOTAL, 0x4000, "kWh", ENERGY_RANGE),
+        _float(ENERGY_EXPORT, 0x400A, "kWh", ENERGY_RANGE),
+    ),
+    serial_defaults=SerialDefaults(baudrate=9600),
+)

@@ -1,0 +1,81 @@
+"""Hiking DDS238-2 ZN/S(R): single phase, FC03 integers, relay at 0x001A, FC16-only writes.
+
+The meter ignores FC06 (write single register); every write, the relay included, must use
+FC16. ``energy_total`` is the imported energy (0x000A); 0x0000 is import + export.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .model import (
+    CURRENT,
+    ENERGY_EXPORT,
+    ENERGY_TOTAL,
+    FREQUENCY,
+    POWER,
+    POWER_FACTOR,
+    VOLTAGE,
+    MeterProfile,
+    Register,
+    RegisterRelay,
+    SerialDefaults,
+)
+from .plausible import (
+    ENERGY_RANGE,
+    MAINS_CURRENT,
+    MAINS_FREQUENCY,
+    MAINS_VOLTAGE,
+    POWER_FACTOR_RANGE,
+    SINGLE_PHASE_POWER,
+)
+
+_KWH = Decimal("0.01")
+
+PROFILE = MeterProfile(
+    id="hiking_dds238_2",
+    name="Hiking DDS238-2 ZN/S",
+    registers=(
+        Register(
+            key=ENERGY_EXPORT,
+            address=0x0008,
+            data_type="uint32",
+            scale=_KWH,
+            unit="kWh",
+            plausible=ENERGY_RANGE,
+        ),
+        Register(
+            key=ENERGY_TOTAL,
+            address=0x000A,
+            data_type="uint32",
+            scale=_KWH,
+            unit="kWh",
+            plausible=ENERGY_RANGE,
+        ),
+        Register(
+            key=VOLTAGE, address=0x000C, scale=Decimal("0.1"), unit="V", plausible=MAINS_VOLTAGE
+        ),
+        Register(
+            key=CURRENT, address=0x000D, scale=Decimal("0.01"), unit="A", plausible=MAINS_CURRENT
+        ),
+        Register(
+            key=POWER, address=0x000E, data_type="int16", unit="W", plausible=SINGLE_PHASE_POWER
+        ),
+        Register(
+            key=POWER_FACTOR,
+            address=0x0010,
+            scale=Decimal("0.001"),
+            plausible=POWER_FACTOR_RANGE,
+        ),
+        Register(
+            key=FREQUENCY,
+            address=0x0011,
+            scale=Decimal("0.01"),
+            unit="Hz",
+            plausible=MAINS_FREQUENCY,
+        ),
+    ),
+    write_functions=frozenset({16}),
+    relay=RegisterRelay(address=0x001A, cut_words=(0,), restore_words=(1,)),
+    serial_defaults=SerialDefaults(baudrate=9600),
+)
