@@ -14,7 +14,8 @@ PM_MIN_PY="3.14.2"
 
 # Files whose content decides the environment; their hash keys the venv.
 pm_requirements_hash() {
-  cat "$PM_REPO/requirements_test.txt" "$PM_REPO/scripts/lib/system-packages.txt" |
+  cat "$PM_REPO/requirements_test.txt" "$PM_REPO/requirements_develop.txt" \
+      "$PM_REPO/scripts/lib/system-packages.txt" |
     sha256sum | cut -c1-16
 }
 
@@ -43,6 +44,8 @@ pm_exec() {
     "VIRTUAL_ENV=$venv" "HOME=${HOME:-/root}" "TERM=${TERM:-dumb}" "LANG=C.UTF-8"
     "PM_REPO=$PM_REPO" "PYTHONPATH=$PM_REPO:$PM_REPO/addon/src"
   )
+  # Home Assistant installs packages with uv, which reads SSL_CERT_FILE rather than pip's settings.
+  [ -z "${PIP_CERT:-}" ] || envs+=("SSL_CERT_FILE=$PIP_CERT")
   local name
   for name in $(compgen -e); do
     case "$name" in PIP_*|PREPAID_*|CI|PYTEST_*|COVERAGE_*|HYPOTHESIS_*|PM_*) envs+=("$name=${!name}");; esac

@@ -1,0 +1,161 @@
+"""Config flow: one config entry per ledger site (URL + token), checked before it is created."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import probatio
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+from homeassistant.helpers.service_info.hassio import HassioServiceInfo
+
+from .const import CONF_TOKEN, CONF_URL, DOMAIN
+from .ledger_client import LedgerAuthError, LedgerClient, LedgerConnectionError, LedgerIdentity
+
+# Scopes allowed to run a site; a tenant's read-only token cannot post readings.
+SITE_SCOPES = frozenset({"admin", "integration"})
+
+URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+
+
+def _site_schema(defaults: Mapping[str, Any]) -> probatio.Schema:
+    return probatio.Schema(
+        {
+            probatio.Required(
+                CONF_URL, default=defaults.get(CONF_URL, probatio.UNDEFINED)
+            ): URL_SELECTOR,
+            probatio.Required(CONF_TOKEN): TOKEN_SELECTOR,
+        }
+    )
+
+
+class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up a ledger site by hand, from add-on discovery, or again after a token change."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing discovered."""
+        self._discovered_url = ""
+        self._discovered_token = ""
+
+    async def _async_check(
+        self, url: str, token: str, errors: dict[str, str]
+    ) -> LedgerIdentity | None:
+        """Ask the ledger who it is; fill ``errors`` with a form error when it can't say."""
+        client = LedgerClient(async_get_clientsession(self.hass), url, token)
+        try:
+            identity = await client.async_identify()
+        except LedgerAuthError:
+            errors["base"] = "invalid_auth"
+            return None
+        except LedgerConnectionError:
+            errors["base"] = "cannot_connect"
+            return None
+        if identity.scope not in SITE_SCOPES:
+            errors["base"] = "insufficient_scope"
+            return None
+        return identity
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the ledger's URL and an admin or integration token."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            url = user_input[CONF_URL].rstrip("/")
+            identity = await self._async_check(url, user_input[CONF_TOKEN], errors)
+            if identity is not None:
+                await self.async_set_unique_id(identity.ledger_id)
+                self._abort_if_unique_id_configured(updates={CONF_URL: url})
+                return self.async_create_entry(
+                    title="Prepaid Meter Ledger",
+                    data={CONF_URL: url, CONF_TOKEN: user_input[CONF_TOKEN]},
+                )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(_site_schema({}), user_input),
+            errors=errors,
+        )
+
+    async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
+        """Take the ledger add-on's Supervisor discovery (host, port, token)."""
+        config = discovery_info.config
+        url = f"http://{config['host']}:{config['port']}"
+        token = str(config[CONF_TOKEN])
+        errors: dict[str, str] = {}
+        identity = await self._async_check(url, token, errors)
+        if identity is None:
+            return self.async_abort(reason=errors["base"])
+        await self.async_set_unique_id(identity.ledger_id)
+        self._abort_if_unique_id_configured(updates={CONF_URL: url, CONF_TOKEN: token})
+        self._discovered_url = url
+        self._discovered_token = token
+        self.context["title_placeholders"] = {"name": discovery_info.name}
+        return await self.async_step_hassio_confirm()
+
+    async def async_step_hassio_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Let the user confirm the discovered add-on."""
+        if user_input is not None:
+            return self.async_create_entry(
+                title="Prepaid Meter Ledger",
+                data={CONF_URL: self._discovered_url, CONF_TOKEN: self._discovered_token},
+            )
+        return self.async_show_form(
+            step_id="hassio_confirm",
+            description_placeholders={"url": self._discovered_url},
+        )
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Start re-authentication after the ledger rejected the stored token."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a new token for the same ledger."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            identity = await self._async_check(entry.data[CONF_URL], user_input[CONF_TOKEN], errors)
+            if identity is not None:
+                await self.async_set_unique_id(identity.ledger_id)
+                self._abort_if_unique_id_mismatch(reason="wrong_ledger")
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_TOKEN: user_input[CONF_TOKEN]}
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=probatio.Schema({probatio.Required(CONF_TOKEN): TOKEN_SELECTOR}),
+            description_placeholders={"url": entry.data[CONF_URL]},
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the ledger's URL or token; it must stay the same ledger."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            url = user_input[CONF_URL].rstrip("/")
+            identity = await self._async_check(url, user_input[CONF_TOKEN], errors)
+            if identity is not None:
+                await self.async_set_unique_id(identity.ledger_id)
+                self._abort_if_unique_id_mismatch(reason="wrong_ledger")
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_URL: url, CONF_TOKEN: user_input[CONF_TOKEN]}
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=_site_schema(entry.data),
+            errors=errors,
+        )

@@ -1,0 +1,163 @@
+"""The ledger-site config flow: user, add-on discovery, reauth and reconfigure, with every error."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.hassio import HassioServiceInfo
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.prepaid_meter.const import CONF_TOKEN, CONF_URL, DOMAIN
+
+from .conftest import LedgerSite
+
+
+async def _start_user_flow(hass: HomeAssistant) -> str:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+    return str(result["flow_id"])
+
+
+async def test_user_flow_creates_entry(hass: HomeAssistant, ledger: LedgerSite) -> None:
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_URL: ledger.url + "/", CONF_TOKEN: ledger.admin_token}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token}
+    assert result["result"].unique_id == ledger.ledger_id
+
+
+async def test_user_flow_errors_then_recovers(
+    hass: HomeAssistant, ledger: LedgerSite, socket_enabled: None
+) -> None:
+    flow_id = await _start_user_flow(hass)
+    cases = [
+        ({CONF_URL: "http://127.0.0.1:9", CONF_TOKEN: ledger.admin_token}, "cannot_connect"),
+        ({CONF_URL: ledger.url + "/nothing-here", CONF_TOKEN: "x"}, "cannot_connect"),
+        ({CONF_URL: ledger.url, CONF_TOKEN: "wrong"}, "invalid_auth"),
+        ({CONF_URL: ledger.url, CONF_TOKEN: ledger.tenant_token}, "insufficient_scope"),
+    ]
+    for user_input, error in cases:
+        result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"base": error}, user_input
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_user_flow_rejects_same_ledger_twice(
+    hass: HomeAssistant, ledger: LedgerSite, site_entry: MockConfigEntry
+) -> None:
+    site_entry.add_to_hass(hass)
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+def _discovery(ledger: LedgerSite, token: str) -> HassioServiceInfo:
+    host, port = ledger.url.removeprefix("http://").split(":")
+    return HassioServiceInfo(
+        config={"host": host, "port": int(port), CONF_TOKEN: token},
+        name="Prepaid Meter Ledger",
+        slug="prepaid_meter_ledger",
+        uuid="1234",
+    )
+
+
+async def test_hassio_discovery_confirm(hass: HomeAssistant, ledger: LedgerSite) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(ledger, ledger.admin_token)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "hassio_confirm"
+    assert result["description_placeholders"] == {"url": ledger.url}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token}
+
+
+async def test_hassio_discovery_updates_existing_entry(
+    hass: HomeAssistant, ledger: LedgerSite
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=ledger.ledger_id,
+        data={CONF_URL: "http://old-host:8099", CONF_TOKEN: "old"},
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(ledger, ledger.admin_token)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data == {CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token}
+
+
+async def test_hassio_discovery_with_bad_token_aborts(
+    hass: HomeAssistant, ledger: LedgerSite
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(ledger, "wrong")
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "invalid_auth"
+
+
+async def test_reauth(hass: HomeAssistant, ledger: LedgerSite) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=ledger.ledger_id, data={CONF_URL: ledger.url, CONF_TOKEN: "old"}
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: "still-wrong"}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: ledger.admin_token}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_TOKEN] == ledger.admin_token
+
+
+async def test_reauth_refuses_another_ledger(hass: HomeAssistant, ledger: LedgerSite) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id="another-ledger", data={CONF_URL: ledger.url, CONF_TOKEN: "old"}
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: ledger.admin_token}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_ledger"
+    assert entry.data[CONF_TOKEN] == "old"
+
+
+async def test_reconfigure(
+    hass: HomeAssistant, ledger: LedgerSite, site_entry: MockConfigEntry
+) -> None:
+    site_entry.add_to_hass(hass)
+    result = await site_entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: "http://127.0.0.1:9", CONF_TOKEN: ledger.admin_token}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: ledger.url + "/", CONF_TOKEN: ledger.integration_token}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert site_entry.data == {CONF_URL: ledger.url, CONF_TOKEN: ledger.integration_token}
