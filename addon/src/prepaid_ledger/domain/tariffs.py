@@ -1,0 +1,529 @@
+"""Tariffs (flat, time-of-use, tiered) and the exact price of consumption over an interval.
+
+Prices are exact decimals in major units per kWh or m3. Pricing never rounds money: each
+``ChargePart.amount`` is ``quantity * price`` exactly; rounding to minor units happens once, on
+the cumulative total (see ``money.amount_to_post``). Time-of-use segments and tier periods are
+evaluated in the account's local time, so they follow daylight-saving changes.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from decimal import ROUND_FLOOR, Context, Decimal, localcontext
+from typing import Final, Literal
+
+from prepaid_ledger.domain.apportion import apportion, microseconds
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.domain.localtime import local_pieces, require_aware
+from prepaid_ledger.domain.money import (
+    EXACT,
+    format_decimal,
+    parse_currency,
+    parse_non_negative_decimal,
+)
+
+type Unit = Literal["kWh", "m3"]
+type Period = Literal["month", "year"]
+
+UNITS: Final[tuple[Unit, ...]] = ("kWh", "m3")
+PERIODS: Final[tuple[Period, ...]] = ("month", "year")
+MAX_SEGMENTS: Final = 14
+MAX_BANDS: Final = 10
+MAX_NAME_CHARS: Final = 100
+MAX_BAND_NAME_CHARS: Final = 32
+FLAT_BAND: Final = "flat"
+_HHMM: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+_MIDNIGHT: Final = time(0, 0)
+_WEEKEND: Final = frozenset({5, 6})  # Saturday, Sunday
+_COMMON_KEYS: Final = frozenset(
+    {"name", "currency", "unit", "kind", "standing_charge_minor_per_day"}
+)
+_KIND_KEYS: Final[Mapping[str, frozenset[str]]] = {
+    "flat": frozenset({"price"}),
+    "tou": frozenset({"segments", "weekend_segments"}),
+    "tiered": frozenset({"period", "bands"}),
+}
+_INTERPOLATION: Final = Context(prec=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A time-of-use segment: from ``start`` (local) until the next segment's start."""
+
+    start: time
+    price: Decimal
+    band: str
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """A tier: consumption in the period up to ``up_to`` (None: unlimited) costs ``price``."""
+
+    up_to: Decimal | None
+    price: Decimal
+    band: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlatTariff:
+    """One price for all consumption."""
+
+    name: str
+    currency: str
+    unit: Unit
+    standing_charge_minor_per_day: int
+    price: Decimal
+
+    @property
+    def kind(self) -> Literal["flat"]:
+        """Return the tariff kind as used in JSON."""
+        return "flat"
+
+
+@dataclass(frozen=True, slots=True)
+class TouTariff:
+    """Time-of-use: a daily schedule of segments, optionally a different one at weekends."""
+
+    name: str
+    currency: str
+    unit: Unit
+    standing_charge_minor_per_day: int
+    segments: tuple[Segment, ...]
+    weekend_segments: tuple[Segment, ...] | None = None
+
+    @property
+    def kind(self) -> Literal["tou"]:
+        """Return the tariff kind as used in JSON."""
+        return "tou"
+
+    def schedule_for(self, day: date) -> tuple[Segment, ...]:
+        """Return the segments that apply on a local date (weekend schedule on Sat/Sun)."""
+        if self.weekend_segments is not None and day.weekday() in _WEEKEND:
+            return self.weekend_segments
+        return self.segments
+
+
+@dataclass(frozen=True, slots=True)
+class TieredTariff:
+    """Inclining (or declining) blocks of consumption counted per local month or year."""
+
+    name: str
+    currency: str
+    unit: Unit
+    standing_charge_minor_per_day: int
+    period: Period
+    bands: tuple[Band, ...]
+
+    @property
+    def kind(self) -> Literal["tiered"]:
+        """Return the tariff kind as used in JSON."""
+        return "tiered"
+
+
+type Tariff = FlatTariff | TouTariff | TieredTariff
+
+
+@dataclass(frozen=True, slots=True)
+class ChargePart:
+    """Consumption in one band (and tier period) with its exact cost in major units."""
+
+    band: str
+    period: str | None
+    start: datetime
+    end: datetime
+    quantity: Decimal
+    amount: Decimal
+    price: Decimal
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing and serialising
+
+
+def _fail(field: str, message: str, code: str = "invalid_tariff") -> InputError:
+    return InputError(code, f"{field} {message}")
+
+
+def _text(value: object, field: str, max_chars: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(field, "must be a non-empty string")
+    if len(value) > max_chars:
+        raise _fail(field, f"must be at most {max_chars} characters")
+    return value
+
+
+def _parse_hhmm(value: object, field: str) -> time:
+    match = _HHMM.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise _fail(field, f'must be a local time "HH:MM" between 00:00 and 23:59; got {value!r}')
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _list(value: object, field: str, max_items: int) -> Sequence[object]:
+    if not isinstance(value, list | tuple) or not value:
+        raise _fail(field, "must be a non-empty list")
+    if len(value) > max_items:
+        raise _fail(field, f"may hold at most {max_items} entries; got {len(value)}")
+    return value
+
+
+def _mapping(value: object, field: str, allowed: Collection[str]) -> Mapping[str, object]:
+    if not isinstance(value, Mapping):
+        raise _fail(field, "must be an object")
+    unknown = sorted(str(key) for key in value if key not in allowed)
+    if unknown:
+        raise _fail(field, f"has unknown field(s) {', '.join(unknown)}")
+    return value
+
+
+def _parse_segments(value: object, field: str, default_prefix: str) -> tuple[Segment, ...]:
+    segments: list[Segment] = []
+    for index, item in enumerate(_list(value, field, MAX_SEGMENTS)):
+        where = f"{field}[{index}]"
+        entry = _mapping(item, where, {"start", "price", "band"})
+        if "start" not in entry or "price" not in entry:
+            raise _fail(where, "needs 'start' and 'price'")
+        start = _parse_hhmm(entry["start"], f"{where}.start")
+        price = parse_non_negative_decimal(entry["price"], f"{where}.price")
+        band_value = entry.get("band")
+        band = (
+            f"{default_prefix}{start:%H:%M}"
+            if band_value is None
+            else _text(band_value, f"{where}.band", MAX_BAND_NAME_CHARS)
+        )
+        if segments and start <= segments[-1].start:
+            raise _fail(f"{where}.start", "must be later than the previous segment's start")
+        if not segments and start != _MIDNIGHT:
+            raise _fail(f"{where}.start", 'must be "00:00" (the first segment starts the day)')
+        segments.append(Segment(start=start, price=price, band=band))
+    return tuple(segments)
+
+
+def _parse_bands(value: object, field: str) -> tuple[Band, ...]:
+    items = _list(value, field, MAX_BANDS)
+    bands: list[Band] = []
+    for index, item in enumerate(items):
+        where = f"{field}[{index}]"
+        entry = _mapping(item, where, {"up_to", "price", "band"})
+        if "up_to" not in entry or "price" not in entry:
+            raise _fail(where, "needs 'up_to' and 'price'")
+        last = index == len(items) - 1
+        raw_up_to = entry["up_to"]
+        up_to: Decimal | None
+        if raw_up_to is None:
+            if not last:
+                raise _fail(f"{where}.up_to", "may be null only in the last band")
+            up_to = None
+        else:
+            if last:
+                raise _fail(f"{where}.up_to", "must be null in the last band (no upper limit)")
+            up_to = parse_non_negative_decimal(raw_up_to, f"{where}.up_to")
+            previous = bands[-1].up_to if bands else Decimal(0)
+            if previous is not None and up_to <= previous:
+                raise _fail(f"{where}.up_to", "must be greater than the previous band's limit")
+        price = parse_non_negative_decimal(entry["price"], f"{where}.price")
+        band_value = entry.get("band")
+        band = (
+            f"tier{index + 1}"
+            if band_value is None
+            else _text(band_value, f"{where}.band", MAX_BAND_NAME_CHARS)
+        )
+        bands.append(Band(up_to=up_to, price=price, band=band))
+    return tuple(bands)
+
+
+def parse_tariff(payload: Mapping[str, object], *, ignore: Collection[str] = ()) -> Tariff:
+    """Validate a ``POST /api/v1/tariffs`` body and return the tariff; InputError on bad fields.
+
+    Keys listed in ``ignore`` (such as ``"id"``) are skipped; any other unknown key is an
+    error, so a typo like ``"segment"`` never silently drops a schedule.
+    """
+    if not isinstance(payload, Mapping):
+        raise _fail("tariff", "must be a JSON object")
+    kind = payload.get("kind")
+    if kind not in _KIND_KEYS:
+        raise _fail("kind", f"must be one of 'flat', 'tou', 'tiered'; got {kind!r}")
+    allowed = _COMMON_KEYS | _KIND_KEYS[str(kind)] | set(ignore)
+    _mapping(payload, "tariff", allowed)
+    missing = sorted(
+        key for key in _COMMON_KEYS - {"standing_charge_minor_per_day"} if key not in payload
+    )
+    if missing:
+        raise _fail("tariff", f"is missing field(s) {', '.join(missing)}")
+    name = _text(payload["name"], "name", MAX_NAME_CHARS)
+    currency = parse_currency(payload["currency"])
+    unit = payload["unit"]
+    if unit not in UNITS:
+        raise _fail("unit", f"must be 'kWh' or 'm3'; got {unit!r}")
+    standing = payload.get("standing_charge_minor_per_day", 0)
+    if isinstance(standing, bool) or not isinstance(standing, int) or standing < 0:
+        raise _fail("standing_charge_minor_per_day", "must be an integer >= 0 (minor units)")
+    checked_unit: Unit = "kWh" if unit == "kWh" else "m3"
+    if kind == "flat":
+        if "price" not in payload:
+            raise _fail("tariff", "of kind 'flat' needs 'price'")
+        return FlatTariff(
+            name=name,
+            currency=currency,
+            unit=checked_unit,
+            standing_charge_minor_per_day=standing,
+            price=parse_non_negative_decimal(payload["price"], "price"),
+        )
+    if kind == "tou":
+        if "segments" not in payload:
+            raise _fail("tariff", "of kind 'tou' needs 'segments'")
+        weekend = payload.get("weekend_segments")
+        return TouTariff(
+            name=name,
+            currency=currency,
+            unit=checked_unit,
+            standing_charge_minor_per_day=standing,
+            segments=_parse_segments(payload["segments"], "segments", ""),
+            weekend_segments=None
+            if weekend is None
+            else _parse_segments(weekend, "weekend_segments", "weekend "),
+        )
+    period = payload.get("period")
+    if period not in PERIODS:
+        raise _fail("period", f"must be 'month' or 'year'; got {period!r}")
+    if "bands" not in payload:
+        raise _fail("tariff", "of kind 'tiered' needs 'bands'")
+    return TieredTariff(
+        name=name,
+        currency=currency,
+        unit=checked_unit,
+        standing_charge_minor_per_day=standing,
+        period="month" if period == "month" else "year",
+        bands=_parse_bands(payload["bands"], "bands"),
+    )
+
+
+def _segments_json(segments: Iterable[Segment]) -> list[dict[str, object]]:
+    return [
+        {"start": f"{s.start:%H:%M}", "price": format_decimal(s.price), "band": s.band}
+        for s in segments
+    ]
+
+
+def tariff_to_json(tariff: Tariff) -> dict[str, object]:
+    """Return the JSON form of a tariff; ``parse_tariff`` accepts it back unchanged."""
+    body: dict[str, object] = {
+        "name": tariff.name,
+        "currency": tariff.currency,
+        "unit": tariff.unit,
+        "kind": tariff.kind,
+        "standing_charge_minor_per_day": tariff.standing_charge_minor_per_day,
+    }
+    match tariff:
+        case FlatTariff():
+            body["price"] = format_decimal(tariff.price)
+        case TouTariff():
+            body["segments"] = _segments_json(tariff.segments)
+            body["weekend_segments"] = (
+                None if tariff.weekend_segments is None else _segments_json(tariff.weekend_segments)
+            )
+        case TieredTariff():
+            body["period"] = tariff.period
+            body["bands"] = [
+                {
+                    "up_to": None if b.up_to is None else format_decimal(b.up_to),
+                    "price": format_decimal(b.price),
+                    "band": b.band,
+                }
+                for b in tariff.bands
+            ]
+    return body
+
+
+# ---------------------------------------------------------------------------------------------
+# Pricing
+
+
+def period_key(period: Period, local: datetime | date) -> str:
+    """Return the tier period a local date belongs to ("2026-11" or "2026")."""
+    return f"{local.year:04d}-{local.month:02d}" if period == "month" else f"{local.year:04d}"
+
+
+def _period_starts(period: Period) -> Callable[[date], Iterable[time]]:
+    def boundaries(day: date) -> tuple[time, ...]:
+        first = day.day == 1 and (period == "month" or day.month == 1)
+        return (_MIDNIGHT,) if first else ()
+
+    return boundaries
+
+
+def _check_interval(start: datetime, end: datetime, quantity: Decimal) -> None:
+    require_aware(start, "start")
+    require_aware(end, "end")
+    if end < start:
+        raise InputError("invalid_interval", "an interval must not end before it starts")
+    if not isinstance(quantity, Decimal) or not quantity.is_finite() or quantity < 0:
+        raise InputError("negative_quantity", "quantity must be a finite decimal >= 0")
+
+
+def _period_pieces(
+    tariff: TieredTariff, start: datetime, end: datetime, tz: tzinfo
+) -> list[tuple[datetime, datetime, str]]:
+    return local_pieces(
+        start,
+        end,
+        tz,
+        _period_starts(tariff.period),
+        lambda local: period_key(tariff.period, local),
+    )
+
+
+def period_keys(tariff: Tariff, start: datetime, end: datetime, tz: tzinfo) -> list[str]:
+    """Return the tier periods an interval touches, oldest first (non-tiered tariffs: [])."""
+    if not isinstance(tariff, TieredTariff):
+        return []
+    _check_interval(start, end, Decimal(0))
+    return [key for _, _, key in _period_pieces(tariff, start, end, tz)]
+
+
+def _part(
+    band: str,
+    period: str | None,
+    *,
+    start: datetime,
+    end: datetime,
+    quantity: Decimal,
+    price: Decimal,
+) -> ChargePart:
+    amount = EXACT.multiply(quantity, price)
+    return ChargePart(band, period, start, end, quantity, amount, price)
+
+
+def _time_at(start: datetime, end: datetime, done: Decimal, total: Decimal) -> datetime:
+    """Return when ``done`` of ``total`` was used, assuming a steady rate over [start, end]."""
+    if total == 0:
+        return start
+    with localcontext(_INTERPOLATION):
+        offset = (Decimal(microseconds(end - start)) * done / total).to_integral_value(
+            rounding=ROUND_FLOOR
+        )
+    return start + timedelta(microseconds=int(offset))
+
+
+def _price_tiered_piece(
+    tariff: TieredTariff,
+    key: str,
+    *,
+    start: datetime,
+    end: datetime,
+    quantity: Decimal,
+    used: Decimal,
+) -> list[ChargePart]:
+    parts: list[ChargePart] = []
+    position = used
+    done = Decimal(0)
+    with localcontext(EXACT):
+        for band in tariff.bands:
+            if band.up_to is not None and position >= band.up_to:
+                continue
+            room = None if band.up_to is None else band.up_to - position
+            take = quantity - done if room is None else min(quantity - done, room)
+            if take > 0 or not parts:
+                parts.append(
+                    _part(
+                        band.band,
+                        key,
+                        start=_time_at(start, end, done, quantity),
+                        end=end
+                        if done + take == quantity
+                        else _time_at(start, end, done + take, quantity),
+                        quantity=take,
+                        price=band.price,
+                    )
+                )
+            position += take
+            done += take
+            if done == quantity:
+                break
+    return parts
+
+
+def price_consumption(  # noqa: PLR0917 - positional order fixed by the ledger contract
+    tariff: Tariff,
+    start: datetime,
+    end: datetime,
+    quantity: Decimal,
+    tz: tzinfo,
+    used_in_period: Mapping[str, Decimal] | None = None,
+) -> list[ChargePart]:
+    """Price ``quantity`` consumed steadily over [start, end]; parts sum exactly to it.
+
+    Time-of-use intervals split at local segment boundaries in proportion to time; tiered
+    intervals split at period boundaries (in proportion to time) and then at band limits,
+    counting ``used_in_period[period]`` as already consumed in that period before ``start``.
+    Amounts are exact (``quantity * price``), never rounded.
+    """
+    _check_interval(start, end, quantity)
+    match tariff:
+        case FlatTariff():
+            return [
+                _part(FLAT_BAND, None, start=start, end=end, quantity=quantity, price=tariff.price)
+            ]
+        case TouTariff():
+            pieces = _tou_pieces(tariff, start, end, tz)
+            shares = apportion(quantity, [microseconds(high - low) for low, high, _ in pieces])
+            return [
+                _part(band, None, start=low, end=high, quantity=share, price=price)
+                for (low, high, (band, price)), share in zip(pieces, shares, strict=True)
+            ]
+        case TieredTariff():
+            used = used_in_period or {}
+            periods = _period_pieces(tariff, start, end, tz)
+            shares = apportion(quantity, [microseconds(high - low) for low, high, _ in periods])
+            parts: list[ChargePart] = []
+            for (low, high, key), share in zip(periods, shares, strict=True):
+                before = used.get(key, Decimal(0))
+                if not isinstance(before, Decimal) or not before.is_finite() or before < 0:
+                    raise InputError(
+                        "invalid_usage", f"used_in_period[{key!r}] must be a decimal >= 0"
+                    )
+                parts.extend(
+                    _price_tiered_piece(
+                        tariff, key, start=low, end=high, quantity=share, used=before
+                    )
+                )
+            return parts
+
+
+def _tou_pieces(
+    tariff: TouTariff, start: datetime, end: datetime, tz: tzinfo
+) -> list[tuple[datetime, datetime, tuple[str, Decimal]]]:
+    """Split an interval into runs billed at one (band, price), in local time."""
+
+    def boundaries(day: date) -> Iterable[time]:
+        return (segment.start for segment in tariff.schedule_for(day))
+
+    def classify(local: datetime) -> tuple[str, Decimal]:
+        schedule = tariff.schedule_for(local.date())
+        index = bisect_right([s.start for s in schedule], local.time().replace(tzinfo=None))
+        found = schedule[index - 1]
+        # Neighbouring segments that bill identically merge into one part.
+        return (found.band, found.price)
+
+    return local_pieces(start, end, tz, boundaries, classify)
+
+
+def standing_charge_days(last_charged: date | None, now: datetime, tz: tzinfo) -> list[date]:
+    """Return the local days whose daily standing charge is due by ``now``, oldest first.
+
+    A day is charged once, at its start (in advance), so today is due as soon as it begins.
+    With nothing charged yet, only today is due.
+    """
+    today = require_aware(now, "now").astimezone(tz).date()
+    if last_charged is None:
+        return [today]
+    days: list[date] = []
+    day = last_charged + timedelta(days=1)
+    while day <= today:
+        days.append(day)
+        day += timedelta(days=1)
+    return days
