@@ -1,0 +1,246 @@
+"""Simulated Modbus devices: a meter that behaves like its profile, and a relay module.
+
+The meter's registers are encoded with the same codec the client decodes with, straight from
+the profile, so a simulated Acrel has the Acrel's addresses, scaling, word order and
+function-code rules. Its total integrates the load over time and stops when the relay opens.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Protocol
+
+from custom_components.prepaid_meter.modbus.codec import encode
+from custom_components.prepaid_meter.profiles.model import (
+    CoilRelay,
+    MeterProfile,
+    Register,
+    RegisterRelay,
+)
+
+from .load import ConstantLoad, Load
+
+ILLEGAL_FUNCTION = 1
+ILLEGAL_ADDRESS = 2
+ILLEGAL_VALUE = 3
+
+#: A rate in W (or l/h) times seconds, divided by this, is kWh (or m3).
+_RATE_SECONDS_PER_TOTAL = 3_600_000.0
+
+type ReadResult = list[int] | list[bool] | int
+type Clock = Callable[[], float]
+
+
+class Device(Protocol):
+    """What the server needs from anything that answers on a unit id."""
+
+    def read(self, function: int, address: int, count: int) -> ReadResult:
+        """Return register words / coil bits, or a Modbus exception code."""
+        ...
+
+    def write(self, function: int, address: int, values: list[int] | list[bool]) -> int | None:
+        """Apply a write; return a Modbus exception code or None."""
+        ...
+
+
+def _encode_clamped(register: Register, value: Decimal) -> list[int]:
+    """Encode, saturating at the type's limits like a real meter's display would."""
+    try:
+        return encode(register, value)
+    except ValueError:
+        pass
+    if register.data_type == "float32":
+        return encode(register, Decimal(0))
+    bits = 16 * register.count
+    signed = register.data_type.startswith("int")
+    low = -(2 ** (bits - 1)) if signed else 0
+    high = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+    raw = low if value < 0 else high
+    return encode(register, Decimal(raw) * register.scale)
+
+
+class SimulatedMeter:
+    """A meter on the bus: registers from its profile, a load, a relay that cuts the load."""
+
+    def __init__(
+        self,
+        profile: MeterProfile,
+        *,
+        load: Load | None = None,
+        total: float = 0.0,
+        voltage: float = 230.0,
+        frequency: float = 50.0,
+        power_factor: float = 0.95,
+        relay_closed: bool = True,
+        clock: Clock = time.monotonic,
+        speed: float = 1.0,
+    ) -> None:
+        self.profile = profile
+        self.load: Load = load or ConstantLoad(1000.0)
+        self.voltage = voltage
+        self.frequency = frequency
+        self.power_factor = power_factor
+        self.relay_closed = relay_closed
+        #: Set by the server's fault injection: relay writes are acknowledged but ignored.
+        self.relay_stuck = False
+        self._clock = clock
+        self._speed = speed
+        self._started = clock()
+        self._last = self._started
+        self._total = total
+        self._read_functions = {r.function for r in profile.registers}
+        if isinstance(profile.relay, RegisterRelay):
+            self._read_functions.add(profile.relay.read_function)
+
+    # ------------------------------------------------------------------ physics
+
+    def _elapsed(self, at: float) -> float:
+        return (at - self._started) * self._speed
+
+    @property
+    def rate(self) -> float:
+        """What flows right now: the load while the relay is closed, nothing while open."""
+        return self.load(self._elapsed(self._clock())) if self.relay_closed else 0.0
+
+    def advance(self) -> float:
+        """Integrate the load up to now (trapezoid per read) and return the total."""
+        now = self._clock()
+        if self.relay_closed and now > self._last:
+            start, end = self._elapsed(self._last), self._elapsed(now)
+            mean_rate = (self.load(start) + self.load(end)) / 2
+            self._total += mean_rate * (end - start) / _RATE_SECONDS_PER_TOTAL
+        self._last = now
+        return self._total
+
+    def set_relay(self, closed: bool) -> None:
+        """Switch the supply, integrating what was used up to this moment first."""
+        self.advance()
+        self.relay_closed = closed
+
+    @property
+    def total(self) -> float:
+        """The cumulative total (kWh or m3) as of the last read."""
+        return self._total
+
+    def values(self) -> dict[str, Decimal]:
+        """Physical values by register key, consistent with each other."""
+        total = self.advance()
+        power = self.rate
+        voltage = self.voltage if self.voltage > 0 else 0.0
+        current = power / (voltage * self.power_factor) if voltage and self.power_factor else 0.0
+        numbers: dict[str, float] = {
+            "energy_total": total,
+            "water_total": total,
+            "energy_flat": total,
+            "power": power,
+            "voltage": voltage,
+            "current": current,
+            "frequency": self.frequency,
+            "power_factor": self.power_factor,
+        }
+        for phase in ("l1", "l2", "l3"):
+            numbers[f"voltage_{phase}"] = voltage
+            numbers[f"current_{phase}"] = current / 3
+            numbers[f"power_{phase}"] = power / 3
+        return {
+            register.key: _to_decimal(numbers.get(register.key, 0.0))
+            for register in self.profile.registers
+        }
+
+    # ------------------------------------------------------------------ Modbus
+
+    def _image(self, function: int) -> dict[int, int]:
+        """Encode the current register words, by address, for one function code."""
+        words: dict[int, int] = {}
+        values = self.values()
+        for register in self.profile.registers:
+            if register.function == function:
+                encoded = _encode_clamped(register, values[register.key])
+                for offset, word in enumerate(encoded):
+                    words[register.address + offset] = word
+        relay = self.profile.relay
+        if isinstance(relay, RegisterRelay) and relay.read_function == function:
+            state = relay.restore_words if self.relay_closed else relay.cut_words
+            for offset, word in enumerate(state):
+                words[relay.address + offset] = word
+        return words
+
+    def read(self, function: int, address: int, count: int) -> ReadResult:
+        """Answer FC03/FC04 like the model: refuse other functions, spans and gaps."""
+        if function in {6, 16}:  # pymodbus reads back after a write to build the echo
+            return [self._image(3).get(address + i, 0) for i in range(count)]
+        if function not in self._read_functions:
+            return ILLEGAL_FUNCTION
+        if count > self.profile.max_registers_per_request or address + count > 0x10000:
+            return (
+                ILLEGAL_VALUE if count > self.profile.max_registers_per_request else ILLEGAL_ADDRESS
+            )
+        end = address + count - 1
+        if any(g.applies_to(function) and g.overlaps(address, end) for g in self.profile.forbidden):
+            return ILLEGAL_ADDRESS
+        image = self._image(function)
+        return [image.get(address + i, 0) for i in range(count)]
+
+    def write(self, function: int, address: int, values: list[int] | list[bool]) -> int | None:
+        """Accept relay writes only, with the function codes the model accepts."""
+        if function not in self.profile.write_functions:
+            return ILLEGAL_FUNCTION
+        relay = self.profile.relay
+        if not isinstance(relay, RegisterRelay) or address != relay.address:
+            return ILLEGAL_ADDRESS
+        words = tuple(int(v) for v in values)
+        if words not in {relay.cut_words, relay.restore_words}:
+            return ILLEGAL_VALUE
+        if not self.relay_stuck:
+            self.set_relay(words == relay.restore_words)
+        return None
+
+
+def _to_decimal(number: float) -> Decimal:
+    if not math.isfinite(number):
+        return Decimal(0)
+    return Decimal(repr(round(number, 6)))
+
+
+class RelayModule:
+    """A Modbus relay module (coils, FC01/FC05/FC15) whose coils switch linked meters."""
+
+    def __init__(self, coils: int = 8) -> None:
+        self.coils = [False] * coils
+        self.links: dict[int, tuple[SimulatedMeter, bool]] = {}
+        self.stuck = False
+
+    def link(self, coil: int, meter: SimulatedMeter) -> None:
+        """Let ``coil`` switch ``meter``'s supply (with the meter profile's coil polarity)."""
+        closed_when = (
+            meter.profile.relay.closed_when if isinstance(meter.profile.relay, CoilRelay) else True
+        )
+        self.links[coil] = (meter, closed_when)
+        self.coils[coil] = meter.relay_closed == closed_when
+
+    def read(self, function: int, address: int, count: int) -> ReadResult:
+        """Read coils; registers are not implemented on this module."""
+        if function not in {1, 5, 15}:
+            return ILLEGAL_FUNCTION
+        if address + count > len(self.coils):
+            return ILLEGAL_ADDRESS
+        return self.coils[address : address + count]
+
+    def write(self, function: int, address: int, values: list[int] | list[bool]) -> int | None:
+        """Write coils and switch the linked meters."""
+        if function not in {5, 15}:
+            return ILLEGAL_FUNCTION
+        if address + len(values) > len(self.coils):
+            return ILLEGAL_ADDRESS
+        if self.stuck:
+            return None
+        for offset, value in enumerate(values):
+            coil = address + offset
+            self.coils[coil] = bool(value)
+            if coil in self.links:
+                meter, closed_when = self.links[coil]
+                meter.set_relay(bool(value) == closed_when)
+        return None
