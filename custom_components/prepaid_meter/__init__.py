@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .const import CONF_TOKEN, CONF_URL, DOMAIN
+from .const import CONF_TOKEN, CONF_URL, DOMAIN, SUBENTRY_METER
+from .coordinator import MeterCoordinator
+from .hubs import HUB_MANAGER, async_get_hub_manager
 from .ledger_client import LedgerAuthError, LedgerClient, LedgerConnectionError, LedgerIdentity
+from .meter_config import endpoint_from_config, hub_settings_from_config, profile_from_config
+from .modbus.connection import HubManager
+from .modbus.errors import EndpointConflict
 
-PLATFORMS: list[Platform] = []
+_LOGGER = logging.getLogger(__name__)
+
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 
 
 @dataclass(slots=True)
@@ -22,13 +31,14 @@ class PrepaidRuntimeData:
 
     client: LedgerClient
     identity: LedgerIdentity
+    meters: dict[str, MeterCoordinator] = field(default_factory=dict)
 
 
 type PrepaidConfigEntry = ConfigEntry[PrepaidRuntimeData]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> bool:
-    """Connect to the ledger site; retry later if it is down, ask for a new token if rejected."""
+    """Connect to the ledger site and start polling its meters."""
     client = LedgerClient(
         async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_TOKEN]
     )
@@ -44,11 +54,70 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
             translation_key="cannot_connect",
             translation_placeholders={"url": client.url, "error": str(err)},
         ) from err
-    entry.runtime_data = PrepaidRuntimeData(client=client, identity=identity)
+    runtime = PrepaidRuntimeData(client=client, identity=identity)
+    entry.runtime_data = runtime
+    manager = async_get_hub_manager(hass)
+    try:
+        for subentry in entry.subentries.values():
+            if subentry.subentry_type == SUBENTRY_METER:
+                coordinator = _start_meter(hass, entry, subentry, manager)
+                if coordinator is not None:
+                    runtime.meters[subentry.subentry_id] = coordinator
+        # A meter that does not answer yet is unavailable, never a reason to fail the site.
+        for coordinator in runtime.meters.values():
+            await coordinator.async_refresh()
+    except BaseException:
+        await _release_meters(hass, runtime)
+        raise
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
     return True
 
 
+def _start_meter(
+    hass: HomeAssistant,
+    entry: PrepaidConfigEntry,
+    subentry: ConfigSubentry,
+    manager: HubManager,
+) -> MeterCoordinator | None:
+    """Attach a meter to its line's shared hub; raise a repair issue if the line conflicts."""
+    issue_id = f"endpoint_conflict_{subentry.subentry_id}"
+    endpoint = endpoint_from_config(subentry.data)
+    try:
+        hub = manager.acquire(endpoint, hub_settings_from_config(subentry.data))
+    except EndpointConflict as err:
+        _LOGGER.error("Meter %s not started: %s", subentry.title, err)
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="endpoint_conflict",
+            translation_placeholders={"meter": subentry.title, "detail": str(err)},
+        )
+        return None
+    ir.async_delete_issue(hass, DOMAIN, issue_id)
+    return MeterCoordinator(hass, entry, subentry, hub, profile_from_config(subentry.data))
+
+
+async def _release_meters(hass: HomeAssistant, runtime: PrepaidRuntimeData) -> None:
+    manager = hass.data.get(HUB_MANAGER)
+    for coordinator in runtime.meters.values():
+        ir.async_delete_issue(hass, DOMAIN, coordinator.issue_id)
+        if manager is not None:
+            await manager.release(coordinator.hub)
+    runtime.meters.clear()
+
+
+async def _async_reload_on_change(hass: HomeAssistant, entry: PrepaidConfigEntry) -> None:
+    """Meters were added, changed or removed: restart the site with the new set."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> bool:
-    """Unload the site's platforms."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    """Stop polling and give the Modbus lines back."""
+    if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        return False
+    await _release_meters(hass, entry.runtime_data)
+    return True

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import probatio
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+)
+from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     TextSelector,
@@ -15,8 +21,9 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
-from .const import CONF_TOKEN, CONF_URL, DOMAIN
+from .const import CONF_TOKEN, CONF_URL, DOMAIN, SUBENTRY_METER
 from .ledger_client import LedgerAuthError, LedgerClient, LedgerConnectionError, LedgerIdentity
+from .meter_flow import MeterSubentryFlow
 
 # Scopes allowed to run a site; a tenant's read-only token cannot post readings.
 SITE_SCOPES = frozenset({"admin", "integration"})
@@ -41,6 +48,14 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
     MINOR_VERSION = 1
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Meters are subentries of their ledger site."""
+        return {SUBENTRY_METER: MeterSubentryFlow}
 
     def __init__(self) -> None:
         """Start with nothing discovered."""

@@ -5,12 +5,31 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from aiohttp import web
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.prepaid_meter.const import CONF_TOKEN, CONF_URL, DOMAIN
+from custom_components.prepaid_meter.const import (
+    CONF_CONNECTION,
+    CONF_HOST,
+    CONF_NAME,
+    CONF_PORT,
+    CONF_PROFILE,
+    CONF_SCAN_INTERVAL,
+    CONF_TOKEN,
+    CONF_UNIT_ID,
+    CONF_URL,
+    CONNECTION_TCP,
+    DOMAIN,
+    SUBENTRY_METER,
+)
+from custom_components.prepaid_meter.meter_flow import meter_unique_id
+from custom_components.prepaid_meter.profiles import get_profile
+from meter_simulator import ConstantLoad, MeterSimulator, RelayModule, SimulatedMeter
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +102,85 @@ def site_entry(ledger: LedgerSite) -> MockConfigEntry:
         unique_id=ledger.ledger_id,
         data={CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token},
     )
+
+
+# --------------------------------------------------------------------------- meters
+
+ACREL_UNIT = 1
+SDM120_UNIT = 2
+HIKING_UNIT = 3
+RELAY_MODULE_UNIT = 20
+START_KWH = 1234.5
+LOAD_W = 1500.0
+
+
+@pytest.fixture
+async def sim(socket_enabled: None) -> AsyncIterator[MeterSimulator]:
+    """A Modbus TCP gateway on loopback with an Acrel, an SDM120 (+ relay module) and a Hiking."""
+    simulator = MeterSimulator()
+    for unit, profile_id in (
+        (ACREL_UNIT, "acrel_ddsy1352"),
+        (SDM120_UNIT, "eastron_sdm120"),
+        (HIKING_UNIT, "hiking_dds238_2"),
+    ):
+        simulator.add(
+            unit,
+            SimulatedMeter(get_profile(profile_id), load=ConstantLoad(LOAD_W), total=START_KWH),
+        )
+    module = RelayModule()
+    simulator.add(RELAY_MODULE_UNIT, module)
+    module.link(0, simulator.meter(SDM120_UNIT))
+    await simulator.start_tcp()
+    yield simulator
+    await simulator.close()
+
+
+def tcp_meter(
+    sim: MeterSimulator, name: str, unit: int, profile: str, **extra: Any
+) -> dict[str, Any]:
+    """Subentry data of a meter behind the simulator's TCP gateway."""
+    return {
+        CONF_NAME: name,
+        CONF_PROFILE: profile,
+        CONF_CONNECTION: CONNECTION_TCP,
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: sim.tcp_port,
+        CONF_UNIT_ID: unit,
+        CONF_SCAN_INTERVAL: 10,
+        **extra,
+    }
+
+
+def meter_subentry(data: dict[str, Any]) -> ConfigSubentryData:
+    """A meter subentry as the flow would store it."""
+    return ConfigSubentryData(
+        data=data,
+        subentry_type=SUBENTRY_METER,
+        title=str(data[CONF_NAME]),
+        unique_id=meter_unique_id(data),
+    )
+
+
+@pytest.fixture
+async def site_with_meters(
+    hass: HomeAssistant, ledger: LedgerSite, sim: MeterSimulator
+) -> AsyncIterator[MockConfigEntry]:
+    """A loaded site with Room 1 (Acrel) and Room 2 (SDM120 + relay module) on the gateway."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Prepaid Meter Ledger",
+        unique_id=ledger.ledger_id,
+        data={CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token},
+        subentries_data=[
+            meter_subentry(tcp_meter(sim, "Room 1", ACREL_UNIT, "acrel_ddsy1352")),
+            meter_subentry(
+                tcp_meter(sim, "Room 2", SDM120_UNIT, "eastron_sdm120", relay_unit_id=20)
+            ),
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    yield entry
+    if entry.state is ConfigEntryState.LOADED:
+        assert await hass.config_entries.async_unload(entry.entry_id)

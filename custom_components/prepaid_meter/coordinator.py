@@ -1,0 +1,163 @@
+"""One coordinator per meter: poll its registers (and relay) through the line's shared hub.
+
+Per meter, not per line, so a meter that stops answering makes only its own entities
+unavailable. Requests of meters on one line are still serialised by the hub.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_SCAN_INTERVAL,
+    CONF_UNIT_ID,
+    CONF_UNREACHABLE_MINUTES,
+    DEFAULT_SCAN_INTERVAL,
+    DEFAULT_UNREACHABLE_MINUTES,
+    DOMAIN,
+)
+from .modbus.connection import ModbusHub
+from .modbus.errors import ModbusError, RelayMismatch
+from .profiles import MeterProfile
+
+if TYPE_CHECKING:
+    from . import PrepaidConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterData:
+    """One successful poll: decoded values, the relay as the meter reports it, and when."""
+
+    values: dict[str, Decimal]
+    relay_closed: bool | None
+    relay_error: str | None
+    read_at: datetime
+
+
+class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
+    """Polls one meter and switches its relay, always reporting confirmed states."""
+
+    config_entry: PrepaidConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: PrepaidConfigEntry,
+        subentry: ConfigSubentry,
+        hub: ModbusHub,
+        profile: MeterProfile,
+    ) -> None:
+        """Bind the meter's subentry to its line's hub and its register map."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{subentry.title} ({hub.endpoint}, unit {subentry.data[CONF_UNIT_ID]})",
+            update_interval=timedelta(
+                seconds=subentry.data.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+            ),
+        )
+        self.subentry = subentry
+        self.hub = hub
+        self.profile = profile
+        self.unit_id = int(subentry.data[CONF_UNIT_ID])
+        self._unreachable_after = timedelta(
+            minutes=subentry.data.get(CONF_UNREACHABLE_MINUTES, DEFAULT_UNREACHABLE_MINUTES)
+        )
+        self.failing_since: datetime | None = None
+
+    @property
+    def issue_id(self) -> str:
+        """Repair issue raised when this meter has been unreachable too long."""
+        return f"meter_unreachable_{self.subentry.subentry_id}"
+
+    async def _async_update_data(self) -> MeterData:
+        try:
+            values = await self.hub.read_meter(self.unit_id, self.profile)
+        except ModbusError as err:
+            self._note_failure()
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="meter_unreachable",
+                translation_placeholders={"meter": self.subentry.title, "error": str(err)},
+            ) from err
+        relay_closed: bool | None = None
+        relay_error: str | None = None
+        if self.profile.relay is not None:
+            try:
+                relay_closed = await self.hub.read_relay(self.unit_id, self.profile)
+            except ModbusError as err:
+                # The measurements stay valid; only the relay entity becomes unavailable.
+                relay_error = str(err)
+        self._note_success()
+        return MeterData(values, relay_closed, relay_error, dt_util.utcnow())
+
+    def _note_failure(self) -> None:
+        now = dt_util.utcnow()
+        if self.failing_since is None:
+            self.failing_since = now
+        if now - self.failing_since >= self._unreachable_after:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self.issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="meter_unreachable",
+                translation_placeholders={
+                    "meter": self.subentry.title,
+                    "endpoint": str(self.hub.endpoint),
+                    "unit_id": str(self.unit_id),
+                    "since": self.failing_since.isoformat(timespec="seconds"),
+                },
+            )
+
+    def _note_success(self) -> None:
+        if self.failing_since is not None:
+            self.failing_since = None
+            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    async def async_set_relay(self, *, closed: bool) -> None:
+        """Switch the relay and publish the state the meter confirms on read-back."""
+        try:
+            confirmed = await self.hub.set_relay(self.unit_id, self.profile, closed)
+        except RelayMismatch as err:
+            self._publish_relay(err.confirmed_closed)
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="relay_mismatch",
+                translation_placeholders={
+                    "meter": self.subentry.title,
+                    "wanted": "closed" if closed else "open",
+                    "actual": _relay_word(err.confirmed_closed),
+                },
+            ) from err
+        except ModbusError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="relay_failed",
+                translation_placeholders={"meter": self.subentry.title, "error": str(err)},
+            ) from err
+        self._publish_relay(confirmed)
+
+    def _publish_relay(self, closed: bool | None) -> None:
+        if self.data is None:
+            return
+        self.async_set_updated_data(MeterData(self.data.values, closed, None, self.data.read_at))
+
+
+def _relay_word(state: bool | None) -> str:
+    return "unknown" if state is None else ("closed" if state else "open")

@@ -1,0 +1,49 @@
+"""Diagnostics download: the site, every meter's settings, last values and line statistics.
+
+The ledger token is redacted; meter settings hold no secrets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from . import PrepaidConfigEntry
+from .const import CONF_TOKEN
+
+TO_REDACT = {CONF_TOKEN}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: PrepaidConfigEntry
+) -> dict[str, Any]:
+    """Describe the site and its meters for a bug report."""
+    runtime = entry.runtime_data
+    meters: dict[str, Any] = {}
+    for subentry_id, coordinator in runtime.meters.items():
+        data = coordinator.data
+        meters[subentry_id] = {
+            "title": coordinator.subentry.title,
+            "settings": dict(coordinator.subentry.data),
+            "endpoint": str(coordinator.hub.endpoint),
+            "profile": coordinator.profile.id,
+            "last_update_success": coordinator.last_update_success,
+            "failing_since": coordinator.failing_since,
+            "values": None if data is None else {k: str(v) for k, v in data.values.items()},
+            "relay_closed": None if data is None else data.relay_closed,
+            "relay_error": None if data is None else data.relay_error,
+            "read_at": None if data is None else data.read_at.isoformat(),
+            "line_stats": dataclasses.asdict(coordinator.hub.stats),
+        }
+    return {
+        "entry": async_redact_data(dict(entry.data), TO_REDACT),
+        "ledger": {
+            "ledger_id": runtime.identity.ledger_id,
+            "version": runtime.identity.version,
+            "scope": runtime.identity.scope,
+        },
+        "meters": meters,
+    }

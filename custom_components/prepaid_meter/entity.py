@@ -1,0 +1,29 @@
+"""Base entity: one device per meter, named by the user, tied to the meter's subentry."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN
+from .coordinator import MeterCoordinator
+
+
+class MeterEntity(CoordinatorEntity[MeterCoordinator]):
+    """An entity of one meter; unique ids are stable across reconfiguration."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: MeterCoordinator, description: EntityDescription) -> None:
+        """Describe the entity and the meter's device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        subentry = coordinator.subentry
+        self._attr_unique_id = f"{subentry.subentry_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, subentry.subentry_id)},
+            name=subentry.title,
+            model=coordinator.profile.name,
+            model_id=coordinator.profile.id,
+        )

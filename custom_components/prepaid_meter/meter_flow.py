@@ -1,0 +1,252 @@
+"""Subentry flow for meters: where the meter is, which model it is, and a test read before saving.
+
+Two steps: the meter (name, model, how it is connected), then the connection details. The test
+read goes through the shared hub manager, so a line already used by running meters is borrowed,
+never opened a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import probatio
+from homeassistant.config_entries import ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+)
+
+from .const import (
+    CONF_BAUDRATE,
+    CONF_BYTESIZE,
+    CONF_CONNECTION,
+    CONF_CUSTOM_PROFILE,
+    CONF_HOST,
+    CONF_NAME,
+    CONF_PARITY,
+    CONF_PORT,
+    CONF_PROFILE,
+    CONF_RELAY_COIL,
+    CONF_RELAY_UNIT_ID,
+    CONF_SCAN_INTERVAL,
+    CONF_SERIAL_PORT,
+    CONF_STOPBITS,
+    CONF_UNIT_ID,
+    CONNECTION_RTU_OVER_TCP,
+    CONNECTION_SERIAL,
+    CONNECTION_TCP,
+    DEFAULT_MODBUS_PORT,
+    DEFAULT_SCAN_INTERVAL,
+    PROFILE_CUSTOM,
+)
+from .hubs import async_get_hub_manager
+from .meter_config import (
+    endpoint_from_config,
+    hub_settings_from_config,
+    profile_from_config,
+    profile_has_relay_module,
+)
+from .modbus.errors import (
+    EndpointConflict,
+    EndpointUnreachable,
+    ExceptionResponse,
+    ModbusError,
+    NoResponse,
+    WrongProfile,
+)
+from .profiles import PROFILES, MeterProfile, ProfileError
+
+CONNECTIONS = [CONNECTION_TCP, CONNECTION_RTU_OVER_TCP, CONNECTION_SERIAL]
+BAUD_RATES = ["1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"]
+
+
+def _number(low: int, high: int, unit: str | None = None) -> NumberSelector:
+    config = NumberSelectorConfig(min=low, max=high, step=1, mode=NumberSelectorMode.BOX)
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+def _select(options: list[str], key: str) -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(options=options, translation_key=key, mode=SelectSelectorMode.DROPDOWN)
+    )
+
+
+METER_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_NAME): TextSelector(),
+        probatio.Required(CONF_PROFILE): _select([*PROFILES, PROFILE_CUSTOM], CONF_PROFILE),
+        probatio.Required(CONF_CONNECTION, default=CONNECTION_TCP): _select(
+            CONNECTIONS, CONF_CONNECTION
+        ),
+    }
+)
+
+
+def _connection_schema(meter: Mapping[str, Any], profile: MeterProfile | None) -> probatio.Schema:
+    """Fields for the chosen connection, defaults from the model's factory settings."""
+    fields: dict[Any, Any] = {}
+    if meter[CONF_CONNECTION] == CONNECTION_SERIAL:
+        serial = profile.serial_defaults if profile is not None else None
+        fields |= {
+            probatio.Required(CONF_SERIAL_PORT): TextSelector(),
+            probatio.Required(
+                CONF_BAUDRATE, default=str(serial.baudrate if serial else 9600)
+            ): _select(BAUD_RATES, CONF_BAUDRATE),
+            probatio.Required(CONF_PARITY, default=serial.parity if serial else "N"): _select(
+                ["N", "E", "O"], CONF_PARITY
+            ),
+            probatio.Required(CONF_STOPBITS, default=serial.stopbits if serial else 1): _number(
+                1, 2
+            ),
+            probatio.Required(CONF_BYTESIZE, default=serial.bytesize if serial else 8): _number(
+                7, 8
+            ),
+        }
+    else:
+        fields |= {
+            probatio.Required(CONF_HOST): TextSelector(),
+            probatio.Required(CONF_PORT, default=DEFAULT_MODBUS_PORT): _number(1, 65535),
+        }
+    fields[probatio.Required(CONF_UNIT_ID, default=1)] = _number(1, 247)
+    if meter[CONF_PROFILE] == PROFILE_CUSTOM:
+        fields[probatio.Required(CONF_CUSTOM_PROFILE)] = TextSelector(
+            TextSelectorConfig(multiline=True)
+        )
+    if profile is not None and profile_has_relay_module(profile):
+        fields[probatio.Optional(CONF_RELAY_UNIT_ID)] = _number(1, 247)
+        fields[probatio.Optional(CONF_RELAY_COIL, default=0)] = _number(0, 65535)
+    fields[probatio.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL)] = _number(
+        2, 3600, "s"
+    )
+    return probatio.Schema(fields)
+
+
+def _normalise(data: dict[str, Any]) -> dict[str, Any]:
+    """Selectors give floats and strings; store the integers the Modbus layer expects."""
+    for key in (CONF_PORT, CONF_UNIT_ID, CONF_STOPBITS, CONF_BYTESIZE, CONF_BAUDRATE,
+                CONF_RELAY_UNIT_ID, CONF_RELAY_COIL, CONF_SCAN_INTERVAL):  # fmt: skip
+        if data.get(key) is not None:
+            data[key] = int(data[key])
+    if CONF_HOST in data:
+        data[CONF_HOST] = str(data[CONF_HOST]).strip()
+    return data
+
+
+def meter_unique_id(data: Mapping[str, Any]) -> str:
+    """One subentry per physical meter: its line plus unit id."""
+    return f"{endpoint_from_config(data).line_key}/{data[CONF_UNIT_ID]}"
+
+
+class MeterSubentryFlow(ConfigSubentryFlow):
+    """Add or reconfigure a meter of a ledger site."""
+
+    def __init__(self) -> None:
+        """Start with nothing chosen."""
+        self._meter: dict[str, Any] = {}
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Ask for the meter's name, model and kind of connection."""
+        return await self._async_step_meter("user", user_input, {})
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a meter: same steps, current values as defaults."""
+        return await self._async_step_meter(
+            "reconfigure", user_input, self._get_reconfigure_subentry().data
+        )
+
+    async def _async_step_meter(
+        self, step_id: str, user_input: dict[str, Any] | None, current: Mapping[str, Any]
+    ) -> SubentryFlowResult:
+        if user_input is not None:
+            self._meter = {**current, **user_input}
+            return await self.async_step_connection()
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(METER_SCHEMA, current),
+        )
+
+    async def async_step_connection(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask where the meter is; save only after a successful test read."""
+        errors: dict[str, str] = {}
+        placeholders = {"detail": ""}
+        builtin = PROFILES.get(self._meter[CONF_PROFILE])
+        if user_input is not None:
+            data = _normalise({**_meter_fields(self._meter), **user_input})
+            error, detail = await self._async_test_read(data)
+            if error is None:
+                return self._async_finish(data)
+            errors["base"] = error
+            placeholders["detail"] = detail
+        schema = _connection_schema(self._meter, builtin)
+        suggested = user_input if user_input is not None else self._meter
+        return self.async_show_form(
+            step_id="connection",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    def _async_finish(self, data: dict[str, Any]) -> SubentryFlowResult:
+        unique_id = meter_unique_id(data)
+        entry = self._get_entry()
+        reconfiguring = self.source == "reconfigure"
+        own_id = self._get_reconfigure_subentry().subentry_id if reconfiguring else None
+        for subentry in entry.subentries.values():
+            if subentry.unique_id == unique_id and subentry.subentry_id != own_id:
+                return self.async_abort(reason="already_configured")
+        title = str(data[CONF_NAME])
+        if reconfiguring:
+            return self.async_update_and_abort(
+                entry, self._get_reconfigure_subentry(), title=title, data=data, unique_id=unique_id
+            )
+        return self.async_create_entry(title=title, data=data, unique_id=unique_id)
+
+    async def _async_test_read(self, data: Mapping[str, Any]) -> tuple[str | None, str]:
+        """Read the meter with its profile: (form error, Modbus detail) or (None, "")."""
+        try:
+            endpoint = endpoint_from_config(data)
+            settings = hub_settings_from_config(data)
+        except ValueError as err:
+            return "invalid_connection", str(err)
+        try:
+            profile = profile_from_config(data)
+        except ProfileError as err:
+            return "invalid_profile", str(err)
+        manager = async_get_hub_manager(self.hass)
+        try:
+            hub = manager.acquire(endpoint, settings)
+        except EndpointConflict as err:
+            return "endpoint_conflict", str(err)
+        try:
+            await hub.probe(int(data[CONF_UNIT_ID]), profile)
+            if profile.relay is not None:
+                await hub.read_relay(int(data[CONF_UNIT_ID]), profile)
+        except EndpointUnreachable as err:
+            return "cannot_connect", str(err)
+        except NoResponse as err:
+            return "no_response", str(err)
+        except (WrongProfile, ExceptionResponse) as err:
+            return "wrong_profile", str(err)
+        except ModbusError as err:
+            return "cannot_connect", str(err)
+        finally:
+            await manager.release(hub)
+        return None, ""
+
+
+def _meter_fields(meter: Mapping[str, Any]) -> dict[str, Any]:
+    """Pick the first step's answers that belong in the saved data."""
+    return {key: meter[key] for key in (CONF_NAME, CONF_PROFILE, CONF_CONNECTION)}

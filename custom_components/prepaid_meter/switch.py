@@ -1,0 +1,54 @@
+"""The relay of each meter that has one; shows only states the meter confirmed on read-back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
+from homeassistant.components.switch.const import SwitchDeviceClass
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import PrepaidConfigEntry
+from .entity import MeterEntity
+
+# One relay write at a time: each write is followed by its read-back on a shared line.
+PARALLEL_UPDATES = 1
+
+RELAY = SwitchEntityDescription(
+    key="relay", translation_key="relay", device_class=SwitchDeviceClass.SWITCH
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PrepaidConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a relay switch for meters whose profile has a relay."""
+    for subentry_id, coordinator in entry.runtime_data.meters.items():
+        if coordinator.profile.relay is not None:
+            async_add_entities([MeterRelay(coordinator, RELAY)], config_subentry_id=subentry_id)
+
+
+class MeterRelay(MeterEntity, SwitchEntity):
+    """On = relay closed = supply connected."""
+
+    @property
+    def available(self) -> bool:
+        """Unavailable when the meter or its relay did not answer the last poll."""
+        data = self.coordinator.data
+        return super().available and data is not None and data.relay_closed is not None
+
+    @property
+    def is_on(self) -> bool | None:
+        """The relay state the meter last reported."""
+        return None if self.coordinator.data is None else self.coordinator.data.relay_closed
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Close the relay (restore supply) and confirm by reading it back."""
+        await self.coordinator.async_set_relay(closed=True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Open the relay (cut supply) and confirm by reading it back."""
+        await self.coordinator.async_set_relay(closed=False)

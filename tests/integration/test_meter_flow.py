@@ -1,0 +1,291 @@
+"""The meter subentry flow against the simulator: test read, every error, reconfigure, remove."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.prepaid_meter.const import DOMAIN, SUBENTRY_METER
+from meter_simulator import MeterSimulator
+
+from .conftest import ACREL_UNIT, HIKING_UNIT, SDM120_UNIT, meter_subentry
+
+CUSTOM_YAML = """
+id: my_meter
+name: My meter
+registers:
+  - key: energy_total
+    address: 10
+    function: 3
+    data_type: uint32
+    scale: "0.01"
+    unit: kWh
+"""
+
+
+@pytest.fixture
+async def loaded_site(hass: HomeAssistant, site_entry: MockConfigEntry) -> MockConfigEntry:
+    site_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(site_entry.entry_id)
+    await hass.async_block_till_done()
+    return site_entry
+
+
+async def _add_meter(
+    hass: HomeAssistant, entry: MockConfigEntry, meter: dict[str, Any], connection: dict[str, Any]
+) -> dict[str, Any]:
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_METER), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], meter)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "connection"
+    return await hass.config_entries.subentries.async_configure(result["flow_id"], connection)
+
+
+def _tcp(sim: MeterSimulator, unit: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": sim.tcp_port,
+        "unit_id": unit,
+        "scan_interval": 10,
+        **extra,
+    }
+
+
+async def test_add_meter_after_test_read(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Room 7", "profile": "hiking_dds238_2", "connection": "tcp"},
+        _tcp(sim, HIKING_UNIT),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    (subentry,) = loaded_site.subentries.values()
+    assert subentry.title == "Room 7"
+    assert subentry.data["unit_id"] == HIKING_UNIT
+    assert subentry.unique_id == f"tcp://127.0.0.1:{sim.tcp_port}/{HIKING_UNIT}"
+    assert loaded_site.state is ConfigEntryState.LOADED
+    state = hass.states.get("sensor.room_7_energy")
+    assert state is not None
+    assert float(state.state) >= 1234.5
+
+    again = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Same meter", "profile": "hiking_dds238_2", "connection": "tcp"},
+        _tcp(sim, HIKING_UNIT),
+    )
+    assert again["type"] is FlowResultType.ABORT
+    assert again["reason"] == "already_configured"
+
+
+@pytest.mark.parametrize(
+    ("meter", "connection", "error"),
+    [
+        ({"profile": "acrel_ddsy1352"}, {"port": 9}, "cannot_connect"),
+        ({"profile": "acrel_ddsy1352"}, {"unit_id": 99}, "no_response"),
+        ({"profile": "chint_ddsu666"}, {"unit_id": ACREL_UNIT}, "wrong_profile"),
+        ({"profile": "eastron_sdm120"}, {"unit_id": ACREL_UNIT}, "wrong_profile"),
+        ({"profile": "custom"}, {"custom_profile": "registers: nope"}, "invalid_profile"),
+        ({"profile": "acrel_ddsy1352"}, {"host": " "}, "invalid_connection"),
+    ],
+)
+async def test_add_meter_errors(
+    hass: HomeAssistant,
+    loaded_site: MockConfigEntry,
+    sim: MeterSimulator,
+    meter: dict[str, Any],
+    connection: dict[str, Any],
+    error: str,
+) -> None:
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Room 9", "connection": "tcp", **meter},
+        {**_tcp(sim, ACREL_UNIT), **connection},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    assert result["description_placeholders"]["detail"], "the Modbus detail is shown"
+    assert not loaded_site.subentries
+
+
+async def test_add_custom_profile_meter(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Custom", "profile": "custom", "connection": "tcp"},
+        {**_tcp(sim, HIKING_UNIT), "custom_profile": CUSTOM_YAML},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.custom_energy")
+    assert state is not None
+    assert float(state.state) >= 1234.5
+
+
+async def test_rtu_over_serial_pty(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    path = sim.open_pty()
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Serial room", "profile": "acrel_ddsy1352", "connection": "serial"},
+        {
+            "serial_port": path,
+            "baudrate": "9600",
+            "parity": "N",
+            "stopbits": 1,
+            "bytesize": 8,
+            "unit_id": ACREL_UNIT,
+            "scan_interval": 10,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.serial_room_energy")
+    assert state is not None
+    assert float(state.state) >= 1234.5
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.serial_room_supply_relay"}, blocking=True
+    )
+    assert sim.meter(ACREL_UNIT).relay_closed is False
+
+
+async def test_serial_port_with_two_settings_raises_repair_issue(
+    hass: HomeAssistant, ledger: Any, sim: MeterSimulator, site_entry: MockConfigEntry
+) -> None:
+    path = sim.open_pty()
+    serial: dict[str, Any] = {
+        "connection": "serial",
+        "serial_port": path,
+        "parity": "N",
+        "stopbits": 1,
+        "bytesize": 8,
+        "scan_interval": 10,
+    }
+    first = {**serial, "name": "A", "profile": "acrel_ddsy1352", "unit_id": 1, "baudrate": 9600}
+    second = {**serial, "name": "B", "profile": "acrel_ddsy1352", "unit_id": 2, "baudrate": 2400}
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=site_entry.unique_id,
+        data=dict(site_entry.data),
+        subentries_data=[meter_subentry(first), meter_subentry(second)],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert len(entry.runtime_data.meters) == 1
+    (conflicted,) = [s for s in entry.subentries.values() if s.title == "B"]
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"endpoint_conflict_{conflicted.subentry_id}"
+    )
+    assert issue is not None
+    assert "already open" in issue.translation_placeholders["detail"]
+    assert hass.states.get("sensor.a_energy") is not None
+
+    # The config flow refuses the same conflict up front.
+    result = await _add_meter(
+        hass,
+        entry,
+        {"name": "C", "profile": "acrel_ddsy1352", "connection": "serial"},
+        {
+            k: v
+            for k, v in {**serial, "unit_id": 3, "baudrate": "19200"}.items()
+            if k != "connection"
+        },
+    )
+    assert result["errors"] == {"base": "endpoint_conflict"}
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reconfigure_and_remove_meter(
+    hass: HomeAssistant, site_with_meters: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    entry = site_with_meters
+    (room1,) = [s for s in entry.subentries.values() if s.title == "Room 1"]
+    result = await entry.start_subentry_reconfigure_flow(hass, room1.subentry_id)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            "name": "Room 1 (tenant B)",
+            "profile": "acrel_ddsy1352",
+            "connection": "tcp",
+        },
+    )
+    assert result["step_id"] == "connection"
+    # Moving it onto Room 2's address is refused.
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _tcp(sim, SDM120_UNIT)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "wrong_profile"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _tcp(sim, ACREL_UNIT, scan_interval=30)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.subentries[room1.subentry_id].title == "Room 1 (tenant B)"
+    assert entry.subentries[room1.subentry_id].data["scan_interval"] == 30
+    assert entry.state is ConfigEntryState.LOADED
+
+    devices = dr.async_get(hass)
+    assert devices.async_get_device_by_identifier((DOMAIN, room1.subentry_id), entry.entry_id)
+    assert hass.config_entries.async_remove_subentry(entry, room1.subentry_id)
+    await hass.async_block_till_done()
+    assert (
+        devices.async_get_device_by_identifier((DOMAIN, room1.subentry_id), entry.entry_id) is None
+    )
+    assert entry.state is ConfigEntryState.LOADED
+    assert list(entry.runtime_data.meters) == [s.subentry_id for s in entry.subentries.values()]
+
+
+async def test_reconfigure_onto_existing_meter_aborts(
+    hass: HomeAssistant, site_with_meters: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    entry = site_with_meters
+    (room1,) = [s for s in entry.subentries.values() if s.title == "Room 1"]
+    result = await entry.start_subentry_reconfigure_flow(hass, room1.subentry_id)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"name": "X", "profile": "eastron_sdm120", "connection": "tcp"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _tcp(sim, SDM120_UNIT, relay_unit_id=20)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_diagnostics_redact_token(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    site_with_meters: MockConfigEntry,
+) -> None:
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, site_with_meters)
+    assert diagnostics["entry"]["token"] == "**REDACTED**"
+    assert site_with_meters.data["token"] not in str(diagnostics)
+    meters = diagnostics["meters"].values()
+    assert {m["title"] for m in meters} == {"Room 1", "Room 2"}
+    assert all(m["line_stats"]["requests"] > 0 for m in meters)
