@@ -76,7 +76,7 @@ def charge_cumulatively(
     each=st.decimals(min_value=0, max_value=2, places=3),
     step_minutes=st.integers(min_value=1, max_value=180),
 )
-def test_many_small_readings_cost_what_one_big_reading_costs(  # noqa: PLR0917
+def test_many_small_readings_cost_what_one_big_reading_costs(
     tariff: Tariff, zone: str, start: datetime, count: int, each: Decimal, step_minutes: int
 ) -> None:
     """Drift: N steady readings charged cumulatively vs the same consumption in one reading."""
@@ -206,7 +206,7 @@ def reference_bands(tariff: TieredTariff, used: Decimal, quantity: Decimal) -> l
     quantity=quantities,
     used_before=st.decimals(min_value=0, max_value=800, places=2),
 )
-def test_tiered_split_at_band_and_period_boundaries(  # noqa: PLR0917
+def test_tiered_split_at_band_and_period_boundaries(
     payload: dict[str, object],
     zone: str,
     start: datetime,

@@ -50,6 +50,32 @@ def wall_to_instants(day: date, wall: time, tz: tzinfo) -> set[datetime]:
     return {naive.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)}
 
 
+def local_to_instant(day: date, wall: time, tz: tzinfo) -> datetime:
+    """Return the first UTC instant at which the local clock reads at least ``day`` ``wall``.
+
+    In a repeated (fall-back) hour that is the first occurrence; for a wall time skipped by a
+    spring-forward gap it is the moment of the jump.
+    """
+    naive = datetime.combine(day, wall)
+    valid = [
+        instant
+        for fold in (0, 1)
+        if (instant := naive.replace(tzinfo=tz, fold=fold).astimezone(UTC))
+        .astimezone(tz)
+        .replace(tzinfo=None)
+        == naive
+    ]
+    if valid:
+        return min(valid)
+    # Skipped wall time: fold=1 applies the later offset (an instant before the jump) and
+    # fold=0 the earlier one (an instant after it); the jump lies between them.
+    low = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    high = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    low, high = min(low, high), max(low, high)
+    jumps = offset_transitions(low, high, tz)
+    return jumps[0] if jumps else high
+
+
 def _offset(instant: datetime, tz: tzinfo) -> timedelta | None:
     return instant.astimezone(tz).utcoffset()
 

@@ -274,3 +274,16 @@ def amount_to_post(exact_total: Decimal, posted_minor: int, currency: str) -> in
     exact total.
     """
     return to_minor(exact_total, currency) - posted_minor
+
+
+def parse_minor(value: object, field: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """Validate an integer amount of minor units (JSON integer, not bool, float or string)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(
+            "invalid_amount", f"{field} must be an integer number of minor units (e.g. cents)"
+        )
+    if value < minimum:
+        raise InputError("invalid_amount", f"{field} must be at least {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise InputError("invalid_amount", f"{field} must be at most {maximum}; got {value}")
+    return value
