@@ -9,8 +9,10 @@ from decimal import Decimal
 import pytest
 
 from custom_components.prepaid_meter.modbus import (
+    DecodeError,
     EndpointUnreachable,
     ExceptionResponse,
+    HubSettings,
     ModbusHub,
     NoResponse,
     RelayMismatch,
@@ -19,7 +21,7 @@ from custom_components.prepaid_meter.modbus import (
     WrongProfile,
     plan_reads,
 )
-from custom_components.prepaid_meter.profiles import PROFILES, get_profile
+from custom_components.prepaid_meter.profiles import PROFILES, get_profile, load_custom_profile
 from meter_simulator import ConstantLoad, MeterSimulator, SimulatedMeter
 
 from .conftest import FAST, LOAD_W, RELAY_MODULE_UNIT, START_TOTAL, UNITS
@@ -269,9 +271,69 @@ async def test_requests_on_one_line_are_serialised_and_lines_run_in_parallel(sim
 
 async def test_cancelling_a_read_cancels(sim, hub):
     unit = UNITS["acrel_ddsy1352"]
+    await hub.read_meter(unit, get_profile("acrel_ddsy1352"))  # connected: cancel mid-request
     sim.set_fault(unit, delay=0.2)
     task = asyncio.create_task(hub.read_meter(unit, get_profile("acrel_ddsy1352")))
     await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_line_silent_for_several_requests_is_reset(sim, tcp_port):
+    settings = HubSettings(timeout=0.1, reconnect_min=0.01, silent_requests_before_reset=2)
+    hub = ModbusHub(TcpEndpoint(host="127.0.0.1", port=tcp_port), settings)
+    unit = UNITS["hiking_dds238_2"]
+    profile = get_profile("hiking_dds238_2")
+    try:
+        await hub.read_meter(unit, profile)
+        sim.set_fault(unit, silent=True)
+        for _ in range(2):
+            with pytest.raises(NoResponse):
+                await hub.read_meter(unit, profile)
+        assert hub.stats.resets == 1
+        assert not hub.connected
+        sim.clear_faults()
+        assert (await hub.read_meter(unit, profile))["power"] == LOAD_W
+        assert hub.stats.connects == 2
+    finally:
+        await hub.close()
+
+
+async def test_probe_keeps_device_failures_apart_from_wrong_profiles(sim, hub):
+    unit = UNITS["acrel_ddsy1352"]
+    sim.set_fault(unit, exception=6)
+    with pytest.raises(ExceptionResponse) as err:
+        await hub.probe(unit, get_profile("acrel_ddsy1352"))
+    assert err.value.code == 6
+
+
+async def test_relay_registers_that_hold_something_else(hub):
+    # A custom profile that points its relay at the Hiking's voltage register.
+    profile = load_custom_profile(
+        {
+            "id": "odd",
+            "name": "Odd",
+            "registers": [{"key": "energy_total", "address": 0x000A, "data_type": "uint32"}],
+            "relay": {"type": "register", "address": 0x000C, "cut": [0], "restore": [1]},
+            "write_functions": [16],
+        }
+    )
+    with pytest.raises(DecodeError, match="neither cut nor restore"):
+        await hub.read_relay(UNITS["hiking_dds238_2"], profile)
+    with pytest.raises(ExceptionResponse) as err:
+        await hub.set_relay(UNITS["hiking_dds238_2"], profile, closed=False)
+    assert err.value.code == 2
+
+
+async def test_connect_timeout_counts_as_unreachable(sim, tcp_port):
+    hub = ModbusHub(
+        TcpEndpoint(host="127.0.0.1", port=tcp_port),
+        HubSettings(timeout=0.3, connect_timeout=0.01),
+    )
+    try:
+        with pytest.raises(EndpointUnreachable, match="cannot connect"):
+            await hub.read_meter(UNITS["acrel_ddsy1352"], get_profile("acrel_ddsy1352"))
+        assert hub.stats.connect_failures == 1
+    finally:
+        await hub.close()

@@ -8,6 +8,7 @@ import pytest
 
 from custom_components.prepaid_meter.profiles import (
     PROFILES,
+    AddressRange,
     CoilRelay,
     MeterProfile,
     ProfileError,
@@ -200,3 +201,44 @@ def test_custom_profile_errors_name_the_field(definition, message):
 def test_custom_profile_yaml_errors(text, message):
     with pytest.raises(ProfileError, match=message):
         load_custom_profile_yaml(text)
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: AddressRange(start=5, end=4), "not valid"),
+        (lambda: RegisterRelay(address=1, cut_words=(), restore_words=()), "same length"),
+        (lambda: RegisterRelay(address=1, cut_words=(1,), restore_words=(1,)), "must differ"),
+        (lambda: RegisterRelay(address=1, cut_words=(70000,), restore_words=(1,)), "0..65535"),
+        (lambda: RegisterRelay(address=0xFFFF, cut_words=(0, 1), restore_words=(1, 1)), "address"),
+        (lambda: CoilRelay(coil=-1), "coil"),
+        (lambda: CoilRelay(unit_id=248), "unit id"),
+        (lambda: MeterProfile(id="", name="X", registers=(_reg(),)), "id and name"),
+        (lambda: MeterProfile(id="x", name="X", quantity="gas", registers=(_reg(),)), "quantity"),
+        (lambda: MeterProfile(id="x", name="X", registers=()), "at least one register"),
+        (
+            lambda: MeterProfile(
+                id="x", name="X", registers=(_reg(data_type="uint32"),), max_registers_per_request=1
+            ),
+            "wider than one request",
+        ),
+        (lambda: Register(key="v", address=0, plausible=(Decimal(2), Decimal(1))), "reversed"),
+    ],
+)
+def test_relay_range_and_profile_validation(factory, message):
+    with pytest.raises(ProfileError, match=message):
+        factory()
+
+
+def test_register_lookup_and_custom_number_errors():
+    with pytest.raises(KeyError):
+        get_profile("acrel_ddsy1352").register("nope")
+    for scale, message in ((True, "expected a number"), ("inf", "finite")):
+        with pytest.raises(ProfileError, match=message):
+            load_custom_profile(
+                {
+                    "id": "m",
+                    "name": "M",
+                    "registers": [{"key": "energy_total", "address": 0, "scale": scale}],
+                }
+            )

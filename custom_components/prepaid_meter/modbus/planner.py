@@ -10,7 +10,7 @@ same argument repeats for the first register not yet covered.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -84,13 +84,3 @@ def plan_reads(profile: MeterProfile, keys: Iterable[str] | None = None) -> list
         raise KeyError(f"profile {profile.id!r} has no registers {sorted(unknown)}")
     registers = [r for r in profile.registers if wanted is None or r.key in wanted]
     return plan_registers(registers, profile.max_registers_per_request, profile.forbidden)
-
-
-def decode_blocks(
-    blocks: Sequence[ReadBlock], words: Mapping[ReadBlock, Sequence[int]]
-) -> dict[str, Decimal]:
-    """Decode the words read for each block into one ``key -> value`` mapping."""
-    values: dict[str, Decimal] = {}
-    for block in blocks:
-        values.update(block.decode(words[block]))
-    return values
