@@ -40,8 +40,8 @@ UK = parse_friendly_hours(
 NAIVE = datetime(2026, 1, 1)  # noqa: DTZ001 - deliberately without offset
 
 
-def at(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def state(**changes: Any) -> SupplyState:

@@ -66,8 +66,8 @@ def tiered(**extra: Any) -> dict[str, Any]:
     return body | extra
 
 
-def at(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # --- parsing ------------------------------------------------------------------------------
