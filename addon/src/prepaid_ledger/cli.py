@@ -1,20 +1,136 @@
 """Command line of the ledger service: serve, migrate, verify."""
 
+from __future__ import annotations
+
 import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
 
 from prepaid_ledger import __version__
+from prepaid_ledger.config import ADMIN_TOKEN_ENV, settings_from
+from prepaid_ledger.store.database import Database, sqlite_url
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Describe the command line; the subcommands are filled in by the ledger service."""
+    """Describe the command line."""
     parser = argparse.ArgumentParser(
         prog="prepaid-ledger",
         description="Prepaid Meter Ledger: prepaid accounts, tariffs, top-ups and webhooks.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add_store_options(sub: argparse.ArgumentParser, *, data_dir_required: bool) -> None:
+        sub.add_argument(
+            "--data-dir",
+            type=Path,
+            required=data_dir_required,
+            help="directory of the embedded SQLite database and the generated admin token",
+        )
+        sub.add_argument(
+            "--database-url",
+            help="SQLAlchemy URL, e.g. postgresql+asyncpg://user:pw@host/db (default: SQLite)",
+        )
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    add_store_options(serve, data_dir_required=True)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8099, help="TCP port (default 8099)")
+    serve.add_argument(
+        "--processing-timeout",
+        type=float,
+        default=900.0,
+        help="seconds an order may stay in processing before it needs attention",
+    )
+    serve.add_argument(
+        "--max-topup-minor",
+        type=int,
+        default=1_000_000,
+        help="largest top-up amount accepted, in minor units",
+    )
+    for name, text in (
+        ("migrate", "create or upgrade the database schema"),
+        ("verify", "check that transactions balance and stored balances match their entries"),
+    ):
+        add_store_options(commands.add_parser(name, help=text), data_dir_required=False)
     return parser
+
+
+def _database_url(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    if args.database_url:
+        return str(args.database_url)
+    if args.data_dir is None:
+        parser.error("give --data-dir or --database-url")
+    return sqlite_url(Path(args.data_dir))
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from prepaid_ledger.api.app import create_app  # noqa: PLC0415 - only the server needs it
+
+    settings = settings_from(
+        args.data_dir,
+        args.database_url,
+        processing_timeout_s=args.processing_timeout,
+        max_topup_minor=args.max_topup_minor,
+    )
+    if settings.admin_token_path is not None:
+        print(
+            f"admin token is stored in {settings.admin_token_path} "
+            f"(set {ADMIN_TOKEN_ENV} to choose one)",
+            flush=True,
+        )
+    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port)
+    await site.start()
+    print(f"prepaid-ledger {__version__} listening on http://{args.host}:{args.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+async def _migrate(url: str) -> int:
+    from prepaid_ledger.store.migrate import migrate  # noqa: PLC0415
+
+    db = Database(url)
+    try:
+        ledger_id = await migrate(db)
+    finally:
+        await db.close()
+    print(f"schema is up to date; ledger_id {ledger_id}")
+    return 0
+
+
+async def _verify(url: str) -> int:
+    from prepaid_ledger.services.verify import verify_ledger  # noqa: PLC0415
+    from prepaid_ledger.store.migrate import migrate  # noqa: PLC0415
+
+    db = Database(url)
+    try:
+        await migrate(db)
+        problems = await db.read(verify_ledger)
+    finally:
+        await db.close()
+    if problems:
+        for problem in problems:
+            print(f"VIOLATION: {problem}", file=sys.stderr)
+        print(f"verify: {len(problems)} violation(s)", file=sys.stderr)
+        return 1
+    print("verify: ok (every transaction balances; every stored balance matches its entries)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,4 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "serve":
+        with contextlib.suppress(KeyboardInterrupt):
+            return asyncio.run(_serve(args))
+        return 0
+    url = _database_url(args, parser)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(url))
+    return asyncio.run(_verify(url))

@@ -1,0 +1,73 @@
+"""Assembling the aiohttp application: middlewares, routes, database lifecycle, watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from prepaid_ledger.api import routes, stream, webhooks
+from prepaid_ledger.api.auth import auth_middleware_factory
+from prepaid_ledger.api.context import SETTINGS_KEY, STATE_KEY, LedgerState
+from prepaid_ledger.api.errors import error_middleware
+from prepaid_ledger.api.openapi import openapi_handler
+from prepaid_ledger.config import Settings
+from prepaid_ledger.services.topups import watchdog
+from prepaid_ledger.store.database import Database
+from prepaid_ledger.store.migrate import migrate
+
+_LOGGER = logging.getLogger(__name__)
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+async def _watchdog_loop(db: Database, settings: Settings) -> None:
+    """Flag orders stuck in processing, periodically."""
+    while True:
+        try:
+            flagged = await db.write(lambda s: watchdog(s, settings.processing_timeout_s))
+            if flagged:
+                _LOGGER.warning("watchdog: %d order(s) need attention", flagged)
+        except Exception:
+            _LOGGER.exception("watchdog run failed")
+        await asyncio.sleep(settings.watchdog_interval_s)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Return the ledger application; the database is opened and migrated on startup."""
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware_factory(settings.admin_token)],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[SETTINGS_KEY] = settings
+    app[STATE_KEY] = state = LedgerState()
+    app[stream.CLOSING_KEY] = asyncio.Event()
+    app.router.add_routes(routes.routes)
+    app.router.add_routes(webhooks.routes)
+    app.router.add_routes(stream.routes)
+    app.router.add_get("/api/v1/openapi.json", openapi_handler)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        try:
+            state.ledger_id = await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        state.db = db
+        task = asyncio.create_task(_watchdog_loop(db, settings), name="ledger-watchdog")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        state.db = None
+        await db.close()
+
+    async def on_shutdown(app: web.Application) -> None:
+        app[stream.CLOSING_KEY].set()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    return app

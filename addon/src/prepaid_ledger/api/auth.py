@@ -1,0 +1,143 @@
+"""Bearer-token authentication and the three scopes: admin, integration, tenant."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.api.context import db_of
+from prepaid_ledger.api.errors import ApiError, Handler
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.services import audit
+from prepaid_ledger.services.accounts import get_account
+from prepaid_ledger.store.models import ApiToken, utcnow
+
+PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/openapi.json"})
+SCOPES = ("admin", "integration", "tenant")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: scope, the tenant's account, and the name used in the audit log."""
+
+    scope: str
+    account_id: int | None
+    actor: str
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a token; only this is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def principal_of(request: web.Request) -> Principal:
+    """Return the authenticated caller of a request."""
+    principal = request.get("principal")
+    if not isinstance(principal, Principal):
+        raise ApiError(401, "unauthorized", "a bearer token is required")
+    return principal
+
+
+def require_scope(request: web.Request, *scopes: str) -> Principal:
+    """Return the caller, if its scope is one of the given ones; 403 otherwise."""
+    principal = principal_of(request)
+    if principal.scope not in scopes:
+        raise ApiError(403, "forbidden", f"this action needs scope {' or '.join(scopes)}")
+    return principal
+
+
+def require_account_access(principal: Principal, account_id: int) -> None:
+    """Tenants see only their own account."""
+    if principal.scope == "tenant" and principal.account_id != account_id:
+        raise ApiError(403, "forbidden", "a tenant token can only read its own account")
+
+
+def auth_middleware_factory(admin_token: str) -> Any:
+    """Build the middleware that authenticates everything under /api/v1 but health and docs."""
+
+    @web.middleware
+    async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "unauthorized", "missing bearer token")
+        if hmac.compare_digest(token.encode(), admin_token.encode()):
+            request["principal"] = Principal("admin", None, "admin")
+            return await handler(request)
+        db = db_of(request)
+        digest = hash_token(token)
+
+        async def lookup(session: AsyncSession) -> ApiToken | None:
+            found: ApiToken | None = await session.scalar(
+                select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+            )
+            return found
+
+        row = await db.read(lookup)
+        if row is None:
+            raise ApiError(401, "unauthorized", "invalid or revoked token")
+        request["principal"] = Principal(row.scope, row.account_id, f"token:{row.id}")
+        return await handler(request)
+
+    return auth_middleware
+
+
+async def create_token(
+    session: AsyncSession, body: Mapping[str, object], actor: str
+) -> dict[str, Any]:
+    """Issue an integration or tenant token; the secret is shown only in this response."""
+    scope = body.get("scope")
+    if scope not in ("integration", "tenant"):
+        raise InputError("invalid_field", "scope must be integration or tenant")
+    account_id: int | None = None
+    if scope == "tenant":
+        raw = body.get("account_id")
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise InputError("invalid_field", "account_id (integer) is required for a tenant token")
+        account_id = (await get_account(session, raw)).id
+    name = body.get("name", "")
+    if not isinstance(name, str) or len(name) > 200:
+        raise InputError("invalid_field", "name must be a string of at most 200 characters")
+    token = "plt_" + secrets.token_urlsafe(32)
+    row = ApiToken(token_hash=hash_token(token), scope=scope, account_id=account_id, name=name)
+    session.add(row)
+    await session.flush()
+    info = {"id": row.id, "scope": scope, "account_id": account_id, "name": name}
+    audit.record(
+        session,
+        actor=actor,
+        action="token.create",
+        target=f"token:{row.id}",
+        before=None,
+        after=info,
+    )
+    return info | {"token": token}
+
+
+async def revoke_token(session: AsyncSession, token_id: int, actor: str) -> dict[str, Any]:
+    """Revoke a token (kept for the audit trail)."""
+    row = await session.get(ApiToken, token_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"token {token_id} not found")
+    row.revoked_at = row.revoked_at or utcnow()
+    info = {"id": row.id, "scope": row.scope, "revoked_at": row.revoked_at.isoformat()}
+    audit.record(
+        session,
+        actor=actor,
+        action="token.revoke",
+        target=f"token:{row.id}",
+        before=None,
+        after=info,
+    )
+    return info

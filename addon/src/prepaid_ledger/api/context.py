@@ -1,0 +1,40 @@
+"""Typed access to what the application holds (database, settings, ledger id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from prepaid_ledger.config import Settings
+from prepaid_ledger.store.database import Database
+
+
+@dataclass(slots=True)
+class LedgerState:
+    """What the application opens at startup (the app itself is frozen by then)."""
+
+    db: Database | None = None
+    ledger_id: str = ""
+
+
+STATE_KEY = web.AppKey("ledger_state", LedgerState)
+SETTINGS_KEY = web.AppKey("settings", Settings)
+
+
+def state_of(app: web.Application) -> LedgerState:
+    """Return the running state of an app."""
+    return app[STATE_KEY]
+
+
+def db_of(request: web.Request) -> Database:
+    """Return the database of the app serving a request."""
+    db = request.app[STATE_KEY].db
+    if db is None:  # pragma: no cover - requests are only served after startup
+        raise RuntimeError("ledger database is not open")
+    return db
+
+
+def settings_of(request: web.Request) -> Settings:
+    """Return the settings of the app serving a request."""
+    return request.app[SETTINGS_KEY]

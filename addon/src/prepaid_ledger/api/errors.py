@@ -1,0 +1,64 @@
+"""One error format for every failure: {"error": {"code", "message"}} with a 4xx status."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.services.accounts import ConflictError, NotFoundError
+
+_LOGGER = logging.getLogger(__name__)
+type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """An error with an explicit HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    """Return the JSON error body."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def read_json(request: web.Request) -> object:
+    """Parse the request body as JSON or fail with 400 invalid_json."""
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {err}") from err
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every exception into the JSON error format; log only real faults."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_response(err.status, err.code, err.message)
+    except InputError as err:
+        return error_response(422, err.code, err.message)
+    except NotFoundError as err:
+        return error_response(404, "not_found", err.message)
+    except ConflictError as err:
+        return error_response(409, err.code, err.message)
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            err.status, "http_error"
+        )
+        return error_response(err.status, code, err.reason)
+    except Exception:
+        _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error; see the service log")

@@ -1,0 +1,761 @@
+"""The OpenAPI 3 document of the ledger API (served at /api/v1/openapi.json).
+
+Written by hand next to the handlers; tests compare it with the routes the app serves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from prepaid_ledger import __version__
+
+type Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Schema, description: str = "OK") -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Schema]:
+    texts = {
+        400: "Malformed request",
+        401: "Missing or invalid token",
+        403: "Token scope does not allow this",
+        404: "Not found",
+        409: "Conflicts with the current state",
+        422: "Invalid input",
+    }
+    return {str(code): _json(_ref("Error"), texts[code]) for code in codes}
+
+
+def _op(
+    summary: str,
+    ok: Schema,
+    *,
+    status: int = 200,
+    body: Schema | None = None,
+    errors: tuple[int, ...] = (401, 403, 422),
+    params: list[Schema] | None = None,
+    secured: bool = True,
+) -> Schema:
+    op: Schema = {"summary": summary, "responses": {str(status): ok, **_errors(*errors)}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        op["parameters"] = params
+    if not secured:
+        op["security"] = []
+    return op
+
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_IDEMPOTENCY_OPTIONAL = _IDEMPOTENCY | {"required": False}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+}
+_DECIMAL = {"type": "string", "pattern": r"^\d+(\.\d+)?$", "example": "0.2513"}
+_TIME = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
+_SEGMENT = {
+    "type": "object",
+    "required": ["start", "price"],
+    "properties": {
+        "start": {"type": "string", "example": "07:00"},
+        "price": _DECIMAL,
+        "band": {"type": "string"},
+    },
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Supply": {
+        "type": "object",
+        "required": ["allowed", "reason", "changes_at"],
+        "properties": {
+            "allowed": {"type": "boolean"},
+            "reason": {"type": "string"},
+            "changes_at": _NULLABLE_TIME,
+        },
+    },
+    "TariffInput": {
+        "type": "object",
+        "required": ["name", "currency", "unit", "kind"],
+        "properties": {
+            "name": {"type": "string"},
+            "currency": {"type": "string", "example": "EUR"},
+            "unit": {"type": "string", "enum": ["kWh", "m3"]},
+            "kind": {"type": "string", "enum": ["flat", "tou", "tiered"]},
+            "standing_charge_minor_per_day": {"type": "integer", "minimum": 0},
+            "price": _DECIMAL,
+            "segments": {"type": "array", "maxItems": 14, "items": _SEGMENT},
+            "weekend_segments": {
+                "type": "array",
+                "maxItems": 14,
+                "items": _SEGMENT,
+                "nullable": True,
+            },
+            "period": {"type": "string", "enum": ["month", "year"]},
+            "bands": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["up_to", "price"],
+                    "properties": {
+                        "up_to": {"type": "string", "nullable": True},
+                        "price": _DECIMAL,
+                        "band": {"type": "string"},
+                    },
+                },
+            },
+            "effective_from": {**_TIME, "description": "required for a new version"},
+        },
+    },
+    "Tariff": {
+        "type": "object",
+        "required": ["id", "name", "currency", "unit", "kind", "versions"],
+        "additionalProperties": True,
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "currency": {"type": "string"},
+            "unit": {"type": "string"},
+            "kind": {"type": "string"},
+            "created_at": _TIME,
+            "versions": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "AccountInput": {
+        "type": "object",
+        "required": ["name", "currency", "timezone"],
+        "properties": {
+            "name": {"type": "string"},
+            "currency": {"type": "string"},
+            "timezone": {"type": "string", "example": "Europe/Berlin"},
+            "emergency_credit_minor": {"type": "integer", "minimum": 0},
+            "protected": {"type": "boolean"},
+            "low_balance_minor": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+            "friendly_hours": {"type": "object", "description": "weekly HH:MM windows + holidays"},
+            "grace_minutes": {"type": "integer", "minimum": 0},
+            "reconnect_margin_minor": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Account": {
+        "type": "object",
+        "required": [
+            "id",
+            "number",
+            "name",
+            "currency",
+            "timezone",
+            "status",
+            "balance_minor",
+            "emergency_credit_remaining_minor",
+            "debt_minor",
+            "supply",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "number": {"type": "string"},
+            "name": {"type": "string"},
+            "currency": {"type": "string"},
+            "timezone": {"type": "string"},
+            "status": {"type": "string", "enum": ["open", "closed"]},
+            "balance_minor": {"type": "integer"},
+            "emergency_credit_minor": {"type": "integer"},
+            "emergency_credit_remaining_minor": {"type": "integer"},
+            "debt_minor": {"type": "integer"},
+            "protected": {"type": "boolean"},
+            "low_balance_minor": {"type": "array", "items": {"type": "integer"}},
+            "friendly_hours": {"type": "object"},
+            "grace_minutes": {"type": "integer"},
+            "reconnect_margin_minor": {"type": "integer"},
+            "supply": _ref("Supply"),
+            "created_at": _TIME,
+            "closed_at": _NULLABLE_TIME,
+            "settlement": {"type": "object"},
+        },
+    },
+    "MeterInput": {
+        "type": "object",
+        "required": ["account_id", "tariff_id", "name", "unit"],
+        "properties": {
+            "account_id": {"type": "integer"},
+            "tariff_id": {"type": "integer"},
+            "name": {"type": "string"},
+            "unit": {"type": "string", "enum": ["kWh", "m3"]},
+        },
+    },
+    "Meter": {
+        "type": "object",
+        "required": ["id", "name", "unit", "account_id", "tariff_id"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "unit": {"type": "string"},
+            "account_id": {"type": "integer"},
+            "tariff_id": {"type": "integer"},
+            "last_value": {"type": "string", "nullable": True},
+            "last_at": _NULLABLE_TIME,
+            "created_at": _TIME,
+        },
+    },
+    "ReadingsInput": {
+        "type": "object",
+        "required": ["readings"],
+        "properties": {
+            "readings": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 5000,
+                "items": {
+                    "type": "object",
+                    "required": ["meter_id", "value", "at"],
+                    "properties": {"meter_id": {"type": "integer"}, "value": _DECIMAL, "at": _TIME},
+                },
+            }
+        },
+    },
+    "ReadingsResult": {
+        "type": "object",
+        "required": ["received", "meters"],
+        "properties": {
+            "received": {"type": "integer"},
+            "meters": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "meter_id",
+                        "account_id",
+                        "charged_minor",
+                        "balance_minor",
+                        "supply",
+                    ],
+                    "properties": {
+                        "meter_id": {"type": "integer"},
+                        "account_id": {"type": "integer"},
+                        "accepted": {"type": "integer"},
+                        "baseline": {"type": "integer"},
+                        "duplicates": {"type": "integer"},
+                        "flagged": {"type": "integer"},
+                        "charged_minor": {"type": "integer"},
+                        "standing_charged_minor": {"type": "integer"},
+                        "balance_minor": {"type": "integer"},
+                        "supply": _ref("Supply"),
+                    },
+                },
+            },
+        },
+    },
+    "TopupInput": {
+        "type": "object",
+        "required": ["account", "amount_minor"],
+        "properties": {
+            "account": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+            "amount_minor": {"type": "integer", "minimum": 1},
+            "reference": {"type": "string", "maxLength": 200},
+        },
+    },
+    "Order": {
+        "type": "object",
+        "required": ["id", "account_id", "amount_minor", "currency", "status", "source"],
+        "properties": {
+            "id": {"type": "integer"},
+            "account_id": {"type": "integer", "nullable": True},
+            "account_ref": {"type": "string"},
+            "amount_minor": {"type": "integer"},
+            "currency": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": [
+                    "pending",
+                    "processing",
+                    "succeeded",
+                    "failed",
+                    "expired",
+                    "refunded",
+                    "partially_refunded",
+                    "needs_attention",
+                ],
+            },
+            "source": {"type": "string"},
+            "reference": {"type": "string", "nullable": True},
+            "provider": {"type": "string"},
+            "provider_payment_id": {"type": "string", "nullable": True},
+            "credited_minor": {"type": "integer"},
+            "refunded_minor": {"type": "integer"},
+            "attention_reason": {"type": "string", "nullable": True},
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "timeline": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["status", "at"],
+                    "properties": {
+                        "status": {"type": "string"},
+                        "at": _TIME,
+                        "reason": {"type": "string", "nullable": True},
+                        "actor": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+    "OrderAction": {
+        "type": "object",
+        "required": ["action", "reason"],
+        "properties": {
+            "action": {"type": "string", "enum": ["credit", "refund", "fail", "recheck"]},
+            "reason": {"type": "string"},
+            "amount_minor": {"type": "integer"},
+            "account": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+        },
+    },
+    "WebhookResult": {
+        "type": "object",
+        "required": ["received", "duplicate", "outcome"],
+        "properties": {
+            "received": {"type": "boolean"},
+            "duplicate": {"type": "boolean"},
+            "outcome": {"type": "string"},
+            "order_id": {"type": "integer", "nullable": True},
+            "status": {"type": "string", "nullable": True},
+        },
+    },
+}
+
+
+def _paths() -> dict[str, Schema]:
+    obj = {"type": "object"}
+    return {
+        "/api/v1/health": {
+            "get": _op(
+                "Liveness and the ledger's identity",
+                _json(
+                    {
+                        "type": "object",
+                        "required": ["status", "version", "ledger_id"],
+                        "properties": {
+                            "status": {"type": "string"},
+                            "version": {"type": "string"},
+                            "ledger_id": {"type": "string", "format": "uuid"},
+                        },
+                    }
+                ),
+                errors=(),
+                secured=False,
+            )
+        },
+        "/api/v1/openapi.json": {"get": _op("This document", _json(obj), errors=(), secured=False)},
+        "/api/v1/whoami": {
+            "get": _op(
+                "The caller's scope",
+                _json(
+                    {
+                        "type": "object",
+                        "required": ["scope", "account_id"],
+                        "properties": {
+                            "scope": {"type": "string", "enum": ["admin", "integration", "tenant"]},
+                            "account_id": {"type": "integer", "nullable": True},
+                        },
+                    }
+                ),
+                errors=(401,),
+            )
+        },
+        "/api/v1/tokens": {
+            "post": _op(
+                "Issue an integration or tenant token (admin)",
+                _json(obj),
+                status=201,
+                body={
+                    "type": "object",
+                    "required": ["scope"],
+                    "properties": {
+                        "scope": {"type": "string", "enum": ["integration", "tenant"]},
+                        "account_id": {"type": "integer"},
+                        "name": {"type": "string"},
+                    },
+                },
+                errors=(400, 401, 403, 404, 422),
+            )
+        },
+        "/api/v1/tokens/{id}": {
+            "delete": _op(
+                "Revoke a token (admin)", _json(obj), params=[_ID], errors=(401, 403, 404, 422)
+            )
+        },
+        "/api/v1/tariffs": {
+            "post": _op(
+                "Create a tariff (admin)",
+                _json(_ref("Tariff")),
+                status=201,
+                body=_ref("TariffInput"),
+                errors=(400, 401, 403, 422),
+            ),
+            "get": _op(
+                "List tariffs",
+                _json(
+                    {
+                        "type": "object",
+                        "properties": {"tariffs": {"type": "array", "items": _ref("Tariff")}},
+                    }
+                ),
+            ),
+        },
+        "/api/v1/tariffs/{id}": {
+            "get": _op(
+                "One tariff with its versions",
+                _json(_ref("Tariff")),
+                params=[_ID],
+                errors=(401, 403, 404, 422),
+            )
+        },
+        "/api/v1/tariffs/{id}/versions": {
+            "post": _op(
+                "Add a price version effective from a time (admin)",
+                _json(_ref("Tariff")),
+                status=201,
+                body=_ref("TariffInput"),
+                params=[_ID],
+                errors=(400, 401, 403, 404, 422),
+            )
+        },
+        "/api/v1/accounts": {
+            "post": _op(
+                "Create an account (admin)",
+                _json(_ref("Account")),
+                status=201,
+                body=_ref("AccountInput"),
+                errors=(400, 401, 403, 422),
+            ),
+            "get": _op(
+                "List accounts (tenants: their own)",
+                _json(
+                    {
+                        "type": "object",
+                        "properties": {"accounts": {"type": "array", "items": _ref("Account")}},
+                    }
+                ),
+            ),
+        },
+        "/api/v1/accounts/{id}": {
+            "get": _op(
+                "One account with balance and supply",
+                _json(_ref("Account")),
+                params=[_ID],
+                errors=(401, 403, 404, 422),
+            )
+        },
+        "/api/v1/accounts/{id}/close": {
+            "post": _op(
+                "Close and settle an account (admin)",
+                _json(_ref("Account")),
+                params=[_ID],
+                body={
+                    "type": "object",
+                    "required": ["reason"],
+                    "properties": {"reason": {"type": "string"}},
+                },
+                errors=(400, 401, 403, 404, 409, 422),
+            )
+        },
+        "/api/v1/accounts/{id}/statement": {
+            "get": _op(
+                "Statement for a period; lines tie out to the closing balance",
+                {
+                    "description": "OK",
+                    "content": {
+                        "application/json": {"schema": obj},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                params=[
+                    _ID,
+                    {
+                        "name": "from",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                    {"name": "to", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["json", "csv"]},
+                    },
+                ],
+                errors=(401, 403, 404, 422),
+            )
+        },
+        "/api/v1/meters": {
+            "post": _op(
+                "Create a meter (admin)",
+                _json(_ref("Meter")),
+                status=201,
+                body=_ref("MeterInput"),
+                errors=(400, 401, 403, 409, 422),
+            ),
+            "get": _op(
+                "List meters",
+                _json(
+                    {
+                        "type": "object",
+                        "properties": {"meters": {"type": "array", "items": _ref("Meter")}},
+                    }
+                ),
+                params=[
+                    {
+                        "name": "account",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                ],
+            ),
+        },
+        "/api/v1/meters/{id}": {
+            "get": _op("One meter", _json(_ref("Meter")), params=[_ID], errors=(401, 403, 404, 422))
+        },
+        "/api/v1/meters/{id}/assign": {
+            "post": _op(
+                "Move a meter to another account from a time on (admin)",
+                _json(_ref("Meter")),
+                params=[_ID],
+                body={
+                    "type": "object",
+                    "required": ["account_id"],
+                    "properties": {
+                        "account_id": {"type": "integer"},
+                        "tariff_id": {"type": "integer"},
+                        "from": _TIME,
+                    },
+                },
+                errors=(400, 401, 403, 404, 409, 422),
+            )
+        },
+        "/api/v1/meters/{id}/replace": {
+            "post": _op(
+                "Re-base a meter after a register replacement (admin)",
+                _json(_ref("Meter")),
+                params=[_ID],
+                body={
+                    "type": "object",
+                    "required": ["new_start_value"],
+                    "properties": {"new_start_value": _DECIMAL, "at": _TIME},
+                },
+                errors=(400, 401, 403, 404, 422),
+            )
+        },
+        "/api/v1/readings": {
+            "post": _op(
+                "Ingest a batch of readings (admin, integration)",
+                _json(_ref("ReadingsResult")),
+                body=_ref("ReadingsInput"),
+                errors=(400, 401, 403, 422),
+            )
+        },
+        "/api/v1/topups": {
+            "post": _op(
+                "Manual/cash top-up (idempotent)",
+                _json(_ref("Order")),
+                status=201,
+                body=_ref("TopupInput"),
+                params=[_IDEMPOTENCY],
+                errors=(400, 401, 403, 404, 409, 422),
+            ),
+            "get": _op(
+                "List orders",
+                _json(
+                    {
+                        "type": "object",
+                        "properties": {"topups": {"type": "array", "items": _ref("Order")}},
+                    }
+                ),
+                params=[
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "account",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    _LIMIT,
+                ],
+            ),
+        },
+        "/api/v1/topups/batch": {
+            "post": _op(
+                "Top up many accounts, one result per item (admin)",
+                _json(
+                    {"type": "object", "properties": {"results": {"type": "array", "items": obj}}}
+                ),
+                body={
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 1000,
+                            "items": _ref("TopupInput"),
+                        }
+                    },
+                },
+                params=[_IDEMPOTENCY],
+                errors=(400, 401, 403, 422),
+            )
+        },
+        "/api/v1/topups/{id}": {
+            "get": _op(
+                "One order with its status timeline",
+                _json(_ref("Order")),
+                params=[_ID],
+                errors=(401, 403, 404, 422),
+            )
+        },
+        "/api/v1/topups/{id}/actions": {
+            "post": _op(
+                "Resolve an order by hand: credit, refund, fail, recheck (admin)",
+                _json(_ref("Order")),
+                params=[_ID, _IDEMPOTENCY_OPTIONAL],
+                body=_ref("OrderAction"),
+                errors=(400, 401, 403, 404, 409, 422),
+            )
+        },
+        "/api/v1/adjustments": {
+            "post": _op(
+                "Signed balance correction with a reason (admin)",
+                _json(obj),
+                status=201,
+                params=[_IDEMPOTENCY_OPTIONAL],
+                body={
+                    "type": "object",
+                    "required": ["account", "amount_minor", "reason"],
+                    "properties": {
+                        "account": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+                        "amount_minor": {"type": "integer"},
+                        "reason": {"type": "string"},
+                    },
+                },
+                errors=(400, 401, 403, 404, 409, 422),
+            )
+        },
+        "/api/v1/audit": {
+            "get": _op("Audit log, newest first (admin)", _json(obj), params=[_LIMIT])
+        },
+        "/api/v1/webhook-rejections": {
+            "get": _op(
+                "Webhook deliveries that failed verification (admin)", _json(obj), params=[_LIMIT]
+            )
+        },
+        "/api/v1/events": {
+            "get": _op(
+                "Event stream (SSE): account.updated, topup.updated, alert; Last-Event-ID resumes",
+                {
+                    "description": "An event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                params=[
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+            )
+        },
+        "/webhooks/stripe": {
+            "post": _op(
+                "Stripe webhook (Stripe-Signature, 300 s tolerance)",
+                _json(_ref("WebhookResult")),
+                body=obj,
+                errors=(400, 404),
+                secured=False,
+                params=[
+                    {
+                        "name": "Stripe-Signature",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+            )
+        },
+        "/webhooks/standard": {
+            "post": _op(
+                "Standard Webhooks payment event",
+                _json(_ref("WebhookResult")),
+                body=obj,
+                errors=(400, 404),
+                secured=False,
+                params=[
+                    {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+                    for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+                ],
+            )
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI document."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Prepaid Meter Ledger",
+            "version": __version__,
+            "description": "Exact prepaid accounting: money is always integer minor units "
+            "(*_minor); prices and quantities are decimal strings.",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+        },
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+    }
+
+
+async def openapi_handler(request: web.Request) -> web.Response:
+    """Serve the OpenAPI document (no auth)."""
+    del request
+    return web.json_response(openapi_document())

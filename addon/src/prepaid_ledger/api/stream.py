@@ -1,0 +1,94 @@
+"""Server-Sent Events: the event stream with increasing ids and Last-Event-ID resume."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.api.auth import Principal, require_scope
+from prepaid_ledger.api.context import db_of
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.store.models import StreamEvent
+
+routes = web.RouteTableDef()
+CLOSING_KEY = web.AppKey("stream_closing", asyncio.Event)
+KEEPALIVE_S = 15.0
+_PAGE = 500
+
+
+def _start_id(request: web.Request) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
+    if not raw.isdigit() or len(raw) > 18:
+        raise InputError("invalid_field", "Last-Event-ID must be a non-negative integer")
+    return int(raw)
+
+
+async def _fetch(
+    db_session: AsyncSession, *, principal: Principal, after: int
+) -> list[StreamEvent]:
+    query = select(StreamEvent).where(StreamEvent.id > after).order_by(StreamEvent.id).limit(_PAGE)
+    if principal.scope == "tenant":
+        query = query.where(StreamEvent.account_id == principal.account_id)
+    return list(await db_session.scalars(query))
+
+
+def format_event(event: StreamEvent) -> bytes:
+    """One SSE frame."""
+    data: dict[str, Any] = {"id": event.id, "at": event.at.isoformat(), **event.payload}
+    return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+@routes.get("/api/v1/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    """Stream events after Last-Event-ID (admin, integration; tenants get their own account's)."""
+    principal = require_scope(request, "admin", "integration", "tenant")
+    last_id = _start_id(request)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionError):  # the client went away: nothing to clean up
+        await _pump(request, response, principal, last_id)
+        await response.write_eof()
+    return response
+
+
+async def _pump(
+    request: web.Request, response: web.StreamResponse, principal: Principal, last_id: int
+) -> None:
+    """Write events as they are committed until the app shuts down."""
+    db = db_of(request)
+    closing = request.app[CLOSING_KEY]
+    await response.write(b"retry: 2000\n\n")
+    while not closing.is_set():
+        changed = db.change_signal()
+        batch = await db.read(functools.partial(_fetch, principal=principal, after=last_id))
+        for event in batch:
+            await response.write(format_event(event))
+            last_id = event.id
+        if len(batch) == _PAGE:
+            continue
+        waiter = asyncio.ensure_future(changed.wait())
+        closer = asyncio.ensure_future(closing.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {waiter, closer}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in (waiter, closer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if not done:
+            await response.write(b": keepalive\n\n")

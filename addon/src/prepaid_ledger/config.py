@@ -1,0 +1,62 @@
+"""Service settings: command-line options plus secrets from the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from prepaid_ledger.store.database import sqlite_url
+
+ADMIN_TOKEN_ENV = "PREPAID_LEDGER_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
+STRIPE_SECRET_ENV = "PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET"  # noqa: S105
+STANDARD_SECRET_ENV = "PREPAID_LEDGER_STANDARD_WEBHOOK_SECRET"  # noqa: S105
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service needs to run."""
+
+    data_dir: Path
+    database_url: str
+    admin_token: str
+    admin_token_path: Path | None = None
+    stripe_webhook_secret: str | None = None
+    standard_webhook_secret: str | None = None
+    max_topup_minor: int = 1_000_000
+    processing_timeout_s: float = 900.0
+    watchdog_interval_s: float = 30.0
+    webhook_tolerance_s: int = 300
+
+
+def load_admin_token(data_dir: Path) -> tuple[str, Path | None]:
+    """Return the admin token: from the environment, else from (or generated into) DIR, 0600."""
+    from_env = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
+    if from_env:
+        return from_env, None
+    path = data_dir / ADMIN_TOKEN_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip(), path
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    return token, path
+
+
+def settings_from(data_dir: Path, database_url: str | None, **overrides: object) -> Settings:
+    """Build settings for a data directory, reading secrets from the environment."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token, token_path = load_admin_token(data_dir)
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": database_url or sqlite_url(data_dir),
+        "admin_token": token,
+        "admin_token_path": token_path,
+        "stripe_webhook_secret": os.environ.get(STRIPE_SECRET_ENV) or None,
+        "standard_webhook_secret": os.environ.get(STANDARD_SECRET_ENV) or None,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

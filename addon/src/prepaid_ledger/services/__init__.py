@@ -1,0 +1,1 @@
+"""Ledger use cases: each function runs inside one database transaction it is given."""

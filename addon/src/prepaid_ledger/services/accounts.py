@@ -1,0 +1,326 @@
+"""Prepaid accounts: creation, the public view (balance + supply), supply refresh, closing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.domain.account_number import (
+    account_number_for,
+    is_valid_account_number,
+    normalize_account_number,
+)
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.domain.money import parse_currency
+from prepaid_ledger.domain.policy import (
+    SupplyDecision,
+    SupplyState,
+    debt_minor,
+    decide_supply,
+    emergency_credit_remaining,
+    friendly_hours_to_json,
+    low_balance_level,
+    parse_friendly_hours,
+    parse_grace_minutes,
+    parse_low_balance_levels,
+)
+from prepaid_ledger.services import audit, events, journal
+from prepaid_ledger.services.validation import (
+    optional_bool,
+    require_int,
+    require_mapping,
+    require_str,
+    require_timezone,
+)
+from prepaid_ledger.store.models import Account, utcnow
+
+_MAX_MINOR = 10**12
+
+
+class NotFoundError(Exception):
+    """A referenced row does not exist (HTTP 404)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+        self.message = f"{what} not found"
+
+
+class ConflictError(Exception):
+    """The request conflicts with the current state (HTTP 409)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_account_settings(body: Mapping[str, object]) -> dict[str, Any]:
+    """Validate the policy part of an account body into stored settings."""
+    levels = body.get("low_balance_minor")
+    friendly = parse_friendly_hours(
+        require_mapping(body.get("friendly_hours") or {}, "friendly_hours")
+    )
+    return {
+        "emergency_credit_minor": require_int(
+            body, "emergency_credit_minor", minimum=0, maximum=_MAX_MINOR, default=0
+        ),
+        "protected": optional_bool(body, "protected", default=False),
+        "low_balance_minor": [] if levels is None else parse_low_balance_levels(levels),
+        "friendly_hours": friendly_hours_to_json(friendly),
+        "grace_minutes": parse_grace_minutes(body.get("grace_minutes", 0)),
+        "reconnect_margin_minor": require_int(
+            body, "reconnect_margin_minor", minimum=0, maximum=_MAX_MINOR, default=0
+        ),
+    }
+
+
+async def create_account(session: AsyncSession, body: Mapping[str, object], actor: str) -> Account:
+    """Create an account with its customer book and printed account number."""
+    name = require_str(body, "name")
+    currency = parse_currency(body.get("currency"))
+    timezone = require_timezone(body)
+    settings = parse_account_settings(body)
+    account = Account(
+        name=name,
+        currency=currency,
+        timezone=timezone,
+        settings=settings,
+        status="open",
+        supply_allowed=True,
+        alert_level=0,
+    )
+    session.add(account)
+    await session.flush()
+    account.number = account_number_for(account.id)
+    account.book_id = await journal.book_id_for(
+        session, journal.customer_book_key(account.id), "customer", currency
+    )
+    await session.flush()
+    view = await account_view(session, account, utcnow())
+    audit.record(
+        session,
+        actor=actor,
+        action="account.create",
+        target=f"account:{account.id}",
+        before=None,
+        after=view,
+    )
+    return account
+
+
+async def get_account(session: AsyncSession, account_id: int, *, lock: bool = False) -> Account:
+    """Load an account (row-locked on PostgreSQL when lock is set) or raise NotFoundError."""
+    query = select(Account).where(Account.id == account_id)
+    if lock:
+        query = query.with_for_update()
+    account = await session.scalar(query)
+    if account is None:
+        raise NotFoundError(f"account {account_id}")
+    return account
+
+
+async def resolve_account_ref(session: AsyncSession, ref: object, *, lock: bool = False) -> Account:
+    """Return an account from an integer id or a typed account number (check digit verified)."""
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return await get_account(session, ref, lock=lock)
+    if isinstance(ref, str) and ref.strip():
+        text = normalize_account_number(ref)
+        if not text.isdigit():
+            raise InputError("invalid_account", "account must be an id or an account number")
+        if not is_valid_account_number(text):
+            raise InputError(
+                "invalid_account_number",
+                "account number fails its check digit: please check for a typo",
+            )
+        query = select(Account).where(Account.number == text)
+        if lock:
+            query = query.with_for_update()
+        account = await session.scalar(query)
+        if account is None:
+            raise InputError("unknown_account", f"no account has the number {text}")
+        return account
+    raise InputError("invalid_account", "account must be an id or an account number")
+
+
+def book_of(account: Account) -> int:
+    """Return the id of the book holding an account's balance."""
+    if account.book_id is None:  # pragma: no cover - set when the account is created
+        raise RuntimeError(f"account {account.id} has no book")
+    return account.book_id
+
+
+async def balance_of(session: AsyncSession, account: Account) -> int:
+    """Return the account's stored balance in minor units."""
+    book_id = book_of(account)
+    return await journal.book_balance(session, book_id)
+
+
+def supply_state(account: Account, balance_minor: int) -> SupplyState:
+    """Return the policy input for an account."""
+    settings = account.settings
+    return SupplyState(
+        balance_minor=balance_minor,
+        emergency_credit_minor=int(settings.get("emergency_credit_minor", 0)),
+        protected=bool(settings.get("protected", False)),
+        friendly_hours=parse_friendly_hours(settings.get("friendly_hours") or {}),
+        grace_minutes=int(settings.get("grace_minutes", 0)),
+        exhausted_since=account.exhausted_since,
+        reconnect_margin_minor=int(settings.get("reconnect_margin_minor", 0)),
+        currently_allowed=account.supply_allowed,
+        tz=ZoneInfo(account.timezone),
+    )
+
+
+def decide(account: Account, balance_minor: int, now: datetime) -> SupplyDecision:
+    """Return the supply decision for an account now."""
+    if account.status == "closed":
+        return SupplyDecision(allowed=False, reason="closed", changes_at=None)
+    return decide_supply(supply_state(account, balance_minor), now)
+
+
+def supply_json(decision: SupplyDecision) -> dict[str, Any]:
+    """Return the API shape of a supply decision."""
+    return {
+        "allowed": decision.allowed,
+        "reason": decision.reason,
+        "changes_at": decision.changes_at.isoformat() if decision.changes_at else None,
+    }
+
+
+async def account_view(session: AsyncSession, account: Account, now: datetime) -> dict[str, Any]:
+    """Return the account as the API shows it."""
+    balance = await balance_of(session, account)
+    settings = account.settings
+    emergency = int(settings.get("emergency_credit_minor", 0))
+    return {
+        "id": account.id,
+        "number": account.number,
+        "name": account.name,
+        "currency": account.currency,
+        "timezone": account.timezone,
+        "status": account.status,
+        "balance_minor": balance,
+        "emergency_credit_minor": emergency,
+        "emergency_credit_remaining_minor": emergency_credit_remaining(balance, emergency),
+        "debt_minor": debt_minor(balance),
+        "protected": bool(settings.get("protected", False)),
+        "low_balance_minor": list(settings.get("low_balance_minor", [])),
+        "friendly_hours": settings.get("friendly_hours") or {},
+        "grace_minutes": int(settings.get("grace_minutes", 0)),
+        "reconnect_margin_minor": int(settings.get("reconnect_margin_minor", 0)),
+        "supply": supply_json(decide(account, balance, now)),
+        "created_at": account.created_at.isoformat(),
+        "closed_at": account.closed_at.isoformat() if account.closed_at else None,
+    }
+
+
+async def refresh_account(session: AsyncSession, account: Account, now: datetime) -> None:
+    """After a balance change: update supply state, raise alerts, emit account.updated."""
+    balance = await balance_of(session, account)
+    settings = account.settings
+    emergency = int(settings.get("emergency_credit_minor", 0))
+    exhausted = balance + emergency <= 0
+    if exhausted and account.exhausted_since is None:
+        account.exhausted_since = now
+    elif not exhausted:
+        account.exhausted_since = None
+    decision = decide(account, balance, now)
+    account.supply_allowed = decision.allowed
+    levels = [int(v) for v in settings.get("low_balance_minor", [])]
+    level = low_balance_level(balance, levels)
+    if level > account.alert_level:
+        events.emit(
+            session,
+            "alert",
+            account.id,
+            {
+                "kind": f"low_balance_level_{level}",
+                "account_id": account.id,
+                "balance_minor": balance,
+                "threshold_minor": levels[level - 1],
+            },
+        )
+    account.alert_level = level
+    cut_at = decision.changes_at if decision.allowed and exhausted else None
+    if cut_at is not None and cut_at != account.cut_scheduled_at:
+        events.emit(
+            session,
+            "alert",
+            account.id,
+            {
+                "kind": "supply_cut_scheduled",
+                "account_id": account.id,
+                "at": cut_at.isoformat(),
+                "reason": decision.reason,
+            },
+        )
+    account.cut_scheduled_at = cut_at
+    events.emit(
+        session,
+        "account.updated",
+        account.id,
+        {
+            "account_id": account.id,
+            "balance_minor": balance,
+            "currency": account.currency,
+            "supply": supply_json(decision),
+        },
+    )
+
+
+async def close_account(
+    session: AsyncSession, account_id: int, actor: str, reason: str
+) -> dict[str, Any]:
+    """Close an account: settle its balance (refund due or shortfall written off), keep history."""
+    account = await get_account(session, account_id, lock=True)
+    if account.status == "closed":
+        raise ConflictError("account_closed", "account is already closed")
+    now = utcnow()
+    before = await account_view(session, account, now)
+    balance = before["balance_minor"]
+    book_id = book_of(account)
+    settlement: dict[str, Any] = {"refund_due_minor": 0, "shortfall_minor": 0}
+    if balance > 0:
+        other = await journal.system_book(session, journal.REFUNDS_PAYABLE, account.currency)
+        settlement["refund_due_minor"] = balance
+    elif balance < 0:
+        other = await journal.system_book(session, journal.SETTLEMENT_WRITE_OFF, account.currency)
+        settlement["shortfall_minor"] = -balance
+    if balance:
+        await journal.post(
+            session,
+            kind="settlement",
+            account_id=account.id,
+            description=f"account closed: {reason}",
+            legs=[journal.Leg(book_id, -balance), journal.Leg(other, balance)],
+        )
+    account.status = "closed"
+    account.closed_at = now
+    account.supply_allowed = False
+    after = await account_view(session, account, now)
+    audit.record(
+        session,
+        actor=actor,
+        action="account.close",
+        target=f"account:{account.id}",
+        before=before,
+        after=after | {"settlement": settlement, "reason": reason},
+    )
+    events.emit(
+        session,
+        "account.updated",
+        account.id,
+        {
+            "account_id": account.id,
+            "balance_minor": 0,
+            "currency": account.currency,
+            "supply": after["supply"],
+            "status": "closed",
+        },
+    )
+    return after | {"settlement": settlement}

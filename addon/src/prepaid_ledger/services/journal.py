@@ -1,0 +1,105 @@
+"""Double-entry posting: every transaction's entries sum to zero, balances move with them.
+
+Customer books hold an account's balance (positive = credit, negative = debt). System books
+take the other side: consumption and standing-charge revenue, the payments clearing book that
+money from providers and cash arrives through, adjustments, and refunds payable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.store.models import Book, JournalEntry, JournalTransaction
+
+REVENUE_CONSUMPTION = "revenue:consumption"
+REVENUE_STANDING = "revenue:standing"
+PAYMENTS_CLEARING = "clearing:payments"
+ADJUSTMENTS = "adjustments"
+REFUNDS_PAYABLE = "refunds:payable"
+SETTLEMENT_WRITE_OFF = "settlement:write_off"
+
+
+def customer_book_key(account_id: int) -> str:
+    """Key of the book that holds an account's balance."""
+    return f"customer:{account_id}"
+
+
+def system_book_key(name: str, currency: str) -> str:
+    """Key of a system book in one currency."""
+    return f"system:{name}:{currency}"
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One side of a posting."""
+
+    book_id: int
+    amount_minor: int
+
+
+async def book_id_for(session: AsyncSession, key: str, kind: str, currency: str) -> int:
+    """Return the id of a book, creating it once (safe under concurrent first use)."""
+    found = await session.scalar(select(Book.id).where(Book.key == key))
+    if found is not None:
+        return int(found)
+    try:
+        async with session.begin_nested():
+            book = Book(key=key, kind=kind, currency=currency, balance_minor=0)
+            session.add(book)
+            await session.flush()
+            return book.id
+    except IntegrityError:
+        found = await session.scalar(select(Book.id).where(Book.key == key))
+        if found is None:  # pragma: no cover - the conflicting insert must be visible now
+            raise
+        return int(found)
+
+
+async def system_book(session: AsyncSession, name: str, currency: str) -> int:
+    """Id of a system book, created on first use."""
+    return await book_id_for(session, system_book_key(name, currency), "system", currency)
+
+
+async def post(
+    session: AsyncSession,
+    *,
+    kind: str,
+    account_id: int | None,
+    description: str,
+    legs: Sequence[Leg],
+) -> JournalTransaction:
+    """Write one balanced transaction and move the stored balances in the same DB transaction."""
+    if sum(leg.amount_minor for leg in legs) != 0:
+        raise ValueError(f"unbalanced transaction {kind}: {legs}")
+    txn = JournalTransaction(kind=kind, account_id=account_id, description=description)
+    session.add(txn)
+    await session.flush()
+    session.add_all(
+        JournalEntry(transaction_id=txn.id, book_id=leg.book_id, amount_minor=leg.amount_minor)
+        for leg in legs
+        if leg.amount_minor != 0
+    )
+    totals: dict[int, int] = {}
+    for leg in legs:
+        totals[leg.book_id] = totals.get(leg.book_id, 0) + leg.amount_minor
+    # A fixed lock order (by book id) keeps concurrent PostgreSQL writers free of deadlocks.
+    for book_id in sorted(totals):
+        if totals[book_id]:
+            await session.execute(
+                update(Book)
+                .where(Book.id == book_id)
+                .values(balance_minor=Book.balance_minor + totals[book_id])
+            )
+    await session.flush()
+    return txn
+
+
+async def book_balance(session: AsyncSession, book_id: int) -> int:
+    """Return the stored balance of a book."""
+    balance = await session.scalar(select(Book.balance_minor).where(Book.id == book_id))
+    return int(balance or 0)

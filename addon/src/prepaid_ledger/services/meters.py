@@ -1,0 +1,173 @@
+"""Meters: creation, moving to another account (tenant change), register replacement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.domain.money import format_decimal, parse_non_negative_decimal
+from prepaid_ledger.services import audit
+from prepaid_ledger.services.accounts import ConflictError, NotFoundError, get_account
+from prepaid_ledger.services.validation import optional_time, require_int, require_str
+from prepaid_ledger.store.models import Meter, MeterAssignment, Reading, Tariff, utcnow
+
+UNITS = ("kWh", "m3")
+
+
+def meter_json(meter: Meter) -> dict[str, Any]:
+    """Return the API shape of a meter."""
+    return {
+        "id": meter.id,
+        "name": meter.name,
+        "unit": meter.unit,
+        "account_id": meter.account_id,
+        "tariff_id": meter.tariff_id,
+        "last_value": meter.last_value,
+        "last_at": meter.last_at.isoformat() if meter.last_at else None,
+        "created_at": meter.created_at.isoformat(),
+    }
+
+
+async def _check_tariff(session: AsyncSession, tariff_id: int, unit: str, currency: str) -> None:
+    tariff = await session.get(Tariff, tariff_id)
+    if tariff is None:
+        raise InputError("unknown_tariff", f"tariff {tariff_id} does not exist")
+    if tariff.unit != unit:
+        raise InputError("unit_mismatch", f"tariff {tariff_id} prices {tariff.unit}, not {unit}")
+    if tariff.currency != currency:
+        raise InputError(
+            "currency_mismatch",
+            f"tariff {tariff_id} is in {tariff.currency}, account in {currency}",
+        )
+
+
+async def create_meter(
+    session: AsyncSession, body: Mapping[str, object], actor: str
+) -> dict[str, Any]:
+    """Create a meter on an account with a tariff."""
+    name = require_str(body, "name")
+    unit = body.get("unit")
+    if unit not in UNITS:
+        raise InputError("invalid_field", "unit must be 'kWh' or 'm3'")
+    account_id = require_int(body, "account_id", minimum=1)
+    tariff_id = require_int(body, "tariff_id", minimum=1)
+    try:
+        account = await get_account(session, account_id)
+    except NotFoundError as err:
+        raise InputError("unknown_account", f"account {account_id} does not exist") from err
+    if account.status != "open":
+        raise ConflictError("account_closed", f"account {account_id} is closed")
+    await _check_tariff(session, tariff_id, str(unit), account.currency)
+    meter = Meter(
+        name=name, unit=str(unit), tariff_id=tariff_id, account_id=account_id, register_offset="0"
+    )
+    session.add(meter)
+    await session.flush()
+    session.add(MeterAssignment(meter_id=meter.id, account_id=account_id, from_at=meter.created_at))
+    result = meter_json(meter)
+    audit.record(
+        session,
+        actor=actor,
+        action="meter.create",
+        target=f"meter:{meter.id}",
+        before=None,
+        after=result,
+    )
+    return result
+
+
+async def get_meter(session: AsyncSession, meter_id: int, *, lock: bool = False) -> Meter:
+    """Load a meter or raise NotFoundError."""
+    query = select(Meter).where(Meter.id == meter_id)
+    if lock:
+        query = query.with_for_update()
+    meter = await session.scalar(query)
+    if meter is None:
+        raise NotFoundError(f"meter {meter_id}")
+    return meter
+
+
+async def list_meters(session: AsyncSession, account_id: int | None) -> list[dict[str, Any]]:
+    """Meters, optionally of one account."""
+    query = select(Meter).order_by(Meter.id)
+    if account_id is not None:
+        query = query.where(Meter.account_id == account_id)
+    return [meter_json(m) for m in await session.scalars(query)]
+
+
+async def assign_meter(
+    session: AsyncSession, meter_id: int, body: Mapping[str, object], actor: str
+) -> dict[str, Any]:
+    """Move a meter to another account from a time on (readings after it charge the new one)."""
+    meter = await get_meter(session, meter_id, lock=True)
+    before = meter_json(meter)
+    account_id = require_int(body, "account_id", minimum=1)
+    account = await get_account(session, account_id)
+    if account.status != "open":
+        raise ConflictError("account_closed", f"account {account_id} is closed")
+    tariff_id = require_int(body, "tariff_id", minimum=1, default=meter.tariff_id)
+    await _check_tariff(session, tariff_id, meter.unit, account.currency)
+    at = optional_time(body, "from") or utcnow()
+    if meter.last_at is not None and at < meter.last_at:
+        raise InputError("invalid_field", "from must not be before the meter's last reading")
+    current = await session.scalar(
+        select(MeterAssignment).where(
+            MeterAssignment.meter_id == meter_id, MeterAssignment.to_at.is_(None)
+        )
+    )
+    if current is not None:
+        current.to_at = at
+    session.add(MeterAssignment(meter_id=meter_id, account_id=account_id, from_at=at))
+    meter.account_id = account_id
+    meter.tariff_id = tariff_id
+    meter.last_standing_day = None
+    await session.flush()
+    result = meter_json(meter)
+    audit.record(
+        session,
+        actor=actor,
+        action="meter.assign",
+        target=f"meter:{meter.id}",
+        before=before,
+        after=result,
+    )
+    return result
+
+
+async def replace_register(
+    session: AsyncSession, meter_id: int, body: Mapping[str, object], actor: str
+) -> dict[str, Any]:
+    """Return a meter replacement: the new register's start value becomes the new baseline."""
+    meter = await get_meter(session, meter_id, lock=True)
+    before = meter_json(meter)
+    start_value = parse_non_negative_decimal(body.get("new_start_value"), "new_start_value")
+    at = optional_time(body, "at") or utcnow()
+    if meter.last_at is not None and at < meter.last_at:
+        raise InputError("invalid_field", "at must not be before the meter's last reading")
+    meter.last_value = format_decimal(start_value)
+    meter.last_at = at
+    session.add(
+        Reading(
+            meter_id=meter.id,
+            account_id=meter.account_id,
+            value=meter.last_value,
+            at=at,
+            status="baseline_replacement",
+            charged_minor=0,
+        )
+    )
+    await session.flush()
+    result = meter_json(meter)
+    audit.record(
+        session,
+        actor=actor,
+        action="meter.replace",
+        target=f"meter:{meter.id}",
+        before=before,
+        after=result,
+    )
+    return result

@@ -1,0 +1,334 @@
+"""Reading ingestion and exact, cumulative charging.
+
+For every meter, account and price band the ledger keeps the exact (unrounded) total charged
+so far and the minor units already posted; each new reading posts
+``amount_to_post(exact_total, posted)``, so many small readings never drift from one big one.
+All readings of one meter in a batch become one journal transaction with charge lines per
+local day and band (the statement's source), which keeps the journal small.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.domain.apportion import split_by_time
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.domain.money import (
+    amount_to_post,
+    format_decimal,
+    parse_non_negative_decimal,
+)
+from prepaid_ledger.domain.tariffs import Tariff as TariffModel
+from prepaid_ledger.domain.tariffs import period_keys, price_consumption, standing_charge_days
+from prepaid_ledger.services import journal
+from prepaid_ledger.services.accounts import account_view, book_of, refresh_account
+from prepaid_ledger.services.tariffs import versions_for_pricing
+from prepaid_ledger.services.validation import parse_time
+from prepaid_ledger.store.models import (
+    Account,
+    ChargeLine,
+    ChargeState,
+    Meter,
+    PeriodUsage,
+    Reading,
+    utcnow,
+)
+
+MAX_BATCH = 5000
+STANDING_BAND = "standing"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingReading:
+    """A validated reading from the request."""
+
+    index: int
+    meter_id: int
+    value: Decimal
+    at: datetime
+
+
+@dataclass(slots=True)
+class MeterOutcome:
+    """What one meter's readings did in this batch."""
+
+    meter_id: int
+    account_id: int
+    accepted: int = 0
+    baseline: int = 0
+    duplicates: int = 0
+    flagged: int = 0
+    charged_minor: int = 0
+    standing_minor: int = 0
+    lines: dict[tuple[date, str], list[Decimal]] = field(default_factory=dict)
+
+
+def parse_batch(body: Mapping[str, object]) -> list[IncomingReading]:
+    """Validate the whole batch before anything is written (one bad reading fails it all)."""
+    items = body.get("readings")
+    if not isinstance(items, list) or not items:
+        raise InputError("invalid_field", "readings must be a non-empty list")
+    if len(items) > MAX_BATCH:
+        raise InputError("batch_too_large", f"at most {MAX_BATCH} readings per request")
+    parsed: list[IncomingReading] = []
+    for index, item in enumerate(items):
+        where = f"readings[{index}]"
+        if not isinstance(item, Mapping):
+            raise InputError("invalid_field", f"{where} must be an object")
+        meter_id = item.get("meter_id")
+        if isinstance(meter_id, bool) or not isinstance(meter_id, int) or meter_id < 1:
+            raise InputError("invalid_field", f"{where}.meter_id must be a positive integer")
+        value = parse_non_negative_decimal(item.get("value"), f"{where}.value")
+        at = parse_time(item.get("at"), f"{where}.at")
+        parsed.append(IncomingReading(index, meter_id, value, at))
+    return parsed
+
+
+class _Charger:
+    """Charging state for one meter during one batch."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        meter: Meter,
+        account: Account,
+        versions: list[tuple[datetime, TariffModel]],
+    ) -> None:
+        self.session = session
+        self.meter = meter
+        self.account = account
+        self.versions = versions
+        self.tz = ZoneInfo(account.timezone)
+        self.states: dict[str, ChargeState] = {}
+        self.usage: dict[str, PeriodUsage] = {}
+        self.outcome = MeterOutcome(meter.id, account.id)
+
+    async def _state(self, band: str) -> ChargeState:
+        state = self.states.get(band)
+        if state is None:
+            key = (self.meter.id, self.account.id, band)
+            state = await self.session.get(ChargeState, key)
+            if state is None:
+                state = ChargeState(
+                    meter_id=key[0], account_id=key[1], band=band, exact_total="0", posted_minor=0
+                )
+                self.session.add(state)
+            self.states[band] = state
+        return state
+
+    async def _usage(self, period: str) -> PeriodUsage:
+        usage = self.usage.get(period)
+        if usage is None:
+            key = (self.meter.id, self.account.id, period)
+            usage = await self.session.get(PeriodUsage, key)
+            if usage is None:
+                usage = PeriodUsage(meter_id=key[0], account_id=key[1], period=period, quantity="0")
+                self.session.add(usage)
+            self.usage[period] = usage
+        return usage
+
+    def _line(self, day: date, band: str, quantity: Decimal, minor: int) -> None:
+        line = self.outcome.lines.setdefault((day, band), [Decimal(0), Decimal(0)])
+        line[0] += quantity
+        line[1] += minor
+
+    async def charge(self, start: datetime, end: datetime, quantity: Decimal) -> int:
+        """Charge consumption over [start, end]; returns the minor units posted."""
+        cuts = [effective for effective, _ in self.versions[1:]]
+        posted = 0
+        for low, high, piece in split_by_time(start, end, quantity, cuts):
+            tariff = self.versions[0][1]
+            for effective, version in self.versions:
+                if effective <= low:
+                    tariff = version
+            used = {
+                key: Decimal((await self._usage(key)).quantity)
+                for key in period_keys(tariff, low, high, self.tz)
+            }
+            parts = price_consumption(tariff, low, high, piece, self.tz, used)
+            for part in parts:
+                if part.period is not None:
+                    usage = await self._usage(part.period)
+                    usage.quantity = format_decimal(Decimal(usage.quantity) + part.quantity)
+                state = await self._state(part.band)
+                exact = Decimal(state.exact_total) + part.amount
+                post = amount_to_post(exact, state.posted_minor, self.account.currency)
+                state.exact_total = format_decimal(exact)
+                state.posted_minor += post
+                posted += post
+                self._line(part.start.astimezone(self.tz).date(), part.band, part.quantity, post)
+        return posted
+
+    def standing(self, now: datetime) -> int:
+        """Daily standing charges due up to now (one per local day, charged once)."""
+        per_day = self.versions[-1][1].standing_charge_minor_per_day
+        for effective, version in self.versions:
+            if effective <= now:
+                per_day = version.standing_charge_minor_per_day
+        days = standing_charge_days(self.meter.last_standing_day, now, self.tz)
+        if not days:
+            return 0
+        self.meter.last_standing_day = days[-1]
+        if per_day == 0:
+            return 0
+        for day in days:
+            self._line(day, STANDING_BAND, Decimal(1), per_day)
+        return per_day * len(days)
+
+
+async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingReading) -> bool:
+    found = await session.scalar(
+        select(Reading.id)
+        .where(
+            Reading.meter_id == meter_id,
+            Reading.at == reading.at,
+            Reading.value == format_decimal(reading.value),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _ingest_meter(charger: _Charger, readings: Sequence[IncomingReading]) -> None:
+    session, meter, outcome = charger.session, charger.meter, charger.outcome
+    for reading in sorted(readings, key=lambda r: r.at):
+        value_text = format_decimal(reading.value)
+        row = Reading(
+            meter_id=meter.id,
+            account_id=charger.account.id,
+            value=value_text,
+            at=reading.at,
+            status="charged",
+            charged_minor=0,
+        )
+        if meter.last_value is None or meter.last_at is None:
+            row.status = "baseline"
+            outcome.baseline += 1
+            meter.last_value, meter.last_at = value_text, reading.at
+            outcome.standing_minor += charger.standing(reading.at)
+        elif reading.at <= meter.last_at:
+            if reading.at == meter.last_at and value_text == meter.last_value:
+                outcome.duplicates += 1
+                continue
+            if await _is_resent(session, meter.id, reading):
+                outcome.duplicates += 1
+                continue
+            row.status = "flagged_out_of_order"
+            outcome.flagged += 1
+        elif reading.value < Decimal(meter.last_value):
+            row.status = "flagged_lower"
+            outcome.flagged += 1
+        else:
+            quantity = reading.value - Decimal(meter.last_value)
+            row.consumption = format_decimal(quantity)
+            charged = await charger.charge(meter.last_at, reading.at, quantity)
+            row.charged_minor = charged
+            outcome.charged_minor += charged
+            outcome.standing_minor += charger.standing(reading.at)
+            meter.last_value, meter.last_at = value_text, reading.at
+            outcome.accepted += 1
+        session.add(row)
+
+
+async def ingest(session: AsyncSession, body: Mapping[str, object]) -> dict[str, Any]:
+    """Ingest a batch; returns per meter what was charged and the account's balance/supply."""
+    batch = parse_batch(body)
+    by_meter: dict[int, list[IncomingReading]] = defaultdict(list)
+    for reading in batch:
+        by_meter[reading.meter_id].append(reading)
+    # Lock order: meters, then accounts, then books (inside journal.post), all by id.
+    meters = {
+        m.id: m
+        for m in await session.scalars(
+            select(Meter).where(Meter.id.in_(by_meter)).order_by(Meter.id).with_for_update()
+        )
+    }
+    missing = sorted(set(by_meter) - set(meters))
+    if missing:
+        raise InputError("unknown_meter", f"meter(s) {missing} do not exist")
+    account_ids = sorted({m.account_id for m in meters.values()})
+    accounts = {
+        a.id: a
+        for a in await session.scalars(
+            select(Account)
+            .where(Account.id.in_(account_ids))
+            .order_by(Account.id)
+            .with_for_update()
+        )
+    }
+    outcomes: list[MeterOutcome] = []
+    for meter_id in sorted(by_meter):
+        meter = meters[meter_id]
+        account = accounts[meter.account_id]
+        versions = await versions_for_pricing(session, meter.tariff_id)
+        charger = _Charger(session, meter, account, versions)
+        await _ingest_meter(charger, by_meter[meter_id])
+        await _post(session, charger)
+        outcomes.append(charger.outcome)
+    now = utcnow()
+    for account in accounts.values():
+        await refresh_account(session, account, now)
+    await session.flush()
+    results = []
+    for outcome in outcomes:
+        view = await account_view(session, accounts[outcome.account_id], now)
+        results.append(
+            {
+                "meter_id": outcome.meter_id,
+                "account_id": outcome.account_id,
+                "accepted": outcome.accepted,
+                "baseline": outcome.baseline,
+                "duplicates": outcome.duplicates,
+                "flagged": outcome.flagged,
+                "charged_minor": outcome.charged_minor,
+                "standing_charged_minor": outcome.standing_minor,
+                "balance_minor": view["balance_minor"],
+                "supply": view["supply"],
+            }
+        )
+    return {"received": len(batch), "meters": results}
+
+
+async def _post(session: AsyncSession, charger: _Charger) -> None:
+    """One journal transaction for a meter's charges in this batch, with its charge lines."""
+    outcome, account = charger.outcome, charger.account
+    consumption = outcome.charged_minor
+    standing = outcome.standing_minor
+    if consumption == 0 and standing == 0 and not outcome.lines:
+        return
+    book_id = book_of(account)
+    legs = [journal.Leg(book_id, -(consumption + standing))]
+    if consumption:
+        revenue = await journal.system_book(session, journal.REVENUE_CONSUMPTION, account.currency)
+        legs.append(journal.Leg(revenue, consumption))
+    if standing:
+        revenue = await journal.system_book(session, journal.REVENUE_STANDING, account.currency)
+        legs.append(journal.Leg(revenue, standing))
+    txn = await journal.post(
+        session,
+        kind="charge",
+        account_id=account.id,
+        description=f"meter {charger.meter.id} consumption",
+        legs=legs,
+    )
+    session.add_all(
+        ChargeLine(
+            transaction_id=txn.id,
+            account_id=account.id,
+            meter_id=charger.meter.id,
+            day=day,
+            band=band,
+            quantity=format_decimal(quantity),
+            amount_minor=int(minor),
+        )
+        for (day, band), (quantity, minor) in sorted(outcome.lines.items())
+    )

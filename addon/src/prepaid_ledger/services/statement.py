@@ -1,0 +1,172 @@
+"""Account statements that tie out: opening + every line = closing, to the minor unit."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.domain.money import format_decimal
+from prepaid_ledger.services.accounts import book_of, get_account
+from prepaid_ledger.store.models import ChargeLine, JournalEntry, JournalTransaction
+
+_SECTIONS = {
+    "topup": "topups",
+    "refund": "refunds",
+    "adjustment": "adjustments",
+    "settlement": "settlements",
+}
+
+
+def parse_bound(raw: str | None, field: str, tz: ZoneInfo) -> datetime | None:
+    """Return a date (local midnight in the account's zone) or an ISO-8601 time with offset."""
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) == 10:
+            day = datetime.fromisoformat(raw).date()
+            return datetime.combine(day, time(0), tzinfo=tz)
+        parsed = datetime.fromisoformat(raw)
+    except ValueError as err:
+        raise InputError("invalid_field", f"{field} must be YYYY-MM-DD or ISO-8601") from err
+    if parsed.tzinfo is None:
+        raise InputError("invalid_field", f"{field} must include a UTC offset")
+    return parsed
+
+
+async def build_statement(
+    session: AsyncSession, account_id: int, start: str | None, end: str | None
+) -> dict[str, Any]:
+    """Return the statement of an account for [from, to) (open ends allowed)."""
+    account = await get_account(session, account_id)
+    tz = ZoneInfo(account.timezone)
+    low = parse_bound(start, "from", tz)
+    high = parse_bound(end, "to", tz)
+    if low and high and high < low:
+        raise InputError("invalid_field", "to must not be before from")
+    book_id = book_of(account)
+    book = book_id
+
+    def in_range(query: Any) -> Any:
+        if low is not None:
+            query = query.where(JournalTransaction.created_at >= low)
+        if high is not None:
+            query = query.where(JournalTransaction.created_at < high)
+        return query
+
+    opening = 0
+    if low is not None:
+        opening = int(
+            await session.scalar(
+                select(func.coalesce(func.sum(JournalEntry.amount_minor), 0))
+                .join(JournalTransaction, JournalTransaction.id == JournalEntry.transaction_id)
+                .where(JournalEntry.book_id == book, JournalTransaction.created_at < low)
+            )
+            or 0
+        )
+    rows = await session.execute(
+        in_range(
+            select(JournalTransaction, JournalEntry.amount_minor)
+            .join(JournalEntry, JournalEntry.transaction_id == JournalTransaction.id)
+            .where(JournalEntry.book_id == book)
+            .order_by(JournalTransaction.id)
+        )
+    )
+    sections: dict[str, list[dict[str, Any]]] = {name: [] for name in _SECTIONS.values()}
+    charge_txns: list[int] = []
+    movement = 0
+    for txn, amount in rows:
+        movement += amount
+        if txn.kind == "charge":
+            charge_txns.append(txn.id)
+            continue
+        sections[_SECTIONS.get(txn.kind, "adjustments")].append(
+            {
+                "transaction_id": txn.id,
+                "at": txn.created_at.isoformat(),
+                "description": txn.description,
+                "amount_minor": amount,
+            }
+        )
+    consumption: dict[tuple[str, str], tuple[Decimal, int]] = {}
+    standing: dict[str, int] = {}
+    for chunk_start in range(0, len(charge_txns), 500):
+        chunk = charge_txns[chunk_start : chunk_start + 500]
+        for line in await session.scalars(
+            select(ChargeLine).where(ChargeLine.transaction_id.in_(chunk))
+        ):
+            day = line.day.isoformat()
+            if line.band == "standing":
+                standing[day] = standing.get(day, 0) + line.amount_minor
+                continue
+            quantity, minor = consumption.get((day, line.band), (Decimal(0), 0))
+            consumption[day, line.band] = (
+                quantity + Decimal(line.quantity),
+                minor + line.amount_minor,
+            )
+    consumption_lines = [
+        {"day": day, "band": band, "quantity": format_decimal(q), "amount_minor": m}
+        for (day, band), (q, m) in sorted(consumption.items())
+    ]
+    standing_lines = [{"day": d, "amount_minor": m} for d, m in sorted(standing.items())]
+    totals = {
+        name: sum(int(item["amount_minor"]) for item in items) for name, items in sections.items()
+    }
+    consumption_total = sum(m for _, m in consumption.values())
+    standing_total = sum(standing.values())
+    closing = opening + movement
+    tie_out = (
+        opening
+        + totals["topups"]
+        + totals["adjustments"]
+        + totals["refunds"]
+        + totals["settlements"]
+        - consumption_total
+        - standing_total
+    )
+    return {
+        "account_id": account.id,
+        "number": account.number,
+        "currency": account.currency,
+        "from": low.isoformat() if low else None,
+        "to": high.isoformat() if high else None,
+        "opening_balance_minor": opening,
+        **sections,
+        **{f"{name}_total_minor": total for name, total in totals.items()},
+        "consumption": consumption_lines,
+        "consumption_total_minor": consumption_total,
+        "standing_charges": standing_lines,
+        "standing_total_minor": standing_total,
+        "closing_balance_minor": closing,
+        "ties_out": tie_out == closing,
+    }
+
+
+def statement_csv(statement: dict[str, Any]) -> str:
+    """Return the statement as CSV: section, date, description, quantity, amount (signed, minor)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "date", "description", "quantity", "amount_minor"])
+    writer.writerow(
+        ["opening_balance", statement["from"] or "", "", "", statement["opening_balance_minor"]]
+    )
+    for name in ("topups", "adjustments", "refunds", "settlements"):
+        for item in statement[name]:
+            writer.writerow([name, item["at"], item["description"], "", item["amount_minor"]])
+    for line in statement["consumption"]:
+        writer.writerow(
+            ["consumption", line["day"], line["band"], line["quantity"], -line["amount_minor"]]
+        )
+    for line in statement["standing_charges"]:
+        writer.writerow(["standing_charge", line["day"], "", "1", -line["amount_minor"]])
+    writer.writerow(
+        ["closing_balance", statement["to"] or "", "", "", statement["closing_balance_minor"]]
+    )
+    return out.getvalue()

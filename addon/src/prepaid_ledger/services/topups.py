@@ -1,0 +1,515 @@
+"""Top-up orders: the state machine, crediting exactly once, refunds, adjustments, watchdog.
+
+Exactly-once rests on UNIQUE constraints (provider + payment id on orders, provider + event id
+on provider events, actor + key on idempotency keys). Every function here first looks for the
+row a previous attempt would have written and returns that outcome; a concurrent duplicate that
+slips past the look-up fails its INSERT, the caller re-runs the function, and the look-up wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.services import audit, events, journal
+from prepaid_ledger.services.accounts import (
+    ConflictError,
+    NotFoundError,
+    book_of,
+    get_account,
+    refresh_account,
+    resolve_account_ref,
+)
+from prepaid_ledger.services.validation import optional_str, require_int, require_str
+from prepaid_ledger.store.models import Account, TopupOrder, TopupOrderEvent, utcnow
+
+STATUSES = (
+    "pending",
+    "processing",
+    "succeeded",
+    "failed",
+    "expired",
+    "refunded",
+    "partially_refunded",
+    "needs_attention",
+)
+_TRANSITIONS: dict[str, set[str]] = {
+    "pending": {"processing", "failed", "expired", "needs_attention"},
+    "processing": {"succeeded", "failed", "expired", "needs_attention"},
+    "needs_attention": {"succeeded", "failed", "processing"},
+    "succeeded": {"refunded", "partially_refunded"},
+    "partially_refunded": {"refunded", "partially_refunded"},
+    "failed": set(),
+    "expired": {"needs_attention"},
+    "refunded": set(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """Money a provider says arrived, in the provider-neutral shape crediting needs."""
+
+    provider: str
+    payment_id: str
+    account_ref: object
+    amount_minor: int
+    currency: str
+    reference: str | None = None
+    payment_intent: str | None = None
+
+
+def order_json(order: TopupOrder, timeline: list[TopupOrderEvent] | None = None) -> dict[str, Any]:
+    """Return the API shape of an order."""
+    data: dict[str, Any] = {
+        "id": order.id,
+        "account_id": order.account_id,
+        "account_ref": order.account_ref,
+        "amount_minor": order.amount_minor,
+        "currency": order.currency,
+        "status": order.status,
+        "source": order.source,
+        "reference": order.reference,
+        "provider": order.provider,
+        "provider_payment_id": order.provider_payment_id,
+        "credited_minor": order.credited_minor,
+        "refunded_minor": order.refunded_minor,
+        "attention_reason": order.attention_reason,
+        "created_at": order.created_at.isoformat(),
+        "updated_at": order.updated_at.isoformat(),
+    }
+    if timeline is not None:
+        data["timeline"] = [
+            {"status": e.status, "at": e.at.isoformat(), "reason": e.reason, "actor": e.actor}
+            for e in timeline
+        ]
+    return data
+
+
+async def set_status(
+    session: AsyncSession,
+    order: TopupOrder,
+    status: str,
+    actor: str,
+    reason: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Move an order along the state machine, timestamped in its timeline; emit topup.updated."""
+    if order.status != status and status not in _TRANSITIONS.get(order.status, set()):
+        raise ConflictError(
+            "invalid_transition", f"order {order.id} cannot go from {order.status} to {status}"
+        )
+    now = now or utcnow()
+    order.status = status
+    order.updated_at = now
+    if status == "needs_attention":
+        order.attention_reason = reason
+    session.add(
+        TopupOrderEvent(order_id=order.id, status=status, at=now, reason=reason, actor=actor)
+    )
+    events.emit(
+        session,
+        "topup.updated",
+        order.account_id,
+        {
+            "order_id": order.id,
+            "account_id": order.account_id,
+            "status": status,
+            "amount_minor": order.amount_minor,
+            "currency": order.currency,
+            "reason": reason,
+        },
+    )
+    if status == "needs_attention":
+        events.emit(
+            session,
+            "alert",
+            order.account_id,
+            {"kind": "order_needs_attention", "order_id": order.id, "reason": reason},
+        )
+    await session.flush()
+
+
+async def _new_order(
+    session: AsyncSession,
+    *,
+    account: Account | None,
+    account_ref: object,
+    amount_minor: int,
+    currency: str,
+    source: str,
+    provider: str,
+    payment_id: str | None,
+    reference: str | None,
+    payment_intent: str | None,
+    actor: str,
+) -> TopupOrder:
+    now = utcnow()
+    order = TopupOrder(
+        account_id=account.id if account else None,
+        account_ref=str(account_ref)[:64],
+        amount_minor=amount_minor,
+        currency=currency,
+        status="pending",
+        source=source,
+        reference=reference,
+        provider=provider,
+        provider_payment_id=payment_id,
+        provider_payment_intent=payment_intent,
+        credited_minor=0,
+        refunded_minor=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(order)
+    await session.flush()  # a duplicate provider payment id fails here (UNIQUE)
+    session.add(TopupOrderEvent(order_id=order.id, status="pending", at=now, actor=actor))
+    return order
+
+
+async def credit_order(
+    session: AsyncSession,
+    order: TopupOrder,
+    account: Account,
+    actor: str,
+    reason: str | None = None,
+) -> None:
+    """Credit an order's amount to an account (once: the order records the transaction)."""
+    if order.transaction_id is not None:
+        raise ConflictError("already_credited", f"order {order.id} is already credited")
+    book_id = book_of(account)
+    clearing = await journal.system_book(session, journal.PAYMENTS_CLEARING, account.currency)
+    txn = await journal.post(
+        session,
+        kind="topup",
+        account_id=account.id,
+        description=f"top-up order {order.id} ({order.source})",
+        legs=[
+            journal.Leg(book_id, order.amount_minor),
+            journal.Leg(clearing, -order.amount_minor),
+        ],
+    )
+    order.account_id = account.id
+    order.transaction_id = txn.id
+    order.credited_minor = order.amount_minor
+    if order.status == "pending":
+        await set_status(session, order, "processing", actor)
+    await set_status(session, order, "succeeded", actor, reason)
+    await refresh_account(session, account, utcnow())
+
+
+def _check_amount(body: Mapping[str, object], max_minor: int) -> int:
+    amount = body.get("amount_minor")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InputError("invalid_amount", "amount_minor must be a positive integer")
+    if amount > max_minor:
+        raise InputError("amount_too_large", f"amount_minor must be at most {max_minor}")
+    return amount
+
+
+async def manual_topup(
+    session: AsyncSession, body: Mapping[str, object], actor: str, max_minor: int
+) -> dict[str, Any]:
+    """Return a cash/manual top-up, credited at once; a reference maps to at most one order."""
+    amount = _check_amount(body, max_minor)
+    reference = optional_str(body, "reference")
+    if "account" not in body:
+        raise InputError("invalid_field", "account is required (id or account number)")
+    account = await resolve_account_ref(session, body["account"], lock=True)
+    if account.status != "open":
+        raise ConflictError("account_closed", f"account {account.id} is closed")
+    if reference is not None:
+        existing = await session.scalar(
+            select(TopupOrder).where(
+                TopupOrder.provider == "manual", TopupOrder.provider_payment_id == reference
+            )
+        )
+        if existing is not None:
+            raise ConflictError(
+                "duplicate_reference",
+                f"reference {reference!r} was already used by order {existing.id}",
+            )
+    order = await _new_order(
+        session,
+        account=account,
+        account_ref=body["account"],
+        amount_minor=amount,
+        currency=account.currency,
+        source="manual",
+        provider="manual",
+        payment_id=reference,
+        reference=reference,
+        payment_intent=None,
+        actor=actor,
+    )
+    await credit_order(session, order, account, actor)
+    result = order_json(order)
+    audit.record(
+        session,
+        actor=actor,
+        action="topup.create",
+        target=f"order:{order.id}",
+        before=None,
+        after=result,
+    )
+    return result
+
+
+async def receive_payment(
+    session: AsyncSession, payment: Payment, actor: str, *, credit: bool = True
+) -> tuple[TopupOrder, str]:
+    """Turn a verified provider payment into an order, credited once or needing attention.
+
+    Returns the order and the outcome: "credited", "duplicate_payment", "needs_attention",
+    "processing" (credit=False: money not yet final), or "credited_after_processing".
+    """
+    existing = await session.scalar(
+        select(TopupOrder)
+        .where(
+            TopupOrder.provider == payment.provider,
+            TopupOrder.provider_payment_id == payment.payment_id,
+        )
+        .with_for_update()
+    )
+    if existing is not None:
+        if credit and existing.status == "processing" and existing.transaction_id is None:
+            return existing, await _credit_or_flag(session, existing, payment, actor)
+        return existing, "duplicate_payment"
+    account: Account | None = None
+    try:
+        account = await resolve_account_ref(session, payment.account_ref, lock=True)
+    except (InputError, NotFoundError):
+        account = None
+    order = await _new_order(
+        session,
+        account=account,
+        account_ref=payment.account_ref,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        source=payment.provider,
+        provider=payment.provider,
+        payment_id=payment.payment_id,
+        reference=payment.reference,
+        payment_intent=payment.payment_intent,
+        actor=actor,
+    )
+    if not credit:
+        await set_status(session, order, "processing", actor, "payment not final yet")
+        return order, "processing"
+    return order, await _credit_or_flag(session, order, payment, actor)
+
+
+async def _credit_or_flag(
+    session: AsyncSession, order: TopupOrder, payment: Payment, actor: str
+) -> str:
+    try:
+        account = await resolve_account_ref(session, payment.account_ref, lock=True)
+    except (InputError, NotFoundError) as err:
+        await set_status(
+            session,
+            order,
+            "needs_attention",
+            actor,
+            f"cannot credit: {getattr(err, 'message', str(err))}",
+        )
+        return "needs_attention"
+    if account.status != "open":
+        reason = f"account {account.id} is closed"
+    elif account.currency != payment.currency:
+        reason = f"currency mismatch: paid {payment.currency}, account uses {account.currency}"
+    elif payment.amount_minor <= 0:
+        reason = "amount mismatch: amount must be positive"
+    else:
+        await credit_order(session, order, account, actor)
+        return "credited"
+    order.account_id = account.id
+    await set_status(session, order, "needs_attention", actor, reason)
+    return "needs_attention"
+
+
+async def get_order(session: AsyncSession, order_id: int, *, lock: bool = False) -> TopupOrder:
+    """Load an order or raise NotFoundError."""
+    query = select(TopupOrder).where(TopupOrder.id == order_id)
+    if lock:
+        query = query.with_for_update()
+    order = await session.scalar(query)
+    if order is None:
+        raise NotFoundError(f"order {order_id}")
+    return order
+
+
+async def order_with_timeline(session: AsyncSession, order_id: int) -> dict[str, Any]:
+    """Return an order and its status timeline."""
+    order = await get_order(session, order_id)
+    timeline = list(
+        await session.scalars(
+            select(TopupOrderEvent)
+            .where(TopupOrderEvent.order_id == order_id)
+            .order_by(TopupOrderEvent.id)
+        )
+    )
+    return order_json(order, timeline)
+
+
+async def refund(
+    session: AsyncSession, order: TopupOrder, amount_minor: int, actor: str, reason: str
+) -> dict[str, Any]:
+    """Refund part or all of a credited order (never more than was credited)."""
+    if order.status not in {"succeeded", "partially_refunded"} or order.account_id is None:
+        raise ConflictError("not_refundable", f"order {order.id} is {order.status}")
+    refundable = order.credited_minor - order.refunded_minor
+    if amount_minor <= 0 or amount_minor > refundable:
+        raise InputError(
+            "invalid_amount", f"refund must be between 1 and {refundable} (not yet refunded)"
+        )
+    account = await get_account(session, order.account_id, lock=True)
+    book_id = book_of(account)
+    before = order_json(order)
+    clearing = await journal.system_book(session, journal.PAYMENTS_CLEARING, account.currency)
+    await journal.post(
+        session,
+        kind="refund",
+        account_id=account.id,
+        description=f"refund of order {order.id}: {reason}",
+        legs=[journal.Leg(book_id, -amount_minor), journal.Leg(clearing, amount_minor)],
+    )
+    order.refunded_minor += amount_minor
+    status = "refunded" if order.refunded_minor == order.credited_minor else "partially_refunded"
+    await set_status(session, order, status, actor, reason)
+    await refresh_account(session, account, utcnow())
+    after = order_json(order)
+    audit.record(
+        session,
+        actor=actor,
+        action="topup.refund",
+        target=f"order:{order.id}",
+        before=before,
+        after=after | {"refund_minor": amount_minor, "reason": reason},
+    )
+    return after
+
+
+async def admin_action(
+    session: AsyncSession, order_id: int, body: Mapping[str, object], actor: str
+) -> dict[str, Any]:
+    """Resolve an order by hand: credit, refund, fail or recheck; always with a reason."""
+    action = require_str(body, "action", max_length=20)
+    reason = require_str(body, "reason", max_length=500)
+    order = await get_order(session, order_id, lock=True)
+    before = order_json(order)
+    if action == "refund":
+        amount = require_int(
+            body, "amount_minor", minimum=1, default=order.credited_minor - order.refunded_minor
+        )
+        return await refund(session, order, amount, actor, reason)
+    if action == "credit":
+        if order.status not in {"needs_attention", "processing", "pending"}:
+            raise ConflictError("not_creditable", f"order {order.id} is {order.status}")
+        ref: object = body.get("account", order.account_id or order.account_ref)
+        account = await resolve_account_ref(session, ref, lock=True)
+        if account.status != "open":
+            raise ConflictError("account_closed", f"account {account.id} is closed")
+        if account.currency != order.currency:
+            raise ConflictError("currency_mismatch", "order and account currencies differ")
+        await credit_order(session, order, account, actor, reason)
+    elif action == "fail":
+        await set_status(session, order, "failed", actor, reason)
+    elif action == "recheck":
+        raise ConflictError(
+            "no_provider_api", "no payment provider API key is configured; cannot re-check"
+        )
+    else:
+        raise InputError("invalid_field", "action must be credit, refund, fail or recheck")
+    after = order_json(order)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"topup.{action}",
+        target=f"order:{order.id}",
+        before=before,
+        after=after | {"reason": reason},
+    )
+    return after
+
+
+async def adjust(
+    session: AsyncSession, body: Mapping[str, object], actor: str, max_minor: int
+) -> dict[str, Any]:
+    """Return a signed correction to an account's balance, with a reason (a new transaction)."""
+    amount = require_int(body, "amount_minor", minimum=-max_minor, maximum=max_minor)
+    if amount == 0:
+        raise InputError("invalid_amount", "amount_minor must not be zero")
+    reason = require_str(body, "reason", max_length=500)
+    if "account" not in body:
+        raise InputError("invalid_field", "account is required (id or account number)")
+    account = await resolve_account_ref(session, body["account"], lock=True)
+    if account.status != "open":
+        raise ConflictError("account_closed", f"account {account.id} is closed")
+    book_id = book_of(account)
+    other = await journal.system_book(session, journal.ADJUSTMENTS, account.currency)
+    txn = await journal.post(
+        session,
+        kind="adjustment",
+        account_id=account.id,
+        description=reason,
+        legs=[journal.Leg(book_id, amount), journal.Leg(other, -amount)],
+    )
+    await refresh_account(session, account, utcnow())
+    result = {
+        "transaction_id": txn.id,
+        "account_id": account.id,
+        "amount_minor": amount,
+        "reason": reason,
+    }
+    audit.record(
+        session,
+        actor=actor,
+        action="account.adjust",
+        target=f"account:{account.id}",
+        before=None,
+        after=result,
+    )
+    return result
+
+
+async def list_orders(
+    session: AsyncSession, status: str | None, account_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Orders, newest first, filtered by status and account."""
+    query = select(TopupOrder).order_by(TopupOrder.id.desc()).limit(limit)
+    if status is not None:
+        if status not in STATUSES:
+            raise InputError("invalid_field", f"status must be one of {', '.join(STATUSES)}")
+        query = query.where(TopupOrder.status == status)
+    if account_id is not None:
+        query = query.where(TopupOrder.account_id == account_id)
+    return [order_json(o) for o in await session.scalars(query)]
+
+
+async def watchdog(session: AsyncSession, timeout_s: float, now: datetime | None = None) -> int:
+    """Mark orders stuck in processing longer than the timeout as needs_attention (+ alert)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=timeout_s)
+    stuck = list(
+        await session.scalars(
+            select(TopupOrder)
+            .where(TopupOrder.status == "processing", TopupOrder.updated_at < cutoff)
+            .with_for_update()
+        )
+    )
+    for order in stuck:
+        await set_status(
+            session,
+            order,
+            "needs_attention",
+            "watchdog",
+            f"stuck in processing for more than {int(timeout_s)} s",
+            now=now,
+        )
+    return len(stuck)

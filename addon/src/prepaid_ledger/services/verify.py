@@ -1,0 +1,55 @@
+"""Ledger invariants: balanced transactions, stored balances equal to their entries."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.store.models import Book, ChargeLine, JournalEntry, JournalTransaction
+
+
+async def verify_ledger(session: AsyncSession) -> list[str]:
+    """Every violation, described; an empty list means the ledger is consistent."""
+    problems: list[str] = []
+    unbalanced = await session.execute(
+        select(JournalEntry.transaction_id, func.sum(JournalEntry.amount_minor))
+        .group_by(JournalEntry.transaction_id)
+        .having(func.sum(JournalEntry.amount_minor) != 0)
+    )
+    problems.extend(
+        f"transaction {txn_id}: entries sum to {total}, not 0" for txn_id, total in unbalanced
+    )
+    sums = (
+        select(JournalEntry.book_id, func.sum(JournalEntry.amount_minor).label("total"))
+        .group_by(JournalEntry.book_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Book.id, Book.key, Book.balance_minor, sums.c.total).outerjoin(
+            sums, sums.c.book_id == Book.id
+        )
+    )
+    for book_id, key, stored, total in rows:
+        if int(stored) != int(total or 0):
+            problems.append(
+                f"book {book_id} ({key}): stored balance {stored} != sum of entries {total or 0}"
+            )
+    lines = (
+        select(ChargeLine.transaction_id, func.sum(ChargeLine.amount_minor).label("total"))
+        .group_by(ChargeLine.transaction_id)
+        .subquery()
+    )
+    customer_legs = await session.execute(
+        select(JournalTransaction.id, func.sum(JournalEntry.amount_minor), lines.c.total)
+        .join(JournalEntry, JournalEntry.transaction_id == JournalTransaction.id)
+        .join(Book, Book.id == JournalEntry.book_id)
+        .join(lines, lines.c.transaction_id == JournalTransaction.id)
+        .where(Book.kind == "customer")
+        .group_by(JournalTransaction.id, lines.c.total)
+    )
+    for txn_id, customer_total, line_total in customer_legs:
+        if int(customer_total) != -int(line_total):
+            problems.append(
+                f"transaction {txn_id}: charge lines {line_total} != charged {-customer_total}"
+            )
+    return problems

@@ -1,0 +1,224 @@
+"""Verified provider events -> orders and credits, exactly once per event and per payment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.domain.money import currency_exponent
+from prepaid_ledger.services import topups
+from prepaid_ledger.store.models import ProviderEvent, TopupOrder, WebhookRejection
+
+_NO_CURRENCY = "XXX"  # ISO 4217 "no currency": kept when a provider omits it
+
+
+def record_rejection(session: AsyncSession, provider: str, reason: str, body_sha256: str) -> None:
+    """Keep a trace of a delivery that failed verification (nothing is credited)."""
+    session.add(WebhookRejection(provider=provider, reason=reason[:2000], body_sha256=body_sha256))
+
+
+def _currency(value: object) -> str:
+    if isinstance(value, str):
+        code = value.strip().upper()
+        try:
+            currency_exponent(code)
+        except InputError:
+            return _NO_CURRENCY
+        return code
+    return _NO_CURRENCY
+
+
+def _amount(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+async def _seen(session: AsyncSession, provider: str, event_id: str) -> dict[str, Any] | None:
+    existing = await session.scalar(
+        select(ProviderEvent).where(
+            ProviderEvent.provider == provider, ProviderEvent.event_id == event_id
+        )
+    )
+    if existing is None:
+        return None
+    return {
+        "received": True,
+        "duplicate": True,
+        "outcome": existing.outcome,
+        "order_id": existing.order_id,
+    }
+
+
+async def _finish(
+    session: AsyncSession,
+    *,
+    provider: str,
+    event_id: str,
+    event_type: str,
+    outcome: str,
+    order: TopupOrder | None,
+    payload: str,
+) -> dict[str, Any]:
+    session.add(
+        ProviderEvent(
+            provider=provider,
+            event_id=event_id,
+            type=event_type[:100],
+            outcome=outcome,
+            order_id=order.id if order else None,
+            payload=payload,
+        )
+    )
+    await session.flush()  # a concurrent duplicate of this event fails here (UNIQUE)
+    return {
+        "received": True,
+        "duplicate": False,
+        "outcome": outcome,
+        "order_id": order.id if order else None,
+        "status": order.status if order else None,
+    }
+
+
+def _stripe_payment(session_obj: Mapping[str, Any]) -> topups.Payment:
+    metadata = _mapping(session_obj.get("metadata"))
+    account_ref: object = session_obj.get("client_reference_id") or metadata.get("account") or ""
+    if isinstance(account_ref, str) and account_ref.isdigit() and len(account_ref) < 9:
+        account_ref = int(account_ref)  # a short all-digit reference is an account id
+    payment_intent = session_obj.get("payment_intent")
+    return topups.Payment(
+        provider="stripe",
+        payment_id=str(session_obj.get("id") or ""),
+        account_ref=account_ref,
+        amount_minor=_amount(session_obj.get("amount_total")),
+        currency=_currency(session_obj.get("currency")),
+        reference=str(session_obj.get("id") or "")[:200] or None,
+        payment_intent=payment_intent if isinstance(payment_intent, str) else None,
+    )
+
+
+async def handle_stripe_event(
+    session: AsyncSession, event: Mapping[str, Any], payload: str
+) -> dict[str, Any]:
+    """Apply one verified Stripe event (idempotent on event id and on checkout session id)."""
+    event_id = str(event.get("id") or "")
+    event_type = str(event.get("type") or "")
+    if not event_id:
+        raise InputError("invalid_event", "event has no id")
+    seen = await _seen(session, "stripe", event_id)
+    if seen is not None:
+        return seen
+    obj = _mapping(_mapping(event.get("data")).get("object"))
+    order: TopupOrder | None = None
+    if event_type in {"checkout.session.completed", "checkout.session.async_payment_succeeded"}:
+        payment = _stripe_payment(obj)
+        if not payment.payment_id:
+            outcome = "ignored_no_session_id"
+        else:
+            paid = event_type.endswith("async_payment_succeeded") or (
+                obj.get("payment_status") in {"paid", "no_payment_required"}
+            )
+            order, outcome = await topups.receive_payment(session, payment, "stripe", credit=paid)
+    elif event_type == "checkout.session.async_payment_failed":
+        order = await session.scalar(
+            select(TopupOrder)
+            .where(
+                TopupOrder.provider == "stripe",
+                TopupOrder.provider_payment_id == str(obj.get("id")),
+            )
+            .with_for_update()
+        )
+        if order is not None and order.status in {"pending", "processing", "needs_attention"}:
+            await topups.set_status(session, order, "failed", "stripe", "async payment failed")
+            outcome = "failed"
+        else:
+            outcome = "ignored"
+    elif event_type == "charge.refunded":
+        order, outcome = await _stripe_refund(session, obj)
+    else:
+        outcome = "ignored"
+    return await _finish(
+        session,
+        provider="stripe",
+        event_id=event_id,
+        event_type=event_type,
+        outcome=outcome,
+        order=order,
+        payload=payload,
+    )
+
+
+async def _stripe_refund(
+    session: AsyncSession, charge: Mapping[str, Any]
+) -> tuple[TopupOrder | None, str]:
+    intent = charge.get("payment_intent")
+    if not isinstance(intent, str):
+        return None, "ignored_no_payment_intent"
+    order = await session.scalar(
+        select(TopupOrder)
+        .where(TopupOrder.provider == "stripe", TopupOrder.provider_payment_intent == intent)
+        .with_for_update()
+    )
+    if order is None:
+        return None, "ignored_unknown_payment"
+    refunded_total = _amount(charge.get("amount_refunded"))
+    delta = min(refunded_total, order.credited_minor) - order.refunded_minor
+    if delta <= 0 or order.status not in {"succeeded", "partially_refunded"}:
+        return order, "refund_already_applied"
+    await topups.refund(session, order, delta, "stripe", "refunded at Stripe (charge.refunded)")
+    return order, "refunded"
+
+
+async def handle_standard_event(
+    session: AsyncSession, message_id: str, event: Mapping[str, Any], payload: str
+) -> dict[str, Any]:
+    """Apply one verified Standard Webhooks payment event (idempotent on id and reference)."""
+    seen = await _seen(session, "standard", message_id)
+    if seen is not None:
+        return seen
+    event_type = str(event.get("type") or "")
+    order: TopupOrder | None = None
+    if event_type == "payment.succeeded":
+        data = _mapping(event.get("data"))
+        reference = data.get("reference")
+        payment_id = reference if isinstance(reference, str) and reference else message_id
+        payment = topups.Payment(
+            provider="standard",
+            payment_id=payment_id[:200],
+            account_ref=data.get("account") if data.get("account") is not None else "",
+            amount_minor=_amount(data.get("amount_minor")),
+            currency=_currency(data.get("currency")),
+            reference=payment_id[:200],
+        )
+        order, outcome = await topups.receive_payment(session, payment, "standard")
+    else:
+        outcome = "ignored"
+    return await _finish(
+        session,
+        provider="standard",
+        event_id=message_id,
+        event_type=event_type,
+        outcome=outcome,
+        order=order,
+        payload=payload,
+    )
+
+
+def parse_event(payload: str) -> Mapping[str, Any]:
+    """Return the verified body as a JSON object."""
+    try:
+        event = json.loads(payload)
+    except json.JSONDecodeError as err:
+        raise InputError("invalid_json", "webhook body is not JSON") from err
+    if not isinstance(event, Mapping):
+        raise InputError("invalid_event", "webhook body must be a JSON object")
+    return event

@@ -1,0 +1,124 @@
+"""Engine setup and the one way to run a write transaction (locked, retried, atomic).
+
+SQLite runs in WAL mode; writes are serialised in-process by a lock and start with
+``BEGIN IMMEDIATE`` so two processes never deadlock on a lock upgrade. PostgreSQL writes run
+in READ COMMITTED with explicit row locks and are retried on deadlock or serialization failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+_LOGGER = logging.getLogger(__name__)
+_RETRY_SQLSTATES = {"40001", "40P01"}
+_MAX_ATTEMPTS = 8
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """URL of the embedded database in the data directory."""
+    return f"sqlite+aiosqlite:///{data_dir / 'ledger.sqlite3'}"
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, a busy timeout and BEGIN IMMEDIATE for every transaction."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get("ledger_read"):
+            connection.exec_driver_sql("BEGIN")  # a WAL snapshot that never blocks writers
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _is_retryable(error: DBAPIError) -> bool:
+    """Deadlocks and serialization failures on PostgreSQL; 'locked' on SQLite."""
+    orig = error.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in _RETRY_SQLSTATES:
+        return True
+    cause = getattr(orig, "__cause__", None)
+    code = getattr(cause, "sqlstate", None)
+    if code in _RETRY_SQLSTATES:
+        return True
+    return "database is locked" in str(error)
+
+
+class Database:
+    """The ledger's database: an async engine, sessions and serialised, retried writes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = create_async_engine(url, pool_size=5, max_overflow=5)
+            _configure_sqlite(self.engine)
+        else:
+            self.engine = create_async_engine(url, pool_size=10, max_overflow=10)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._changed = asyncio.Event()
+
+    def _notify_change(self) -> None:
+        """Wake everyone waiting for a commit (the event stream)."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def change_signal(self) -> asyncio.Event:
+        """Return an event set at the next successful write; take it before reading."""
+        return self._changed
+
+    async def read[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run read-only work in a short transaction."""
+        async with self.sessions() as session:
+            await session.connection(execution_options={"ledger_read": True})
+            return await work(session)
+
+    async def write[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run work in one transaction: committed entirely or not at all; retried on deadlock."""
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                if self._write_lock is not None:
+                    async with self._write_lock:
+                        result = await self._write_once(work)
+                else:
+                    result = await self._write_once(work)
+            except DBAPIError as err:
+                if attempt == _MAX_ATTEMPTS or not _is_retryable(err):
+                    raise
+                _LOGGER.debug("retrying write after %s (attempt %d)", err, attempt)
+                await asyncio.sleep(0.01 * attempt)
+            else:
+                self._notify_change()
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _write_once[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        async with self.sessions() as session, session.begin():
+            return await work(session)
+
+    async def close(self) -> None:
+        """Close every pooled connection (and aiosqlite's worker threads)."""
+        await self.engine.dispose()

@@ -1,0 +1,352 @@
+"""The ledger's tables.
+
+Money is always an integer count of minor units (BigInteger). Exact decimal quantities and
+cumulative exact charges are stored as text so neither SQLite nor PostgreSQL ever turns them
+into floats. Exactly-once rules live here as UNIQUE constraints, not only in application code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as naive UTC; give back aware UTC datetimes on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Reject naive datetimes and normalise to naive UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime cannot be stored")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Attach UTC again."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every ledger table (named constraints, so migrations can alter them)."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class LedgerMeta(Base):
+    """Key/value facts about this database, such as its ledger_id."""
+
+    __tablename__ = "ledger_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Book(Base):
+    """A ledger book (customer account or system account) with its stored balance."""
+
+    __tablename__ = "books"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Account(Base):
+    """A prepaid account (one tenant / one household)."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    book_id: Mapped[int | None] = mapped_column(ForeignKey("books.id"))
+    supply_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    exhausted_since: Mapped[datetime | None]
+    alert_level: Mapped[int] = mapped_column(Integer, default=0)
+    cut_scheduled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+
+class JournalTransaction(Base):
+    """One immutable business event in the journal; its entries sum to zero."""
+
+    __tablename__ = "journal_transactions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class JournalEntry(Base):
+    """One leg of a transaction: a signed amount on one book."""
+
+    __tablename__ = "journal_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("journal_transactions.id"), index=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class ChargeLine(Base):
+    """Detail of a consumption or standing charge, for statements (sums to the posted amount)."""
+
+    __tablename__ = "charge_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("journal_transactions.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
+    day: Mapped[date] = mapped_column(Date)
+    band: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[str] = mapped_column(String(64), default="0")
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_charge_lines_account_day", "account_id", "day"),)
+
+
+class Tariff(Base):
+    """A named tariff; its prices live in versions with an effective time."""
+
+    __tablename__ = "tariffs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    unit: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TariffVersion(Base):
+    """The definition of a tariff from effective_from on (the past keeps its old price)."""
+
+    __tablename__ = "tariff_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tariff_id: Mapped[int] = mapped_column(ForeignKey("tariffs.id"), index=True)
+    effective_from: Mapped[datetime]
+    definition: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tariff_id", "effective_from"),)
+
+
+class Meter(Base):
+    """A physical meter with its charging state (last reading, register offset)."""
+
+    __tablename__ = "meters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(8))
+    tariff_id: Mapped[int] = mapped_column(ForeignKey("tariffs.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    last_value: Mapped[str | None] = mapped_column(String(64))
+    last_at: Mapped[datetime | None]
+    register_offset: Mapped[str] = mapped_column(String(64), default="0")
+    last_standing_day: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MeterAssignment(Base):
+    """History of which account a meter belonged to, and from when."""
+
+    __tablename__ = "meter_assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    from_at: Mapped[datetime]
+    to_at: Mapped[datetime | None]
+
+
+class Reading(Base):
+    """Every reading received, including flagged ones that charged nothing."""
+
+    __tablename__ = "readings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    value: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(24))
+    consumption: Mapped[str | None] = mapped_column(String(64))
+    charged_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("journal_transactions.id"))
+    __table_args__ = (Index("ix_readings_meter_at", "meter_id", "at"),)
+
+
+class ChargeState(Base):
+    """Cumulative exact charge and posted minor units per meter, account and band (no drift)."""
+
+    __tablename__ = "charge_state"
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    band: Mapped[str] = mapped_column(String(64), primary_key=True)
+    exact_total: Mapped[str] = mapped_column(String(80), default="0")
+    posted_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PeriodUsage(Base):
+    """Consumption per tiered-tariff period (month/year) per meter and account."""
+
+    __tablename__ = "period_usage"
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    quantity: Mapped[str] = mapped_column(String(64), default="0")
+
+
+class TopupOrder(Base):
+    """A top-up order; one provider payment maps to at most one order (UNIQUE)."""
+
+    __tablename__ = "topup_orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    account_ref: Mapped[str] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_payment_id: Mapped[str | None] = mapped_column(String(200))
+    provider_payment_intent: Mapped[str | None] = mapped_column(String(200), index=True)
+    credited_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("journal_transactions.id"))
+    attention_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("provider", "provider_payment_id"),)
+
+
+class TopupOrderEvent(Base):
+    """One timestamped status transition of an order."""
+
+    __tablename__ = "topup_order_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("topup_orders.id"), index=True)
+    status: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+
+
+class IdempotencyKey(Base):
+    """First response of an Idempotency-Key, replayed on retries (UNIQUE per actor and key)."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("actor", "key"),)
+
+
+class ProviderEvent(Base):
+    """A verified webhook event; the event id is UNIQUE per provider."""
+
+    __tablename__ = "provider_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("topup_orders.id"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[str] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+
+class WebhookRejection(Base):
+    """A webhook delivery that failed verification: recorded, never credited."""
+
+    __tablename__ = "webhook_rejections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditLog(Base):
+    """Append-only record of every mutating call."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class StreamEvent(Base):
+    """Event stream for SSE; ids only increase."""
+
+    __tablename__ = "stream_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    type: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    payload: Mapped[dict[str, Any]]
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+class ApiToken(Base):
+    """An integration or tenant token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

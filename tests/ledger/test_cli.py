@@ -1,0 +1,114 @@
+"""The command line: serve as a real subprocess, migrate, verify (and verify catching damage)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.ledger.conftest import free_port
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "prepaid_ledger",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env or os.environ.copy(),
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_help_lists_the_commands() -> None:
+    code, out = await run_cli("--help")
+    assert code == 0
+    for command in ("serve", "migrate", "verify"):
+        assert command in out
+
+
+async def test_serve_subprocess_end_to_end(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PREPAID_LEDGER_ADMIN_TOKEN"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "prepaid_ledger",
+        "serve",
+        "--data-dir",
+        str(tmp_path),
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+    )
+    assert proc.stdout is not None
+    try:
+        token_file = tmp_path / "admin-token"
+        output = ""
+        while "listening on" not in output:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            assert line, output
+            output += line
+        assert f"admin token is stored in {token_file}" in output
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        token = token_file.read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(base + "/api/v1/health") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            async with http.post(
+                base + "/api/v1/accounts",
+                headers=headers,
+                json={"name": "A", "currency": "EUR", "timezone": "UTC"},
+            ) as resp:
+                assert resp.status == 201
+                account = await resp.json()
+            async with http.post(
+                base + "/api/v1/topups",
+                json={"account": account["number"], "amount_minor": 1234},
+                headers=headers | {"Idempotency-Key": "cli"},
+            ) as resp:
+                assert resp.status == 201
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+        await proc.stdout.read()
+    code, out = await run_cli("verify", "--data-dir", str(tmp_path))
+    assert code == 0, out
+    assert "ok" in out
+    code, out = await run_cli("migrate", "--data-dir", str(tmp_path))
+    assert code == 0
+    assert "ledger_id" in out
+
+    # Damage the stored balance behind the ledger's back: verify must say which book.
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        db.execute("UPDATE books SET balance_minor = balance_minor + 1 WHERE kind = 'customer'")
+    code, out = await run_cli("verify", "--data-dir", str(tmp_path))
+    assert code == 1
+    assert "stored balance 1235 != sum of entries 1234" in out
+
+
+async def test_verify_needs_a_store() -> None:
+    code, out = await run_cli("verify")
+    assert code == 2
+    assert "--data-dir" in out

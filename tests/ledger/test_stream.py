@@ -1,0 +1,100 @@
+"""The SSE event stream: increasing ids, Last-Event-ID resume, tenant filtering, alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from tests.ledger.conftest import ADMIN_TOKEN, Ledger
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+async def read_events(
+    ledger: Ledger,
+    count: int,
+    *,
+    token: str = ADMIN_TOKEN,
+    last_id: int | None = None,
+    until: str | None = None,
+) -> list[dict[str, Any]]:
+    """Read events from the stream until `count` arrived (or one of type `until`)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if last_id is not None:
+        headers["Last-Event-ID"] = str(last_id)
+    events: list[dict[str, Any]] = []
+    async with (
+        asyncio.timeout(10),
+        ledger.http.get(ledger.base_url + "/api/v1/events", headers=headers) as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        frame: dict[str, str] = {}
+        while len(events) < count:
+            line = (await resp.content.readline()).decode().rstrip("\n")
+            if line:
+                key, _, value = line.partition(": ")
+                frame[key] = value
+                continue
+            if "data" in frame:
+                event = {
+                    "id": int(frame["id"]),
+                    "type": frame["event"],
+                    "data": json.loads(frame["data"]),
+                }
+                events.append(event)
+                if until and event["type"] == until:
+                    break
+            frame = {}
+    return events
+
+
+async def test_stream_delivers_and_resumes(sqlite_ledger: Ledger) -> None:
+    ledger = sqlite_ledger
+    account = await ledger.account(low_balance_minor=[500, 100])
+    other = await ledger.account(name="Other")
+    reader = asyncio.create_task(read_events(ledger, 100, until="topup.updated"))
+    await asyncio.sleep(0.2)
+    await ledger.topup(account["id"], 300, "k1")
+    live = await reader
+    types = [e["type"] for e in live]
+    assert "account.updated" in types
+    assert "topup.updated" in types
+    ids = [e["id"] for e in live]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+
+    # Resume after the first event: everything later arrives, nothing earlier.
+    resumed = await read_events(ledger, len(live) - 1, last_id=ids[0])
+    assert [e["id"] for e in resumed] == ids[1:]
+
+    # A tenant token streams only its own account's events.
+    tenant = await ledger.ok(
+        "POST", "/api/v1/tokens", json={"scope": "tenant", "account_id": other["id"]}
+    )
+    await ledger.topup(other["id"], 50, "k2")
+    own = await read_events(ledger, 3, token=tenant["token"], until="topup.updated")
+    assert {e["data"]["account_id"] for e in own} == {other["id"]}
+
+
+async def test_low_balance_alerts(sqlite_ledger: Ledger) -> None:
+    ledger = sqlite_ledger
+    account = await ledger.account(low_balance_minor=[500, 100])
+    await ledger.topup(account["id"], 1000, "k1")
+    start = (await read_events(ledger, 1000, until="topup.updated"))[-1]["id"]
+    await ledger.ok(
+        "POST",
+        "/api/v1/adjustments",
+        json={"account": account["id"], "amount_minor": -600, "reason": "test"},
+    )
+    await ledger.ok(
+        "POST",
+        "/api/v1/adjustments",
+        json={"account": account["id"], "amount_minor": -350, "reason": "test"},
+    )
+    events = await read_events(ledger, 5, last_id=start)
+    alerts = [e["data"]["kind"] for e in events if e["type"] == "alert"]
+    assert alerts == ["low_balance_level_1", "low_balance_level_2"]
