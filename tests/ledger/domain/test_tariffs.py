@@ -131,6 +131,8 @@ BAD_TARIFFS: list[tuple[str, object]] = [
     ("price", flat(price=0.25)),
     ("price", flat(price="-0.25")),
     ("price", flat(price="1e-3")),
+    ("price", flat(price="0.12345678901")),
+    ("segments[0].price", tou(segments=[{"start": "00:00", "price": "0.00000000001"}])),
     ("segments", flat(segments=[])),
     ("missing", {"kind": "flat", "price": "1", "currency": "EUR", "unit": "kWh"}),
     ("flat", {"kind": "flat", "name": "x", "currency": "EUR", "unit": "kWh"}),

@@ -36,6 +36,9 @@ MAX_BANDS: Final = 10
 MAX_NAME_CHARS: Final = 100
 MAX_BAND_NAME_CHARS: Final = 32
 FLAT_BAND: Final = "flat"
+#: Finest price step accepted (10 decimals of a major unit per kWh or m3); keeps exact
+#: amounts short enough for any storage.
+MAX_PRICE_DECIMALS: Final = 10
 _HHMM: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _MIDNIGHT: Final = time(0, 0)
 _WEEKEND: Final = frozenset({5, 6})  # Saturday, Sunday
@@ -180,6 +183,14 @@ def _mapping(value: object, field: str, allowed: Collection[str]) -> Mapping[str
     return value
 
 
+def _price(value: object, field: str) -> Decimal:
+    price = parse_non_negative_decimal(value, field)
+    exponent = price.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_PRICE_DECIMALS:
+        raise _fail(field, f"may have at most {MAX_PRICE_DECIMALS} decimals; got {value!r}")
+    return price
+
+
 def _parse_segments(value: object, field: str, default_prefix: str) -> tuple[Segment, ...]:
     segments: list[Segment] = []
     for index, item in enumerate(_list(value, field, MAX_SEGMENTS)):
@@ -188,7 +199,7 @@ def _parse_segments(value: object, field: str, default_prefix: str) -> tuple[Seg
         if "start" not in entry or "price" not in entry:
             raise _fail(where, "needs 'start' and 'price'")
         start = _parse_hhmm(entry["start"], f"{where}.start")
-        price = parse_non_negative_decimal(entry["price"], f"{where}.price")
+        price = _price(entry["price"], f"{where}.price")
         band_value = entry.get("band")
         band = (
             f"{default_prefix}{start:%H:%M}"
@@ -225,7 +236,7 @@ def _parse_bands(value: object, field: str) -> tuple[Band, ...]:
             previous = bands[-1].up_to if bands else Decimal(0)
             if previous is not None and up_to <= previous:
                 raise _fail(f"{where}.up_to", "must be greater than the previous band's limit")
-        price = parse_non_negative_decimal(entry["price"], f"{where}.price")
+        price = _price(entry["price"], f"{where}.price")
         band_value = entry.get("band")
         band = (
             f"tier{index + 1}"
@@ -271,7 +282,7 @@ def parse_tariff(payload: Mapping[str, object], *, ignore: Collection[str] = ())
             currency=currency,
             unit=checked_unit,
             standing_charge_minor_per_day=standing,
-            price=parse_non_negative_decimal(payload["price"], "price"),
+            price=_price(payload["price"], "price"),
         )
     if kind == "tou":
         if "segments" not in payload:
