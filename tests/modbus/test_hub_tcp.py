@@ -337,3 +337,30 @@ async def test_connect_timeout_counts_as_unreachable(sim, tcp_port):
         assert hub.stats.connect_failures == 1
     finally:
         await hub.close()
+
+
+async def test_a_dead_unit_is_skipped_while_it_backs_off(sim, tcp_port):
+    settings = HubSettings(timeout=0.2, unit_backoff_min=0.3, unit_backoff_max=0.5)
+    hub = ModbusHub(TcpEndpoint(host="127.0.0.1", port=tcp_port), settings)
+    dead, alive = UNITS["eastron_sdm120"], UNITS["acrel_ddsy1352"]
+    try:
+        sim.set_fault(dead, silent=True)
+        with pytest.raises(NoResponse, match="no response within timeout"):
+            await hub.read_meter(dead, get_profile("eastron_sdm120"))
+        asked = sim.stats.per_unit[dead]
+        started = time.monotonic()
+        with pytest.raises(NoResponse, match="next try in"):
+            await hub.read_meter(dead, get_profile("eastron_sdm120"))
+        assert time.monotonic() - started < 0.05  # no timeout spent on the line
+        assert sim.stats.per_unit[dead] == asked
+        assert (await hub.read_meter(alive, get_profile("acrel_ddsy1352")))["power"] == LOAD_W
+        # A probe (the config flow's test read) always asks the unit.
+        with pytest.raises(NoResponse, match="no response within timeout"):
+            await hub.probe(dead, get_profile("eastron_sdm120"))
+        sim.clear_faults()
+        await asyncio.sleep(0.55)  # backoff doubled to its 0.5 s ceiling
+        assert (await hub.read_meter(dead, get_profile("eastron_sdm120")))["power"] == LOAD_W
+        # Answering again clears the backoff at once.
+        assert (await hub.read_meter(dead, get_profile("eastron_sdm120")))["power"] == LOAD_W
+    finally:
+        await hub.close()

@@ -70,6 +70,12 @@ class HubSettings:
     reconnect_max: float = 60.0
     #: Requests in a row without any answer on the whole line before the connection is reset.
     silent_requests_before_reset: int = 5
+    #: A unit that stopped answering is skipped by ``read_meter`` for this long (doubling up
+    #: to ``unit_backoff_max``), so a dead meter costs the line one timeout now and then
+    #: instead of one per poll. 0 (the default) disables it: a poll then always asks, and
+    #: recovery shows on the very next poll. Probes and relay commands always go out.
+    unit_backoff_min: float = 0.0
+    unit_backoff_max: float = 60.0
 
     def __post_init__(self) -> None:
         """Refuse timings that would hang or spin."""
@@ -81,6 +87,8 @@ class HubSettings:
             raise ValueError("reconnect delays must satisfy 0 < min <= max")
         if self.silent_requests_before_reset < 1:
             raise ValueError("silent_requests_before_reset must be at least 1")
+        if not 0 <= self.unit_backoff_min <= self.unit_backoff_max:
+            raise ValueError("unit backoff must satisfy 0 <= min <= max")
 
 
 @dataclass(slots=True)
@@ -115,6 +123,8 @@ class ModbusHub:
         self._last_frame_end = 0.0
         self._silent_in_a_row = 0
         self._was_connected = False
+        self._unit_retry_at: dict[int, float] = {}
+        self._unit_backoff: dict[int, float] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -160,7 +170,14 @@ class ModbusHub:
     async def read_meter(
         self, unit_id: int, profile: MeterProfile, keys: Iterable[str] | None = None
     ) -> dict[str, Decimal]:
-        """Read every register of ``profile`` (or only ``keys``) in the fewest requests."""
+        """Read every register of ``profile`` (or only ``keys``) in the fewest requests.
+
+        A unit that has just stopped answering is not asked again until its backoff ends:
+        ``NoResponse`` is raised at once, without occupying the line.
+        """
+        retry_at = self._unit_retry_at.get(unit_id)
+        if retry_at is not None and (wait := retry_at - time.monotonic()) > 0:
+            raise NoResponse(unit_id, f"not answering; next try in {wait:.1f} s")
         return await self.read_blocks(unit_id, plan_reads(profile, keys))
 
     async def probe(self, unit_id: int, profile: MeterProfile) -> dict[str, Decimal]:
@@ -171,7 +188,7 @@ class ModbusHub:
         keep their own exception types, so the caller can tell them apart.
         """
         try:
-            values = await self.read_meter(unit_id, profile)
+            values = await self.read_blocks(unit_id, plan_reads(profile))
         except ExceptionResponse as err:
             if err.code in _PROFILE_MISMATCH_CODES:
                 raise WrongProfile(f"{profile.name}: {err}") from err
@@ -390,6 +407,8 @@ class ModbusHub:
                 self._last_frame_end = time.monotonic()
             self._silent_in_a_row = 0
             self.stats.responses += 1
+            self._unit_retry_at.pop(unit_id, None)
+            self._unit_backoff.pop(unit_id, None)
             if response.isError():
                 self.stats.exception_responses += 1
                 raise ExceptionResponse(unit_id, function, response.exception_code)
@@ -402,6 +421,13 @@ class ModbusHub:
         if client is None or not client.connected:
             raise EndpointUnreachable(f"{self.endpoint}: connection lost") from err
         self._silent_in_a_row += 1
+        if self.settings.unit_backoff_min > 0:
+            backoff = min(
+                max(self._unit_backoff.get(unit_id, 0.0) * 2, self.settings.unit_backoff_min),
+                self.settings.unit_backoff_max,
+            )
+            self._unit_backoff[unit_id] = backoff
+            self._unit_retry_at[unit_id] = time.monotonic() + backoff
         if self._silent_in_a_row >= self.settings.silent_requests_before_reset:
             _LOGGER.debug(
                 "%s: line silent for %d requests, resetting", self.endpoint, self._silent_in_a_row
