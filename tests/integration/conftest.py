@@ -5,12 +5,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from prepaid_ledger.api.app import create_app
+from prepaid_ledger.config import Settings
+from prepaid_ledger.store.database import sqlite_url
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.prepaid_meter.const import (
@@ -49,48 +54,45 @@ class LedgerSite:
 
 
 @pytest.fixture
-async def ledger(socket_enabled: None) -> AsyncIterator[LedgerSite]:
-    """Serve the ledger's identity endpoints on a free loopback port.
-
-    Stand-in until the ledger service lands: implements the documented contract of
-    GET /api/v1/health and GET /api/v1/whoami.
-    """
-    site_info = LedgerSite(
-        url="",
-        ledger_id="3f1e8e8e-5b7e-4c43-9b55-0d7c1c0b2d11",
-        admin_token=secrets.token_urlsafe(16),
-        integration_token=secrets.token_urlsafe(16),
-        tenant_token=secrets.token_urlsafe(16),
+async def ledger(socket_enabled: None, tmp_path: Path) -> AsyncIterator[LedgerSite]:
+    """The real ledger service (prepaid_ledger) on SQLite, served on a free loopback port."""
+    admin_token = secrets.token_urlsafe(16)
+    settings = Settings(
+        data_dir=tmp_path, database_url=sqlite_url(tmp_path), admin_token=admin_token
     )
-
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response(
-            {"status": "ok", "version": "0.1.0", "ledger_id": site_info.ledger_id}
-        )
-
-    async def whoami(request: web.Request) -> web.Response:
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if token == site_info.admin_token:
-            return web.json_response({"scope": "admin", "account_id": None})
-        if token == site_info.integration_token:
-            return web.json_response({"scope": "integration", "account_id": None})
-        if token == site_info.tenant_token:
-            return web.json_response({"scope": "tenant", "account_id": 1})
-        return web.json_response(
-            {"error": {"code": "unauthorized", "message": "bad token"}}, status=401
-        )
-
-    app = web.Application()
-    app.router.add_get("/api/v1/health", health)
-    app.router.add_get("/api/v1/whoami", whoami)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(create_app(settings))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = runner.addresses[0][1]
-    site_info.url = f"http://127.0.0.1:{port}"
-    yield site_info
-    await runner.cleanup()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    try:
+        async with aiohttp.ClientSession(headers=headers) as http:
+
+            async def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+                async with http.request(method, url + path, json=body) as response:
+                    assert response.status < 300, await response.text()
+                    return await response.json()
+
+            health = await call("GET", "/api/v1/health")
+            account = await call(
+                "POST",
+                "/api/v1/accounts",
+                {"name": "Room 1", "currency": "EUR", "timezone": "Europe/Berlin"},
+            )
+            integration = await call("POST", "/api/v1/tokens", {"scope": "integration"})
+            tenant = await call(
+                "POST", "/api/v1/tokens", {"scope": "tenant", "account_id": account["id"]}
+            )
+        yield LedgerSite(
+            url=url,
+            ledger_id=health["ledger_id"],
+            admin_token=admin_token,
+            integration_token=integration["token"],
+            tenant_token=tenant["token"],
+        )
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
