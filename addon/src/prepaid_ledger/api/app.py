@@ -15,9 +15,11 @@ from prepaid_ledger.api.context import SETTINGS_KEY, STATE_KEY, LedgerState
 from prepaid_ledger.api.errors import error_middleware
 from prepaid_ledger.api.openapi import openapi_handler
 from prepaid_ledger.config import Settings
+from prepaid_ledger.services.accounts import reevaluate_supply
 from prepaid_ledger.services.topups import watchdog
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.migrate import migrate
+from prepaid_ledger.store.models import utcnow
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -30,6 +32,9 @@ async def _watchdog_loop(db: Database, settings: Settings) -> None:
             flagged = await db.write(lambda s: watchdog(s, settings.processing_timeout_s))
             if flagged:
                 _LOGGER.warning("watchdog: %d order(s) need attention", flagged)
+            cut = await db.write(lambda s: reevaluate_supply(s, utcnow()))
+            if cut:
+                _LOGGER.info("supply: %d account(s) reached their scheduled cut", cut)
         except Exception:
             _LOGGER.exception("watchdog run failed")
         await asyncio.sleep(settings.watchdog_interval_s)

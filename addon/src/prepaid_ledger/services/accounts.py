@@ -273,6 +273,26 @@ async def refresh_account(session: AsyncSession, account: Account, now: datetime
     )
 
 
+async def reevaluate_supply(session: AsyncSession, now: datetime) -> int:
+    """Apply time-driven supply changes (grace over, friendly hours ended); return how many."""
+    candidates = await session.scalars(
+        select(Account)
+        .where(
+            Account.status == "open",
+            Account.supply_allowed.is_(True),
+            Account.exhausted_since.is_not(None),
+        )
+        .order_by(Account.id)
+        .with_for_update()
+    )
+    changed = 0
+    for account in candidates:
+        if not decide(account, await balance_of(session, account), now).allowed:
+            await refresh_account(session, account, now)
+            changed += 1
+    return changed
+
+
 async def close_account(
     session: AsyncSession, account_id: int, actor: str, reason: str
 ) -> dict[str, Any]:
