@@ -154,10 +154,11 @@ class ModbusHub:
             return read(address, count=count, device_id=unit_id)
 
         response = await self._execute(unit_id, function, call)
-        if len(response.registers) < count:
+        if len(response.registers) != count:
+            # A stray or late frame from another exchange; never decode it as this one.
             self._note_bad_frame()
-            raise NoResponse(unit_id, f"short response ({len(response.registers)}/{count} words)")
-        return list(response.registers[:count])
+            raise NoResponse(unit_id, f"answer has {len(response.registers)} words, not {count}")
+        return list(response.registers)
 
     async def read_blocks(self, unit_id: int, blocks: Iterable[ReadBlock]) -> dict[str, Decimal]:
         """Read planned blocks one after another; stop at the first failure."""
