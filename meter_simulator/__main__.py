@@ -138,12 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(text: str) -> None:
+    """Print at once: a controlling process reads our stdout through a pipe."""
+    print(text, flush=True)
+
+
 class Runner:
     """The simulator plus the stdin command loop."""
 
-    def __init__(self, simulator: MeterSimulator, out: Callable[[str], object] = print) -> None:
+    def __init__(
+        self, simulator: MeterSimulator, out: Callable[[str], object] | None = None
+    ) -> None:
         self.simulator = simulator
-        self.out = out
+        self.out = out or _say
 
     def status(self) -> None:
         """Print one line per unit."""

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from custom_components.prepaid_meter.modbus import (
+    EndpointUnreachable,
     HubSettings,
     ModbusHub,
     NoResponse,
@@ -108,3 +109,13 @@ async def test_wire_timing_delays_answers_by_frame_time(sim):
     bound = rtu_exchange_time(5, 2 + 2 * 76, 9600)
     assert bound == pytest.approx((5 + 154 + 6 + 7) * 11 / 9600)
     assert bound <= elapsed < bound * 2
+
+
+async def test_missing_serial_port_is_unreachable(tmp_path):
+    hub = ModbusHub(SerialEndpoint(port=str(tmp_path / "ttyUSB9")), FAST)
+    try:
+        with pytest.raises(EndpointUnreachable, match="cannot connect"):
+            await hub.read_meter(1, get_profile("acrel_ddsy1352"))
+        assert not hub.connected
+    finally:
+        await hub.close()
