@@ -57,18 +57,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
     runtime = PrepaidRuntimeData(client=client, identity=identity)
     entry.runtime_data = runtime
     manager = async_get_hub_manager(hass)
-    try:
-        for subentry in entry.subentries.values():
-            if subentry.subentry_type == SUBENTRY_METER:
-                coordinator = _start_meter(hass, entry, subentry, manager)
-                if coordinator is not None:
-                    runtime.meters[subentry.subentry_id] = coordinator
-        # A meter that does not answer yet is unavailable, never a reason to fail the site.
-        for coordinator in runtime.meters.values():
-            await coordinator.async_refresh()
-    except BaseException:
-        await _release_meters(hass, runtime)
-        raise
+    for subentry in entry.subentries.values():
+        if subentry.subentry_type == SUBENTRY_METER:
+            coordinator = _start_meter(hass, entry, subentry, manager)
+            if coordinator is not None:
+                runtime.meters[subentry.subentry_id] = coordinator
+    # A meter that does not answer yet is unavailable, never a reason to fail the site.
+    for coordinator in runtime.meters.values():
+        await coordinator.async_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
     return True

@@ -28,6 +28,7 @@ from .const import (
     CONF_BYTESIZE,
     CONF_CONNECTION,
     CONF_CUSTOM_PROFILE,
+    CONF_FRAME_GAP_MS,
     CONF_HOST,
     CONF_NAME,
     CONF_PARITY,
@@ -110,6 +111,7 @@ def _connection_schema(meter: Mapping[str, Any], profile: MeterProfile | None) -
             probatio.Required(CONF_BYTESIZE, default=serial.bytesize if serial else 8): _number(
                 7, 8
             ),
+            probatio.Optional(CONF_FRAME_GAP_MS): _number(0, 1000, "ms"),
         }
     else:
         fields |= {
@@ -130,10 +132,15 @@ def _connection_schema(meter: Mapping[str, Any], profile: MeterProfile | None) -
     return probatio.Schema(fields)
 
 
+INTEGER_FIELDS = (
+    CONF_PORT, CONF_UNIT_ID, CONF_STOPBITS, CONF_BYTESIZE, CONF_BAUDRATE, CONF_RELAY_UNIT_ID,
+    CONF_RELAY_COIL, CONF_SCAN_INTERVAL, CONF_FRAME_GAP_MS,
+)  # fmt: skip
+
+
 def _normalise(data: dict[str, Any]) -> dict[str, Any]:
     """Selectors give floats and strings; store the integers the Modbus layer expects."""
-    for key in (CONF_PORT, CONF_UNIT_ID, CONF_STOPBITS, CONF_BYTESIZE, CONF_BAUDRATE,
-                CONF_RELAY_UNIT_ID, CONF_RELAY_COIL, CONF_SCAN_INTERVAL):  # fmt: skip
+    for key in INTEGER_FIELDS:
         if data.get(key) is not None:
             data[key] = int(data[key])
     if CONF_HOST in data:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
 from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -161,3 +165,38 @@ async def test_reconfigure(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert site_entry.data == {CONF_URL: ledger.url, CONF_TOKEN: ledger.integration_token}
+
+
+@pytest.fixture
+async def other_service(socket_enabled: None) -> AsyncIterator[str]:
+    """Some other HTTP service that is not a Prepaid Meter Ledger."""
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def whoami(_: web.Request) -> web.Response:
+        return web.json_response({"scope": "admin"})
+
+    async def listing(_: web.Request) -> web.Response:
+        return web.json_response(["not", "an", "object"])
+
+    app = web.Application()
+    app.router.add_get("/a/api/v1/health", health)
+    app.router.add_get("/a/api/v1/whoami", whoami)
+    app.router.add_get("/b/api/v1/health", listing)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("path", ["/a", "/b"])
+async def test_user_flow_refuses_a_service_that_is_not_the_ledger(
+    hass: HomeAssistant, other_service: str, path: str
+) -> None:
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_URL: other_service + path, CONF_TOKEN: "x"}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -19,7 +20,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.prepaid_meter.const import DOMAIN
 from meter_simulator import MeterSimulator
 
-from .conftest import ACREL_UNIT, LOAD_W, SDM120_UNIT, START_KWH
+from .conftest import (
+    ACREL_UNIT,
+    HIKING_UNIT,
+    LOAD_W,
+    SDM120_UNIT,
+    START_KWH,
+    LedgerSite,
+    meter_subentry,
+    tcp_meter,
+)
 
 
 def _meter(entry: MockConfigEntry, title: str):
@@ -206,3 +216,44 @@ async def test_meters_share_one_connection_per_gateway(
     _, room2 = _meter(site_with_meters, "Room 2")
     assert room1.hub is room2.hub
     assert sim.stats.connections == 1
+
+
+async def test_meter_dead_at_startup_leaves_site_loaded(
+    hass: HomeAssistant, ledger: LedgerSite, sim: MeterSimulator
+) -> None:
+    sim.set_fault(ACREL_UNIT, silent=True)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=ledger.ledger_id,
+        data={"url": ledger.url, "token": ledger.integration_token},
+        subentries_data=[
+            meter_subentry(tcp_meter(sim, "Room 1", ACREL_UNIT, "acrel_ddsy1352")),
+            meter_subentry(tcp_meter(sim, "Room 3", HIKING_UNIT, "hiking_dds238_2")),
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert hass.states.get("sensor.room_1_energy").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.room_1_last_reading").state == STATE_UNAVAILABLE
+    assert hass.states.get("binary_sensor.room_1_meter_connection").state == STATE_OFF
+    assert hass.states.get("sensor.room_3_energy").state != STATE_UNAVAILABLE
+
+    sim.clear_faults()
+    _, room1 = _meter(entry, "Room 1")
+    await room1.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.room_1_energy").state != STATE_UNAVAILABLE
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_relay_write_failure_is_an_error(
+    hass: HomeAssistant, site_with_meters: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    sim.set_fault(ACREL_UNIT, exception=4)
+    with pytest.raises(HomeAssistantError, match="Could not switch the relay of Room 1"):
+        await hass.services.async_call(
+            "switch", "turn_off", {"entity_id": "switch.room_1_supply_relay"}, blocking=True
+        )
+    assert sim.meter(ACREL_UNIT).relay_closed is True
