@@ -8,6 +8,7 @@ current, frequency, power factor where the model has them).
 2. Core: Home Assistant's own ``modbus`` integration, configured as YAML would configure it,
    one sensor per value, reading the same registers from the same simulator in the same run.
    Both sides are polled on demand (scan_interval 0 for core) so only the reads are timed.
+   The same pair is then timed once more with the gateway's bus at 9600 baud (informational).
 3. RTU at 9600 baud over a pseudo-terminal with the simulator imposing wire time: our cycle
    against the bound computed from the frame sizes (request + response + 2 x 3.5 silent
    characters per exchange, 11 bits per character).
@@ -213,7 +214,7 @@ async def bench_rtu(meters: list[Meter], cycles: int) -> tuple[float, float]:
     return statistics.median(times), wire_bound(meters)
 
 
-async def main(cycles: int, rtu_cycles: int) -> str:
+async def main(cycles: int, rtu_cycles: int, wire_cycles: int) -> str:
     logging.basicConfig(level=logging.WARNING)
     meters = fleet()
     sim = simulator(meters)
@@ -234,6 +235,21 @@ async def main(cycles: int, rtu_cycles: int) -> str:
             f"core : {core.requests_per_meter:.2f} requests/meter/poll, "
             f"cycle {core.cycle_seconds * 1000:.1f} ms (median of {cycles})"
         )
+    if core is not None and wire_cycles:
+        # The same comparison with the gateway's RS485 side at 9600 baud, where real buses live.
+        slow = simulator(meters, wire_baudrate=WIRE_BAUD)
+        slow_port = await slow.start_tcp()
+        try:
+            ours_wire = await bench_ours(slow, slow_port, meters, wire_cycles)
+            core_wire = await bench_core(slow, slow_port, meters, wire_cycles)
+        finally:
+            await slow.close()
+        if core_wire is not None:
+            print(
+                f"9600-baud bus behind the gateway: ours {ours_wire.cycle_seconds * 1000:.0f} ms,"
+                f" core {core_wire.cycle_seconds * 1000:.0f} ms per cycle"
+                f" ({core_wire.cycle_seconds / ours_wire.cycle_seconds:.2f}x)"
+            )
     rtu_cycle, bound = await bench_rtu(meters, rtu_cycles)
     print(
         f"rtu  : {WIRE_BAUD} baud, cycle {rtu_cycle * 1000:.0f} ms, "
@@ -251,6 +267,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=20, help="TCP poll cycles to time")
     parser.add_argument("--rtu-cycles", type=int, default=2, help="9600-baud cycles to time")
+    parser.add_argument(
+        "--wire-cycles",
+        type=int,
+        default=1,
+        help="ours vs core behind a 9600-baud gateway (0: skip)",
+    )
     args = parser.parse_args()
-    print(asyncio.run(main(args.cycles, args.rtu_cycles)))
+    print(asyncio.run(main(args.cycles, args.rtu_cycles, args.wire_cycles)))
     sys.exit(0)
