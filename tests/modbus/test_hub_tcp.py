@@ -364,3 +364,23 @@ async def test_a_dead_unit_is_skipped_while_it_backs_off(sim, tcp_port):
         assert (await hub.read_meter(dead, get_profile("eastron_sdm120")))["power"] == LOAD_W
     finally:
         await hub.close()
+
+
+async def test_probe_reports_undecodable_words_as_wrong_profile(sim, hub):
+    # Acrel power of -1 W is 0xFFFF; read as the high word of a float32 that is NaN.
+    unit = UNITS["acrel_ddsy1352"]
+    sim.meter(unit).load = ConstantLoad(-1.0)
+    profile = load_custom_profile(
+        {
+            "id": "floaty",
+            "name": "Floaty",
+            "registers": [
+                {"key": "energy_total", "address": 0, "data_type": "uint32"},
+                {"key": "power", "address": 0x000D, "data_type": "float32"},
+            ],
+        }
+    )
+    with pytest.raises(DecodeError, match="not a finite number"):
+        await hub.read_meter(unit, profile)
+    with pytest.raises(WrongProfile, match="Floaty"):
+        await hub.probe(unit, profile)
