@@ -384,3 +384,17 @@ async def test_probe_reports_undecodable_words_as_wrong_profile(sim, hub):
         await hub.read_meter(unit, profile)
     with pytest.raises(WrongProfile, match="Floaty"):
         await hub.probe(unit, profile)
+
+
+async def test_gateway_style_exception_for_units_nobody_has(socket_enabled):
+    gateway = MeterSimulator(unknown_unit="gateway_exception")
+    gateway.add(1, SimulatedMeter(get_profile("hiking_dds238_2")))
+    hub = ModbusHub(TcpEndpoint(host="127.0.0.1", port=await gateway.start_tcp()), FAST)
+    try:
+        with pytest.raises(ExceptionResponse) as err:
+            await hub.read_meter(42, get_profile("hiking_dds238_2"))
+        assert err.value.code == 11
+        assert "gateway target device failed to respond" in str(err.value)
+    finally:
+        await hub.close()
+        await gateway.close()
