@@ -15,7 +15,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from .const import CONF_TOKEN, CONF_URL, DOMAIN, SUBENTRY_METER
 from .coordinator import MeterCoordinator
 from .hubs import HUB_MANAGER, async_get_hub_manager
-from .ledger_client import LedgerAuthError, LedgerClient, LedgerConnectionError, LedgerIdentity
+from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerIdentity
 from .meter_config import endpoint_from_config, hub_settings_from_config, profile_from_config
 from .modbus.connection import HubManager
 from .modbus.errors import EndpointConflict
@@ -48,7 +48,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="invalid_auth"
         ) from err
-    except LedgerConnectionError as err:
+    except LedgerError as err:
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="cannot_connect",

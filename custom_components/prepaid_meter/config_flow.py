@@ -22,7 +22,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
 from .const import CONF_TOKEN, CONF_URL, DOMAIN, SUBENTRY_METER
-from .ledger_client import LedgerAuthError, LedgerClient, LedgerConnectionError, LedgerIdentity
+from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerIdentity
 from .meter_flow import MeterSubentryFlow
 
 # Scopes allowed to run a site; a tenant's read-only token cannot post readings.
@@ -72,7 +72,7 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         except LedgerAuthError:
             errors["base"] = "invalid_auth"
             return None
-        except LedgerConnectionError:
+        except LedgerError:
             errors["base"] = "cannot_connect"
             return None
         if identity.scope not in SITE_SCOPES:

@@ -32,6 +32,10 @@ CONF_SCAN_INTERVAL: Final = "scan_interval"
 CONF_UNREACHABLE_MINUTES: Final = "unreachable_minutes"
 CONF_FRAME_GAP_MS: Final = "frame_gap_ms"
 CONF_LEDGER_METER_ID: Final = "ledger_meter_id"
+CONF_ACCOUNT_NAME: Final = "account_name"
+CONF_TARIFF: Final = "tariff"
+LINK_NEW: Final = "new"
+LINK_NONE: Final = "none"
 
 PROFILE_CUSTOM: Final = "custom"
 

@@ -12,10 +12,12 @@ from typing import Any
 
 import probatio
 from homeassistant.config_entries import ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -24,12 +26,14 @@ from homeassistant.helpers.selector import (
 )
 
 from .const import (
+    CONF_ACCOUNT_NAME,
     CONF_BAUDRATE,
     CONF_BYTESIZE,
     CONF_CONNECTION,
     CONF_CUSTOM_PROFILE,
     CONF_FRAME_GAP_MS,
     CONF_HOST,
+    CONF_LEDGER_METER_ID,
     CONF_NAME,
     CONF_PARITY,
     CONF_PORT,
@@ -39,15 +43,21 @@ from .const import (
     CONF_SCAN_INTERVAL,
     CONF_SERIAL_PORT,
     CONF_STOPBITS,
+    CONF_TARIFF,
+    CONF_TOKEN,
     CONF_UNIT_ID,
+    CONF_URL,
     CONNECTION_RTU_OVER_TCP,
     CONNECTION_SERIAL,
     CONNECTION_TCP,
     DEFAULT_MODBUS_PORT,
     DEFAULT_SCAN_INTERVAL,
+    LINK_NEW,
+    LINK_NONE,
     PROFILE_CUSTOM,
 )
 from .hubs import async_get_hub_manager
+from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerRequestError
 from .meter_config import (
     endpoint_from_config,
     hub_settings_from_config,
@@ -64,6 +74,8 @@ from .modbus.errors import (
 )
 from .profiles import PROFILES, MeterProfile, ProfileError
 
+#: The ledger's unit for each kind of meter.
+LEDGER_UNITS = {"energy": "kWh", "water": "m3"}
 CONNECTIONS = [CONNECTION_TCP, CONNECTION_RTU_OVER_TCP, CONNECTION_SERIAL]
 BAUD_RATES = ["1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"]
 
@@ -159,6 +171,8 @@ class MeterSubentryFlow(ConfigSubentryFlow):
     def __init__(self) -> None:
         """Start with nothing chosen."""
         self._meter: dict[str, Any] = {}
+        self._data: dict[str, Any] = {}
+        self._tariffs: dict[str, dict[str, Any]] = {}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Ask for the meter's name, model and kind of connection."""
@@ -194,7 +208,8 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             data = _normalise({**_meter_fields(self._meter), **user_input})
             error, detail = await self._async_test_read(data)
             if error is None:
-                return self._async_finish(data)
+                self._data = data
+                return await self.async_step_ledger()
             errors["base"] = error
             placeholders["detail"] = detail
         schema = _connection_schema(self._meter, builtin)
@@ -202,6 +217,128 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id="connection",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    def _ledger_client(self) -> LedgerClient:
+        entry = self._get_entry()
+        return LedgerClient(
+            async_get_clientsession(self.hass), entry.data[CONF_URL], entry.data[CONF_TOKEN]
+        )
+
+    def _unit(self) -> str:
+        return LEDGER_UNITS[profile_from_config(self._data).quantity]
+
+    async def async_step_ledger(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Link the meter to its ledger meter: an existing one, a new account, or none yet."""
+        errors: dict[str, str] = {}
+        placeholders = {"detail": ""}
+        if user_input is not None:
+            choice = user_input[CONF_LEDGER_METER_ID]
+            if choice == LINK_NEW:
+                if self._tariffs:
+                    return await self.async_step_ledger_new()
+                errors["base"] = "no_tariff"
+            else:
+                ledger_meter = None if choice == LINK_NONE else int(choice)
+                return self._async_finish({**self._data, CONF_LEDGER_METER_ID: ledger_meter})
+        options = [SelectOptionDict(value=LINK_NEW, label="Create a new account and meter")]
+        try:
+            options += await self._async_linkable_meters()
+        except LedgerError as err:
+            errors["base"] = "ledger_unavailable"
+            placeholders["detail"] = str(err)
+            options = []
+        options.append(SelectOptionDict(value=LINK_NONE, label="Do not link it now"))
+        current = self._data.get(CONF_LEDGER_METER_ID)
+        if current is not None:
+            default = str(current)
+        elif self.source == "reconfigure":
+            default = LINK_NONE
+        else:
+            default = LINK_NEW
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_LEDGER_METER_ID, default=default): SelectSelector(
+                    SelectSelectorConfig(
+                        options=options,
+                        translation_key=CONF_LEDGER_METER_ID,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="ledger",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def _async_linkable_meters(self) -> list[SelectOptionDict]:
+        """Ledger meters of this unit that no other meter of this site is linked to."""
+        client = self._ledger_client()
+        unit = self._unit()
+        accounts = {a["id"]: a for a in await client.async_list("accounts")}
+        self._tariffs = {
+            str(t["id"]): t for t in await client.async_list("tariffs") if t.get("unit") == unit
+        }
+        own = self._get_reconfigure_subentry().subentry_id if self.source == "reconfigure" else None
+        taken = {
+            subentry.data.get(CONF_LEDGER_METER_ID)
+            for subentry in self._get_entry().subentries.values()
+            if subentry.subentry_id != own
+        }
+        options = []
+        for meter in await client.async_list("meters"):
+            if meter.get("unit") != unit or meter["id"] in taken:
+                continue
+            account = accounts.get(meter.get("account_id"), {})
+            label = f"{meter['name']} (meter {meter['id']}, account {account.get('name', '-')})"
+            options.append(SelectOptionDict(value=str(meter["id"]), label=label))
+        return options
+
+    async def async_step_ledger_new(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Open a prepaid account with a meter on a tariff, in the ledger."""
+        errors: dict[str, str] = {}
+        placeholders = {"detail": ""}
+        if user_input is not None:
+            try:
+                meter = await self._ledger_client().async_create_account_with_meter(
+                    name=user_input[CONF_ACCOUNT_NAME],
+                    timezone=self.hass.config.time_zone,
+                    tariff=self._tariffs[user_input[CONF_TARIFF]],
+                )
+            except LedgerAuthError:
+                errors["base"] = "invalid_auth"
+            except LedgerRequestError as err:
+                errors["base"] = "ledger_forbidden" if err.status == 403 else "ledger_rejected"
+                placeholders["detail"] = str(err)
+            except LedgerError as err:
+                errors["base"] = "ledger_unavailable"
+                placeholders["detail"] = str(err)
+            else:
+                return self._async_finish({**self._data, CONF_LEDGER_METER_ID: meter["id"]})
+        tariffs = [
+            SelectOptionDict(value=key, label=f"{t['name']} ({t['currency']})")
+            for key, t in self._tariffs.items()
+        ]
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_ACCOUNT_NAME, default=self._data[CONF_NAME]): TextSelector(),
+                probatio.Required(CONF_TARIFF, default=tariffs[0]["value"]): SelectSelector(
+                    SelectSelectorConfig(options=tariffs, mode=SelectSelectorMode.DROPDOWN)
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id="ledger_new",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
             description_placeholders=placeholders,
         )

@@ -52,6 +52,18 @@ class LedgerSite:
     integration_token: str
     tenant_token: str
 
+    async def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None
+    ) -> Any:
+        """Call the ledger's API (admin token by default); fail the test on an error status."""
+        headers = {"Authorization": f"Bearer {token or self.admin_token}"}
+        async with (
+            aiohttp.ClientSession(headers=headers) as http,
+            http.request(method, self.url + path, json=body) as response,
+        ):
+            assert response.status < 300, await response.text()
+            return await response.json()
+
 
 @pytest.fixture
 async def ledger(socket_enabled: None, tmp_path: Path) -> AsyncIterator[LedgerSite]:
@@ -65,25 +77,18 @@ async def ledger(socket_enabled: None, tmp_path: Path) -> AsyncIterator[LedgerSi
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    headers = {"Authorization": f"Bearer {admin_token}"}
+    health_site = LedgerSite(url, "", admin_token, "", "")
     try:
-        async with aiohttp.ClientSession(headers=headers) as http:
-
-            async def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-                async with http.request(method, url + path, json=body) as response:
-                    assert response.status < 300, await response.text()
-                    return await response.json()
-
-            health = await call("GET", "/api/v1/health")
-            account = await call(
-                "POST",
-                "/api/v1/accounts",
-                {"name": "Room 1", "currency": "EUR", "timezone": "Europe/Berlin"},
-            )
-            integration = await call("POST", "/api/v1/tokens", {"scope": "integration"})
-            tenant = await call(
-                "POST", "/api/v1/tokens", {"scope": "tenant", "account_id": account["id"]}
-            )
+        health = await health_site.call("GET", "/api/v1/health")
+        account = await health_site.call(
+            "POST",
+            "/api/v1/accounts",
+            {"name": "Tenant", "currency": "EUR", "timezone": "Europe/Berlin"},
+        )
+        integration = await health_site.call("POST", "/api/v1/tokens", {"scope": "integration"})
+        tenant = await health_site.call(
+            "POST", "/api/v1/tokens", {"scope": "tenant", "account_id": account["id"]}
+        )
         yield LedgerSite(
             url=url,
             ledger_id=health["ledger_id"],

@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.prepaid_meter.const import DOMAIN, SUBENTRY_METER
 from meter_simulator import MeterSimulator
 
-from .conftest import ACREL_UNIT, HIKING_UNIT, SDM120_UNIT, meter_subentry
+from .conftest import ACREL_UNIT, HIKING_UNIT, SDM120_UNIT, LedgerSite, meter_subentry
 
 CUSTOM_YAML = """
 id: my_meter
@@ -43,6 +43,22 @@ async def loaded_site(hass: HomeAssistant, site_entry: MockConfigEntry) -> MockC
 
 
 async def _add_meter(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    meter: dict[str, Any],
+    connection: dict[str, Any],
+    link: str | None = "none",
+) -> dict[str, Any]:
+    """Run the flow to its end; ``link=None`` stops at the ledger step."""
+    result = await _meter_flow_until_ledger(hass, entry, meter, connection)
+    if link is None or result.get("step_id") != "ledger":
+        return result
+    return await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"ledger_meter_id": link}
+    )
+
+
+async def _meter_flow_until_ledger(
     hass: HomeAssistant, entry: MockConfigEntry, meter: dict[str, Any], connection: dict[str, Any]
 ) -> dict[str, Any]:
     result = await hass.config_entries.subentries.async_init(
@@ -244,6 +260,10 @@ async def test_reconfigure_and_remove_meter(
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], _tcp(sim, ACREL_UNIT, scan_interval=30)
     )
+    assert result["step_id"] == "ledger"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"ledger_meter_id": "none"}
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
@@ -274,6 +294,9 @@ async def test_reconfigure_onto_existing_meter_aborts(
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], _tcp(sim, SDM120_UNIT, relay_unit_id=20)
     )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"ledger_meter_id": "none"}
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 
@@ -289,3 +312,115 @@ async def test_diagnostics_redact_token(
     meters = diagnostics["meters"].values()
     assert {m["title"] for m in meters} == {"Room 1", "Room 2"}
     assert all(m["line_stats"]["requests"] > 0 for m in meters)
+
+
+FLAT_TARIFF = {
+    "name": "Flat",
+    "currency": "EUR",
+    "unit": "kWh",
+    "kind": "flat",
+    "price": "0.3000",
+    "standing_charge_minor_per_day": 0,
+}
+HIKING = {"name": "Room 7", "profile": "hiking_dds238_2", "connection": "tcp"}
+
+
+async def test_link_to_existing_ledger_meter(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator, ledger: LedgerSite
+) -> None:
+    tariff = await ledger.call("POST", "/api/v1/tariffs", FLAT_TARIFF)
+    water = await ledger.call(
+        "POST", "/api/v1/tariffs", {**FLAT_TARIFF, "name": "Water", "unit": "m3"}
+    )
+    account = await ledger.call(
+        "POST", "/api/v1/accounts", {"name": "Anna", "currency": "EUR", "timezone": "UTC"}
+    )
+    body = {"account_id": account["id"], "tariff_id": tariff["id"], "name": "Room 7", "unit": "kWh"}
+    meter = await ledger.call("POST", "/api/v1/meters", body)
+    await ledger.call(
+        "POST",
+        "/api/v1/meters",
+        {**body, "tariff_id": water["id"], "name": "Cold water", "unit": "m3"},
+    )
+    result = await _add_meter(hass, loaded_site, HIKING, _tcp(sim, HIKING_UNIT), link=None)
+    assert result["step_id"] == "ledger"
+    options = result["data_schema"].schema["ledger_meter_id"].config["options"]
+    assert [o["value"] for o in options] == ["new", str(meter["id"]), "none"]
+    assert "Anna" in options[1]["label"]
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"ledger_meter_id": str(meter["id"])}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (subentry,) = loaded_site.subentries.values()
+    assert subentry.data["ledger_meter_id"] == meter["id"]
+
+    # A linked ledger meter is not offered to the next meter.
+    result = await _add_meter(
+        hass, loaded_site, {**HIKING, "profile": "acrel_ddsy1352"}, _tcp(sim, ACREL_UNIT), None
+    )
+    options = result["data_schema"].schema["ledger_meter_id"].config["options"]
+    assert [o["value"] for o in options] == ["new", "none"]
+
+
+async def test_create_account_and_meter_from_the_flow(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator, ledger: LedgerSite
+) -> None:
+    tariff = await ledger.call("POST", "/api/v1/tariffs", FLAT_TARIFF)
+    result = await _add_meter(hass, loaded_site, HIKING, _tcp(sim, HIKING_UNIT), link="new")
+    assert result["step_id"] == "ledger_new"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"account_name": "Room 7 - Ben", "tariff": str(tariff["id"])}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (subentry,) = loaded_site.subentries.values()
+    meter = await ledger.call("GET", f"/api/v1/meters/{subentry.data['ledger_meter_id']}")
+    assert meter["tariff_id"] == tariff["id"]
+    account = await ledger.call("GET", f"/api/v1/accounts/{meter['account_id']}")
+    assert account["name"] == "Room 7 - Ben"
+    assert account["currency"] == "EUR"
+    assert account["timezone"] == hass.config.time_zone
+
+
+async def test_create_account_needs_an_admin_token(
+    hass: HomeAssistant, ledger: LedgerSite, sim: MeterSimulator
+) -> None:
+    await ledger.call("POST", "/api/v1/tariffs", FLAT_TARIFF)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=ledger.ledger_id,
+        data={"url": ledger.url, "token": ledger.integration_token},
+    )
+    entry.add_to_hass(hass)
+    result = await _add_meter(hass, entry, HIKING, _tcp(sim, HIKING_UNIT), link="new")
+    tariff_id = result["data_schema"].schema["tariff"].config["options"][0]["value"]
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"account_name": "Ben", "tariff": tariff_id}
+    )
+    assert result["errors"] == {"base": "ledger_forbidden"}
+    assert "scope admin" in result["description_placeholders"]["detail"]
+    assert not entry.subentries
+
+
+async def test_new_account_without_tariff_is_explained(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    result = await _add_meter(hass, loaded_site, HIKING, _tcp(sim, HIKING_UNIT), link="new")
+    assert result["step_id"] == "ledger"
+    assert result["errors"] == {"base": "no_tariff"}
+
+
+async def test_ledger_down_during_link_still_allows_no_link(
+    hass: HomeAssistant, sim: MeterSimulator, socket_enabled: None
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id="x", data={"url": "http://127.0.0.1:9", "token": "t"}
+    )
+    entry.add_to_hass(hass)
+    result = await _add_meter(hass, entry, HIKING, _tcp(sim, HIKING_UNIT), link=None)
+    assert result["errors"] == {"base": "ledger_unavailable"}
+    options = result["data_schema"].schema["ledger_meter_id"].config["options"]
+    assert [o["value"] for o in options] == ["none"]
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"ledger_meter_id": "none"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY

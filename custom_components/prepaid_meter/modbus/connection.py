@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -47,6 +48,29 @@ from .errors import (
 from .planner import ReadBlock, plan_reads
 
 _LOGGER = logging.getLogger(__name__)
+#: Set while this hub talks to pymodbus, so pymodbus's own log lines can be told apart.
+_IN_HUB_CALL: ContextVar[bool] = ContextVar("prepaid_meter_modbus_call", default=False)
+
+
+class _HubOwnsTheErrors(logging.Filter):
+    """Demote pymodbus's log lines to DEBUG while one of our hubs is calling it.
+
+    pymodbus logs every unanswered request at ERROR (with a dump of recent frames) and every
+    failed connect at WARNING. The hub turns those into typed exceptions and the integration
+    logs once when a meter goes away and once when it returns; repeating it on every poll
+    would bury the log. Other pymodbus users (core's modbus) are not affected.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG or not _IN_HUB_CALL.get():
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_PYMODBUS_LOGGER = logging.getLogger("pymodbus.logging")
+if not any(isinstance(f, _HubOwnsTheErrors) for f in _PYMODBUS_LOGGER.filters):
+    _PYMODBUS_LOGGER.addFilter(_HubOwnsTheErrors())
 
 #: Exception codes that mean "this unit does not have what the profile asks for".
 _PROFILE_MISMATCH_CODES = frozenset({1, 2, 3})
@@ -330,7 +354,7 @@ class ModbusHub:
                 reconnect_delay=0,
                 name=str(endpoint),
             )
-        # The hub decides when the line is dead (see _note_silence), not pymodbus's counter.
+        # The hub decides when the line is dead (see _lost), not pymodbus's own counter.
         client.set_max_no_responses(1_000_000_000)
         return client
 
@@ -348,20 +372,22 @@ class ModbusHub:
             raise EndpointUnreachable(
                 f"{self.endpoint}: not connected, next attempt in {wait:.1f} s"
             )
+        token = _IN_HUB_CALL.set(True)
         try:
             async with asyncio.timeout(self.settings.connect_timeout):
                 ok = await client.connect()
         except TimeoutError:
             ok = False
+        finally:
+            _IN_HUB_CALL.reset(token)
         if not ok or not self.connected:
             client.close()
             self.stats.connect_failures += 1
             self._next_connect_at = time.monotonic() + self._reconnect_delay
+            _LOGGER.debug(
+                "%s: connect failed, next try in %.1f s", self.endpoint, self._reconnect_delay
+            )
             self._reconnect_delay = min(self._reconnect_delay * 2, self.settings.reconnect_max)
-            if self._was_connected:
-                _LOGGER.debug(
-                    "%s: reconnect failed, retrying in %.1f s", self.endpoint, self._reconnect_delay
-                )
             raise EndpointUnreachable(f"{self.endpoint}: cannot connect")
         self.stats.connects += 1
         if self._was_connected:
@@ -393,6 +419,7 @@ class ModbusHub:
             await self._pace()
             self.stats.requests += 1
             self.stats.per_unit_requests[unit_id] = self.stats.per_unit_requests.get(unit_id, 0) + 1
+            token = _IN_HUB_CALL.set(True)
             try:
                 response = await call(client)
             except ConnectionException as err:
@@ -405,6 +432,7 @@ class ModbusHub:
                 self._note_bad_frame()
                 raise NoResponse(unit_id, str(err)) from err
             finally:
+                _IN_HUB_CALL.reset(token)
                 self._last_frame_end = time.monotonic()
             self._silent_in_a_row = 0
             self.stats.responses += 1
