@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from decimal import Decimal
 
@@ -398,3 +399,20 @@ async def test_gateway_style_exception_for_units_nobody_has(socket_enabled):
     finally:
         await hub.close()
         await gateway.close()
+
+
+async def test_pymodbus_does_not_log_errors_the_hub_reports(sim, hub, caplog):
+    unit = UNITS["eastron_sdm120"]
+    sim.set_fault(unit, silent=True)
+    with caplog.at_level(logging.INFO):
+        for _ in range(2):
+            with pytest.raises(NoResponse):
+                await hub.read_meter(unit, get_profile("eastron_sdm120"))
+    noisy = [
+        r for r in caplog.records if r.name.startswith("pymodbus") and r.levelno > logging.DEBUG
+    ]
+    assert noisy == []
+    # The same pymodbus logger still reports errors outside a hub call.
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("pymodbus.logging").error("outside")
+    assert any(r.message == "outside" and r.levelno == logging.ERROR for r in caplog.records)
