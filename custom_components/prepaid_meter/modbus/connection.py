@@ -508,6 +508,9 @@ class HubManager:
     def acquire(self, endpoint: Endpoint, settings: HubSettings | None = None) -> ModbusHub:
         """Return the line's hub (creating it), counting one more user.
 
+        ``settings`` apply when this call creates the hub; later users of the same line share
+        the settings of the first (timing is a property of the line, not of one meter).
+
         Raises ``SerialSettingsConflict`` when the serial port is already open with other
         line settings, ``EndpointConflict`` when a gateway is already used with the other
         framing. No I/O happens here; the hub connects on its first request.
