@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrepaidConfigEntry
-from .entity import MeterEntity
+from .entity import MeterEntity, add_meter_entities
 
 PARALLEL_UPDATES = 0
 
@@ -30,10 +30,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add one connectivity sensor per meter."""
-    for subentry_id, coordinator in entry.runtime_data.meters.items():
-        async_add_entities(
-            [MeterConnectivity(coordinator, CONNECTIVITY)], config_subentry_id=subentry_id
-        )
+    add_meter_entities(
+        entry,
+        async_add_entities,
+        lambda coordinator: [MeterConnectivity(coordinator, CONNECTIVITY)],
+    )
 
 
 class MeterConnectivity(MeterEntity, BinarySensorEntity):

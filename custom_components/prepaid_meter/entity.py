@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import MeterCoordinator
+
+if TYPE_CHECKING:
+    from . import PrepaidConfigEntry
+
+
+def add_meter_entities(
+    entry: PrepaidConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    build: Callable[[MeterCoordinator], Sequence[Entity]],
+) -> None:
+    """Add each meter's entities of one platform, attached to the meter's subentry."""
+    for subentry_id, coordinator in entry.runtime_data.meters.items():
+        if entities := build(coordinator):
+            async_add_entities(entities, config_subentry_id=subentry_id)
 
 
 class MeterEntity(CoordinatorEntity[MeterCoordinator]):

@@ -27,7 +27,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrepaidConfigEntry
 from .coordinator import MeterCoordinator
-from .entity import MeterEntity
+from .entity import MeterEntity, add_meter_entities
 from .profiles import (
     CURRENT,
     ENERGY_EXPORT,
@@ -134,8 +134,9 @@ async def async_setup_entry(
     entry: PrepaidConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add each meter's sensors, attached to the meter's subentry."""
-    for subentry_id, coordinator in entry.runtime_data.meters.items():
+    """Add each meter's sensors: the measurements its profile has, and the last reading."""
+
+    def build(coordinator: MeterCoordinator) -> list[SensorEntity]:
         keys = {register.key for register in coordinator.profile.registers}
         entities: list[SensorEntity] = [
             MeasurementSensor(coordinator, description)
@@ -143,7 +144,9 @@ async def async_setup_entry(
             if description.key in keys
         ]
         entities.append(LastReadingSensor(coordinator, LAST_READING))
-        async_add_entities(entities, config_subentry_id=subentry_id)
+        return entities
+
+    add_meter_entities(entry, async_add_entities, build)
 
 
 class MeasurementSensor(MeterEntity, SensorEntity):

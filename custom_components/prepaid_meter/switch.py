@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrepaidConfigEntry
-from .entity import MeterEntity
+from .entity import MeterEntity, add_meter_entities
 
 # One relay write at a time: each write is followed by its read-back on a shared line.
 PARALLEL_UPDATES = 1
@@ -26,9 +26,13 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a relay switch for meters whose profile has a relay."""
-    for subentry_id, coordinator in entry.runtime_data.meters.items():
-        if coordinator.profile.relay is not None:
-            async_add_entities([MeterRelay(coordinator, RELAY)], config_subentry_id=subentry_id)
+    add_meter_entities(
+        entry,
+        async_add_entities,
+        lambda coordinator: (
+            [MeterRelay(coordinator, RELAY)] if coordinator.profile.relay is not None else []
+        ),
+    )
 
 
 class MeterRelay(MeterEntity, SwitchEntity):
