@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from custom_components.prepaid_meter.modbus import (
+    RTU_REQUEST_COST,
     EndpointUnreachable,
     HubSettings,
     ModbusHub,
@@ -117,5 +118,20 @@ async def test_missing_serial_port_is_unreachable(tmp_path):
         with pytest.raises(EndpointUnreachable, match="cannot connect"):
             await hub.read_meter(1, get_profile("acrel_ddsy1352"))
         assert not hub.connected
+    finally:
+        await hub.close()
+
+
+async def test_wire_cost_planning_on_a_serial_line(sim):
+    path = sim.open_pty()
+    settings = HubSettings(timeout=0.3, request_cost=RTU_REQUEST_COST)
+    hub = ModbusHub(SerialEndpoint(port=path), settings)
+    unit = UNITS["eastron_sdm120"]
+    try:
+        values = await hub.probe(unit, get_profile("eastron_sdm120"))
+        assert values["power"] == LOAD_W
+        assert sim.stats.per_unit[unit] == 3
+        await hub.read_meter(unit, get_profile("eastron_sdm120"))
+        assert sim.stats.per_unit[unit] == 6
     finally:
         await hub.close()

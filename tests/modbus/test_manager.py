@@ -109,6 +109,8 @@ def test_settings_are_validated():
         HubSettings(reconnect_min=2, reconnect_max=1)
     with pytest.raises(ValueError, match="silent"):
         HubSettings(silent_requests_before_reset=0)
+    with pytest.raises(ValueError, match="request cost"):
+        HubSettings(request_cost=-1)
     with pytest.raises(ValueError, match="unit backoff"):
         HubSettings(unit_backoff_min=5, unit_backoff_max=1)
     assert ModbusHub(TcpEndpoint(host="h")).frame_gap == 0

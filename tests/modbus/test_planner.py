@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custom_components.prepaid_meter.modbus import plan_reads, plan_registers
+from custom_components.prepaid_meter.modbus import RTU_REQUEST_COST, plan_reads, plan_registers
 from custom_components.prepaid_meter.profiles import PROFILES, AddressRange, Register, get_profile
 
 EXPECTED_REQUESTS = {
@@ -114,3 +114,50 @@ def test_plan_is_legal_complete_and_minimal(layout):
         for register in block.registers:
             assert block.address <= register.address <= register.end <= block.end
     assert len(blocks) == optimum(registers, max_span, forbidden)
+
+
+def test_wire_cost_plan_reads_less_on_eastron():
+    profile = get_profile("eastron_sdm120")
+    blocks = plan_reads(profile, request_cost=RTU_REQUEST_COST)
+    assert [(b.address, b.count) for b in blocks] == [(0x0000, 14), (0x001E, 2), (0x0046, 6)]
+    # A request priced above the whole span falls back to one block.
+    assert len(plan_reads(profile, request_cost=1000)) == 1
+    with pytest.raises(ValueError, match="negative"):
+        plan_reads(profile, request_cost=-1)
+
+
+def cheapest(registers, max_span, forbidden, request_cost):
+    """Brute force over every split of the address-ordered registers into groups."""
+    ordered = sorted(registers, key=lambda r: r.address)
+    best = None
+    for mask in range(2 ** (len(ordered) - 1)):
+        groups, current = [], [ordered[0]]
+        for index, register in enumerate(ordered[1:]):
+            if mask >> index & 1:
+                groups.append(current)
+                current = []
+            current.append(register)
+        groups.append(current)
+        spans = [(g[0].address, g[-1].end) for g in groups]
+        if any(
+            end - start + 1 > max_span or any(f.overlaps(start, end) for f in forbidden)
+            for start, end in spans
+        ):
+            continue
+        cost = sum(request_cost + end - start + 1 for start, end in spans)
+        best = cost if best is None else min(best, cost)
+    return best
+
+
+@settings(max_examples=200)
+@given(layouts(), st.sampled_from([0.0, 1.0, 10.0, 25.0]))
+def test_wire_cost_plan_is_legal_and_cheapest(layout, request_cost):
+    registers, max_span, forbidden = layout
+    registers = registers[:8]
+    blocks = plan_registers(registers, max_span, forbidden, request_cost)
+    assert sorted(r.key for b in blocks for r in b.registers) == sorted(r.key for r in registers)
+    for block in blocks:
+        assert block.count <= max_span
+        assert not any(g.overlaps(block.address, block.end) for g in forbidden)
+    cost = sum(request_cost + b.count for b in blocks)
+    assert cost == pytest.approx(cheapest(registers, max_span, forbidden, request_cost))

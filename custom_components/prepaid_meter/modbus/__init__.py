@@ -21,9 +21,10 @@ from .errors import (
     SerialSettingsConflict,
     WrongProfile,
 )
-from .planner import ReadBlock, plan_reads, plan_registers
+from .planner import RTU_REQUEST_COST, ReadBlock, plan_reads, plan_registers
 
 __all__ = [
+    "RTU_REQUEST_COST",
     "DecodeError",
     "Endpoint",
     "EndpointConflict",

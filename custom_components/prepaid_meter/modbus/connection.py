@@ -100,6 +100,9 @@ class HubSettings:
     #: recovery shows on the very next poll. Probes and relay commands always go out.
     unit_backoff_min: float = 0.0
     unit_backoff_max: float = 60.0
+    #: None: read each meter in the fewest requests. A number: price of one more request in
+    #: registers, to read less on slow lines (``planner.RTU_REQUEST_COST`` for RTU at any baud).
+    request_cost: float | None = None
 
     def __post_init__(self) -> None:
         """Refuse timings that would hang or spin."""
@@ -113,6 +116,8 @@ class HubSettings:
             raise ValueError("silent_requests_before_reset must be at least 1")
         if not 0 <= self.unit_backoff_min <= self.unit_backoff_max:
             raise ValueError("unit backoff must satisfy 0 <= min <= max")
+        if self.request_cost is not None and self.request_cost < 0:
+            raise ValueError("request cost must not be negative")
 
 
 @dataclass(slots=True)
@@ -203,7 +208,9 @@ class ModbusHub:
         retry_at = self._unit_retry_at.get(unit_id)
         if retry_at is not None and (wait := retry_at - time.monotonic()) > 0:
             raise NoResponse(unit_id, f"not answering; next try in {wait:.1f} s")
-        return await self.read_blocks(unit_id, plan_reads(profile, keys))
+        return await self.read_blocks(
+            unit_id, plan_reads(profile, keys, self.settings.request_cost)
+        )
 
     async def probe(self, unit_id: int, profile: MeterProfile) -> dict[str, Decimal]:
         """Read the meter and prove it is the model ``profile`` describes.
@@ -213,7 +220,9 @@ class ModbusHub:
         keep their own exception types, so the caller can tell them apart.
         """
         try:
-            values = await self.read_blocks(unit_id, plan_reads(profile))
+            values = await self.read_blocks(
+                unit_id, plan_reads(profile, request_cost=self.settings.request_cost)
+            )
         except ExceptionResponse as err:
             if err.code in _PROFILE_MISMATCH_CODES:
                 raise WrongProfile(f"{profile.name}: {err}") from err
