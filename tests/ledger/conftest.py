@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -63,13 +64,12 @@ def postgres_server() -> Iterator[PostgresServer]:
         pytest.skip("PostgreSQL binaries not installed (scripts/lib/system-packages.txt)")
     root = Path(tempfile.mkdtemp(prefix="ledger-pg-", dir="/tmp"))
     data = root / "data"
-    as_user: list[str] = []
+    as_user: dict[str, Any] = {}
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         shutil.chown(root, "nobody", "nogroup")
-        as_user = ["runuser", "-u", "nobody", "--"]
+        as_user = {"user": "nobody", "group": "nogroup", "extra_groups": []}
     subprocess.run(
         [
-            *as_user,
             str(bin_dir / "initdb"),
             "-D",
             str(data),
@@ -82,12 +82,12 @@ def postgres_server() -> Iterator[PostgresServer]:
         ],
         check=True,
         capture_output=True,
+        **as_user,
     )
     port = free_port()
     log = root / "postgres.log"
     proc = subprocess.Popen(
         [
-            *as_user,
             str(bin_dir / "postgres"),
             "-D",
             str(data),
@@ -110,6 +110,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        **as_user,
     )
     try:
         deadline = time.monotonic() + 30
@@ -126,7 +127,7 @@ def postgres_server() -> Iterator[PostgresServer]:
             time.sleep(0.1)
         yield PostgresServer(port)
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)  # fast shutdown: do not wait for clients
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:

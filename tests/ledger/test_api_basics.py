@@ -147,3 +147,29 @@ async def test_openapi_documents_every_route(ledger: Ledger) -> None:
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
+
+
+async def test_inputs_found_by_fuzzing_are_4xx(ledger: Ledger) -> None:
+    status, body = await ledger.call(
+        "POST", "/api/v1/tokens", json={"scope": "tenant", "account_id": -(10**30)}
+    )
+    assert status == 404
+    status, body = await ledger.call("GET", "/api/v1/accounts/%C2%B2")  # "²" is a digit
+    assert status == 422
+    status, body = await ledger.call(
+        "POST",
+        "/api/v1/accounts",
+        data=b'{"name": "\\udb35", "currency": "EUR"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 422
+    assert body["error"]["code"] == "invalid_unicode"
+    status, body = await ledger.call("POST", "/api/v1/tariffs", json={"kind": {}})
+    assert status == 422
+    status, body = await ledger.call(
+        "POST",
+        "/api/v1/topups",
+        headers={"Idempotency-Key": "huge"},
+        json={"account": 10**40, "amount_minor": 100},
+    )
+    assert status == 404

@@ -18,6 +18,7 @@ from prepaid_ledger.api.errors import ApiError, Handler
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import get_account
+from prepaid_ledger.services.validation import in_id_range
 from prepaid_ledger.store.models import ApiToken, utcnow
 
 PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/openapi.json"})
@@ -127,7 +128,7 @@ async def create_token(
 
 async def revoke_token(session: AsyncSession, token_id: int, actor: str) -> dict[str, Any]:
     """Revoke a token (kept for the audit trail)."""
-    row = await session.get(ApiToken, token_id)
+    row = await session.get(ApiToken, token_id) if in_id_range(token_id) else None
     if row is None:
         raise ApiError(404, "not_found", f"token {token_id} not found")
     row.revoked_at = row.revoked_at or utcnow()

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services.accounts import ConflictError, NotFoundError
+from prepaid_ledger.services.validation import reject_lone_surrogates
 
 _LOGGER = logging.getLogger(__name__)
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -34,9 +35,11 @@ async def read_json(request: web.Request) -> object:
     """Parse the request body as JSON or fail with 400 invalid_json."""
     raw = await request.read()
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {err}") from err
+    reject_lone_surrogates(value)
+    return value
 
 
 @web.middleware

@@ -40,7 +40,7 @@ def _query_int(request: web.Request, name: str) -> int | None:
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
         raise InputError("invalid_field", "limit must be an integer from 1 to 1000")
     return int(raw)
 

@@ -25,7 +25,7 @@ _PAGE = 500
 
 def _start_id(request: web.Request) -> int:
     raw = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise InputError("invalid_field", "Last-Event-ID must be a non-negative integer")
     return int(raw)
 

@@ -31,6 +31,7 @@ from prepaid_ledger.domain.policy import (
 )
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.validation import (
+    in_id_range,
     optional_bool,
     require_int,
     require_mapping,
@@ -115,6 +116,8 @@ async def create_account(session: AsyncSession, body: Mapping[str, object], acto
 
 async def get_account(session: AsyncSession, account_id: int, *, lock: bool = False) -> Account:
     """Load an account (row-locked on PostgreSQL when lock is set) or raise NotFoundError."""
+    if not in_id_range(account_id):
+        raise NotFoundError(f"account {account_id}")
     query = select(Account).where(Account.id == account_id)
     if lock:
         query = query.with_for_update()
@@ -130,7 +133,7 @@ async def resolve_account_ref(session: AsyncSession, ref: object, *, lock: bool 
         return await get_account(session, ref, lock=lock)
     if isinstance(ref, str) and ref.strip():
         text = normalize_account_number(ref)
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise InputError("invalid_account", "account must be an id or an account number")
         if not is_valid_account_number(text):
             raise InputError(

@@ -14,8 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.store.models import Book, JournalEntry, JournalTransaction
 
+MAX_AMOUNT_MINOR = 10**15  # far beyond any real payment; keeps balances inside BIGINT
 REVENUE_CONSUMPTION = "revenue:consumption"
 REVENUE_STANDING = "revenue:standing"
 PAYMENTS_CLEARING = "clearing:payments"
@@ -74,6 +76,8 @@ async def post(
     legs: Sequence[Leg],
 ) -> JournalTransaction:
     """Write one balanced transaction and move the stored balances in the same DB transaction."""
+    if any(abs(leg.amount_minor) > MAX_AMOUNT_MINOR for leg in legs):
+        raise InputError("amount_out_of_range", "amount is too large for the ledger")
     if sum(leg.amount_minor for leg in legs) != 0:
         raise ValueError(f"unbalanced transaction {kind}: {legs}")
     txn = JournalTransaction(kind=kind, account_id=account_id, description=description)

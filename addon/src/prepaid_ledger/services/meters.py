@@ -12,7 +12,12 @@ from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import format_decimal, parse_non_negative_decimal
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import ConflictError, NotFoundError, get_account
-from prepaid_ledger.services.validation import optional_time, require_int, require_str
+from prepaid_ledger.services.validation import (
+    in_id_range,
+    optional_time,
+    require_int,
+    require_str,
+)
 from prepaid_ledger.store.models import Meter, MeterAssignment, Reading, Tariff, utcnow
 
 UNITS = ("kWh", "m3")
@@ -33,7 +38,7 @@ def meter_json(meter: Meter) -> dict[str, Any]:
 
 
 async def _check_tariff(session: AsyncSession, tariff_id: int, unit: str, currency: str) -> None:
-    tariff = await session.get(Tariff, tariff_id)
+    tariff = await session.get(Tariff, tariff_id) if in_id_range(tariff_id) else None
     if tariff is None:
         raise InputError("unknown_tariff", f"tariff {tariff_id} does not exist")
     if tariff.unit != unit:
@@ -82,6 +87,8 @@ async def create_meter(
 
 async def get_meter(session: AsyncSession, meter_id: int, *, lock: bool = False) -> Meter:
     """Load a meter or raise NotFoundError."""
+    if not in_id_range(meter_id):
+        raise NotFoundError(f"meter {meter_id}")
     query = select(Meter).where(Meter.id == meter_id)
     if lock:
         query = query.with_for_update()

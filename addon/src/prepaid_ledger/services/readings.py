@@ -44,6 +44,7 @@ from prepaid_ledger.store.models import (
 )
 
 MAX_BATCH = 5000
+MAX_VALUE_CHARS = 40
 STANDING_BAND = "standing"
 
 
@@ -87,7 +88,10 @@ def parse_batch(body: Mapping[str, object]) -> list[IncomingReading]:
         meter_id = item.get("meter_id")
         if isinstance(meter_id, bool) or not isinstance(meter_id, int) or meter_id < 1:
             raise InputError("invalid_field", f"{where}.meter_id must be a positive integer")
-        value = parse_non_negative_decimal(item.get("value"), f"{where}.value")
+        raw_value = item.get("value")
+        if isinstance(raw_value, str) and len(raw_value) > MAX_VALUE_CHARS:
+            raise InputError("invalid_decimal", f"{where}.value has too many digits")
+        value = parse_non_negative_decimal(raw_value, f"{where}.value")
         at = parse_time(item.get("at"), f"{where}.at")
         parsed.append(IncomingReading(index, meter_id, value, at))
     return parsed

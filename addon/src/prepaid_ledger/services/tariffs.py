@@ -14,7 +14,7 @@ from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.domain.tariffs import parse_tariff, tariff_to_json
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import NotFoundError
-from prepaid_ledger.services.validation import parse_time
+from prepaid_ledger.services.validation import in_id_range, parse_time
 from prepaid_ledger.store.models import Tariff, TariffVersion, utcnow
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -22,6 +22,8 @@ _IGNORED = ("effective_from", "id")
 
 
 def _definition(body: Mapping[str, object]) -> tuple[TariffModel, dict[str, Any]]:
+    if not isinstance(body.get("kind"), str):  # found by schemathesis: {"kind": {}} crashed
+        raise InputError("invalid_tariff", "kind must be one of 'flat', 'tou', 'tiered'")
     parsed = parse_tariff(body, ignore=_IGNORED)
     return parsed, dict(tariff_to_json(parsed))
 
@@ -80,7 +82,11 @@ async def add_version(
     session: AsyncSession, tariff_id: int, body: Mapping[str, object], actor: str
 ) -> dict[str, Any]:
     """Add a price version effective from a future-or-later time than every existing version."""
-    tariff = await session.get(Tariff, tariff_id, with_for_update=True)
+    tariff = (
+        await session.get(Tariff, tariff_id, with_for_update=True)
+        if in_id_range(tariff_id)
+        else None
+    )
     if tariff is None:
         raise NotFoundError(f"tariff {tariff_id}")
     effective_from = parse_time(body.get("effective_from"), "effective_from")
@@ -112,7 +118,7 @@ async def add_version(
 
 async def get_tariff(session: AsyncSession, tariff_id: int) -> dict[str, Any]:
     """Return a tariff with its versions."""
-    tariff = await session.get(Tariff, tariff_id)
+    tariff = await session.get(Tariff, tariff_id) if in_id_range(tariff_id) else None
     if tariff is None:
         raise NotFoundError(f"tariff {tariff_id}")
     return _json(tariff, await _versions(session, tariff_id), utcnow())

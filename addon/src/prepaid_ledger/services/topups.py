@@ -26,7 +26,12 @@ from prepaid_ledger.services.accounts import (
     refresh_account,
     resolve_account_ref,
 )
-from prepaid_ledger.services.validation import optional_str, require_int, require_str
+from prepaid_ledger.services.validation import (
+    in_id_range,
+    optional_str,
+    require_int,
+    require_str,
+)
 from prepaid_ledger.store.models import Account, TopupOrder, TopupOrderEvent, utcnow
 
 STATUSES = (
@@ -335,6 +340,8 @@ async def _credit_or_flag(
 
 async def get_order(session: AsyncSession, order_id: int, *, lock: bool = False) -> TopupOrder:
     """Load an order or raise NotFoundError."""
+    if not in_id_range(order_id):
+        raise NotFoundError(f"order {order_id}")
     query = select(TopupOrder).where(TopupOrder.id == order_id)
     if lock:
         query = query.with_for_update()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,6 +92,22 @@ def optional_time(data: Mapping[str, object], field: str) -> datetime | None:
 
 def require_id(value: str) -> int:
     """Return a positive integer path id."""
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise InputError("invalid_id", "id must be a positive integer")
     return int(value)
+
+
+MAX_ID = 2**62
+
+
+def in_id_range(value: int) -> bool:
+    """Tell whether an integer can be a row id (larger ones cannot exist and overflow SQL)."""
+    return 1 <= value <= MAX_ID
+
+
+def reject_lone_surrogates(value: object, where: str = "request body") -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate escape such as udb35)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError("invalid_unicode", f"{where} contains invalid Unicode text") from err

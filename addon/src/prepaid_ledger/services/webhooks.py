@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import currency_exponent
 from prepaid_ledger.services import topups
+from prepaid_ledger.services.validation import reject_lone_surrogates
 from prepaid_ledger.store.models import ProviderEvent, TopupOrder, WebhookRejection
 
 _NO_CURRENCY = "XXX"  # ISO 4217 "no currency": kept when a provider omits it
@@ -92,7 +93,12 @@ async def _finish(
 def _stripe_payment(session_obj: Mapping[str, Any]) -> topups.Payment:
     metadata = _mapping(session_obj.get("metadata"))
     account_ref: object = session_obj.get("client_reference_id") or metadata.get("account") or ""
-    if isinstance(account_ref, str) and account_ref.isdigit() and len(account_ref) < 9:
+    if (
+        isinstance(account_ref, str)
+        and account_ref.isascii()
+        and account_ref.isdigit()
+        and len(account_ref) < 9
+    ):
         account_ref = int(account_ref)  # a short all-digit reference is an account id
     payment_intent = session_obj.get("payment_intent")
     return topups.Payment(
@@ -112,8 +118,8 @@ async def handle_stripe_event(
     """Apply one verified Stripe event (idempotent on event id and on checkout session id)."""
     event_id = str(event.get("id") or "")
     event_type = str(event.get("type") or "")
-    if not event_id:
-        raise InputError("invalid_event", "event has no id")
+    if not event_id or len(event_id) > 255:
+        raise InputError("invalid_event", "event id is missing or longer than 255 characters")
     seen = await _seen(session, "stripe", event_id)
     if seen is not None:
         return seen
@@ -221,4 +227,5 @@ def parse_event(payload: str) -> Mapping[str, Any]:
         raise InputError("invalid_json", "webhook body is not JSON") from err
     if not isinstance(event, Mapping):
         raise InputError("invalid_event", "webhook body must be a JSON object")
+    reject_lone_surrogates(event, "webhook body")
     return event

@@ -144,7 +144,7 @@ class ChargeLine(Base):
     meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
     day: Mapped[date] = mapped_column(Date)
     band: Mapped[str] = mapped_column(String(64))
-    quantity: Mapped[str] = mapped_column(String(64), default="0")
+    quantity: Mapped[str] = mapped_column(Text, default="0")
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (Index("ix_charge_lines_account_day", "account_id", "day"),)
 
@@ -182,9 +182,9 @@ class Meter(Base):
     unit: Mapped[str] = mapped_column(String(8))
     tariff_id: Mapped[int] = mapped_column(ForeignKey("tariffs.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    last_value: Mapped[str | None] = mapped_column(String(64))
+    last_value: Mapped[str | None] = mapped_column(Text)
     last_at: Mapped[datetime | None]
-    register_offset: Mapped[str] = mapped_column(String(64), default="0")
+    register_offset: Mapped[str] = mapped_column(Text, default="0")
     last_standing_day: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -207,11 +207,11 @@ class Reading(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    value: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(24))
-    consumption: Mapped[str | None] = mapped_column(String(64))
+    consumption: Mapped[str | None] = mapped_column(Text)
     charged_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("journal_transactions.id"))
     __table_args__ = (Index("ix_readings_meter_at", "meter_id", "at"),)
@@ -224,7 +224,7 @@ class ChargeState(Base):
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     band: Mapped[str] = mapped_column(String(64), primary_key=True)
-    exact_total: Mapped[str] = mapped_column(String(80), default="0")
+    exact_total: Mapped[str] = mapped_column(Text, default="0")
     posted_minor: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
@@ -235,7 +235,7 @@ class PeriodUsage(Base):
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     period: Mapped[str] = mapped_column(String(16), primary_key=True)
-    quantity: Mapped[str] = mapped_column(String(64), default="0")
+    quantity: Mapped[str] = mapped_column(Text, default="0")
 
 
 class TopupOrder(Base):
