@@ -73,12 +73,9 @@ def profile_from_config(data: Mapping[str, Any]) -> MeterProfile:
             if profile.relay.unit_id is None:
                 return dataclasses.replace(profile, relay=None)
             return profile
-        relay = dataclasses.replace(
-            profile.relay,
-            unit_id=int(data[CONF_RELAY_UNIT_ID]),
-            coil=int(data.get(CONF_RELAY_COIL, profile.relay.coil)),
+        return profile.with_relay_module(
+            int(data[CONF_RELAY_UNIT_ID]), int(data.get(CONF_RELAY_COIL, profile.relay.coil))
         )
-        return dataclasses.replace(profile, relay=relay)
     return profile
 
 
