@@ -259,7 +259,24 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="start a throwaway PostgreSQL server and use it"
+    )
     args = parser.parse_args()
+    if args.postgres:
+        from ledger_throughput import postgres  # noqa: PLC0415 - bench/ is on sys.path
+
+        with postgres() as url:
+            if url is None:
+                print("PostgreSQL binaries not installed", file=sys.stderr)
+                return 2
+            args.database_url = url
+            return run_in_temp_dir(args)
+    return run_in_temp_dir(args)
+
+
+def run_in_temp_dir(args: argparse.Namespace) -> int:
+    """Run the soak with a fresh data directory."""
     with (
         tempfile.TemporaryDirectory(prefix="ledger-soak-") as tmp,
         contextlib.suppress(KeyboardInterrupt),

@@ -112,3 +112,37 @@ async def test_verify_needs_a_store() -> None:
     code, out = await run_cli("verify")
     assert code == 2
     assert "--data-dir" in out
+
+
+def test_cli_in_process_migrate_and_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prepaid_ledger.cli import main  # noqa: PLC0415
+
+    assert main(["migrate", "--data-dir", str(tmp_path)]) == 0
+    assert "ledger_id" in capsys.readouterr().out
+    assert main(["verify", "--data-dir", str(tmp_path)]) == 0
+    assert "verify: ok" in capsys.readouterr().out
+    assert main([]) == 0
+    assert "serve" in capsys.readouterr().out
+
+
+def test_admin_token_from_env_or_generated_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prepaid_ledger.config import settings_from  # noqa: PLC0415
+
+    monkeypatch.setenv("PREPAID_LEDGER_ADMIN_TOKEN", "from-env")
+    monkeypatch.setenv("PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET", "whsec_x")
+    settings = settings_from(tmp_path / "a", None)
+    assert settings.admin_token == "from-env"
+    assert settings.admin_token_path is None
+    assert settings.stripe_webhook_secret == "whsec_x"
+    assert settings.database_url.endswith("ledger.sqlite3")
+    monkeypatch.delenv("PREPAID_LEDGER_ADMIN_TOKEN")
+    first = settings_from(tmp_path / "b", "postgresql+asyncpg://x@127.0.0.1/db")
+    assert first.admin_token_path is not None
+    assert stat.S_IMODE(first.admin_token_path.stat().st_mode) == 0o600
+    assert first.database_url.startswith("postgresql")
+    again = settings_from(tmp_path / "b", None)
+    assert again.admin_token == first.admin_token
