@@ -167,3 +167,65 @@ async def test_standing_charge_accrues_per_day(ledger: Ledger) -> None:
         },
     )
     assert await ledger.balance(account["id"]) == -120  # day 0 plus three more days
+
+
+async def test_price_change_splits_interval_and_never_reprices(ledger: Ledger) -> None:
+    account, meter = await setup_meter(ledger, price="1.00")
+    await ledger.ok(
+        "POST",
+        "/api/v1/readings",
+        json={
+            "readings": [
+                reading(meter["id"], "0", T0),
+                reading(meter["id"], "4", T0 + timedelta(hours=1)),
+            ]
+        },
+    )
+    assert await ledger.balance(account["id"]) == -400
+    await ledger.ok(
+        "POST",
+        f"/api/v1/tariffs/{meter['tariff_id']}/versions",
+        json={
+            "name": "Flat",
+            "currency": "EUR",
+            "unit": "kWh",
+            "kind": "flat",
+            "price": "2.00",
+            "effective_from": (T0 + timedelta(hours=2)).isoformat(),
+        },
+    )
+    # The past hour stays at 1.00; the next two hours straddle the change: 1 h each side.
+    await ledger.ok(
+        "POST",
+        "/api/v1/readings",
+        json={"readings": [reading(meter["id"], "10", T0 + timedelta(hours=3))]},
+    )
+    assert await ledger.balance(account["id"]) == -400 - (300 + 600)
+
+
+async def test_closing_with_debt_records_the_shortfall(ledger: Ledger) -> None:
+    account, meter = await setup_meter(ledger, price="1.00")
+    await ledger.ok(
+        "POST",
+        "/api/v1/readings",
+        json={
+            "readings": [
+                reading(meter["id"], "0", T0),
+                reading(meter["id"], "2.5", T0 + timedelta(hours=1)),
+            ]
+        },
+    )
+    closed = await ledger.ok(
+        "POST", f"/api/v1/accounts/{account['id']}/close", json={"reason": "moved out"}
+    )
+    assert closed["settlement"] == {"refund_due_minor": 0, "shortfall_minor": 250}
+    assert closed["balance_minor"] == 0
+    statement = await ledger.ok("GET", f"/api/v1/accounts/{account['id']}/statement")
+    assert statement["consumption_total_minor"] == 250
+    assert statement["settlements_total_minor"] == 250
+    assert statement["ties_out"] is True
+    # Later readings of the closed account's meter are not charged to a closed account.
+    status, _ = await ledger.call(
+        "POST", f"/api/v1/accounts/{account['id']}/close", json={"reason": "again"}
+    )
+    assert status == 409

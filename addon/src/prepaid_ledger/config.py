@@ -12,6 +12,8 @@ from prepaid_ledger.store.database import sqlite_url
 ADMIN_TOKEN_ENV = "PREPAID_LEDGER_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
 STRIPE_SECRET_ENV = "PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET"  # noqa: S105
 STANDARD_SECRET_ENV = "PREPAID_LEDGER_STANDARD_WEBHOOK_SECRET"  # noqa: S105
+STRIPE_API_KEY_ENV = "PREPAID_LEDGER_STRIPE_API_KEY"
+STRIPE_API_BASE_ENV = "PREPAID_LEDGER_STRIPE_API_BASE"  # e.g. a stripe-mock for testing
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105
 
 
@@ -29,6 +31,8 @@ class Settings:
     processing_timeout_s: float = 900.0
     watchdog_interval_s: float = 30.0
     webhook_tolerance_s: int = 300
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = None
 
 
 def load_admin_token(data_dir: Path) -> tuple[str, Path | None]:
@@ -57,6 +61,8 @@ def settings_from(data_dir: Path, database_url: str | None, **overrides: object)
         "admin_token_path": token_path,
         "stripe_webhook_secret": os.environ.get(STRIPE_SECRET_ENV) or None,
         "standard_webhook_secret": os.environ.get(STANDARD_SECRET_ENV) or None,
+        "stripe_api_key": os.environ.get(STRIPE_API_KEY_ENV) or None,
+        "stripe_api_base": os.environ.get(STRIPE_API_BASE_ENV) or None,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ def _errors(*codes: int) -> dict[str, Schema]:
         404: "Not found",
         409: "Conflicts with the current state",
         422: "Invalid input",
+        502: "The payment provider did not answer",
     }
     return {str(code): _json(_ref("Error"), texts[code]) for code in codes}
 
@@ -268,6 +269,7 @@ SCHEMAS: dict[str, Schema] = {
                         "baseline": {"type": "integer"},
                         "duplicates": {"type": "integer"},
                         "flagged": {"type": "integer"},
+                        "unbilled": {"type": "integer"},
                         "charged_minor": {"type": "integer"},
                         "standing_charged_minor": {"type": "integer"},
                         "balance_minor": {"type": "integer"},
@@ -314,6 +316,7 @@ SCHEMAS: dict[str, Schema] = {
             "provider_payment_id": {"type": "string", "nullable": True},
             "credited_minor": {"type": "integer"},
             "refunded_minor": {"type": "integer"},
+            "provider_status": {"type": "string", "description": "after a recheck"},
             "attention_reason": {"type": "string", "nullable": True},
             "created_at": _TIME,
             "updated_at": _TIME,
@@ -657,7 +660,7 @@ def _paths() -> dict[str, Schema]:
                 _json(_ref("Order")),
                 params=[_ID, _IDEMPOTENCY_OPTIONAL],
                 body=_ref("OrderAction"),
-                errors=(400, 401, 403, 404, 409, 422),
+                errors=(400, 401, 403, 404, 409, 422, 502),
             )
         },
         "/api/v1/adjustments": {

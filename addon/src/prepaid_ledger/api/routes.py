@@ -19,6 +19,7 @@ from prepaid_ledger.api.auth import (
 from prepaid_ledger.api.context import db_of, settings_of, state_of
 from prepaid_ledger.api.errors import ApiError, read_json
 from prepaid_ledger.api.idempotency import idempotency_key, run_idempotent
+from prepaid_ledger.api.provider_check import recheck
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services import accounts, meters, readings, statement, tariffs, topups
 from prepaid_ledger.services.validation import require_id, require_mapping
@@ -322,6 +323,8 @@ async def post_topup_action(request: web.Request) -> web.Response:
     key = idempotency_key(request, required=False)
     raw = await request.read()
     body = await _body(request)
+    if body.get("action") == "recheck":
+        return await recheck(request, principal, order_id, body)
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
         return 200, await topups.admin_action(session, order_id, body, principal.actor)

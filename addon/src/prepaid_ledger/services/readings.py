@@ -68,6 +68,7 @@ class MeterOutcome:
     baseline: int = 0
     duplicates: int = 0
     flagged: int = 0
+    unbilled: int = 0
     charged_minor: int = 0
     standing_minor: int = 0
     lines: dict[tuple[date, str], list[Decimal]] = field(default_factory=dict)
@@ -218,7 +219,8 @@ async def _ingest_meter(charger: _Charger, readings: Sequence[IncomingReading]) 
             row.status = "baseline"
             outcome.baseline += 1
             meter.last_value, meter.last_at = value_text, reading.at
-            outcome.standing_minor += charger.standing(reading.at)
+            if charger.account.status == "open":
+                outcome.standing_minor += charger.standing(reading.at)
         elif reading.at <= meter.last_at:
             if reading.at == meter.last_at and value_text == meter.last_value:
                 outcome.duplicates += 1
@@ -231,6 +233,12 @@ async def _ingest_meter(charger: _Charger, readings: Sequence[IncomingReading]) 
         elif reading.value < Decimal(meter.last_value):
             row.status = "flagged_lower"
             outcome.flagged += 1
+        elif charger.account.status != "open":
+            # A vacant meter (its account was closed): keep the register moving, bill no one.
+            row.status = "unbilled_account_closed"
+            row.consumption = format_decimal(reading.value - Decimal(meter.last_value))
+            meter.last_value, meter.last_at = value_text, reading.at
+            outcome.unbilled += 1
         else:
             quantity = reading.value - Decimal(meter.last_value)
             row.consumption = format_decimal(quantity)
@@ -293,6 +301,7 @@ async def ingest(session: AsyncSession, body: Mapping[str, object]) -> dict[str,
                 "baseline": outcome.baseline,
                 "duplicates": outcome.duplicates,
                 "flagged": outcome.flagged,
+                "unbilled": outcome.unbilled,
                 "charged_minor": outcome.charged_minor,
                 "standing_charged_minor": outcome.standing_minor,
                 "balance_minor": view["balance_minor"],

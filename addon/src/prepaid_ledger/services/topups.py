@@ -47,7 +47,7 @@ STATUSES = (
 _TRANSITIONS: dict[str, set[str]] = {
     "pending": {"processing", "failed", "expired", "needs_attention"},
     "processing": {"succeeded", "failed", "expired", "needs_attention"},
-    "needs_attention": {"succeeded", "failed", "processing"},
+    "needs_attention": {"succeeded", "failed", "processing", "expired"},
     "succeeded": {"refunded", "partially_refunded"},
     "partially_refunded": {"refunded", "partially_refunded"},
     "failed": set(),
@@ -284,7 +284,7 @@ async def receive_payment(
     )
     if existing is not None:
         if credit and existing.status == "processing" and existing.transaction_id is None:
-            return existing, await _credit_or_flag(session, existing, payment, actor)
+            return existing, await credit_or_flag(session, existing, payment, actor)
         return existing, "duplicate_payment"
     account: Account | None = None
     try:
@@ -307,12 +307,13 @@ async def receive_payment(
     if not credit:
         await set_status(session, order, "processing", actor, "payment not final yet")
         return order, "processing"
-    return order, await _credit_or_flag(session, order, payment, actor)
+    return order, await credit_or_flag(session, order, payment, actor)
 
 
-async def _credit_or_flag(
+async def credit_or_flag(
     session: AsyncSession, order: TopupOrder, payment: Payment, actor: str
 ) -> str:
+    """Credit a payment to its account, or mark the order needs_attention saying why."""
     try:
         account = await resolve_account_ref(session, payment.account_ref, lock=True)
     except (InputError, NotFoundError) as err:
@@ -427,10 +428,6 @@ async def admin_action(
         await credit_order(session, order, account, actor, reason)
     elif action == "fail":
         await set_status(session, order, "failed", actor, reason)
-    elif action == "recheck":
-        raise ConflictError(
-            "no_provider_api", "no payment provider API key is configured; cannot re-check"
-        )
     else:
         raise InputError("invalid_field", "action must be credit, refund, fail or recheck")
     after = order_json(order)

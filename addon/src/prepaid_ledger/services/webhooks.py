@@ -11,10 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import currency_exponent
-from prepaid_ledger.services import topups
+from prepaid_ledger.services import audit, topups
 from prepaid_ledger.services.validation import reject_lone_surrogates
 from prepaid_ledger.store.models import ProviderEvent, TopupOrder, WebhookRejection
 
+_CLOSING_EVENTS = {
+    "checkout.session.async_payment_failed": ("failed", "async payment failed"),
+    "checkout.session.expired": ("expired", "checkout session expired unpaid"),
+}
 _NO_CURRENCY = "XXX"  # ISO 4217 "no currency": kept when a provider omits it
 
 
@@ -90,7 +94,8 @@ async def _finish(
     }
 
 
-def _stripe_payment(session_obj: Mapping[str, Any]) -> topups.Payment:
+def stripe_payment(session_obj: Mapping[str, Any]) -> topups.Payment:
+    """Read the payment out of a Stripe Checkout Session object."""
     metadata = _mapping(session_obj.get("metadata"))
     account_ref: object = session_obj.get("client_reference_id") or metadata.get("account") or ""
     if (
@@ -126,7 +131,7 @@ async def handle_stripe_event(
     obj = _mapping(_mapping(event.get("data")).get("object"))
     order: TopupOrder | None = None
     if event_type in {"checkout.session.completed", "checkout.session.async_payment_succeeded"}:
-        payment = _stripe_payment(obj)
+        payment = stripe_payment(obj)
         if not payment.payment_id:
             outcome = "ignored_no_session_id"
         else:
@@ -134,7 +139,8 @@ async def handle_stripe_event(
                 obj.get("payment_status") in {"paid", "no_payment_required"}
             )
             order, outcome = await topups.receive_payment(session, payment, "stripe", credit=paid)
-    elif event_type == "checkout.session.async_payment_failed":
+    elif event_type in _CLOSING_EVENTS:
+        status, reason = _CLOSING_EVENTS[event_type]
         order = await session.scalar(
             select(TopupOrder)
             .where(
@@ -144,8 +150,8 @@ async def handle_stripe_event(
             .with_for_update()
         )
         if order is not None and order.status in {"pending", "processing", "needs_attention"}:
-            await topups.set_status(session, order, "failed", "stripe", "async payment failed")
-            outcome = "failed"
+            await topups.set_status(session, order, status, "stripe", reason)
+            outcome = status
         else:
             outcome = "ignored"
     elif event_type == "charge.refunded":
@@ -229,3 +235,35 @@ def parse_event(payload: str) -> Mapping[str, Any]:
         raise InputError("invalid_event", "webhook body must be a JSON object")
     reject_lone_surrogates(event, "webhook body")
     return event
+
+
+async def apply_stripe_recheck(
+    session: AsyncSession,
+    order_id: int,
+    checkout: Mapping[str, Any],
+    actor: str,
+    reason: str,
+) -> dict[str, Any]:
+    """Apply what Stripe's API says about an order's checkout session (admin re-check)."""
+    order = await topups.get_order(session, order_id, lock=True)
+    before = topups.order_json(order)
+    open_states = {"pending", "processing", "needs_attention"}
+    provider_status = f"{checkout.get('status')}/{checkout.get('payment_status')}"
+    note = f"re-checked with Stripe ({provider_status}): {reason}"
+    if order.transaction_id is None and order.status in open_states:
+        if checkout.get("payment_status") in {"paid", "no_payment_required"}:
+            await topups.credit_or_flag(session, order, stripe_payment(checkout), actor)
+        elif checkout.get("status") == "expired":
+            await topups.set_status(session, order, "expired", actor, note)
+        else:
+            await topups.set_status(session, order, order.status, actor, note)
+    after = topups.order_json(order)
+    audit.record(
+        session,
+        actor=actor,
+        action="topup.recheck",
+        target=f"order:{order.id}",
+        before=before,
+        after=after | {"reason": reason, "provider_status": provider_status},
+    )
+    return after | {"provider_status": provider_status}

@@ -1,0 +1,160 @@
+"""Admin re-check of an order with Stripe's API (a local fake Stripe) and session expiry."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.ledger.conftest import Ledger, make_settings, running_ledger
+from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+class FakeStripe:
+    """Serves GET /v1/checkout/sessions/{id} from a dict, like Stripe's API would."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.auth: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.auth.append(request.headers.get("Authorization", ""))
+        found = self.sessions.get(request.match_info["id"])
+        if found is None:
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "message": "No such session"}},
+                status=404,
+            )
+        return web.json_response(found)
+
+
+@pytest.fixture
+async def fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
+    fake = FakeStripe()
+    app = web.Application()
+    app.router.add_get("/v1/checkout/sessions/{id}", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        yield fake, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def processing_order(ledger: Ledger, account_id: int, amount: int) -> tuple[int, dict]:
+    event = checkout_completed(account_id, amount, payment_status="unpaid")
+    body, headers = stripe_delivery(event)
+    _, result = await ledger.call(
+        "POST", "/webhooks/stripe", data=body, headers=headers, token=None
+    )
+    assert result["outcome"] == "processing"
+    return result["order_id"], event["data"]["object"]
+
+
+async def test_recheck_credits_paid_and_expires_unpaid(
+    tmp_path: Path, fake_stripe: tuple[FakeStripe, str]
+) -> None:
+    fake, base = fake_stripe
+    settings = make_settings(tmp_path, None, stripe_api_key="sk_test_123", stripe_api_base=base)
+    async with running_ledger(settings) as ledger:
+        account = await ledger.account()
+        paid_id, paid_session = await processing_order(ledger, account["id"], 700)
+        fake.sessions[paid_session["id"]] = paid_session | {"payment_status": "paid"}
+        result = await ledger.ok(
+            "POST",
+            f"/api/v1/topups/{paid_id}/actions",
+            json={"action": "recheck", "reason": "tenant says paid"},
+        )
+        assert result["status"] == "succeeded"
+        assert result["provider_status"] == "complete/paid"
+        assert await ledger.balance(account["id"]) == 700
+        assert fake.auth == ["Bearer sk_test_123"]
+        # Re-checking again changes nothing (already credited).
+        again = await ledger.ok(
+            "POST",
+            f"/api/v1/topups/{paid_id}/actions",
+            json={"action": "recheck", "reason": "again"},
+        )
+        assert again["status"] == "succeeded"
+        assert await ledger.balance(account["id"]) == 700
+
+        unpaid_id, unpaid_session = await processing_order(ledger, account["id"], 300)
+        fake.sessions[unpaid_session["id"]] = unpaid_session
+        still = await ledger.ok(
+            "POST",
+            f"/api/v1/topups/{unpaid_id}/actions",
+            json={"action": "recheck", "reason": "any news?"},
+        )
+        assert still["status"] == "processing"
+        fake.sessions[unpaid_session["id"]] = unpaid_session | {"status": "expired"}
+        expired = await ledger.ok(
+            "POST",
+            f"/api/v1/topups/{unpaid_id}/actions",
+            json={"action": "recheck", "reason": "any news?"},
+        )
+        assert expired["status"] == "expired"
+        order = await ledger.ok("GET", f"/api/v1/topups/{unpaid_id}")
+        assert [t["status"] for t in order["timeline"]] == [
+            "pending",
+            "processing",
+            "processing",
+            "expired",
+        ]
+        assert await ledger.balance(account["id"]) == 700
+
+        unknown_id, _ = await processing_order(ledger, account["id"], 100)
+        status, err = await ledger.call(
+            "POST",
+            f"/api/v1/topups/{unknown_id}/actions",
+            json={"action": "recheck", "reason": "?"},
+        )
+        assert status == 409
+        assert err["error"]["code"] == "provider_not_found"
+        audit = await ledger.ok("GET", "/api/v1/audit")
+        assert sum(e["action"] == "topup.recheck" for e in audit["entries"]) == 4
+
+
+async def test_unreachable_provider_is_502(tmp_path: Path) -> None:
+    from tests.ledger.conftest import free_port  # noqa: PLC0415
+
+    settings = make_settings(
+        tmp_path,
+        None,
+        stripe_api_key="sk_test_123",
+        stripe_api_base=f"http://127.0.0.1:{free_port()}",
+    )
+    async with running_ledger(settings) as ledger:
+        account = await ledger.account()
+        order_id, _ = await processing_order(ledger, account["id"], 100)
+        status, err = await ledger.call(
+            "POST", f"/api/v1/topups/{order_id}/actions", json={"action": "recheck", "reason": "?"}
+        )
+        assert status == 502
+        assert err["error"]["code"] == "provider_unavailable"
+
+
+async def test_checkout_session_expired_event(ledger: Ledger) -> None:
+    account = await ledger.account()
+    order_id, session = await processing_order(ledger, account["id"], 100)
+    expired = checkout_completed(
+        account["id"],
+        100,
+        session_id=session["id"],
+        event_type="checkout.session.expired",
+        payment_status="unpaid",
+    )
+    body, headers = stripe_delivery(expired)
+    _, result = await ledger.call(
+        "POST", "/webhooks/stripe", data=body, headers=headers, token=None
+    )
+    assert result["outcome"] == "expired"
+    order = await ledger.ok("GET", f"/api/v1/topups/{order_id}")
+    assert order["status"] == "expired"
