@@ -98,3 +98,20 @@ async def test_low_balance_alerts(sqlite_ledger: Ledger) -> None:
     events = await read_events(ledger, 5, last_id=start)
     alerts = [e["data"]["kind"] for e in events if e["type"] == "alert"]
     assert alerts == ["low_balance_level_1", "low_balance_level_2"]
+
+
+async def test_live_reader_misses_nothing_under_concurrent_writes(ledger: Ledger) -> None:
+    accounts = [await ledger.account(name=f"R{i}") for i in range(6)]
+    start = (await read_events(ledger, len(accounts)))[-1]["id"]  # one per new account
+    total = 30
+
+    # Each top-up emits topup.updated (processing, succeeded) and account.updated.
+    reader = asyncio.create_task(read_events(ledger, total * 3, last_id=start))
+    await asyncio.sleep(0.1)
+    await asyncio.gather(
+        *(ledger.topup(accounts[i % len(accounts)]["id"], 100 + i, f"c-{i}") for i in range(total))
+    )
+    live = await reader
+    assert sum(e["type"] == "topup.updated" for e in live) == total * 2
+    replay = await read_events(ledger, len(live), last_id=start)
+    assert [e["id"] for e in live] == [e["id"] for e in replay]

@@ -24,6 +24,7 @@ from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services import accounts, meters, readings, statement, tariffs, topups
 from prepaid_ledger.services.validation import require_id, require_mapping
 from prepaid_ledger.store.models import Account, AuditLog, WebhookRejection, utcnow
+from prepaid_ledger.store.stream import discard_after, pending_count
 
 routes = web.RouteTableDef()
 
@@ -271,6 +272,7 @@ async def post_topup_batch(request: web.Request) -> web.Response:
     async def work(session: AsyncSession) -> tuple[int, Any]:
         results: list[dict[str, Any]] = []
         for index, item in enumerate(items):
+            mark = pending_count(session)
             try:
                 async with session.begin_nested():
                     order = await topups.manual_topup(
@@ -281,6 +283,7 @@ async def post_topup_batch(request: web.Request) -> web.Response:
                     )
                 results.append({"index": index, "ok": True, "order": order})
             except (InputError, accounts.ConflictError, accounts.NotFoundError) as err:
+                discard_after(session, mark)
                 code = getattr(err, "code", "not_found")
                 message = getattr(err, "message", str(err))
                 results.append(

@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.store.models import StreamEvent
+from prepaid_ledger.store.stream import queue_event
 
 
 def emit(
     session: AsyncSession, event_type: str, account_id: int | None, payload: dict[str, Any]
 ) -> None:
-    """Add an event in the current transaction; it becomes visible when the change commits."""
-    session.add(StreamEvent(type=event_type, account_id=account_id, payload=payload))
+    """Queue an event; it is written with the transaction and visible when it commits."""
+    queue_event(session, StreamEvent(type=event_type, account_id=account_id, payload=payload))

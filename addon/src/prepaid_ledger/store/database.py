@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,9 +22,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from prepaid_ledger.store.stream import take_pending
+
 _LOGGER = logging.getLogger(__name__)
 _RETRY_SQLSTATES = {"40001", "40P01"}
 _MAX_ATTEMPTS = 8
+_STREAM_LOCK = 0x4C454447  # advisory lock key ("LEDG") serialising event-stream inserts
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -117,7 +120,17 @@ class Database:
 
     async def _write_once[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         async with self.sessions() as session, session.begin():
-            return await work(session)
+            result = await work(session)
+            stream = take_pending(session)
+            if stream:
+                if not self.is_sqlite:
+                    # Held until commit: stream ids are handed out in commit order.
+                    await session.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STREAM_LOCK}
+                    )
+                session.add_all(stream)
+                await session.flush()
+            return result
 
     async def close(self) -> None:
         """Close every pooled connection (and aiosqlite's worker threads)."""
