@@ -59,6 +59,9 @@ async def test_many_small_readings_cost_the_same_as_one(ledger: Ledger) -> None:
     assert by_meter[small["id"]]["accepted"] == 1000
     assert abs(by_meter[small["id"]]["charged_minor"] - by_meter[big["id"]]["charged_minor"]) <= 1
     assert by_meter[big["id"]]["charged_minor"] == 251
+    audit = await ledger.ok("GET", "/api/v1/audit?limit=1")
+    assert audit["entries"][0]["action"] == "readings.ingest"
+    assert audit["entries"][0]["after"]["received"] == len(readings)
 
 
 async def test_resent_lower_and_out_of_order_readings_charge_nothing(ledger: Ledger) -> None:

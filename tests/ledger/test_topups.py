@@ -166,3 +166,6 @@ async def test_batch_list_timeline_refund_adjust_close(ledger: Ledger) -> None:
     audit = await ledger.ok("GET", "/api/v1/audit")
     actions = {e["action"] for e in audit["entries"]}
     assert {"topup.create", "topup.refund", "account.adjust", "account.close"} <= actions
+    adjust = next(e for e in audit["entries"] if e["action"] == "account.adjust")
+    assert adjust["actor"] == "admin"
+    assert adjust["after"]["amount_minor"] == -300

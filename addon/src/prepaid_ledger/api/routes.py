@@ -235,10 +235,10 @@ async def post_meter_replace(request: web.Request) -> web.Response:
 @routes.post("/api/v1/readings")
 async def post_readings(request: web.Request) -> web.Response:
     """Ingest a batch of readings (admin, integration)."""
-    require_scope(request, "admin", "integration")
+    principal = require_scope(request, "admin", "integration")
     body = await _body(request)
     readings.parse_batch(body)  # fail fast on bad input before taking the write lock
-    result = await db_of(request).write(lambda s: readings.ingest(s, body))
+    result = await db_of(request).write(lambda s: readings.ingest(s, body, principal.actor))
     return web.json_response(result)
 
 

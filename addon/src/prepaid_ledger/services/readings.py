@@ -29,7 +29,7 @@ from prepaid_ledger.domain.money import (
 )
 from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.domain.tariffs import period_keys, price_consumption, standing_charge_days
-from prepaid_ledger.services import journal
+from prepaid_ledger.services import audit, journal
 from prepaid_ledger.services.accounts import account_view, book_of, refresh_account
 from prepaid_ledger.services.tariffs import versions_for_pricing
 from prepaid_ledger.services.validation import parse_time
@@ -251,7 +251,9 @@ async def _ingest_meter(charger: _Charger, readings: Sequence[IncomingReading]) 
         session.add(row)
 
 
-async def ingest(session: AsyncSession, body: Mapping[str, object]) -> dict[str, Any]:
+async def ingest(
+    session: AsyncSession, body: Mapping[str, object], actor: str = "system"
+) -> dict[str, Any]:
     """Ingest a batch; returns per meter what was charged and the account's balance/supply."""
     batch = parse_batch(body)
     by_meter: dict[int, list[IncomingReading]] = defaultdict(list)
@@ -308,7 +310,16 @@ async def ingest(session: AsyncSession, body: Mapping[str, object]) -> dict[str,
                 "supply": view["supply"],
             }
         )
-    return {"received": len(batch), "meters": results}
+    result = {"received": len(batch), "meters": results}
+    audit.record(
+        session,
+        actor=actor,
+        action="readings.ingest",
+        target=",".join(f"meter:{m}" for m in sorted(by_meter))[:64],
+        before=None,
+        after=result,
+    )
+    return result
 
 
 async def _post(session: AsyncSession, charger: _Charger) -> None:

@@ -85,6 +85,14 @@ async def _finish(
         )
     )
     await session.flush()  # a concurrent duplicate of this event fails here (UNIQUE)
+    audit.record(
+        session,
+        actor=provider,
+        action=f"webhook.{provider}",
+        target=f"event:{event_id}"[:64],
+        before=None,
+        after={"type": event_type, "outcome": outcome, "order_id": order.id if order else None},
+    )
     return {
         "received": True,
         "duplicate": False,
