@@ -190,3 +190,34 @@ async def test_tiered_tariff_splits_at_band_boundary(sqlite_ledger: Ledger) -> N
     )
     assert csv_status == 200
     assert csv_text.splitlines()[-1].endswith(",-2000")
+
+
+async def test_update_account_settings(ledger: Ledger) -> None:
+    tariff = await ledger.tariff(price="1.00")
+    account = await ledger.account(friendly_hours={"holidays": ["2026-12-25"]})
+    meter = await ledger.meter(account["id"], tariff["id"])
+    outcome = await consume(ledger, meter["id"], "0", "1")
+    assert outcome["supply"]["allowed"] is False
+    updated = await ledger.ok(
+        "PATCH",
+        f"/api/v1/accounts/{account['id']}",
+        json={"protected": True, "name": "Room 1 (medical)"},
+    )
+    assert updated["name"] == "Room 1 (medical)"
+    assert updated["supply"] == {"allowed": True, "reason": "protected", "changes_at": None}
+    assert updated["friendly_hours"] == account["friendly_hours"]  # untouched settings stay
+    for bad in (
+        {"currency": "USD"},
+        {"friendly_hours": {"funday": []}},
+        {"grace_minutes": -1},
+        {"low_balance_minor": [1, 2, 3]},
+    ):
+        status, _ = await ledger.call("PATCH", f"/api/v1/accounts/{account['id']}", json=bad)
+        assert status == 422, bad
+    after = await ledger.ok("GET", f"/api/v1/accounts/{account['id']}")
+    assert after["protected"] is True
+    assert after["grace_minutes"] == 0
+    audit = await ledger.ok("GET", "/api/v1/audit?limit=5")
+    update = next(e for e in audit["entries"] if e["action"] == "account.update")
+    assert update["before"]["protected"] is False
+    assert update["after"]["protected"] is True

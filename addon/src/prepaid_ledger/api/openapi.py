@@ -170,6 +170,25 @@ SCHEMAS: dict[str, Schema] = {
             "reconnect_margin_minor": {"type": "integer", "minimum": 0},
         },
     },
+    "AccountUpdate": {
+        "type": "object",
+        "description": "any subset of the editable fields; currency and timezone cannot change",
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string"},
+            "emergency_credit_minor": {"type": "integer", "minimum": 0},
+            "protected": {"type": "boolean"},
+            "low_balance_minor": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+            "friendly_hours": {"type": "object"},
+            "grace_minutes": {"type": "integer", "minimum": 0},
+            "reconnect_margin_minor": {"type": "integer", "minimum": 0},
+        },
+    },
     "Account": {
         "type": "object",
         "required": [
@@ -474,12 +493,19 @@ def _paths() -> dict[str, Schema]:
             ),
         },
         "/api/v1/accounts/{id}": {
+            "patch": _op(
+                "Change an account's name or policy settings (admin)",
+                _json(_ref("Account")),
+                params=[_ID],
+                body=_ref("AccountUpdate"),
+                errors=(400, 401, 403, 404, 409, 422),
+            ),
             "get": _op(
                 "One account with balance and supply",
                 _json(_ref("Account")),
                 params=[_ID],
                 errors=(401, 403, 404, 422),
-            )
+            ),
         },
         "/api/v1/accounts/{id}/close": {
             "post": _op(

@@ -163,6 +163,18 @@ async def get_account(request: web.Request) -> web.Response:
     return web.json_response(await db_of(request).read(work))
 
 
+@routes.patch("/api/v1/accounts/{id}")
+async def patch_account(request: web.Request) -> web.Response:
+    """Handle changing an account's name or policy settings (admin)."""
+    principal = require_scope(request, "admin")
+    account_id = _path_id(request)
+    body = await _body(request)
+    result = await db_of(request).write(
+        lambda s: accounts.update_account(s, account_id, body, principal.actor)
+    )
+    return web.json_response(result)
+
+
 @routes.post("/api/v1/accounts/{id}/close")
 async def post_close(request: web.Request) -> web.Response:
     """Close and settle an account (admin)."""

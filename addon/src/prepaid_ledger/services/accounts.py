@@ -276,6 +276,53 @@ async def refresh_account(session: AsyncSession, account: Account, now: datetime
     )
 
 
+_EDITABLE = frozenset(
+    {
+        "name",
+        "emergency_credit_minor",
+        "protected",
+        "low_balance_minor",
+        "friendly_hours",
+        "grace_minutes",
+        "reconnect_margin_minor",
+    }
+)
+
+
+async def update_account(
+    session: AsyncSession, account_id: int, body: Mapping[str, object], actor: str
+) -> dict[str, Any]:
+    """Change an open account's name or policy settings; currency and time zone stay."""
+    unknown = sorted(set(body) - _EDITABLE)
+    if unknown:
+        raise InputError(
+            "invalid_field",
+            f"cannot change {', '.join(unknown)}; editable: {', '.join(sorted(_EDITABLE))}",
+        )
+    account = await get_account(session, account_id, lock=True)
+    if account.status != "open":
+        raise ConflictError("account_closed", f"account {account.id} is closed")
+    now = utcnow()
+    before = await account_view(session, account, now)
+    if "name" in body:
+        account.name = require_str(body, "name")
+    merged = {**account.settings, **{k: v for k, v in body.items() if k != "name"}}
+    if not merged.get("low_balance_minor"):
+        merged.pop("low_balance_minor", None)
+    account.settings = parse_account_settings(merged)
+    await refresh_account(session, account, now)
+    after = await account_view(session, account, now)
+    audit.record(
+        session,
+        actor=actor,
+        action="account.update",
+        target=f"account:{account.id}",
+        before=before,
+        after=after,
+    )
+    return after
+
+
 async def reevaluate_supply(session: AsyncSession, now: datetime) -> int:
     """Apply time-driven supply changes (grace over, friendly hours ended); return how many."""
     candidates = await session.scalars(
