@@ -45,20 +45,52 @@ async def test_baseline_then_exact_charge_and_debt(ledger: Ledger) -> None:
     assert fetched["debt_minor"] == 251
 
 
-async def test_many_small_readings_cost_the_same_as_one(ledger: Ledger) -> None:
-    _, small = await setup_meter(ledger, price="0.2513")
-    _, big = await setup_meter(ledger, price="0.2513")
-    readings = [reading(small["id"], "0", T0), reading(big["id"], "0", T0)]
+TOU_FIVE_BANDS = {
+    "kind": "tou",
+    "price": None,
+    "segments": [
+        {"start": "00:00", "price": "0.1111"},
+        {"start": "02:17", "price": "0.2345"},
+        {"start": "02:41", "price": "0.3333"},
+        {"start": "03:03", "price": "0.1777"},
+        {"start": "03:29", "price": "0.4049"},
+    ],
+}
+
+
+@pytest.mark.parametrize("tariff", [{"price": "0.2513"}, TOU_FIVE_BANDS], ids=["flat", "tou5"])
+async def test_many_small_readings_cost_the_same_as_one(
+    ledger: Ledger, tariff: dict[str, object]
+) -> None:
+    _, small = await setup_meter(ledger, **tariff)
+    _, big = await setup_meter(ledger, **tariff)
+    start = datetime(2026, 3, 2, 0, 50, tzinfo=UTC)  # 01:50 in Berlin: crosses every band
+    readings = [reading(small["id"], "0", start), reading(big["id"], "0", start)]
     readings += [
-        reading(small["id"], str(Decimal("0.01") * i), T0 + timedelta(seconds=10 * i))
+        reading(small["id"], str(Decimal("0.01") * i), start + timedelta(seconds=7 * i))
         for i in range(1, 1001)
     ]
-    readings.append(reading(big["id"], "10", T0 + timedelta(seconds=10_000)))
+    readings.append(reading(big["id"], "10", start + timedelta(seconds=7000)))
     result = await ledger.ok("POST", "/api/v1/readings", json={"readings": readings})
     by_meter = {m["meter_id"]: m for m in result["meters"]}
     assert by_meter[small["id"]]["accepted"] == 1000
     assert abs(by_meter[small["id"]]["charged_minor"] - by_meter[big["id"]]["charged_minor"]) <= 1
-    assert by_meter[big["id"]]["charged_minor"] == 251
+    if tariff.get("kind") != "tou":
+        assert by_meter[big["id"]]["charged_minor"] == 251
+        return
+    # Exact: 10 kWh spread evenly over 7000 s; seconds spent in each band times its price.
+    seconds_and_prices = [
+        (1620, "0.1111"),
+        (1440, "0.2345"),
+        (1320, "0.3333"),
+        (1560, "0.1777"),
+        (1060, "0.4049"),
+    ]
+    exact_cents = sum(
+        Decimal(10) * sec / 7000 * Decimal(price) * 100 for sec, price in seconds_and_prices
+    )
+    for meter in (small, big):
+        assert abs(by_meter[meter["id"]]["charged_minor"] - exact_cents) <= 1
     audit = await ledger.ok("GET", "/api/v1/audit?limit=1")
     assert audit["entries"][0]["action"] == "readings.ingest"
     assert audit["entries"][0]["after"]["received"] == len(readings)

@@ -27,8 +27,13 @@ from prepaid_ledger.domain.money import (
     format_decimal,
     parse_non_negative_decimal,
 )
+from prepaid_ledger.domain.tariffs import (
+    ChargePart,
+    period_keys,
+    price_consumption,
+    standing_charge_days,
+)
 from prepaid_ledger.domain.tariffs import Tariff as TariffModel
-from prepaid_ledger.domain.tariffs import period_keys, price_consumption, standing_charge_days
 from prepaid_ledger.services import audit, journal
 from prepaid_ledger.services.accounts import account_view, book_of, refresh_account
 from prepaid_ledger.services.tariffs import versions_for_pricing
@@ -46,6 +51,7 @@ from prepaid_ledger.store.models import (
 MAX_BATCH = 5000
 MAX_VALUE_CHARS = 40
 STANDING_BAND = "standing"
+TOTAL_BAND = "__total__"  # charge-state row holding the running total over all bands
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +153,15 @@ class _Charger:
         line[1] += minor
 
     async def charge(self, start: datetime, end: datetime, quantity: Decimal) -> int:
-        """Charge consumption over [start, end]; returns the minor units posted."""
+        """Charge consumption over [start, end]; returns the minor units posted.
+
+        The total posted follows the exact running total of all bands (so it never drifts by
+        more than half a minor unit, however many bands); each band's share follows its own
+        running total, and a rounding difference between the two goes to the reading's
+        largest part, so statement lines always add up to what was posted.
+        """
         cuts = [effective for effective, _ in self.versions[1:]]
-        posted = 0
+        parts: list[ChargePart] = []
         for low, high, piece in split_by_time(start, end, quantity, cuts):
             tariff = self.versions[0][1]
             for effective, version in self.versions:
@@ -159,18 +171,35 @@ class _Charger:
                 key: Decimal((await self._usage(key)).quantity)
                 for key in period_keys(tariff, low, high, self.tz)
             }
-            parts = price_consumption(tariff, low, high, piece, self.tz, used)
-            for part in parts:
+            priced = price_consumption(tariff, low, high, piece, self.tz, used)
+            for part in priced:
                 if part.period is not None:
                     usage = await self._usage(part.period)
                     usage.quantity = format_decimal(Decimal(usage.quantity) + part.quantity)
-                state = await self._state(part.band)
-                exact = Decimal(state.exact_total) + part.amount
-                post = amount_to_post(exact, state.posted_minor, self.account.currency)
-                state.exact_total = format_decimal(exact)
-                state.posted_minor += post
-                posted += post
-                self._line(part.start.astimezone(self.tz).date(), part.band, part.quantity, post)
+            parts.extend(priced)
+        if not parts:
+            return 0
+        currency = self.account.currency
+        shares: list[int] = []
+        for part in parts:
+            state = await self._state(part.band)
+            exact = Decimal(state.exact_total) + part.amount
+            share = amount_to_post(exact, state.posted_minor, currency)
+            state.exact_total = format_decimal(exact)
+            state.posted_minor += share
+            shares.append(share)
+        total = await self._state(TOTAL_BAND)
+        exact_total = Decimal(total.exact_total) + sum((p.amount for p in parts), Decimal(0))
+        posted = amount_to_post(exact_total, total.posted_minor, currency)
+        total.exact_total = format_decimal(exact_total)
+        total.posted_minor += posted
+        difference = posted - sum(shares)
+        if difference:
+            largest = max(range(len(parts)), key=lambda i: parts[i].amount)
+            shares[largest] += difference
+            (await self._state(parts[largest].band)).posted_minor += difference
+        for part, share in zip(parts, shares, strict=True):
+            self._line(part.start.astimezone(self.tz).date(), part.band, part.quantity, share)
         return posted
 
     def standing(self, now: datetime) -> int:
