@@ -94,9 +94,12 @@ class Database:
         return self._changed
 
     async def read[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run read-only work in a short transaction."""
+        """Run read-only work in one snapshot (statements and verify see a single state)."""
+        options: dict[str, Any] = {"ledger_read": True}
+        if not self.is_sqlite:
+            options["isolation_level"] = "REPEATABLE READ"
         async with self.sessions() as session:
-            await session.connection(execution_options={"ledger_read": True})
+            await session.connection(execution_options=options)
             return await work(session)
 
     async def write[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
