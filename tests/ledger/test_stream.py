@@ -20,8 +20,9 @@ async def read_events(
     token: str = ADMIN_TOKEN,
     last_id: int | None = None,
     until: str | None = None,
+    stop_idle: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Read events from the stream until `count` arrived (or one of type `until`)."""
+    """Read events until `count` arrived, one of type `until`, or `stop_idle` s of silence."""
     headers = {"Authorization": f"Bearer {token}"}
     if last_id is not None:
         headers["Last-Event-ID"] = str(last_id)
@@ -34,7 +35,11 @@ async def read_events(
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         frame: dict[str, str] = {}
         while len(events) < count:
-            line = (await resp.content.readline()).decode().rstrip("\n")
+            try:
+                raw = await asyncio.wait_for(resp.content.readline(), stop_idle)
+            except TimeoutError:
+                break
+            line = raw.decode().rstrip("\n")
             if line:
                 key, _, value = line.partition(": ")
                 frame[key] = value
@@ -115,3 +120,22 @@ async def test_live_reader_misses_nothing_under_concurrent_writes(ledger: Ledger
     assert sum(e["type"] == "topup.updated" for e in live) == total * 2
     replay = await read_events(ledger, len(live), last_id=start)
     assert [e["id"] for e in live] == [e["id"] for e in replay]
+
+
+async def test_unchanged_accounts_stay_quiet(sqlite_ledger: Ledger) -> None:
+    ledger = sqlite_ledger
+    tariff = await ledger.tariff(price="1.00")
+    account = await ledger.account()
+    meter = await ledger.meter(account["id"], tariff["id"])
+    batch = {
+        "readings": [
+            {"meter_id": meter["id"], "value": "1", "at": "2026-04-01T10:00:00+00:00"},
+            {"meter_id": meter["id"], "value": "2", "at": "2026-04-01T11:00:00+00:00"},
+        ]
+    }
+    await ledger.ok("POST", "/api/v1/readings", json=batch)
+    mark = (await read_events(ledger, 1000, until="never", last_id=None, stop_idle=0.3))[-1]["id"]
+    await ledger.ok("POST", "/api/v1/readings", json=batch)  # re-sent: nothing changes
+    await ledger.topup(account["id"], 500, "after")
+    first = (await read_events(ledger, 1, last_id=mark))[0]
+    assert first["type"] == "topup.updated"

@@ -263,17 +263,15 @@ async def refresh_account(session: AsyncSession, account: Account, now: datetime
             },
         )
     account.cut_scheduled_at = cut_at
-    events.emit(
-        session,
-        "account.updated",
-        account.id,
-        {
-            "account_id": account.id,
-            "balance_minor": balance,
-            "currency": account.currency,
-            "supply": supply_json(decision),
-        },
-    )
+    published = {
+        "account_id": account.id,
+        "balance_minor": balance,
+        "currency": account.currency,
+        "supply": supply_json(decision),
+    }
+    if published != account.last_published:  # readings that change nothing stay quiet
+        account.last_published = published
+        events.emit(session, "account.updated", account.id, published)
 
 
 _EDITABLE = frozenset(

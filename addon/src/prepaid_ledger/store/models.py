@@ -109,6 +109,7 @@ class Account(Base):
     exhausted_since: Mapped[datetime | None]
     alert_level: Mapped[int] = mapped_column(Integer, default=0)
     cut_scheduled_at: Mapped[datetime | None]
+    last_published: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
 
