@@ -29,9 +29,10 @@ async def test_upgrade_from_first_revision_keeps_data(
             )
             await conn.execute(
                 text(
-                    "INSERT INTO accounts (id, number, name, currency, timezone, status, settings, "
-                    "book_id, supply_allowed, alert_level, created_at) VALUES (1, '1000001', 'Old', "
-                    "'EUR', 'UTC', 'open', '{}', 1, true, 0, '2026-01-01 00:00:00')"
+                    "INSERT INTO accounts (id, number, name, currency, timezone, status, "
+                    "settings, book_id, supply_allowed, alert_level, created_at) "
+                    "VALUES (1, '1000001', 'Old', 'EUR', 'UTC', 'open', '{}', 1, true, 0, "
+                    "'2026-01-01 00:00:00')"
                 )
             )
         ledger_id = await migrate(db)
