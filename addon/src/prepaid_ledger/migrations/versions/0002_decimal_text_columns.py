@@ -15,7 +15,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Apply this revision."""
+    """Apply this revision (SQLite never enforces VARCHAR lengths: nothing to do there)."""
+    if op.get_bind().dialect.name == "sqlite":
+        return
     with op.batch_alter_table("charge_lines", schema=None) as batch_op:
         batch_op.alter_column(
             "quantity",
@@ -68,6 +70,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Revert this revision."""
+    if op.get_bind().dialect.name == "sqlite":
+        return
     with op.batch_alter_table("readings", schema=None) as batch_op:
         batch_op.alter_column(
             "consumption",
