@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from prepaid_ledger.api import routes, stream, webhooks
+from prepaid_ledger.api import (
+    routes_accounts,
+    routes_admin,
+    routes_metering,
+    routes_topups,
+    stream,
+    webhooks,
+)
 from prepaid_ledger.api.auth import auth_middleware_factory
 from prepaid_ledger.api.context import SETTINGS_KEY, STATE_KEY, LedgerState
 from prepaid_ledger.api.errors import error_middleware
@@ -49,7 +56,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[STATE_KEY] = state = LedgerState()
     app[stream.CLOSING_KEY] = asyncio.Event()
-    app.router.add_routes(routes.routes)
+    for module in (routes_admin, routes_accounts, routes_metering, routes_topups):
+        app.router.add_routes(module.routes)
     app.router.add_routes(webhooks.routes)
     app.router.add_routes(stream.routes)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)

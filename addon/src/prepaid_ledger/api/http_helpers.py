@@ -1,0 +1,37 @@
+"""Small request-parsing helpers shared by the route modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from prepaid_ledger.api.errors import read_json
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.services.validation import require_id, require_mapping
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """Return a positive integer path parameter."""
+    return require_id(request.match_info[name])
+
+
+def query_int(request: web.Request, name: str) -> int | None:
+    """Return an optional positive integer query parameter."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    return require_id(raw)
+
+
+def limit_param(request: web.Request) -> int:
+    """Return the ?limit= of a listing (1 to 1000, default 100)."""
+    raw = request.query.get("limit", "100")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
+        raise InputError("invalid_field", "limit must be an integer from 1 to 1000")
+    return int(raw)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """Return the request body, which must be a JSON object."""
+    return dict(require_mapping(await read_json(request)))

@@ -1,0 +1,109 @@
+"""Routes for prepaid accounts: create, list, read, change, close, statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.api.auth import (
+    require_account_access,
+    require_scope,
+)
+from prepaid_ledger.api.context import db_of
+from prepaid_ledger.api.http_helpers import json_body, path_id
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.services import accounts, statement
+from prepaid_ledger.store.models import Account, utcnow
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/v1/accounts")
+async def post_account(request: web.Request) -> web.Response:
+    """Create an account (admin)."""
+    principal = require_scope(request, "admin")
+    body = await json_body(request)
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        account = await accounts.create_account(session, body, principal.actor)
+        await accounts.refresh_account(session, account, utcnow())
+        return await accounts.account_view(session, account, utcnow())
+
+    return web.json_response(await db_of(request).write(work), status=201)
+
+
+@routes.get("/api/v1/accounts")
+async def get_accounts(request: web.Request) -> web.Response:
+    """List accounts (a tenant sees only its own)."""
+    principal = require_scope(request, "admin", "integration", "tenant")
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        query = select(Account).order_by(Account.id)
+        if principal.scope == "tenant":
+            query = query.where(Account.id == principal.account_id)
+        now = utcnow()
+        return [await accounts.account_view(session, a, now) for a in await session.scalars(query)]
+
+    return web.json_response({"accounts": await db_of(request).read(work)})
+
+
+@routes.get("/api/v1/accounts/{id}")
+async def get_account(request: web.Request) -> web.Response:
+    """One account with balance and supply decision."""
+    principal = require_scope(request, "admin", "integration", "tenant")
+    account_id = path_id(request)
+    require_account_access(principal, account_id)
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        account = await accounts.get_account(session, account_id)
+        return await accounts.account_view(session, account, utcnow())
+
+    return web.json_response(await db_of(request).read(work))
+
+
+@routes.patch("/api/v1/accounts/{id}")
+async def patch_account(request: web.Request) -> web.Response:
+    """Handle changing an account's name or policy settings (admin)."""
+    principal = require_scope(request, "admin")
+    account_id = path_id(request)
+    body = await json_body(request)
+    result = await db_of(request).write(
+        lambda s: accounts.update_account(s, account_id, body, principal.actor)
+    )
+    return web.json_response(result)
+
+
+@routes.post("/api/v1/accounts/{id}/close")
+async def post_close(request: web.Request) -> web.Response:
+    """Close and settle an account (admin)."""
+    principal = require_scope(request, "admin")
+    account_id = path_id(request)
+    body = await json_body(request)
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InputError("invalid_field", "reason must be a non-empty string")
+    result = await db_of(request).write(
+        lambda s: accounts.close_account(s, account_id, principal.actor, reason)
+    )
+    return web.json_response(result)
+
+
+@routes.get("/api/v1/accounts/{id}/statement")
+async def get_statement(request: web.Request) -> web.Response:
+    """Statement for a period as JSON or CSV; the lines tie out to the closing balance."""
+    principal = require_scope(request, "admin", "integration", "tenant")
+    account_id = path_id(request)
+    require_account_access(principal, account_id)
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise InputError("invalid_field", "format must be json or csv")
+    start, end = request.query.get("from"), request.query.get("to")
+    result = await db_of(request).read(
+        lambda s: statement.build_statement(s, account_id, start, end)
+    )
+    if fmt == "csv":
+        return web.Response(text=statement.statement_csv(result), content_type="text/csv")
+    return web.json_response(result)
