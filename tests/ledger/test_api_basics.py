@@ -55,6 +55,20 @@ async def test_auth_scopes_and_error_format(ledger: Ledger) -> None:
     )
     assert status == 403
     assert body["error"]["code"] == "forbidden"
+    # The integration posts readings and top-ups; a tenant can do neither.
+    status, _ = await ledger.call(
+        "POST",
+        "/api/v1/topups",
+        token=integration["token"],
+        headers={"Idempotency-Key": "i1"},
+        json={"account": account["id"], "amount_minor": 100},
+    )
+    assert status == 201
+    for path in ("/api/v1/topups", "/api/v1/readings"):
+        status, _ = await ledger.call(
+            "POST", path, token=tenant["token"], headers={"Idempotency-Key": "t1"}, json={}
+        )
+        assert status == 403, path
     # Revoked tokens stop working.
     await ledger.ok("DELETE", f"/api/v1/tokens/{tenant['id']}")
     status, _ = await ledger.call("GET", "/api/v1/whoami", token=tenant["token"])
