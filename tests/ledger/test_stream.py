@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prepaid_ledger.services import events as stream_events
+from prepaid_ledger.store.database import Database
 
 from tests.ledger.conftest import ADMIN_TOKEN, Ledger
 
@@ -139,3 +142,28 @@ async def test_unchanged_accounts_stay_quiet(sqlite_ledger: Ledger) -> None:
     await ledger.topup(account["id"], 500, "after")
     first = (await read_events(ledger, 1, last_id=mark))[0]
     assert first["type"] == "topup.updated"
+
+
+async def test_resume_after_pruned_events_says_reset(sqlite_ledger: Ledger) -> None:
+    ledger = sqlite_ledger
+    account = await ledger.account()
+    await ledger.topup(account["id"], 100, "before")
+    first = (await read_events(ledger, 1))[0]["id"]
+    db = Database(ledger.settings.database_url)
+    try:
+        pruned = await db.write(
+            lambda s: stream_events.prune(s, datetime.now(UTC) + timedelta(seconds=1))
+        )
+    finally:
+        await db.close()
+    assert pruned >= 3
+    await ledger.topup(account["id"], 100, "after")
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Last-Event-ID": str(first)}
+    async with (
+        asyncio.timeout(5),
+        ledger.http.get(ledger.base_url + "/api/v1/events", headers=headers) as resp,
+    ):
+        text = ""
+        while "event: topup.updated" not in text:
+            text += (await resp.content.readline()).decode()
+    assert text.index("event: stream.reset") < text.index("event: topup.updated")

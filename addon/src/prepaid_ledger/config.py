@@ -31,6 +31,7 @@ class Settings:
     processing_timeout_s: float = 900.0
     watchdog_interval_s: float = 30.0
     webhook_tolerance_s: int = 300
+    stream_retention_s: float = 90 * 24 * 3600.0
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -22,6 +24,7 @@ from prepaid_ledger.api.context import SETTINGS_KEY, STATE_KEY, LedgerState
 from prepaid_ledger.api.errors import error_middleware
 from prepaid_ledger.api.openapi import openapi_handler
 from prepaid_ledger.config import Settings
+from prepaid_ledger.services import events
 from prepaid_ledger.services.accounts import reevaluate_supply
 from prepaid_ledger.services.topups import watchdog
 from prepaid_ledger.store.database import Database
@@ -39,6 +42,8 @@ async def _watchdog_loop(db: Database, settings: Settings) -> None:
             flagged = await db.write(lambda s: watchdog(s, settings.processing_timeout_s))
             if flagged:
                 _LOGGER.warning("watchdog: %d order(s) need attention", flagged)
+            horizon = utcnow() - timedelta(seconds=settings.stream_retention_s)
+            await db.write(functools.partial(events.prune, before=horizon))
             cut = await db.write(lambda s: reevaluate_supply(s, utcnow()))
             if cut:
                 _LOGGER.info("supply: %d account(s) reached their scheduled cut", cut)

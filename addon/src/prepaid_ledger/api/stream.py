@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.api.auth import Principal, require_scope
 from prepaid_ledger.api.context import db_of
 from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.services import events as stream_events
 from prepaid_ledger.store.models import StreamEvent
 
 routes = web.RouteTableDef()
@@ -46,7 +47,7 @@ def format_event(event: StreamEvent) -> bytes:
 
 
 @routes.get("/api/v1/events")
-async def events(request: web.Request) -> web.StreamResponse:
+async def event_stream(request: web.Request) -> web.StreamResponse:
     """Stream events after Last-Event-ID (admin, integration; tenants get their own account's)."""
     principal = require_scope(request, "admin", "integration", "tenant")
     last_id = _start_id(request)
@@ -71,6 +72,12 @@ async def _pump(
     db = db_of(request)
     closing = request.app[CLOSING_KEY]
     await response.write(b"retry: 2000\n\n")
+    if last_id:
+        oldest = await db.read(stream_events.oldest_id)
+        if oldest is not None and oldest > last_id + 1:
+            # Events the client has not seen were pruned: tell it to re-read the state.
+            reset = {"oldest_id": oldest, "last_event_id": last_id}
+            await response.write(f"event: stream.reset\ndata: {json.dumps(reset)}\n\n".encode())
     while not closing.is_set():
         changed = db.change_signal()
         batch = await db.read(functools.partial(_fetch, principal=principal, after=last_id))

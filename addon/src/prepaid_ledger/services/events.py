@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.store.models import StreamEvent
@@ -15,3 +17,15 @@ def emit(
 ) -> None:
     """Queue an event; it is written with the transaction and visible when it commits."""
     queue_event(session, StreamEvent(type=event_type, account_id=account_id, payload=payload))
+
+
+async def prune(session: AsyncSession, before: datetime) -> int:
+    """Delete stream events older than a time (the journal keeps the history; ids go on)."""
+    result = await session.execute(delete(StreamEvent).where(StreamEvent.at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def oldest_id(session: AsyncSession) -> int | None:
+    """Return the smallest event id still stored (None when the stream is empty)."""
+    found = await session.scalar(select(func.min(StreamEvent.id)))
+    return None if found is None else int(found)
