@@ -271,7 +271,7 @@ async def balance_read_ms(base: str, account_id: int, reads: int = 300) -> float
 
 def add_entries(db_path: Path, account_id: int, entries: int) -> None:
     """Append balanced transactions (customer leg + clearing leg) straight into the journal."""
-    with sqlite3.connect(db_path) as db:
+    with contextlib.closing(sqlite3.connect(db_path)) as db, db:
         book = db.execute("SELECT book_id FROM accounts WHERE id = ?", (account_id,)).fetchone()[0]
         other = db.execute("SELECT id FROM books WHERE kind = 'system' LIMIT 1").fetchone()[0]
         start = db.execute("SELECT COALESCE(MAX(id), 0) FROM journal_transactions").fetchone()[0]

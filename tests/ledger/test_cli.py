@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import stat
@@ -101,7 +102,7 @@ async def test_serve_subprocess_end_to_end(tmp_path: Path) -> None:
     assert "ledger_id" in out
 
     # Damage the stored balance behind the ledger's back: verify must say which book.
-    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "ledger.sqlite3")) as db, db:
         db.execute("UPDATE books SET balance_minor = balance_minor + 1 WHERE kind = 'customer'")
     code, out = await run_cli("verify", "--data-dir", str(tmp_path))
     assert code == 1
