@@ -264,3 +264,21 @@ async def test_closing_with_debt_records_the_shortfall(ledger: Ledger) -> None:
         "POST", f"/api/v1/accounts/{account['id']}/close", json={"reason": "again"}
     )
     assert status == 409
+
+
+async def test_unchanged_register_charges_nothing_but_moves_on(ledger: Ledger) -> None:
+    account, meter = await setup_meter(ledger, price="1.00")
+    result = await ledger.ok(
+        "POST",
+        "/api/v1/readings",
+        json={
+            "readings": [
+                reading(meter["id"], "5", T0),
+                reading(meter["id"], "5", T0 + timedelta(hours=1)),
+                reading(meter["id"], "6", T0 + timedelta(hours=2)),
+            ]
+        },
+    )
+    assert result["meters"][0]["accepted"] == 2
+    assert result["meters"][0]["charged_minor"] == 100
+    assert await ledger.balance(account["id"]) == -100
