@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -169,3 +170,22 @@ async def test_batch_list_timeline_refund_adjust_close(ledger: Ledger) -> None:
     adjust = next(e for e in audit["entries"] if e["action"] == "account.adjust")
     assert adjust["actor"] == "admin"
     assert adjust["after"]["amount_minor"] == -300
+
+
+async def test_statement_period_has_opening_balance(ledger: Ledger) -> None:
+    account = await ledger.account()
+    await ledger.topup(account["id"], 1000, "s1")
+    await asyncio.sleep(0.05)
+    middle = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    await ledger.topup(account["id"], 250, "s2")
+    frm = middle.isoformat().replace("+", "%2B")
+    statement = await ledger.ok("GET", f"/api/v1/accounts/{account['id']}/statement?from={frm}")
+    assert statement["opening_balance_minor"] == 1000
+    assert statement["topups_total_minor"] == 250
+    assert statement["closing_balance_minor"] == 1250
+    assert statement["ties_out"] is True
+    before = await ledger.ok("GET", f"/api/v1/accounts/{account['id']}/statement?to={frm}")
+    assert before["closing_balance_minor"] == 1000
+    status, _ = await ledger.call("GET", f"/api/v1/accounts/{account['id']}/statement?from=x")
+    assert status == 422
