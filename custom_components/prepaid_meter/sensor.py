@@ -121,6 +121,41 @@ MEASUREMENTS: tuple[MeterSensorDescription, ...] = (
     ),
 )
 
+PHASES = ("l1", "l2", "l3")
+#: Per-phase values of three-phase meters, off by default (the totals are what most want).
+PHASE_MEASUREMENTS: tuple[MeterSensorDescription, ...] = tuple(
+    MeterSensorDescription(
+        key=f"{quantity}_{phase}",
+        translation_key=f"{quantity}_phase",
+        translation_placeholders={"phase": phase.upper()},
+        device_class=device_class,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=unit,
+        suggested_display_precision=precision,
+        entity_registry_enabled_default=False,
+    )
+    for quantity, device_class, unit, precision in (
+        (VOLTAGE, SensorDeviceClass.VOLTAGE, UnitOfElectricPotential.VOLT, 1),
+        (CURRENT, SensorDeviceClass.CURRENT, UnitOfElectricCurrent.AMPERE, 2),
+        (POWER, SensorDeviceClass.POWER, UnitOfPower.WATT, 0),
+    )
+    for phase in PHASES
+)
+#: Time-of-use registers of meters that keep them (Acrel: sharp/peak/flat/valley), off by default.
+TOU_ENERGY: tuple[MeterSensorDescription, ...] = tuple(
+    MeterSensorDescription(
+        key=f"energy_{band}",
+        translation_key=f"energy_{band}",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        entity_registry_enabled_default=False,
+    )
+    for band in ("sharp", "peak", "flat", "valley")
+)
+ALL_MEASUREMENTS = MEASUREMENTS + PHASE_MEASUREMENTS + TOU_ENERGY
+
 LAST_READING = SensorEntityDescription(
     key="last_reading",
     translation_key="last_reading",
@@ -140,7 +175,7 @@ async def async_setup_entry(
         keys = {register.key for register in coordinator.profile.registers}
         entities: list[SensorEntity] = [
             MeasurementSensor(coordinator, description)
-            for description in MEASUREMENTS
+            for description in ALL_MEASUREMENTS
             if description.key in keys
         ]
         entities.append(LastReadingSensor(coordinator, LAST_READING))
