@@ -18,7 +18,7 @@ for _ in $(seq 1 30); do
   if curl -fsS http://127.0.0.1:8099/api/v1/health >/dev/null 2>&1; then break; fi
   sleep 1
 done
-token="${PREPAID_LEDGER_ADMIN_TOKEN:-$(cat /data/admin_token 2>/dev/null || true)}"
+token="${PREPAID_LEDGER_ADMIN_TOKEN:-$(cat /data/admin-token 2>/dev/null || true)}"
 config=$(bashio::var.json host "$(hostname)" port "^8099" token "${token}")
 bashio::discovery "prepaid_meter" "${config}" >/dev/null || bashio::log.warning "Discovery failed"
 

@@ -121,6 +121,8 @@ def test_fourteen_segments_allowed() -> None:
 
 BAD_TARIFFS: list[tuple[str, object]] = [
     ("kind", flat(kind="stepped")),
+    ("kind", flat(kind={})),
+    ("kind", flat(kind=["flat"])),
     ("name", flat(name="")),
     ("name", flat(name="x" * 101)),
     ("currency", flat(currency="euro")),

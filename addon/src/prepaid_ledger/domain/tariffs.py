@@ -256,7 +256,7 @@ def parse_tariff(payload: Mapping[str, object], *, ignore: Collection[str] = ())
     if not isinstance(payload, Mapping):
         raise _fail("tariff", "must be a JSON object")
     kind = payload.get("kind")
-    if kind not in _KIND_KEYS:
+    if not isinstance(kind, str) or kind not in _KIND_KEYS:
         raise _fail("kind", f"must be one of 'flat', 'tou', 'tiered'; got {kind!r}")
     allowed = _COMMON_KEYS | _KIND_KEYS[str(kind)] | set(ignore)
     _mapping(payload, "tariff", allowed)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.domain.apportion import split_by_time
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import (
+    EXACT,
     amount_to_post,
     format_decimal,
     parse_non_negative_decimal,
@@ -175,7 +176,9 @@ class _Charger:
             for part in priced:
                 if part.period is not None:
                     usage = await self._usage(part.period)
-                    usage.quantity = format_decimal(Decimal(usage.quantity) + part.quantity)
+                    usage.quantity = format_decimal(
+                        EXACT.add(Decimal(usage.quantity), part.quantity)
+                    )
             parts.extend(priced)
         if not parts:
             return 0
@@ -183,13 +186,15 @@ class _Charger:
         shares: list[int] = []
         for part in parts:
             state = await self._state(part.band)
-            exact = Decimal(state.exact_total) + part.amount
+            exact = EXACT.add(Decimal(state.exact_total), part.amount)
             share = amount_to_post(exact, state.posted_minor, currency)
             state.exact_total = format_decimal(exact)
             state.posted_minor += share
             shares.append(share)
         total = await self._state(TOTAL_BAND)
-        exact_total = Decimal(total.exact_total) + sum((p.amount for p in parts), Decimal(0))
+        exact_total = Decimal(total.exact_total)
+        for part in parts:
+            exact_total = EXACT.add(exact_total, part.amount)
         posted = amount_to_post(exact_total, total.posted_minor, currency)
         total.exact_total = format_decimal(exact_total)
         total.posted_minor += posted

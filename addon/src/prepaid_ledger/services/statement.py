@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.domain.money import format_decimal
+from prepaid_ledger.domain.money import EXACT, format_decimal
 from prepaid_ledger.services.accounts import book_of, get_account
 from prepaid_ledger.store.models import ChargeLine, JournalEntry, JournalTransaction
 
@@ -108,7 +108,7 @@ async def build_statement(
                 continue
             quantity, minor = consumption.get((day, line.band), (Decimal(0), 0))
             consumption[day, line.band] = (
-                quantity + Decimal(line.quantity),
+                EXACT.add(quantity, Decimal(line.quantity)),
                 minor + line.amount_minor,
             )
     consumption_lines = [
