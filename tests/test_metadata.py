@@ -36,6 +36,7 @@ INTEGRATION_TYPES = {
     "virtual",
 }
 ADDON_ARCHES = {"aarch64", "amd64", "armhf", "armv7", "i386"}
+TIERS = ["bronze", "silver", "gold", "platinum"]
 QUALITY_RULES = {
     # Bronze
     "action-setup", "appropriate-polling", "brands", "common-modules",
@@ -193,3 +194,34 @@ def test_ledger_dependencies_installed(requirement: str) -> None:
     """The pinned environment satisfies what the ledger package declares."""
     req = Requirement(requirement)
     assert req.specifier.contains(Version(metadata.version(req.name)))
+
+
+def _tier_rules() -> dict[str, set[str]]:
+    """Rules by tier, read from the comments that head each group in QUALITY_RULES."""
+    source = Path(__file__).read_text(encoding="utf-8")
+    block = source[
+        source.index("QUALITY_RULES = {") : source.index(
+            "}  # fmt: skip", source.index("QUALITY_RULES = {")
+        )
+    ]
+    tiers: dict[str, set[str]] = {}
+    current = ""
+    for line in block.splitlines():
+        if line.strip().startswith("# "):
+            current = line.strip()[2:].lower()
+            tiers[current] = set()
+        else:
+            tiers.setdefault(current, set()).update(re.findall(r'"([a-z-]+)"', line))
+    return tiers
+
+
+def test_claimed_quality_tier_holds() -> None:
+    claimed = _json(INTEGRATION / "manifest.json")["quality_scale"]
+    rules = _yaml(INTEGRATION / "quality_scale.yaml")["rules"]
+    tiers = _tier_rules()
+    assert set().union(*tiers.values()) == QUALITY_RULES
+    for tier in TIERS[: TIERS.index(claimed) + 1]:
+        for rule in tiers[tier]:
+            value = rules[rule]
+            status = value["status"] if isinstance(value, dict) else value
+            assert status in {"done", "exempt"}, f"{claimed} claimed but {rule} is {status}"
