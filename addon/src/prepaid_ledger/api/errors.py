@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.services.accounts import ConflictError, NotFoundError
+from prepaid_ledger.services.accounts import ConflictError
+from prepaid_ledger.services.lookup import NotFoundError
 from prepaid_ledger.services.validation import reject_lone_surrogates
 
 _LOGGER = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from prepaid_ledger import __version__
+from prepaid_ledger.services.topups import STATUSES as ORDER_STATUSES
 
 type Schema = dict[str, Any]
 
@@ -318,16 +319,7 @@ SCHEMAS: dict[str, Schema] = {
             "currency": {"type": "string"},
             "status": {
                 "type": "string",
-                "enum": [
-                    "pending",
-                    "processing",
-                    "succeeded",
-                    "failed",
-                    "expired",
-                    "refunded",
-                    "partially_refunded",
-                    "needs_attention",
-                ],
+                "enum": list(ORDER_STATUSES),
             },
             "source": {"type": "string"},
             "reference": {"type": "string", "nullable": True},

@@ -17,6 +17,7 @@ from prepaid_ledger.api.idempotency import idempotency_key, run_idempotent
 from prepaid_ledger.api.provider_check import recheck
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services import accounts, topups
+from prepaid_ledger.services.lookup import NotFoundError
 from prepaid_ledger.services.validation import require_mapping
 from prepaid_ledger.store.stream import discard_after, pending_count
 
@@ -63,7 +64,7 @@ async def post_topup_batch(request: web.Request) -> web.Response:
                         max_minor,
                     )
                 results.append({"index": index, "ok": True, "order": order})
-            except (InputError, accounts.ConflictError, accounts.NotFoundError) as err:
+            except (InputError, accounts.ConflictError, NotFoundError) as err:
                 discard_after(session, mark)
                 code = getattr(err, "code", "not_found")
                 message = getattr(err, "message", str(err))

@@ -30,8 +30,8 @@ from prepaid_ledger.domain.policy import (
     parse_low_balance_levels,
 )
 from prepaid_ledger.services import audit, events, journal
+from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.validation import (
-    in_id_range,
     optional_bool,
     require_int,
     require_mapping,
@@ -41,14 +41,6 @@ from prepaid_ledger.services.validation import (
 from prepaid_ledger.store.models import Account, utcnow
 
 _MAX_MINOR = 10**12
-
-
-class NotFoundError(Exception):
-    """A referenced row does not exist (HTTP 404)."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} not found")
-        self.message = f"{what} not found"
 
 
 class ConflictError(Exception):
@@ -116,15 +108,7 @@ async def create_account(session: AsyncSession, body: Mapping[str, object], acto
 
 async def get_account(session: AsyncSession, account_id: int, *, lock: bool = False) -> Account:
     """Load an account (row-locked on PostgreSQL when lock is set) or raise NotFoundError."""
-    if not in_id_range(account_id):
-        raise NotFoundError(f"account {account_id}")
-    query = select(Account).where(Account.id == account_id)
-    if lock:
-        query = query.with_for_update()
-    account = await session.scalar(query)
-    if account is None:
-        raise NotFoundError(f"account {account_id}")
-    return account
+    return await load_by_id(session, Account, account_id, "account", lock=lock)
 
 
 async def resolve_account_ref(session: AsyncSession, ref: object, *, lock: bool = False) -> Account:

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import format_decimal, parse_non_negative_decimal
 from prepaid_ledger.services import audit
-from prepaid_ledger.services.accounts import ConflictError, NotFoundError, get_account
+from prepaid_ledger.services.accounts import ConflictError, get_account
+from prepaid_ledger.services.lookup import NotFoundError, load_by_id
 from prepaid_ledger.services.validation import (
     in_id_range,
     optional_time,
@@ -87,15 +88,7 @@ async def create_meter(
 
 async def get_meter(session: AsyncSession, meter_id: int, *, lock: bool = False) -> Meter:
     """Load a meter or raise NotFoundError."""
-    if not in_id_range(meter_id):
-        raise NotFoundError(f"meter {meter_id}")
-    query = select(Meter).where(Meter.id == meter_id)
-    if lock:
-        query = query.with_for_update()
-    meter = await session.scalar(query)
-    if meter is None:
-        raise NotFoundError(f"meter {meter_id}")
-    return meter
+    return await load_by_id(session, Meter, meter_id, "meter", lock=lock)
 
 
 async def list_meters(session: AsyncSession, account_id: int | None) -> list[dict[str, Any]]:

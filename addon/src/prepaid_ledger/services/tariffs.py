@@ -13,7 +13,7 @@ from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.domain.tariffs import parse_tariff, tariff_to_json
 from prepaid_ledger.services import audit
-from prepaid_ledger.services.accounts import NotFoundError
+from prepaid_ledger.services.lookup import NotFoundError
 from prepaid_ledger.services.validation import in_id_range, parse_time
 from prepaid_ledger.store.models import Tariff, TariffVersion, utcnow
 

@@ -20,14 +20,13 @@ from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.accounts import (
     ConflictError,
-    NotFoundError,
     book_of,
     get_account,
     refresh_account,
     resolve_account_ref,
 )
+from prepaid_ledger.services.lookup import NotFoundError, load_by_id
 from prepaid_ledger.services.validation import (
-    in_id_range,
     optional_str,
     require_int,
     require_str,
@@ -341,15 +340,7 @@ async def credit_or_flag(
 
 async def get_order(session: AsyncSession, order_id: int, *, lock: bool = False) -> TopupOrder:
     """Load an order or raise NotFoundError."""
-    if not in_id_range(order_id):
-        raise NotFoundError(f"order {order_id}")
-    query = select(TopupOrder).where(TopupOrder.id == order_id)
-    if lock:
-        query = query.with_for_update()
-    order = await session.scalar(query)
-    if order is None:
-        raise NotFoundError(f"order {order_id}")
-    return order
+    return await load_by_id(session, TopupOrder, order_id, "order", lock=lock)
 
 
 async def order_with_timeline(session: AsyncSession, order_id: int) -> dict[str, Any]:
