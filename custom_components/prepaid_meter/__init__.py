@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -62,9 +63,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
             coordinator = _start_meter(hass, entry, subentry, manager)
             if coordinator is not None:
                 runtime.meters[subentry.subentry_id] = coordinator
-    # A meter that does not answer yet is unavailable, never a reason to fail the site.
-    for coordinator in runtime.meters.values():
-        await coordinator.async_refresh()
+    # A meter that does not answer yet is unavailable, never a reason to fail the site. Lines
+    # are read in parallel; the hubs serialise the meters that share one.
+    await asyncio.gather(*(coordinator.async_refresh() for coordinator in runtime.meters.values()))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
     return True
