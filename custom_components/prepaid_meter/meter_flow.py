@@ -65,8 +65,8 @@ from .meter_config import (
     profile_has_relay_module,
 )
 from .modbus.errors import (
+    DecodeError,
     EndpointConflict,
-    EndpointUnreachable,
     ExceptionResponse,
     ModbusError,
     NoResponse,
@@ -253,7 +253,8 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             placeholders["detail"] = str(err)
             options = []
         options.append(SelectOptionDict(value=LINK_NONE, label="Do not link it now"))
-        current = self._data.get(CONF_LEDGER_METER_ID)
+        # On reconfigure, the meter's current link (kept in the first step's merged data).
+        current = self._meter.get(CONF_LEDGER_METER_ID)
         if current is not None:
             default = str(current)
         elif self.source == "reconfigure":
@@ -378,13 +379,11 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             await hub.probe(int(data[CONF_UNIT_ID]), profile)
             if profile.relay is not None:
                 await hub.read_relay(int(data[CONF_UNIT_ID]), profile)
-        except EndpointUnreachable as err:
-            return "cannot_connect", str(err)
         except NoResponse as err:
             return "no_response", str(err)
-        except (WrongProfile, ExceptionResponse) as err:
+        except (WrongProfile, ExceptionResponse, DecodeError) as err:
             return "wrong_profile", str(err)
-        except ModbusError as err:
+        except ModbusError as err:  # EndpointUnreachable, and anything else about the line
             return "cannot_connect", str(err)
         finally:
             await manager.release(hub)

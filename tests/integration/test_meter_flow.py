@@ -19,7 +19,14 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.prepaid_meter.const import DOMAIN, SUBENTRY_METER
 from meter_simulator import MeterSimulator
 
-from .conftest import ACREL_UNIT, HIKING_UNIT, SDM120_UNIT, LedgerSite, meter_subentry
+from .conftest import (
+    ACREL_UNIT,
+    HIKING_UNIT,
+    SDM120_UNIT,
+    LedgerSite,
+    meter_subentry,
+    tcp_meter,
+)
 
 CUSTOM_YAML = """
 id: my_meter
@@ -424,3 +431,107 @@ async def test_ledger_down_during_link_still_allows_no_link(
         result["flow_id"], {"ledger_meter_id": "none"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+RELAY_ON_ENERGY_WORDS = """
+id: odd_relay
+name: Odd relay
+registers:
+  - {key: energy_total, address: 10, data_type: uint32, scale: "0.01", unit: kWh}
+relay: {type: register, address: 10, cut: [1, 1], restore: [1, 0]}
+"""
+
+
+async def test_relay_that_reads_back_nonsense_is_a_wrong_profile(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Odd", "profile": "custom", "connection": "tcp"},
+        {**_tcp(sim, HIKING_UNIT), "custom_profile": RELAY_ON_ENERGY_WORDS},
+    )
+    assert result["errors"] == {"base": "wrong_profile"}
+    assert "relay" in result["description_placeholders"]["detail"]
+
+
+async def test_reconfigure_keeps_the_ledger_link_as_default(
+    hass: HomeAssistant, ledger: LedgerSite, sim: MeterSimulator
+) -> None:
+    tariff = await ledger.call("POST", "/api/v1/tariffs", FLAT_TARIFF)
+    account = await ledger.call(
+        "POST", "/api/v1/accounts", {"name": "Anna", "currency": "EUR", "timezone": "UTC"}
+    )
+    meter = await ledger.call(
+        "POST",
+        "/api/v1/meters",
+        {"account_id": account["id"], "tariff_id": tariff["id"], "name": "R1", "unit": "kWh"},
+    )
+    data = tcp_meter(sim, "Room 1", ACREL_UNIT, "acrel_ddsy1352", ledger_meter_id=meter["id"])
+    site_entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=ledger.ledger_id,
+        data={"url": ledger.url, "token": ledger.admin_token},
+        subentries_data=[meter_subentry(data)],
+    )
+    site_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(site_entry.entry_id)
+    (subentry,) = site_entry.subentries.values()
+    result = await site_entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"name": "Room 1", "profile": "acrel_ddsy1352", "connection": "tcp"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _tcp(sim, ACREL_UNIT)
+    )
+    assert result["step_id"] == "ledger"
+    field = next(k for k in result["data_schema"].schema if k == "ledger_meter_id")
+    assert field.default() == str(meter["id"])
+    options = result["data_schema"].schema["ledger_meter_id"].config["options"]
+    assert str(meter["id"]) in [o["value"] for o in options], "its own link stays offered"
+    assert await hass.config_entries.async_unload(site_entry.entry_id)
+
+
+async def test_new_account_refused_by_the_ledger(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator, ledger: LedgerSite
+) -> None:
+    tariff = await ledger.call("POST", "/api/v1/tariffs", FLAT_TARIFF)
+    result = await _add_meter(hass, loaded_site, HIKING, _tcp(sim, HIKING_UNIT), link="new")
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"account_name": "x" * 500, "tariff": str(tariff["id"])}
+    )
+    assert result["errors"] == {"base": "ledger_rejected"}
+    assert "name" in result["description_placeholders"]["detail"]
+
+
+async def test_new_account_with_a_revoked_token(
+    hass: HomeAssistant, ledger: LedgerSite, sim: MeterSimulator
+) -> None:
+    await ledger.call("POST", "/api/v1/tariffs", FLAT_TARIFF)
+    token = await ledger.call("POST", "/api/v1/tokens", {"scope": "integration"})
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=ledger.ledger_id, data={"url": ledger.url, "token": token["token"]}
+    )
+    entry.add_to_hass(hass)
+    result = await _add_meter(hass, entry, HIKING, _tcp(sim, HIKING_UNIT), link="new")
+    tariff_id = result["data_schema"].schema["tariff"].config["options"][0]["value"]
+    await ledger.call("DELETE", f"/api/v1/tokens/{token['id']}")
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"account_name": "Ben", "tariff": tariff_id}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+
+
+async def test_new_account_when_the_ledger_went_away(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator, ledger: LedgerSite
+) -> None:
+    tariff = await ledger.call("POST", "/api/v1/tariffs", FLAT_TARIFF)
+    result = await _add_meter(hass, loaded_site, HIKING, _tcp(sim, HIKING_UNIT), link="new")
+    hass.config_entries.async_update_entry(
+        loaded_site, data={**loaded_site.data, "url": "http://127.0.0.1:9"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"account_name": "Ben", "tariff": str(tariff["id"])}
+    )
+    assert result["errors"] == {"base": "ledger_unavailable"}
+    assert result["description_placeholders"]["detail"]
