@@ -19,6 +19,11 @@ def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _listing(key: str, item: str) -> Schema:
+    """Describe a list response: ``{key: [item, ...]}``."""
+    return {"type": "object", "properties": {key: {"type": "array", "items": _ref(item)}}}
+
+
 def _json(schema: Schema, description: str = "OK") -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -440,12 +445,7 @@ def _paths() -> dict[str, Schema]:
             ),
             "get": _op(
                 "List tariffs",
-                _json(
-                    {
-                        "type": "object",
-                        "properties": {"tariffs": {"type": "array", "items": _ref("Tariff")}},
-                    }
-                ),
+                _json(_listing("tariffs", "Tariff")),
             ),
         },
         "/api/v1/tariffs/{id}": {
@@ -476,12 +476,7 @@ def _paths() -> dict[str, Schema]:
             ),
             "get": _op(
                 "List accounts (tenants: their own)",
-                _json(
-                    {
-                        "type": "object",
-                        "properties": {"accounts": {"type": "array", "items": _ref("Account")}},
-                    }
-                ),
+                _json(_listing("accounts", "Account")),
             ),
         },
         "/api/v1/accounts/{id}": {
@@ -551,12 +546,7 @@ def _paths() -> dict[str, Schema]:
             ),
             "get": _op(
                 "List meters",
-                _json(
-                    {
-                        "type": "object",
-                        "properties": {"meters": {"type": "array", "items": _ref("Meter")}},
-                    }
-                ),
+                _json(_listing("meters", "Meter")),
                 params=[
                     {
                         "name": "account",
@@ -619,12 +609,7 @@ def _paths() -> dict[str, Schema]:
             ),
             "get": _op(
                 "List orders",
-                _json(
-                    {
-                        "type": "object",
-                        "properties": {"topups": {"type": "array", "items": _ref("Order")}},
-                    }
-                ),
+                _json(_listing("topups", "Order")),
                 params=[
                     {
                         "name": "status",
