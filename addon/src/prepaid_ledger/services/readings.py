@@ -38,7 +38,7 @@ from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.services import audit, journal
 from prepaid_ledger.services.accounts import account_view, book_of, refresh_account
 from prepaid_ledger.services.tariffs import versions_for_pricing
-from prepaid_ledger.services.validation import parse_time
+from prepaid_ledger.services.validation import in_id_range, parse_time
 from prepaid_ledger.store.models import (
     Account,
     ChargeLine,
@@ -297,7 +297,11 @@ async def ingest(
     meters = {
         m.id: m
         for m in await session.scalars(
-            select(Meter).where(Meter.id.in_(by_meter)).order_by(Meter.id).with_for_update()
+            select(Meter)
+            # Ids no row can have (they would overflow the column) are simply unknown meters.
+            .where(Meter.id.in_([i for i in by_meter if in_id_range(i)]))
+            .order_by(Meter.id)
+            .with_for_update()
         )
     }
     missing = sorted(set(by_meter) - set(meters))
