@@ -15,7 +15,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import CONF_TOKEN, CONF_URL, DOMAIN, SUBENTRY_METER
 from .coordinator import MeterCoordinator
-from .hubs import HUB_MANAGER, async_get_hub_manager
+from .hubs import async_get_hub_manager
 from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerIdentity
 from .meter_config import endpoint_from_config, hub_settings_from_config, profile_from_config
 from .modbus.connection import HubManager
@@ -99,11 +99,10 @@ def _start_meter(
 
 
 async def _release_meters(hass: HomeAssistant, runtime: PrepaidRuntimeData) -> None:
-    manager = hass.data.get(HUB_MANAGER)
+    manager = async_get_hub_manager(hass)
     for coordinator in runtime.meters.values():
         ir.async_delete_issue(hass, DOMAIN, coordinator.issue_id)
-        if manager is not None:
-            await manager.release(coordinator.hub)
+        await manager.release(coordinator.hub)
     runtime.meters.clear()
 
 
