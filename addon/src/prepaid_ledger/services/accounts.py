@@ -16,7 +16,7 @@ from prepaid_ledger.domain.account_number import (
     normalize_account_number,
 )
 from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.domain.money import parse_currency
+from prepaid_ledger.domain.money import currency_exponent, parse_currency
 from prepaid_ledger.domain.policy import (
     SupplyDecision,
     SupplyState,
@@ -189,6 +189,7 @@ async def account_view(session: AsyncSession, account: Account, now: datetime) -
         "number": account.number,
         "name": account.name,
         "currency": account.currency,
+        "currency_exponent": currency_exponent(account.currency),
         "timezone": account.timezone,
         "status": account.status,
         "balance_minor": balance,
@@ -197,6 +198,9 @@ async def account_view(session: AsyncSession, account: Account, now: datetime) -
         "debt_minor": debt_minor(balance),
         "protected": bool(settings.get("protected", False)),
         "low_balance_minor": list(settings.get("low_balance_minor", [])),
+        "low_balance_level": low_balance_level(
+            balance, [int(v) for v in settings.get("low_balance_minor", [])]
+        ),
         "friendly_hours": settings.get("friendly_hours") or {},
         "grace_minutes": int(settings.get("grace_minutes", 0)),
         "reconnect_margin_minor": int(settings.get("reconnect_margin_minor", 0)),
@@ -250,6 +254,9 @@ async def refresh_account(session: AsyncSession, account: Account, now: datetime
     published = {
         "account_id": account.id,
         "balance_minor": balance,
+        "emergency_credit_remaining_minor": emergency_credit_remaining(balance, emergency),
+        "debt_minor": debt_minor(balance),
+        "low_balance_level": level,
         "currency": account.currency,
         "supply": supply_json(decision),
     }
