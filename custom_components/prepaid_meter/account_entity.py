@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -56,6 +57,22 @@ class AccountEntity(CoordinatorEntity[LedgerSync]):
         self.meter_id = meter_id
         self._attr_unique_id = f"{subentry_id}_{description.key}"
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, subentry_id)})
+        self._seen: tuple[object, ...] = ()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write state only when this entity's account or meter changed.
+
+        The site's data changes with every event of every account; state objects are replaced
+        only when their content changes, so identity tells which entities have news.
+        """
+        seen = (self.account, self.meter_status, self.coordinator.last_update_success)
+        if len(seen) == len(self._seen) and all(
+            a is b for a, b in zip(seen, self._seen, strict=True)
+        ):
+            return
+        self._seen = seen
+        super()._handle_coordinator_update()
 
     @property
     def account(self) -> AccountState | None:

@@ -22,7 +22,6 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
-from homeassistant.util import dt as dt_util
 
 from .automation_events import bus_event_type, from_ledger_event
 from .const import DOMAIN
@@ -45,6 +44,20 @@ RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 60.0
 
 
+def _merged(current: AccountState | None, changes: dict[str, Any]) -> AccountState | None:
+    """Return the account with the changes applied, or ``None`` if nothing changes.
+
+    Unchanged accounts keep their state object, so entities can tell news by identity.
+    """
+    if current is None or all(current.data.get(k) == v for k, v in changes.items()):
+        return None
+    return replace(current, data={**current.data, **changes})
+
+
+#: What a readings response tells about each account.
+_INGEST_FIELDS = ("balance_minor", "emergency_credit_remaining_minor", "debt_minor", "supply")
+
+
 def account_event_signal(entry_id: str) -> str:
     """Dispatcher signal carrying (account_id, kind, data) to the event entities."""
     return f"{DOMAIN}_{entry_id}_account_event"
@@ -52,10 +65,9 @@ def account_event_signal(entry_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AccountState:
-    """An account as the ledger last described it, and when that description arrived."""
+    """An account as the ledger last described it, and its latest top-up order."""
 
     data: dict[str, Any]
-    received_at: datetime
     last_topup: dict[str, Any] | None = None
 
     @property
@@ -145,13 +157,12 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         return SiteData(accounts, statuses, meter_account)
 
     async def _read_account(self, account_id: int) -> AccountState:
-        received = dt_util.utcnow()
         account = await self.client.async_get(f"accounts/{account_id}")
         orders = await self.client.async_get(
             "topups", params={"account": str(account_id), "limit": "1"}
         )
         items = orders.get("topups") or []
-        return AccountState(account, received, items[0] if items else None)
+        return AccountState(account, items[0] if items else None)
 
     @property
     def ledger_ok(self) -> bool:
@@ -170,12 +181,10 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
 
     @callback
     def _apply_account(self, account_id: int, changes: dict[str, Any]) -> None:
-        if (current := self.data.accounts.get(account_id)) is None:
-            return
-        updated = replace(current, data={**current.data, **changes}, received_at=dt_util.utcnow())
-        self.async_set_updated_data(
-            replace(self.data, accounts={**self.data.accounts, account_id: updated})
-        )
+        if (updated := _merged(self.data.accounts.get(account_id), changes)) is not None:
+            self.async_set_updated_data(
+                replace(self.data, accounts={**self.data.accounts, account_id: updated})
+            )
 
     # ------------------------------------------------------------------ readings out
 
@@ -256,18 +265,16 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
     def _apply_ingest_result(self, result: dict[str, Any]) -> None:
         """Apply each account's new balance and supply decision from a readings response."""
         accounts = dict(self.data.accounts)
-        now = dt_util.utcnow()
         charged: list[int] = []
         for item in result.get("meters", []):
             account_id = item.get("account_id")
-            if (current := accounts.get(account_id)) is not None:
-                changes = {key: item[key] for key in ("balance_minor", "supply") if key in item}
-                accounts[account_id] = replace(
-                    current, data={**current.data, **changes}, received_at=now
-                )
+            changes = {key: item[key] for key in _INGEST_FIELDS if key in item}
+            if (updated := _merged(accounts.get(account_id), changes)) is not None:
+                accounts[account_id] = updated
             if item.get("charged_minor") or item.get("standing_charged_minor"):
                 charged.append(int(item["meter_id"]))
-        self.async_set_updated_data(replace(self.data, accounts=accounts))
+        if accounts != self.data.accounts:
+            self.async_set_updated_data(replace(self.data, accounts=accounts))
         self._refresh_statuses(charged)
 
     @callback

@@ -54,12 +54,13 @@ class SupplyController:
         self._lock = asyncio.Lock()
         self._unsubs: list[CALLBACK_TYPE] = []
         self._expiry_unsub: CALLBACK_TYPE | None = None
+        self._seen_site: tuple[object, bool] = (None, False)
 
     @callback
     def start(self) -> None:
         """Re-decide on every change of the meter or the ledger."""
         self._unsubs.append(self.meter.async_add_listener(self._schedule))
-        self._unsubs.append(self.sync.async_add_listener(self._schedule))
+        self._unsubs.append(self.sync.async_add_listener(self._site_changed))
 
     @callback
     def stop(self) -> None:
@@ -90,6 +91,15 @@ class SupplyController:
             unsent_readings=self.sync.has_unsent(self.ledger_meter_id),
             override=self.override,
         )
+
+    @callback
+    def _site_changed(self) -> None:
+        """Re-decide only when this meter's account or the ledger's reachability changed."""
+        seen = (self.sync.account_of_meter(self.ledger_meter_id), self.sync.ledger_ok)
+        if seen[0] is self._seen_site[0] and seen[1] == self._seen_site[1]:
+            return
+        self._seen_site = seen
+        self._schedule()
 
     @callback
     def _schedule(self) -> None:
