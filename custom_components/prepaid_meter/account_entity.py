@@ -19,14 +19,10 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .ledger_sync import AccountState, LedgerSync
+from .money import minor_to_major
 
 if TYPE_CHECKING:
     from . import PrepaidConfigEntry
-
-
-def minor_to_major(amount_minor: int, exponent: int) -> Decimal:
-    """Exact major units of minor units (1050 with exponent 2 -> 10.50); the ledger gives both."""
-    return Decimal(amount_minor).scaleb(-exponent)
 
 
 def add_account_entities(

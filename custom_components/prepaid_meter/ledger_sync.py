@@ -27,6 +27,7 @@ from .automation_events import bus_event_type, from_ledger_event
 from .const import DOMAIN
 from .coordinator import MeterCoordinator
 from .ledger_client import LedgerClient, LedgerConnectionError, LedgerError, LedgerRequestError
+from .money import minor_to_major
 from .reading_queue import ReadingQueue
 
 if TYPE_CHECKING:
@@ -312,6 +313,10 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             "device_ids": self._account_devices(account_id),
             **data,
         }
+        account = self.data.accounts.get(account_id) if account_id is not None else None
+        if isinstance(data.get("amount_minor"), int) and account is not None:
+            exponent = int(account.data.get("currency_exponent", 2))
+            event["amount"] = str(minor_to_major(data["amount_minor"], exponent))
         self.hass.bus.async_fire(bus_event_type(kind), event)
         async_dispatcher_send(
             self.hass, account_event_signal(self.config_entry.entry_id), account_id, kind, event

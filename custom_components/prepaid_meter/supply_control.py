@@ -17,6 +17,7 @@ from typing import Any
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
@@ -133,8 +134,12 @@ class SupplyController:
             identifiers={(DOMAIN, self.meter.subentry.subentry_id)}
         )
         account = self.sync.account_of_meter(self.ledger_meter_id)
+        relay_entity = er.async_get(self.hass).async_get_entity_id(
+            "switch", DOMAIN, f"{self.meter.subentry.subentry_id}_relay"
+        )
         data: dict[str, Any] = {
             "device_id": device.id if device else None,
+            "entity_id": relay_entity,
             "meter": self.meter.subentry.title,
             "account_id": None if account is None else account.data.get("id"),
             "state": "restored" if closed else "cut",
