@@ -329,7 +329,9 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         for meter_id, subentry_id in self.meter_subentries.items():
             if self.data.meter_account.get(meter_id) != account_id:
                 continue
-            if device := registry.async_get_device(identifiers={(DOMAIN, subentry_id)}):
+            if device := registry.async_get_device_by_identifier(
+                (DOMAIN, subentry_id), self.config_entry.entry_id
+            ):
                 found.append(device.id)
         return found
 

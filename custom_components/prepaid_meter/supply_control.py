@@ -130,8 +130,8 @@ class SupplyController:
             return decision
 
     def _announce(self, *, closed: bool, reason: str) -> None:
-        device = dr.async_get(self.hass).async_get_device(
-            identifiers={(DOMAIN, self.meter.subentry.subentry_id)}
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, self.meter.subentry.subentry_id), self.meter.config_entry.entry_id
         )
         account = self.sync.account_of_meter(self.ledger_meter_id)
         relay_entity = er.async_get(self.hass).async_get_entity_id(

@@ -14,12 +14,15 @@ from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import aiohttp
 import pytest
 from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from prepaid_ledger.api.app import create_app
@@ -27,13 +30,16 @@ from prepaid_ledger.config import Settings
 from prepaid_ledger.store.database import sqlite_url
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.prepaid_meter import logbook
 from custom_components.prepaid_meter.const import (
     CONF_LEDGER_METER_ID,
     CONF_TOKEN,
     CONF_URL,
     DOMAIN,
 )
+from custom_components.prepaid_meter.diagnostics import async_get_config_entry_diagnostics
 from custom_components.prepaid_meter.profiles import get_profile
+from custom_components.prepaid_meter.reading_queue import ReadingQueue
 from meter_simulator import ConstantLoad, MeterSimulator, RelayModule, SimulatedMeter
 from tests.integration.conftest import meter_subentry, tcp_meter
 from tests.ledger.conftest import STRIPE_SECRET
@@ -448,3 +454,122 @@ async def test_stream_reconnects_after_ledger_restart_without_missing_an_event(
     assert credited[0].data["amount_minor"] == 250
     balance_id = entity_id(hass, room, "balance")
     await wait_for(lambda: hass.states.get(balance_id).state == "3.50")
+
+
+async def test_low_balance_event_sensor_and_logbook_text(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """Crossing the first low-balance level (0.80) turns the sensor on and fires the event."""
+    room = await make_room(credit_minor=100)
+    low_id = entity_id(hass, room, "low_balance", "binary_sensor")
+    assert hass.states.get(low_id).state == "off"
+    fired: list[Event] = []
+    hass.bus.async_listen("prepaid_meter_low_balance", fired.append)
+    await room.ledger.call(
+        "POST",
+        "/api/v1/adjustments",
+        {"account": room.account["id"], "amount_minor": -30, "reason": "test"},
+    )
+    await wait_for(lambda: hass.states.get(low_id).state == "on")
+    await wait_for(lambda: bool(fired))
+    assert fired[0].data["level"] == 1
+    assert fired[0].data["threshold_minor"] == 80
+    assert hass.states.get(low_id).attributes == {
+        **hass.states.get(low_id).attributes,
+        "level": 1,
+        "threshold": "0.80",
+    }
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, next(iter(room.entry.subentries))), room.entry.entry_id
+    )
+    assert device is not None
+    assert fired[0].data["device_ids"] == [device.id]
+
+    described: dict[str, Callable[[Event], dict[str, str]]] = {}
+    logbook.async_describe_events(
+        hass, lambda _domain, event_type, describe: described.__setitem__(event_type, describe)
+    )
+    line = described["prepaid_meter_low_balance"](fired[0])
+    assert line["message"] == "balance fell to low-balance level 1"
+
+
+async def test_switching_against_the_decision_needs_an_override(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """With supply allowed, switching the relay off by hand is refused with a clear error."""
+    room = await make_room(credit_minor=500)
+    relay_id = entity_id(hass, room, "relay", "switch")
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call("switch", "turn_off", {"entity_id": relay_id}, blocking=True)
+    assert caught.value.translation_key == "relay_follows_credit"
+    assert "set_supply_override" in str(caught.value)
+    assert room.meter.relay_closed is True
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    await controller.async_set_override(closed=False, until=None)
+    assert room.meter.relay_closed is False
+    # With the override saying "off", switching off by hand is fine; on is refused.
+    await hass.services.async_call("switch", "turn_off", {"entity_id": relay_id}, blocking=True)
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call("switch", "turn_on", {"entity_id": relay_id}, blocking=True)
+    await controller.async_clear_override()
+    assert room.meter.relay_closed is True
+
+
+async def test_options_and_diagnostics(hass: HomeAssistant, make_room: RoomFactory) -> None:
+    """The options flow stores the relay settings; diagnostics show the queue and the stream."""
+    room = await make_room(credit_minor=500)
+    result = await hass.config_entries.options.async_init(room.entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"stale_polls": 5, "enforce_when_offline": True}
+    )
+    assert result["type"] == "create_entry"
+    await hass.async_block_till_done()
+    assert room.entry.options == {"stale_polls": 5, "enforce_when_offline": True}
+    await wait_for(lambda: room.entry.state is ConfigEntryState.LOADED)
+    await wait_for(lambda: room.sync.stream_connected and not len(room.sync.queue))
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    assert controller.enforce_when_offline is True
+    assert controller.stale_after == room.coordinator.update_interval * 5
+    diagnostics = await async_get_config_entry_diagnostics(hass, room.entry)
+    sync = diagnostics["ledger_sync"]
+    assert sync["stream_connected"] is True
+    assert sync["reading_queue"]["depth"] == 0
+    assert sync["accounts"][str(room.account["id"])]["balance_minor"] == await room.balance_minor()
+    assert diagnostics["entry"]["token"] == "**REDACTED**"
+    supply = next(iter(diagnostics["supply"].values()))
+    assert supply["ledger_meter_id"] == room.ledger_meter_id
+
+
+async def test_reading_for_a_meter_the_ledger_lacks_is_set_aside(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """One reading the ledger refuses for good is dropped; the rest of the batch is charged."""
+    room = await make_room(credit_minor=500)
+    sync = room.sync
+    at = dt_util.utcnow()
+    sync.add_reading(987654, "1.0", at)
+    sync.add_reading(room.ledger_meter_id, str(room.meter.advance()), at)
+    await sync.async_flush()
+    assert len(sync.queue) == 0
+    stats = sync.queue.stats()
+    assert stats.rejected == 1
+    assert stats.last_rejection is not None
+    assert "987654" in stats.last_rejection
+    meter = await room.ledger.call("GET", f"/api/v1/meters/{room.ledger_meter_id}")
+    assert meter["last_at"] == at.isoformat()
+
+
+async def test_queue_is_bounded_oldest_first(hass: HomeAssistant) -> None:
+    """Past the bound the oldest readings go, and diagnostics count them."""
+    queue = ReadingQueue(hass, "bound-test")
+    start = dt_util.utcnow()
+    with patch("custom_components.prepaid_meter.reading_queue.MAX_QUEUED", 3):
+        for minute in range(5):
+            queue.add(1, str(minute), start + timedelta(minutes=minute))
+    assert [item["value"] for item in queue.head()] == ["2", "3", "4"]
+    assert queue.stats().dropped == 2
+    await queue.async_save()
+    again = ReadingQueue(hass, "bound-test")
+    await again.async_load()
+    assert [item["value"] for item in again.head()] == ["2", "3", "4"]
+    assert again.stats().dropped == 2
