@@ -42,7 +42,11 @@ from custom_components.prepaid_meter.profiles import get_profile
 from custom_components.prepaid_meter.reading_queue import ReadingQueue
 from meter_simulator import ConstantLoad, MeterSimulator, RelayModule, SimulatedMeter
 from tests.integration.conftest import meter_subentry, tcp_meter
-from tests.ledger.conftest import STRIPE_SECRET
+from tests.ledger.conftest import (
+    STRIPE_SECRET,
+    fresh_postgres_database,
+    postgres_server,  # noqa: F401 - the session's PostgreSQL server, for the postgres variants
+)
 from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
 
 METER_UNIT = 2
@@ -54,8 +58,9 @@ LOAD_W = 3600.0
 class LedgerProcess:
     """The ledger service on a fixed port and data directory, stoppable and restartable."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None) -> None:
         self.data_dir = data_dir
+        self.database_url = database_url
         self.admin_token = secrets.token_urlsafe(16)
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -67,7 +72,7 @@ class LedgerProcess:
     async def start(self) -> None:
         settings = Settings(
             data_dir=self.data_dir,
-            database_url=sqlite_url(self.data_dir),
+            database_url=self.database_url or sqlite_url(self.data_dir),
             admin_token=self.admin_token,
             stripe_webhook_secret=STRIPE_SECRET,
         )
@@ -163,11 +168,25 @@ RoomFactory = Callable[..., Awaitable[Room]]
 
 
 @pytest.fixture
+def ledger_backend() -> str:
+    """SQLite (the add-on's default) unless a test asks for PostgreSQL too."""
+    return "sqlite"
+
+
+@pytest.fixture
+async def ledger_database_url(ledger_backend: str, request: pytest.FixtureRequest) -> str | None:
+    """A fresh PostgreSQL database on the real server, or None for SQLite."""
+    if ledger_backend == "sqlite":
+        return None
+    return await fresh_postgres_database(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
 async def make_room(
-    hass: HomeAssistant, socket_enabled: None, tmp_path: Path
+    hass: HomeAssistant, socket_enabled: None, tmp_path: Path, ledger_database_url: str | None
 ) -> AsyncIterator[RoomFactory]:
     """Build a ledger, a tariff, an account with credit and a linked meter with a relay."""
-    ledger = LedgerProcess(tmp_path)
+    ledger = LedgerProcess(tmp_path, ledger_database_url)
     await ledger.start()
     sims: list[MeterSimulator] = []
 
@@ -268,6 +287,7 @@ async def test_balance_falls_as_the_meter_consumes(
     assert len(room.sync.queue) == 0
 
 
+@pytest.mark.parametrize("ledger_backend", ["sqlite", "postgres"])
 async def test_credit_exhausted_cuts_and_payment_restores_without_a_poll(
     hass: HomeAssistant, make_room: RoomFactory
 ) -> None:
@@ -343,6 +363,7 @@ async def test_protected_account_is_never_cut(hass: HomeAssistant, make_room: Ro
     assert hass.states.get(entity_id(hass, room, "debt")).state != "0.00"
 
 
+@pytest.mark.parametrize("ledger_backend", ["sqlite", "postgres"])
 async def test_ledger_outage_no_cut_readings_queued_and_charged_once(
     hass: HomeAssistant, make_room: RoomFactory
 ) -> None:
