@@ -81,7 +81,7 @@ def simulator(meters: list[Meter], wire_baudrate: int | None = None) -> MeterSim
     sim = MeterSimulator(wire_baudrate=wire_baudrate)
     for meter in meters:
         sim.add(
-            meter.unit_id, SimulatedMeter(meter.profile, load=ConstantLoad(1200.0), total=500.0)
+            meter.unit_id, SimulatedMeter(meter.profile.id, load=ConstantLoad(1200.0), total=500.0)
         )
     return sim
 
