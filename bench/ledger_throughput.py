@@ -6,7 +6,8 @@ Runs the real service (`python -m prepaid_ledger serve`) as a subprocess and tal
 - webhook-to-credited latency p50/p99: the ledger commits the credit before it answers, so
   the response time of a signed Stripe delivery is the time until the money is credited;
 - balance read latency (GET /api/v1/accounts/{id}) with 1 thousand and with 1 million journal
-  entries on the account: the stored balance keeps it flat.
+  entries in the ledger, half of them on the account's book (each added transaction has one
+  entry on the account and one on a system book): the stored balance keeps it flat.
 
     scripts/run python bench/ledger_throughput.py [--batches 20] [--entries 1000000]
 

@@ -3,7 +3,7 @@
 Tests, benchmarks and the demo run against it instead of hardware. Start it from Python::
 
     sim = MeterSimulator()
-    sim.add(1, SimulatedMeter(get_profile("acrel_ddsy1352"), load=ConstantLoad(1500)))
+    sim.add(1, SimulatedMeter("acrel_ddsy1352", load=ConstantLoad(1500)))
     port = await sim.start_tcp()
     path = sim.open_pty()          # RTU on a pseudo-terminal
     sim.set_fault(1, silent=True)  # inject a fault

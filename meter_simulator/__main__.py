@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from custom_components.prepaid_meter.profiles import (
-    PROFILES,
     MeterProfile,
     ProfileError,
-    get_profile,
+    RegisterRelay,
     load_custom_profile_yaml,
 )
 
 from .devices import RelayModule, SimulatedMeter
 from .load import ConstantLoad, SineLoad
+from .maps import MAPS, MeterMap, RelayRegisters, Value, get_map
 from .server import MeterSimulator
 
 COMMANDS = """commands:
@@ -50,8 +50,41 @@ class MeterSpec:
     """``UNIT:PROFILE[:WATTS]`` from the command line."""
 
     unit_id: int
-    profile: MeterProfile
+    map: MeterMap
     watts: float
+
+
+_KINDS = {"uint16": "u16", "int16": "s16", "uint32": "u32", "int32": "s32", "float32": "f32"}
+
+
+def map_from_custom_profile(profile: MeterProfile) -> MeterMap:
+    """Simulate a user's custom YAML map (no manual to write it from: the YAML is the manual)."""
+    relay = profile.relay if isinstance(profile.relay, RegisterRelay) else None
+    return MeterMap(
+        model=profile.id,
+        quantity=profile.quantity,
+        read_functions=frozenset(r.function for r in profile.registers),
+        values=tuple(
+            Value(
+                key=r.key,
+                address=r.address,
+                kind=_KINDS[r.data_type],  # type: ignore[arg-type]
+                per_count=r.scale,
+                word_order=r.word_order,
+                byte_order=r.byte_order,
+            )
+            for r in profile.registers
+        ),
+        max_span=profile.max_registers_per_request,
+        forbidden=tuple((g.start, g.end, g.function) for g in profile.forbidden),
+        write_functions=frozenset(profile.write_functions),
+        relay=None
+        if relay is None
+        else RelayRegisters(
+            address=relay.address, cut=relay.cut_words, restore=relay.restore_words
+        ),
+        relay_read_function=relay.read_function if relay is not None else 3,
+    )
 
 
 def _unit(text: str) -> int:
@@ -61,18 +94,18 @@ def _unit(text: str) -> int:
     return unit
 
 
-def parse_meter(text: str, custom: dict[str, MeterProfile]) -> MeterSpec:
+def parse_meter(text: str, custom: dict[str, MeterMap]) -> MeterSpec:
     """Parse ``UNIT:PROFILE[:WATTS]``."""
     parts = text.split(":")
     if len(parts) not in {2, 3}:
         raise argparse.ArgumentTypeError(f"{text!r}: expected UNIT:PROFILE[:WATTS]")
     try:
         unit = _unit(parts[0])
-        profile = custom.get(parts[1]) or get_profile(parts[1])
+        meter_map = custom.get(parts[1]) or get_map(parts[1])
         watts = float(parts[2]) if len(parts) == 3 else 1000.0
-    except (ValueError, ProfileError) as err:
+    except (ValueError, KeyError) as err:
         raise argparse.ArgumentTypeError(f"{text!r}: {err}") from err
-    return MeterSpec(unit, profile, watts)
+    return MeterSpec(unit, meter_map, watts)
 
 
 def parse_relay_module(text: str) -> tuple[int, dict[int, int]]:
@@ -103,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scripts/simulator",
         description="Simulated Modbus meters (Modbus TCP, RTU over TCP, RTU over a pty).",
-        epilog=f"profiles: {', '.join(PROFILES)}\n\n{COMMANDS}",
+        epilog=f"models: {', '.join(MAPS)}\n\n{COMMANDS}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--tcp", type=parse_host_port, help="listen for Modbus TCP on HOST:PORT")
@@ -160,7 +193,7 @@ class Runner:
             if isinstance(device, SimulatedMeter):
                 relay = "closed" if device.relay_closed else "OPEN"
                 self.out(
-                    f"unit {unit}: {device.profile.id} relay={relay} "
+                    f"unit {unit}: {device.map.model} relay={relay} "
                     f"rate={device.rate:.0f} total={device.advance():.4f}{faults}"
                 )
             elif isinstance(device, RelayModule):
@@ -213,11 +246,11 @@ class Runner:
 
 async def run(args: argparse.Namespace) -> int:
     """Start the transports, print where they are, and serve until quit or EOF."""
-    custom: dict[str, MeterProfile] = {}
+    custom: dict[str, MeterMap] = {}
     try:
         for path in args.custom_profile:
             profile = load_custom_profile_yaml(path.read_text(encoding="utf-8"))
-            custom[profile.id] = profile
+            custom[profile.id] = map_from_custom_profile(profile)
         specs = [parse_meter(text, custom) for text in args.meter]
     except (OSError, ProfileError, argparse.ArgumentTypeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -235,7 +268,7 @@ async def run(args: argparse.Namespace) -> int:
             if args.swing
             else ConstantLoad(spec.watts)
         )
-        simulator.add(spec.unit_id, SimulatedMeter(spec.profile, load=load, speed=args.speed))
+        simulator.add(spec.unit_id, SimulatedMeter(spec.map, load=load, speed=args.speed))
     for unit, links in args.relay_module:
         module = RelayModule()
         simulator.add(unit, module)

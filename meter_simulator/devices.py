@@ -1,8 +1,8 @@
-"""Simulated Modbus devices: a meter that behaves like its profile, and a relay module.
+"""Simulated Modbus devices: a meter that answers like its manual, and a relay module.
 
-The meter's registers are encoded with the same codec the client decodes with, straight from
-the profile, so a simulated Acrel has the Acrel's addresses, scaling, word order and
-function-code rules. Its total integrates the load over time and stops when the relay opens.
+The meter's registers come from the simulator's own maps (``maps.py``, written from each
+manual), never from the integration's profiles, so a profile mistake fails a test. Its total
+integrates the load over time and stops when the relay opens.
 """
 
 from __future__ import annotations
@@ -13,15 +13,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
 
-from custom_components.prepaid_meter.modbus.codec import encode
-from custom_components.prepaid_meter.profiles.model import (
-    CoilRelay,
-    MeterProfile,
-    Register,
-    RegisterRelay,
-)
-
 from .load import ConstantLoad, Load
+from .maps import MeterMap, get_map
 
 ILLEGAL_FUNCTION = 1
 ILLEGAL_ADDRESS = 2
@@ -46,28 +39,12 @@ class Device(Protocol):
         ...
 
 
-def _encode_clamped(register: Register, value: Decimal) -> list[int]:
-    """Encode, saturating at the type's limits like a real meter's display would."""
-    try:
-        return encode(register, value)
-    except ValueError:
-        pass
-    if register.data_type == "float32":
-        return encode(register, Decimal(0))
-    bits = 16 * register.count
-    signed = register.data_type.startswith("int")
-    low = -(2 ** (bits - 1)) if signed else 0
-    high = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
-    raw = low if value < 0 else high
-    return encode(register, Decimal(raw) * register.scale)
-
-
 class SimulatedMeter:
-    """A meter on the bus: registers from its profile, a load, a relay that cuts the load."""
+    """A meter on the bus: registers from its map, a load, a relay that cuts the load."""
 
     def __init__(
         self,
-        profile: MeterProfile,
+        model: str | MeterMap,
         *,
         load: Load | None = None,
         total: float = 0.0,
@@ -75,15 +52,18 @@ class SimulatedMeter:
         frequency: float = 50.0,
         power_factor: float = 0.95,
         relay_closed: bool = True,
+        relay_commanded: bool = True,
         clock: Clock = time.monotonic,
         speed: float = 1.0,
     ) -> None:
-        self.profile = profile
+        self.map = get_map(model) if isinstance(model, str) else model
         self.load: Load = load or ConstantLoad(1000.0)
         self.voltage = voltage
         self.frequency = frequency
         self.power_factor = power_factor
         self.relay_closed = relay_closed
+        #: False: no remote relay command yet (some meters then read their relay as zeros).
+        self.relay_commanded = relay_commanded
         #: Set by the server's fault injection: relay writes are acknowledged but ignored.
         self.relay_stuck = False
         self._clock = clock
@@ -91,9 +71,9 @@ class SimulatedMeter:
         self._started = clock()
         self._last = self._started
         self._total = total
-        self._read_functions = {r.function for r in profile.registers}
-        if isinstance(profile.relay, RegisterRelay):
-            self._read_functions.add(profile.relay.read_function)
+        self._read_functions = set(self.map.read_functions)
+        if self.map.relay is not None:
+            self._read_functions.add(self.map.relay_read_function)
 
     # ------------------------------------------------------------------ physics
 
@@ -133,6 +113,7 @@ class SimulatedMeter:
         current = power / (voltage * self.power_factor) if voltage and self.power_factor else 0.0
         numbers: dict[str, float] = {
             "energy_total": total,
+            "energy_import_export": total,
             "water_total": total,
             "energy_flat": total,
             "power": power,
@@ -145,25 +126,23 @@ class SimulatedMeter:
             numbers[f"voltage_{phase}"] = voltage
             numbers[f"current_{phase}"] = current / 3
             numbers[f"power_{phase}"] = power / 3
-        return {
-            register.key: _to_decimal(numbers.get(register.key, 0.0))
-            for register in self.profile.registers
-        }
+        return {value.key: _to_decimal(numbers.get(value.key, 0.0)) for value in self.map.values}
 
     # ------------------------------------------------------------------ Modbus
 
     def _image(self, function: int) -> dict[int, int]:
         """Encode the current register words, by address, for one function code."""
         words: dict[int, int] = {}
-        values = self.values()
-        for register in self.profile.registers:
-            if register.function == function:
-                encoded = _encode_clamped(register, values[register.key])
-                for offset, word in enumerate(encoded):
-                    words[register.address + offset] = word
-        relay = self.profile.relay
-        if isinstance(relay, RegisterRelay) and relay.read_function == function:
-            state = relay.restore_words if self.relay_closed else relay.cut_words
+        if function in self.map.read_functions:
+            values = self.values()
+            for value in self.map.values:
+                for offset, word in enumerate(value.encode(values[value.key])):
+                    words[value.address + offset] = word
+        relay = self.map.relay
+        if relay is not None and self.map.relay_read_function == function:
+            state = relay.restore if self.relay_closed else relay.cut
+            if not self.relay_commanded and relay.before_first_command is not None:
+                state = relay.before_first_command
             for offset, word in enumerate(state):
                 words[relay.address + offset] = word
         return words
@@ -174,28 +153,30 @@ class SimulatedMeter:
             return [self._image(3).get(address + i, 0) for i in range(count)]
         if function not in self._read_functions:
             return ILLEGAL_FUNCTION
-        if count > self.profile.max_registers_per_request or address + count > 0x10000:
-            return (
-                ILLEGAL_VALUE if count > self.profile.max_registers_per_request else ILLEGAL_ADDRESS
-            )
+        if count > self.map.max_span or address + count > 0x10000:
+            return ILLEGAL_VALUE if count > self.map.max_span else ILLEGAL_ADDRESS
         end = address + count - 1
-        if any(g.applies_to(function) and g.overlaps(address, end) for g in self.profile.forbidden):
+        if any(
+            (only is None or only == function) and address <= last and start <= end
+            for start, last, only in self.map.forbidden
+        ):
             return ILLEGAL_ADDRESS
         image = self._image(function)
         return [image.get(address + i, 0) for i in range(count)]
 
     def write(self, function: int, address: int, values: list[int] | list[bool]) -> int | None:
         """Accept relay writes only, with the function codes the model accepts."""
-        if function not in self.profile.write_functions:
+        if function not in self.map.write_functions:
             return ILLEGAL_FUNCTION
-        relay = self.profile.relay
-        if not isinstance(relay, RegisterRelay) or address != relay.address:
+        relay = self.map.relay
+        if relay is None or address != relay.address:
             return ILLEGAL_ADDRESS
         words = tuple(int(v) for v in values)
-        if words not in {relay.cut_words, relay.restore_words}:
+        if words not in {relay.cut, relay.restore}:
             return ILLEGAL_VALUE
         if not self.relay_stuck:
-            self.set_relay(words == relay.restore_words)
+            self.relay_commanded = True
+            self.set_relay(words == relay.restore)
         return None
 
 
@@ -213,11 +194,8 @@ class RelayModule:
         self.links: dict[int, tuple[SimulatedMeter, bool]] = {}
         self.stuck = False
 
-    def link(self, coil: int, meter: SimulatedMeter) -> None:
-        """Let ``coil`` switch ``meter``'s supply (with the meter profile's coil polarity)."""
-        closed_when = (
-            meter.profile.relay.closed_when if isinstance(meter.profile.relay, CoilRelay) else True
-        )
+    def link(self, coil: int, meter: SimulatedMeter, *, closed_when: bool = True) -> None:
+        """Let ``coil`` switch ``meter``'s supply; ``closed_when``: the coil value for supply on."""
         self.links[coil] = (meter, closed_when)
         self.coils[coil] = meter.relay_closed == closed_when
 

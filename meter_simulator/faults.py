@@ -19,6 +19,8 @@ class Fault:
     corrupt: bool = False
     #: Accept relay writes but leave the relay where it is (a welded contact).
     relay_stuck: bool = False
+    #: Carry out writes but never answer them (the acknowledgement is lost on the line).
+    mute_writes: bool = False
 
     @property
     def healthy(self) -> bool:

@@ -296,6 +296,8 @@ class MeterSimulator:
                     response = await request.datastore_update(
                         cast("ModbusServerContext", _Context(device)), unit
                     )
+                    if fault.mute_writes and request.function_code in _WRITE_FUNCTIONS:
+                        return
             response.dev_id = unit
             response.transaction_id = request.transaction_id
             frame = framer.buildFrame(response)
@@ -321,6 +323,9 @@ class MeterSimulator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+_WRITE_FUNCTIONS = frozenset({5, 6, 15, 16})
 
 
 def _corrupt(frame: bytes, framer: FramerBase) -> bytes:

@@ -18,6 +18,10 @@ from homeassistant.const import __version__ as ha_version
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from custom_components.prepaid_meter.const import PARITY_OPTIONS, PROFILE_CUSTOM
+from custom_components.prepaid_meter.meter_flow import BAUD_RATES
+from custom_components.prepaid_meter.profiles import PROFILES
+
 ROOT = Path(__file__).resolve().parent.parent
 INTEGRATION = ROOT / "custom_components" / "prepaid_meter"
 ADDON = ROOT / "addon"
@@ -133,6 +137,31 @@ def test_hacs_json() -> None:
 def test_translations_match_strings() -> None:
     strings = _json(INTEGRATION / "strings.json")
     assert _json(INTEGRATION / "translations" / "en.json") == strings
+
+
+def _keys(tree: object, path: str = "") -> list[str]:
+    if not isinstance(tree, dict):
+        return []
+    return [
+        found
+        for key, value in tree.items()
+        for found in (f"{path}{key}", *_keys(value, f"{path}{key}."))
+    ]
+
+
+def test_translation_keys_pass_hassfest() -> None:
+    """hassfest: every translation key, selector options included, matches [a-z0-9-_]+."""
+    keys = _keys(_json(INTEGRATION / "strings.json"))
+    assert "selector.parity.options.none" in keys
+    bad = [key for key in keys if not re.fullmatch(r"[a-z0-9-_]+", key.rsplit(".", 1)[-1])]
+    assert bad == []
+
+
+def test_every_selector_option_is_translated() -> None:
+    selectors = _json(INTEGRATION / "strings.json")["selector"]
+    assert set(selectors["parity"]["options"]) == set(PARITY_OPTIONS)
+    assert set(selectors["profile"]["options"]) == {*PROFILES, PROFILE_CUSTOM}
+    assert set(selectors["baudrate"]["options"]) == set(BAUD_RATES)
 
 
 def test_every_flow_error_and_abort_is_translated() -> None:

@@ -28,9 +28,12 @@ CONF_CUSTOM_PROFILE: Final = "custom_profile"
 CONF_RELAY_UNIT_ID: Final = "relay_unit_id"
 CONF_RELAY_COIL: Final = "relay_coil"
 CONF_NAME: Final = "name"
+#: Stored by versions that let users set the interval; ignored (the integration picks it).
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 CONF_UNREACHABLE_MINUTES: Final = "unreachable_minutes"
 CONF_FRAME_GAP_MS: Final = "frame_gap_ms"
+#: The read function the test read found the meter answers (profiles with a fallback only).
+CONF_READ_FUNCTION: Final = "read_function"
 CONF_LEDGER_METER_ID: Final = "ledger_meter_id"
 CONF_ACCOUNT_NAME: Final = "account_name"
 CONF_TARIFF: Final = "tariff"
@@ -40,7 +43,9 @@ LINK_NONE: Final = "none"
 PROFILE_CUSTOM: Final = "custom"
 
 DEFAULT_MODBUS_PORT: Final = 502
-DEFAULT_SCAN_INTERVAL: Final = 10  # seconds
+DEFAULT_SCAN_INTERVAL: Final = 10  # seconds, for every meter (quality scale: appropriate-polling)
+#: Serial parity as the selector offers it (translation keys) and as the line needs it.
+PARITY_OPTIONS: Final = {"none": "N", "even": "E", "odd": "O"}
 DEFAULT_UNREACHABLE_MINUTES: Final = 15
 MIN_SCAN_INTERVAL: Final = timedelta(seconds=2)
 

@@ -20,7 +20,6 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .const import (
-    CONF_SCAN_INTERVAL,
     CONF_UNIT_ID,
     CONF_UNREACHABLE_MINUTES,
     DEFAULT_SCAN_INTERVAL,
@@ -66,9 +65,9 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
             _LOGGER,
             config_entry=entry,
             name=f"{subentry.title} ({hub.endpoint}, unit {subentry.data[CONF_UNIT_ID]})",
-            update_interval=timedelta(
-                seconds=subentry.data.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
-            ),
+            # The integration picks the interval (quality scale: appropriate-polling); a
+            # scan_interval stored by older versions is ignored.
+            update_interval=timedelta(seconds=DEFAULT_SCAN_INTERVAL),
         )
         self.subentry = subentry
         self.hub = hub
@@ -146,6 +145,9 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
                 },
             ) from err
         except ModbusError as err:
+            # The write may have reached the meter (a timeout after it switched): show what
+            # the meter says now, or unavailable, never the state from before the command.
+            await self._async_read_back_relay()
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="relay_failed",
@@ -153,10 +155,18 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
             ) from err
         self._publish_relay(confirmed)
 
-    def _publish_relay(self, closed: bool | None) -> None:
+    async def _async_read_back_relay(self) -> None:
+        try:
+            state = await self.hub.read_relay(self.unit_id, self.profile)
+        except ModbusError as err:
+            self._publish_relay(None, str(err))
+        else:
+            self._publish_relay(state)
+
+    def _publish_relay(self, closed: bool | None, error: str | None = None) -> None:
         if self.data is None:
             return
-        self.async_set_updated_data(MeterData(self.data.values, closed, None, self.data.read_at))
+        self.async_set_updated_data(MeterData(self.data.values, closed, error, self.data.read_at))
 
 
 def _relay_word(state: bool | None) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from .const import (
     CONF_BAUDRATE,
@@ -19,6 +19,7 @@ from .const import (
     CONF_PARITY,
     CONF_PORT,
     CONF_PROFILE,
+    CONF_READ_FUNCTION,
     CONF_RELAY_COIL,
     CONF_RELAY_UNIT_ID,
     CONF_SERIAL_PORT,
@@ -26,6 +27,7 @@ from .const import (
     CONNECTION_RTU_OVER_TCP,
     CONNECTION_SERIAL,
     DEFAULT_MODBUS_PORT,
+    PARITY_OPTIONS,
     PROFILE_CUSTOM,
 )
 from .modbus.connection import HubSettings
@@ -39,7 +41,7 @@ def endpoint_from_config(data: Mapping[str, Any]) -> Endpoint:
         return SerialEndpoint(
             port=str(data[CONF_SERIAL_PORT]),
             baudrate=int(data[CONF_BAUDRATE]),
-            parity=data[CONF_PARITY],
+            parity=_parity_code(str(data[CONF_PARITY])),
             stopbits=int(data[CONF_STOPBITS]),
             bytesize=int(data[CONF_BYTESIZE]),
         )
@@ -48,6 +50,18 @@ def endpoint_from_config(data: Mapping[str, Any]) -> Endpoint:
         port=int(data.get(CONF_PORT, DEFAULT_MODBUS_PORT)),
         framing="rtu" if data[CONF_CONNECTION] == CONNECTION_RTU_OVER_TCP else "socket",
     )
+
+
+_PARITY_CODES: tuple[Literal["N", "E", "O"], ...] = ("N", "E", "O")
+
+
+def _parity_code(stored: str) -> Literal["N", "E", "O"]:
+    """Line parity from "none"/"even"/"odd" (the selector) or "N"/"E"/"O" (older versions)."""
+    code = PARITY_OPTIONS.get(stored, stored)
+    for known in _PARITY_CODES:
+        if code == known:
+            return known
+    raise ValueError(f"parity must be one of {', '.join(PARITY_OPTIONS)}, not {stored!r}")
 
 
 def hub_settings_from_config(data: Mapping[str, Any]) -> HubSettings | None:
@@ -67,6 +81,10 @@ def profile_from_config(data: Mapping[str, Any]) -> MeterProfile:
         profile = load_custom_profile_yaml(str(data[CONF_CUSTOM_PROFILE]))
     else:
         profile = get_profile(str(data[CONF_PROFILE]))
+    if data.get(CONF_READ_FUNCTION) is not None and profile.fallback_read_function is not None:
+        function = int(data[CONF_READ_FUNCTION])
+        if function == profile.fallback_read_function:
+            profile = profile.with_read_function(profile.fallback_read_function)
     if isinstance(profile.relay, CoilRelay):
         # A coil relay sits on a separate relay module; without one configured there is none.
         if data.get(CONF_RELAY_UNIT_ID) is None:

@@ -38,9 +38,9 @@ from .const import (
     CONF_PARITY,
     CONF_PORT,
     CONF_PROFILE,
+    CONF_READ_FUNCTION,
     CONF_RELAY_COIL,
     CONF_RELAY_UNIT_ID,
-    CONF_SCAN_INTERVAL,
     CONF_SERIAL_PORT,
     CONF_STOPBITS,
     CONF_TARIFF,
@@ -51,9 +51,9 @@ from .const import (
     CONNECTION_SERIAL,
     CONNECTION_TCP,
     DEFAULT_MODBUS_PORT,
-    DEFAULT_SCAN_INTERVAL,
     LINK_NEW,
     LINK_NONE,
+    PARITY_OPTIONS,
     PROFILE_CUSTOM,
 )
 from .hubs import async_get_hub_manager
@@ -64,6 +64,7 @@ from .meter_config import (
     profile_from_config,
     profile_has_relay_module,
 )
+from .modbus.connection import ModbusHub
 from .modbus.errors import (
     DecodeError,
     EndpointConflict,
@@ -76,6 +77,8 @@ from .profiles import PROFILES, MeterProfile, ProfileError
 
 #: The ledger's unit for each kind of meter.
 LEDGER_UNITS = {"energy": "kWh", "water": "m3"}
+#: Modbus exception code 1: the meter does not support the function code.
+ILLEGAL_FUNCTION = 1
 CONNECTIONS = [CONNECTION_TCP, CONNECTION_RTU_OVER_TCP, CONNECTION_SERIAL]
 BAUD_RATES = ["1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"]
 
@@ -114,8 +117,8 @@ def _connection_schema(meter: Mapping[str, Any], profile: MeterProfile | None) -
             probatio.Required(
                 CONF_BAUDRATE, default=str(serial.baudrate if serial else 9600)
             ): _select(BAUD_RATES, CONF_BAUDRATE),
-            probatio.Required(CONF_PARITY, default=serial.parity if serial else "N"): _select(
-                ["N", "E", "O"], CONF_PARITY
+            probatio.Required(CONF_PARITY, default=_parity_key(serial.parity if serial else "N")): (
+                _select(list(PARITY_OPTIONS), CONF_PARITY)
             ),
             probatio.Required(CONF_STOPBITS, default=serial.stopbits if serial else 1): _number(
                 1, 2
@@ -138,15 +141,17 @@ def _connection_schema(meter: Mapping[str, Any], profile: MeterProfile | None) -
     if profile is not None and profile_has_relay_module(profile):
         fields[probatio.Optional(CONF_RELAY_UNIT_ID)] = _number(1, 247)
         fields[probatio.Optional(CONF_RELAY_COIL, default=0)] = _number(0, 65535)
-    fields[probatio.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL)] = _number(
-        2, 3600, "s"
-    )
     return probatio.Schema(fields)
+
+
+def _parity_key(code: str) -> str:
+    """Return the selector's key for a line parity code ("N" -> "none")."""
+    return next((key for key, value in PARITY_OPTIONS.items() if value == code), code)
 
 
 INTEGER_FIELDS = (
     CONF_PORT, CONF_UNIT_ID, CONF_STOPBITS, CONF_BYTESIZE, CONF_BAUDRATE, CONF_RELAY_UNIT_ID,
-    CONF_RELAY_COIL, CONF_SCAN_INTERVAL, CONF_FRAME_GAP_MS,
+    CONF_RELAY_COIL, CONF_FRAME_GAP_MS,
 )  # fmt: skip
 
 
@@ -359,8 +364,12 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             )
         return self.async_create_entry(title=title, data=data, unique_id=unique_id)
 
-    async def _async_test_read(self, data: Mapping[str, Any]) -> tuple[str | None, str]:
-        """Read the meter with its profile: (form error, Modbus detail) or (None, "")."""
+    async def _async_test_read(self, data: dict[str, Any]) -> tuple[str | None, str]:
+        """Read the meter with its profile: (form error, Modbus detail) or (None, "").
+
+        For a profile with a fallback read function, stores the one the meter answers in
+        ``data`` (``read_function``), so it is read that way from then on.
+        """
         try:
             endpoint = endpoint_from_config(data)
             settings = hub_settings_from_config(data)
@@ -375,10 +384,21 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             hub = manager.acquire(endpoint, settings)
         except EndpointConflict as err:
             return "endpoint_conflict", str(err)
+        unit_id = int(data[CONF_UNIT_ID])
         try:
-            await hub.probe(int(data[CONF_UNIT_ID]), profile)
+            try:
+                read_function = await _async_probe(hub, unit_id, profile)
+            except WrongProfile as err:
+                if data[CONF_PROFILE] == PROFILE_CUSTOM and isinstance(err.__cause__, DecodeError):
+                    # The user's map cannot decode what the meter sends (NaN, a scale that
+                    # overflows): a mistake in the map, not a different meter.
+                    return "invalid_profile", str(err)
+                raise
+            if read_function is not None:
+                data[CONF_READ_FUNCTION] = read_function
+                profile = profile_from_config(data)
             if profile.relay is not None:
-                await hub.read_relay(int(data[CONF_UNIT_ID]), profile)
+                await hub.read_relay(unit_id, profile)
         except NoResponse as err:
             return "no_response", str(err)
         except (WrongProfile, ExceptionResponse, DecodeError) as err:
@@ -388,6 +408,28 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         finally:
             await manager.release(hub)
         return None, ""
+
+
+async def _async_probe(hub: ModbusHub, unit_id: int, profile: MeterProfile) -> int | None:
+    """Prove the meter is this model; return the read function it answers if it had to fall back.
+
+    A meter that refuses the profile's read function with "illegal function" is tried once
+    more with the profile's fallback (Chint DDSU666 firmware answers FC04 or FC03).
+    """
+    try:
+        await hub.probe(unit_id, profile)
+    except WrongProfile as err:
+        refused = err.__cause__
+        fallback = profile.fallback_read_function
+        if (
+            fallback is None
+            or not isinstance(refused, ExceptionResponse)
+            or refused.code != ILLEGAL_FUNCTION
+        ):
+            raise
+        await hub.probe(unit_id, profile.with_read_function(fallback))
+        return fallback
+    return None
 
 
 def _meter_fields(meter: Mapping[str, Any]) -> dict[str, Any]:

@@ -43,13 +43,17 @@ class MeterRelay(MeterEntity, SwitchEntity):
 
     @property
     def available(self) -> bool:
-        """Unavailable when the meter or its relay did not answer the last poll."""
+        """Unavailable when the meter or its relay did not answer the last poll.
+
+        A relay that answers without saying its state (an Acrel never commanded remotely) is
+        available with an unknown state, so the user can send the first command.
+        """
         data = self.coordinator.data
-        return super().available and data is not None and data.relay_closed is not None
+        return super().available and data is not None and data.relay_error is None
 
     @property
     def is_on(self) -> bool | None:
-        """The relay state the meter last reported."""
+        """The relay state the meter last reported (None: unknown)."""
         return None if self.coordinator.data is None else self.coordinator.data.relay_closed
 
     async def async_turn_on(self, **kwargs: Any) -> None:

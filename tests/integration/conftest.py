@@ -33,7 +33,6 @@ from custom_components.prepaid_meter.const import (
     SUBENTRY_METER,
 )
 from custom_components.prepaid_meter.meter_flow import meter_unique_id
-from custom_components.prepaid_meter.profiles import get_profile
 from meter_simulator import ConstantLoad, MeterSimulator, RelayModule, SimulatedMeter
 
 
@@ -132,7 +131,7 @@ async def sim(socket_enabled: None) -> AsyncIterator[MeterSimulator]:
     ):
         simulator.add(
             unit,
-            SimulatedMeter(get_profile(profile_id), load=ConstantLoad(LOAD_W), total=START_KWH),
+            SimulatedMeter(profile_id, load=ConstantLoad(LOAD_W), total=START_KWH),
         )
     module = RelayModule()
     simulator.add(RELAY_MODULE_UNIT, module)

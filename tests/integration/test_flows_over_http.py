@@ -80,10 +80,10 @@ async def test_meter_flow_over_http(
         form["flow_id"], {"name": "Room 1", "profile": "acrel_ddsy1352", "connection": "tcp"}
     )
     assert form["step_id"] == "connection"
-    assert _field_names(form) == ["host", "port", "unit_id", "scan_interval"]
+    # No polling interval: the integration picks it (quality scale: appropriate-polling).
+    assert _field_names(form) == ["host", "port", "unit_id"]
     form = await step(
-        form["flow_id"],
-        {"host": "127.0.0.1", "port": sim.tcp_port, "unit_id": ACREL_UNIT, "scan_interval": 10},
+        form["flow_id"], {"host": "127.0.0.1", "port": sim.tcp_port, "unit_id": ACREL_UNIT}
     )
     assert form["step_id"] == "ledger"
     form = await step(form["flow_id"], {"ledger_meter_id": "new"})

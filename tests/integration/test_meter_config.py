@@ -26,6 +26,9 @@ def test_serial_endpoint_and_frame_gap() -> None:
     assert endpoint_from_config(SERIAL) == SerialEndpoint(
         port="/dev/ttyUSB0", baudrate=2400, parity="E", stopbits=1, bytesize=8
     )
+    # The selector's keys (hassfest: lowercase) and the codes older versions stored.
+    for stored, code in (("none", "N"), ("even", "E"), ("odd", "O"), ("O", "O")):
+        assert endpoint_from_config({**SERIAL, "parity": stored}).parity == code
     assert hub_settings_from_config(SERIAL) is None
     settings = hub_settings_from_config({**SERIAL, "frame_gap_ms": 20})
     assert settings is not None

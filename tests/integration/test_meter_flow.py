@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.prepaid_meter.const import DOMAIN, SUBENTRY_METER
-from meter_simulator import MeterSimulator
+from meter_simulator import ConstantLoad, MeterSimulator, SimulatedMeter
 
 from .conftest import (
     ACREL_UNIT,
@@ -84,7 +84,6 @@ def _tcp(sim: MeterSimulator, unit: int, **extra: Any) -> dict[str, Any]:
         "host": "127.0.0.1",
         "port": sim.tcp_port,
         "unit_id": unit,
-        "scan_interval": 10,
         **extra,
     }
 
@@ -177,11 +176,10 @@ async def test_rtu_over_serial_pty(
         {
             "serial_port": path,
             "baudrate": "9600",
-            "parity": "N",
+            "parity": "none",
             "stopbits": 1,
             "bytesize": 8,
             "unit_id": ACREL_UNIT,
-            "scan_interval": 10,
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -202,6 +200,7 @@ async def test_serial_port_with_two_settings_raises_repair_issue(
     serial: dict[str, Any] = {
         "connection": "serial",
         "serial_port": path,
+        # Stored as older versions did ("N", a scan interval): still loads.
         "parity": "N",
         "stopbits": 1,
         "bytesize": 8,
@@ -234,8 +233,8 @@ async def test_serial_port_with_two_settings_raises_repair_issue(
         {"name": "C", "profile": "acrel_ddsy1352", "connection": "serial"},
         {
             k: v
-            for k, v in {**serial, "unit_id": 3, "baudrate": "19200"}.items()
-            if k != "connection"
+            for k, v in {**serial, "unit_id": 3, "baudrate": "19200", "parity": "none"}.items()
+            if k not in {"connection", "scan_interval"}
         },
     )
     assert result["errors"] == {"base": "endpoint_conflict"}
@@ -247,6 +246,7 @@ async def test_reconfigure_and_remove_meter(
 ) -> None:
     entry = site_with_meters
     (room1,) = [s for s in entry.subentries.values() if s.title == "Room 1"]
+    assert room1.data["scan_interval"] == 10
     result = await entry.start_subentry_reconfigure_flow(hass, room1.subentry_id)
     assert result["step_id"] == "reconfigure"
     result = await hass.config_entries.subentries.async_configure(
@@ -265,7 +265,7 @@ async def test_reconfigure_and_remove_meter(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "wrong_profile"}
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], _tcp(sim, ACREL_UNIT, scan_interval=30)
+        result["flow_id"], _tcp(sim, ACREL_UNIT)
     )
     assert result["step_id"] == "ledger"
     result = await hass.config_entries.subentries.async_configure(
@@ -275,7 +275,9 @@ async def test_reconfigure_and_remove_meter(
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
     assert entry.subentries[room1.subentry_id].title == "Room 1 (tenant B)"
-    assert entry.subentries[room1.subentry_id].data["scan_interval"] == 30
+    # The integration picks the polling interval; one stored by an older version (the
+    # fixture's subentries carry one) loaded, and is dropped on reconfigure.
+    assert "scan_interval" not in entry.subentries[room1.subentry_id].data
     assert entry.state is ConfigEntryState.LOADED
 
     devices = dr.async_get(hass)
@@ -535,3 +537,97 @@ async def test_new_account_when_the_ledger_went_away(
     )
     assert result["errors"] == {"base": "ledger_unavailable"}
     assert result["description_placeholders"]["detail"]
+
+
+async def test_ddsu666_that_answers_fc03_only_is_added_and_read_with_fc03(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    """Firmware that follows Chint's manual ("read command is 03H") refuses FC04."""
+    sim.add(31, SimulatedMeter("chint_ddsu666_fc03", load=ConstantLoad(2300), total=77.5))
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Chint", "profile": "chint_ddsu666", "connection": "tcp"},
+        _tcp(sim, 31),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    (subentry,) = loaded_site.subentries.values()
+    assert subentry.data["read_function"] == 3
+    assert float(hass.states.get("sensor.chint_power").state) == pytest.approx(2300, abs=1)
+    assert float(hass.states.get("sensor.chint_energy").state) == pytest.approx(77.5, abs=0.1)
+
+
+async def test_ddsu666_that_answers_fc04_keeps_fc04(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    sim.add(32, SimulatedMeter("chint_ddsu666", load=ConstantLoad(2300), total=77.5))
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Chint", "profile": "chint_ddsu666", "connection": "tcp"},
+        _tcp(sim, 32),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (subentry,) = loaded_site.subentries.values()
+    assert "read_function" not in subentry.data
+    assert sim.stats.per_function.get(3, 0) == 0
+
+
+async def test_acrel_that_never_had_a_relay_command_is_accepted(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    sim.add(33, SimulatedMeter("acrel_ddsy1352", relay_commanded=False))
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Fresh", "profile": "acrel_ddsy1352", "connection": "tcp"},
+        _tcp(sim, 33),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+HUGE_SCALE_YAML = """
+id: huge
+name: Huge
+registers:
+  - {key: energy_total, address: 10, data_type: uint32, scale: 1e999999, unit: kWh}
+"""
+
+#: float32 over the Acrel's energy words; 0x7FC0 0x0000 is a NaN.
+FLOAT_OVER_ACREL_YAML = """
+id: floaty
+name: Floaty
+registers:
+  - {key: energy_total, address: 0, data_type: float32, unit: kWh}
+"""
+
+
+async def test_custom_scale_beyond_decoding_is_an_invalid_profile(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Huge", "profile": "custom", "connection": "tcp"},
+        {**_tcp(sim, HIKING_UNIT), "custom_profile": HUGE_SCALE_YAML},
+    )
+    assert result["errors"] == {"base": "invalid_profile"}
+    assert "scale" in result["description_placeholders"]["detail"]
+    assert not loaded_site.subentries
+
+
+async def test_custom_map_that_cannot_decode_the_words_is_an_invalid_profile(
+    hass: HomeAssistant, loaded_site: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    # 0x7FC00000 x 0.01 kWh: the Acrel's energy words are a float32 NaN.
+    sim.add(34, SimulatedMeter("acrel_ddsy1352", total=0x7FC0_0000 / 100))
+    result = await _add_meter(
+        hass,
+        loaded_site,
+        {"name": "Floaty", "profile": "custom", "connection": "tcp"},
+        {**_tcp(sim, 34), "custom_profile": FLOAT_OVER_ACREL_YAML},
+    )
+    assert result["errors"] == {"base": "invalid_profile"}
+    assert "not a finite number" in result["description_placeholders"]["detail"]
+    assert not loaded_site.subentries

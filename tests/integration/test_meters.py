@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
@@ -18,7 +18,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.prepaid_meter.const import DOMAIN
-from meter_simulator import MeterSimulator
+from meter_simulator import MeterSimulator, SimulatedMeter
 
 from .conftest import (
     ACREL_UNIT,
@@ -257,3 +257,59 @@ async def test_relay_write_failure_is_an_error(
             "switch", "turn_off", {"entity_id": "switch.room_1_supply_relay"}, blocking=True
         )
     assert sim.meter(ACREL_UNIT).relay_closed is True
+
+
+async def test_relay_write_without_answer_shows_what_the_meter_says(
+    hass: HomeAssistant, site_with_meters: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    """The meter switched but its acknowledgement was lost: show the read-back, not the past."""
+    assert hass.states.get("switch.room_1_supply_relay").state == STATE_ON
+    sim.set_fault(ACREL_UNIT, mute_writes=True)
+    with pytest.raises(HomeAssistantError, match="Room 1"):
+        await hass.services.async_call(
+            "switch", "turn_off", {"entity_id": "switch.room_1_supply_relay"}, blocking=True
+        )
+    assert sim.meter(ACREL_UNIT).relay_closed is False
+    assert hass.states.get("switch.room_1_supply_relay").state == STATE_OFF
+
+
+async def test_relay_write_and_read_back_failing_make_the_relay_unavailable(
+    hass: HomeAssistant, site_with_meters: MockConfigEntry, sim: MeterSimulator
+) -> None:
+    assert hass.states.get("switch.room_1_supply_relay").state == STATE_ON
+    sim.set_fault(ACREL_UNIT, silent=True)
+    with pytest.raises(HomeAssistantError, match="Room 1"):
+        await hass.services.async_call(
+            "switch", "turn_off", {"entity_id": "switch.room_1_supply_relay"}, blocking=True
+        )
+    assert hass.states.get("switch.room_1_supply_relay").state == STATE_UNAVAILABLE
+    sim.clear_faults()
+    _, room1 = _meter(site_with_meters, "Room 1")
+    await room1.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get("switch.room_1_supply_relay").state == STATE_ON
+
+
+async def test_acrel_never_commanded_shows_relay_unknown_until_a_command(
+    hass: HomeAssistant, ledger: LedgerSite, sim: MeterSimulator
+) -> None:
+    """An Acrel that never had a remote command reads 0000 0000 at 0x0057: unknown, usable."""
+    unit = 30
+    sim.add(unit, SimulatedMeter("acrel_ddsy1352", relay_commanded=False, total=START_KWH))
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=ledger.ledger_id,
+        data={"url": ledger.url, "token": ledger.integration_token},
+        subentries_data=[meter_subentry(tcp_meter(sim, "Fresh", unit, "acrel_ddsy1352"))],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get("switch.fresh_supply_relay").state == STATE_UNKNOWN
+    assert float(hass.states.get("sensor.fresh_energy").state) == pytest.approx(START_KWH, abs=0.1)
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.fresh_supply_relay"}, blocking=True
+    )
+    assert sim.meter(unit).relay_closed is False
+    assert hass.states.get("switch.fresh_supply_relay").state == STATE_OFF
+    assert await hass.config_entries.async_unload(entry.entry_id)

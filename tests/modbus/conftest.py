@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from custom_components.prepaid_meter.modbus import HubSettings, ModbusHub, TcpEndpoint
-from custom_components.prepaid_meter.profiles import PROFILES, get_profile
+from custom_components.prepaid_meter.profiles import PROFILES
 from meter_simulator import ConstantLoad, MeterSimulator, RelayModule, SimulatedMeter
 
 #: Unit id of each built-in profile on the simulated bus.
@@ -43,9 +43,7 @@ async def sim(clock, socket_enabled):
     for profile_id, unit in UNITS.items():
         simulator.add(
             unit,
-            SimulatedMeter(
-                get_profile(profile_id), load=ConstantLoad(LOAD_W), total=START_TOTAL, clock=clock
-            ),
+            SimulatedMeter(profile_id, load=ConstantLoad(LOAD_W), total=START_TOTAL, clock=clock),
         )
     module = RelayModule()
     simulator.add(RELAY_MODULE_UNIT, module)

@@ -252,7 +252,7 @@ async def test_requests_on_one_line_are_serialised_and_lines_run_in_parallel(sim
     unit = UNITS["chint_ddsu666"]
     sim.set_fault(unit, delay=0.1)
     other = MeterSimulator()
-    other.add(1, SimulatedMeter(profile, load=ConstantLoad(LOAD_W), clock=clock))
+    other.add(1, SimulatedMeter(profile.id, load=ConstantLoad(LOAD_W), clock=clock))
     other.set_fault(1, delay=0.1)
     other_hub = ModbusHub(TcpEndpoint(host="127.0.0.1", port=await other.start_tcp()), FAST)
     try:
@@ -389,7 +389,7 @@ async def test_probe_reports_undecodable_words_as_wrong_profile(sim, hub):
 
 async def test_gateway_style_exception_for_units_nobody_has(socket_enabled):
     gateway = MeterSimulator(unknown_unit="gateway_exception")
-    gateway.add(1, SimulatedMeter(get_profile("hiking_dds238_2")))
+    gateway.add(1, SimulatedMeter("hiking_dds238_2"))
     hub = ModbusHub(TcpEndpoint(host="127.0.0.1", port=await gateway.start_tcp()), FAST)
     try:
         with pytest.raises(ExceptionResponse) as err:

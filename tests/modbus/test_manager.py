@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from custom_components.prepaid_meter.modbus import (
@@ -53,7 +55,11 @@ async def test_gateway_framing_conflict_is_refused():
     manager.acquire(TcpEndpoint(host="gw.local", port=502))
     with pytest.raises(EndpointConflict, match="already used"):
         manager.acquire(TcpEndpoint(host="GW.local", port=502, framing="rtu"))
-    assert manager.acquire(TcpEndpoint(host="gw.local", port=503)) is not None
+    # Another port of the same host is another gateway: a hub of its own, nothing refused.
+    other = manager.acquire(TcpEndpoint(host="gw.local", port=503))
+    assert other.endpoint == TcpEndpoint(host="gw.local", port=503)
+    assert manager.users(TcpEndpoint(host="gw.local", port=502)) == 1
+    assert manager.users(TcpEndpoint(host="gw.local", port=503)) == 1
     await manager.close()
 
 
@@ -80,8 +86,11 @@ async def test_two_entries_share_one_connection_to_the_simulator(sim, tcp_port):
     endpoint = TcpEndpoint(host="127.0.0.1", port=tcp_port)
     async with manager.lease(endpoint) as hub_a, manager.lease(endpoint) as hub_b:
         assert hub_a is hub_b
-        await hub_a.read_meter(UNITS["acrel_ddsy1352"], get_profile("acrel_ddsy1352"))
-        await hub_b.read_meter(UNITS["hiking_dds238_2"], get_profile("hiking_dds238_2"))
+        acrel = await hub_a.read_meter(UNITS["acrel_ddsy1352"], get_profile("acrel_ddsy1352"))
+        hiking = await hub_b.read_meter(UNITS["hiking_dds238_2"], get_profile("hiking_dds238_2"))
+        # Both meters answer with what the simulator holds (the clock stands still).
+        assert (acrel["energy_total"], acrel["power"]) == (Decimal("1234.50"), Decimal(1500))
+        assert (hiking["energy_total"], hiking["power"]) == (Decimal("1234.50"), Decimal(1500))
         assert sim.stats.connections == 1
         assert hub_a.connected
     assert manager.users(endpoint) == 0

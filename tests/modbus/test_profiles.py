@@ -44,7 +44,9 @@ def test_reference_map_facts():
     assert acrel.register("energy_total").address == 0x0000
     assert acrel.register("energy_total").scale == Decimal("0.01")
     assert acrel.register("power").data_type == "int16"
-    assert acrel.relay == RegisterRelay(address=0x0057, cut_words=(1, 1), restore_words=(1, 0))
+    assert acrel.relay == RegisterRelay(
+        address=0x0057, cut_words=(1, 1), restore_words=(1, 0), unknown_words=((0, 0),)
+    )
     sdm = get_profile("eastron_sdm120")
     assert sdm.max_registers_per_request == 80
     assert {r.function for r in sdm.registers} == {4}
@@ -104,6 +106,9 @@ def test_inconsistent_profiles_are_refused(kwargs, message):
         ({"data_type": "float64"}, "unknown data type"),
         ({"address": 0xFFFF, "data_type": "uint32"}, "outside"),
         ({"scale": Decimal(0)}, "non-zero"),
+        ({"scale": Decimal("1e999999")}, "outside"),
+        ({"scale": Decimal("-1e10")}, "outside"),
+        ({"scale": Decimal("1e-10")}, "outside"),
         ({"word_order": "middle"}, "word/byte order"),
     ],
 )
@@ -209,6 +214,12 @@ def test_custom_profile_yaml_errors(text, message):
         (lambda: AddressRange(start=5, end=4), "not valid"),
         (lambda: RegisterRelay(address=1, cut_words=(), restore_words=()), "same length"),
         (lambda: RegisterRelay(address=1, cut_words=(1,), restore_words=(1,)), "must differ"),
+        (
+            lambda: RegisterRelay(
+                address=1, cut_words=(0,), restore_words=(1,), unknown_words=((1,),)
+            ),
+            "unknown-state",
+        ),
         (lambda: RegisterRelay(address=1, cut_words=(70000,), restore_words=(1,)), "0..65535"),
         (lambda: RegisterRelay(address=0xFFFF, cut_words=(0, 1), restore_words=(1, 1)), "address"),
         (lambda: CoilRelay(coil=-1), "coil"),

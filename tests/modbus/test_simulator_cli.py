@@ -6,7 +6,6 @@ import argparse
 
 import pytest
 
-from custom_components.prepaid_meter.profiles import get_profile
 from meter_simulator import MeterSimulator, RelayModule, SimulatedMeter, SineLoad, StepLoad
 from meter_simulator.__main__ import (
     Runner,
@@ -21,7 +20,7 @@ from meter_simulator.__main__ import (
 def test_parse_arguments():
     assert parse_host_port("127.0.0.1:5020") == ("127.0.0.1", 5020)
     spec = parse_meter("3:eastron_sdm120:800", {})
-    assert (spec.unit_id, spec.profile.id, spec.watts) == (3, "eastron_sdm120", 800.0)
+    assert (spec.unit_id, spec.map.model, spec.watts) == (3, "eastron_sdm120", 800.0)
     assert parse_meter("1:acrel_ddsy1352", {}).watts == 1000.0
     assert parse_relay_module("10:0=2,1=3") == (10, {0: 2, 1: 3})
     args = build_parser().parse_args(["--tcp", "127.0.0.1:0", "--meter", "1:acrel_ddsy1352"])
@@ -35,7 +34,7 @@ def test_parse_arguments():
         (parse_host_port, "h:99999", "HOST:PORT"),
         (lambda t: parse_meter(t, {}), "1", "UNIT:PROFILE"),
         (lambda t: parse_meter(t, {}), "0:acrel_ddsy1352", "outside 1..247"),
-        (lambda t: parse_meter(t, {}), "1:nope", "unknown meter profile"),
+        (lambda t: parse_meter(t, {}), "1:nope", "unknown meter model"),
         (parse_relay_module, "10:x", "UNIT:COIL=METER"),
     ],
 )
@@ -50,12 +49,12 @@ def test_main_refuses_incomplete_configuration(capsys):
     assert main(["--meter", "1:acrel_ddsy1352"]) == 2
     assert "--tcp" in capsys.readouterr().err
     assert main(["--tcp", "127.0.0.1:0", "--meter", "1:nope"]) == 2
-    assert "unknown meter profile" in capsys.readouterr().err
+    assert "unknown meter model" in capsys.readouterr().err
 
 
 async def test_fault_commands_change_the_simulator():
     sim = MeterSimulator()
-    sim.add(1, SimulatedMeter(get_profile("acrel_ddsy1352")))
+    sim.add(1, SimulatedMeter("acrel_ddsy1352"))
     sim.add(9, RelayModule())
     lines: list[str] = []
     runner = Runner(sim, lines.append)

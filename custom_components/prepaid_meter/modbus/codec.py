@@ -55,6 +55,7 @@ def decode(register: Register, words: Sequence[int]) -> Decimal:
     else:
         signed = register.data_type.startswith("int")
         value = Decimal(int.from_bytes(raw, "big", signed=signed))
+    # Scales are bounded (model.MAX_SCALE), so this product cannot overflow Decimal.
     return value * register.scale
 
 

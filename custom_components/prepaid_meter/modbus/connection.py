@@ -266,19 +266,14 @@ class ModbusHub:
 
             await self._execute(unit_id, 16, multiple)
 
-    async def read_relay(self, unit_id: int, profile: MeterProfile) -> bool:
-        """Return True when the relay is closed (supply on), as the device reports it."""
+    async def read_relay(self, unit_id: int, profile: MeterProfile) -> bool | None:
+        """Return True when the relay is closed (supply on), None when the meter does not say."""
         relay = profile.relay
         if isinstance(relay, RegisterRelay):
             words = await self.read_registers(
                 unit_id, relay.read_function, relay.address, relay.count
             )
-            state = _register_relay_state(relay, words)
-            if state is None:
-                raise DecodeError(
-                    f"unit {unit_id}: relay registers read {words}, neither cut nor restore"
-                )
-            return state
+            return _register_relay_state(unit_id, relay, words)
         if isinstance(relay, CoilRelay):
             module = _module_unit(relay, profile)
 
@@ -308,7 +303,7 @@ class ModbusHub:
             read_back = await self.read_registers(
                 unit_id, relay.read_function, relay.address, relay.count
             )
-            confirmed = _register_relay_state(relay, read_back)
+            confirmed = _register_relay_state(unit_id, relay, read_back)
             if confirmed != closed:
                 raise RelayMismatch(unit_id, closed, confirmed)
             return confirmed
@@ -479,12 +474,11 @@ class ModbusHub:
         self.stats.timeouts += 1
 
 
-def _register_relay_state(relay: RegisterRelay, words: list[int]) -> bool | None:
-    if tuple(words) == relay.restore_words:
-        return True
-    if tuple(words) == relay.cut_words:
-        return False
-    return None
+def _register_relay_state(unit_id: int, relay: RegisterRelay, words: list[int]) -> bool | None:
+    try:
+        return relay.state(words)
+    except ValueError as err:
+        raise DecodeError(f"unit {unit_id}: {err}") from err
 
 
 def _module_unit(relay: CoilRelay, profile: MeterProfile) -> int:

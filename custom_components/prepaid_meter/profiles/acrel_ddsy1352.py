@@ -45,7 +45,14 @@ PROFILE = MeterProfile(
             key=POWER, address=0x000D, data_type="int16", unit="W", plausible=SINGLE_PHASE_POWER
         ),
     ),
-    relay=RegisterRelay(address=0x0057, cut_words=(0x0001, 0x0001), restore_words=(0x0001, 0x0000)),
+    # A meter that has never had a remote relay command may read 0000 0000 (field reports;
+    # the manual documents only the commands): the state is unknown until a command.
+    relay=RegisterRelay(
+        address=0x0057,
+        cut_words=(0x0001, 0x0001),
+        restore_words=(0x0001, 0x0000),
+        unknown_words=((0x0000, 0x0000),),
+    ),
     write_functions=frozenset({6, 16}),
     serial_defaults=SerialDefaults(baudrate=9600),
 )

@@ -1,4 +1,8 @@
-"""Chint DDSU666: single phase, FC04 float32 big-endian; power is reported in kW."""
+"""Chint DDSU666: single phase, float32 big-endian; power is reported in kW.
+
+Most meters answer FC04; firmware that follows Chint's manual ("read command is 03H") answers
+FC03 only. The meter flow's test read finds which, and the meter is read that way after.
+"""
 
 from __future__ import annotations
 
@@ -57,4 +61,5 @@ PROFILE = MeterProfile(
         _float(ENERGY_EXPORT, 0x400A, "kWh", ENERGY_RANGE),
     ),
     serial_defaults=SerialDefaults(baudrate=9600),
+    fallback_read_function=3,
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -24,6 +25,10 @@ DATA_TYPES: tuple[DataType, ...] = ("uint16", "int16", "uint32", "int32", "float
 MAX_ADDRESS = 0xFFFF
 #: The protocol limit for one FC03/FC04 read (Modbus application protocol, 6.3/6.4).
 PROTOCOL_MAX_READ = 125
+#: Largest and smallest scale magnitude: 1e-9 .. 1e9 covers every unit conversion a meter
+#: needs (Wh->MWh, mV->kV) and keeps decoding far from Decimal's overflow limits.
+MAX_SCALE = Decimal("1e9")
+MIN_SCALE = Decimal("1e-9")
 
 # Standard measurement keys the integration maps to entities.
 ENERGY_TOTAL = "energy_total"
@@ -75,6 +80,8 @@ class Register:
             raise ProfileError(f"{where}: address {self.address} outside 0..{MAX_ADDRESS}")
         if not isinstance(self.scale, Decimal) or not self.scale.is_finite() or self.scale == 0:
             raise ProfileError(f"{where}: scale must be a finite, non-zero Decimal")
+        if not MIN_SCALE <= abs(self.scale) <= MAX_SCALE:
+            raise ProfileError(f"{where}: scale {self.scale} outside ±{MIN_SCALE}..{MAX_SCALE}")
         if self.plausible is not None and self.plausible[0] > self.plausible[1]:
             raise ProfileError(f"{where}: plausible range is reversed")
 
@@ -117,13 +124,15 @@ class RegisterRelay:
     """A relay switched by writing holding registers on the meter itself (Acrel, Hiking).
 
     The same registers are read back to confirm the state: ``restore_words`` means closed
-    (supply on), ``cut_words`` means open (supply cut).
+    (supply on), ``cut_words`` means open (supply cut), ``unknown_words`` mean the meter does
+    not say (e.g. an Acrel that has never had a remote command reads ``0000 0000``).
     """
 
     address: int
     cut_words: tuple[int, ...]
     restore_words: tuple[int, ...]
     read_function: ReadFunction = 3
+    unknown_words: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         """Both commands must have the same, non-zero length and be 16-bit words."""
@@ -135,6 +144,24 @@ class RegisterRelay:
             raise ProfileError("relay: words must be 0..65535")
         if not 0 <= self.address <= MAX_ADDRESS - len(self.cut_words) + 1:
             raise ProfileError(f"relay: address {self.address} outside the address space")
+        if any(
+            len(words) != self.count or words in {self.cut_words, self.restore_words}
+            for words in self.unknown_words
+        ):
+            raise ProfileError(
+                "relay: unknown-state words must differ from cut/restore, same length"
+            )
+
+    def state(self, words: Sequence[int]) -> bool | None:
+        """Return closed (True), open (False) or unknown (None); ValueError for other words."""
+        read = tuple(words)
+        if read == self.restore_words:
+            return True
+        if read == self.cut_words:
+            return False
+        if read in self.unknown_words:
+            return None
+        raise ValueError(f"relay registers read {list(read)}, neither cut nor restore")
 
     @property
     def count(self) -> int:
@@ -189,6 +216,9 @@ class MeterProfile:
     write_functions: frozenset[WriteFunction] = frozenset({6, 16})
     relay: RelaySpec | None = None
     serial_defaults: SerialDefaults = field(default_factory=SerialDefaults)
+    #: Another read function the same registers may answer on instead (firmware variants);
+    #: the meter flow's test read tries it when the meter refuses the profile's own.
+    fallback_read_function: ReadFunction | None = None
 
     def __post_init__(self) -> None:
         """Check the whole map: unique keys, no overlaps, nothing inside a forbidden range."""
@@ -208,6 +238,8 @@ class MeterProfile:
             )
         if not 1 <= self.max_registers_per_request <= PROTOCOL_MAX_READ:
             raise ProfileError(f"{where}: max registers per request must be 1..{PROTOCOL_MAX_READ}")
+        if self.fallback_read_function not in {None, 3, 4}:
+            raise ProfileError(f"{where}: fallback read function must be 3 or 4")
         if not self.write_functions or not self.write_functions <= {6, 16}:
             raise ProfileError(f"{where}: write functions must be a non-empty subset of {{6, 16}}")
         ordered = sorted(self.registers, key=lambda r: (r.function, r.address))
@@ -240,6 +272,13 @@ class MeterProfile:
             if register.key == key:
                 return register
         raise KeyError(key)
+
+    def with_read_function(self, function: ReadFunction) -> MeterProfile:
+        """Return this profile reading every register with ``function`` (a firmware variant)."""
+        if function not in {3, 4}:
+            raise ProfileError(f"profile {self.id!r}: read function must be 3 or 4")
+        registers = tuple(dataclasses.replace(r, function=function) for r in self.registers)
+        return dataclasses.replace(self, registers=registers, fallback_read_function=None)
 
     def with_relay_module(self, unit_id: int, coil: int = 0) -> MeterProfile:
         """Return this profile with its relay module located at ``unit_id``/``coil``.
