@@ -2,8 +2,8 @@
 
 Scenario: the ledger runs as its own process (SQLite, as the add-on ships it); a simulated
 Modbus gateway holds 32 Acrel DDSY1352 meters with built-in relays; a real Home Assistant runs
-the integration with all 32 linked to prepaid accounts and polled every 30 s (the integration's
-own interval for this bench), so a design that waits for a poll cannot pass.
+the integration with all 32 linked to prepaid accounts and polled every 30 s (set for the bench;
+the integration polls every 10 s in use), so a design that waits for a poll cannot pass.
 
 Each round: the room's account is put in debt (an admin adjustment), the ledger decides "no
 supply", and the integration cuts the relay. Then a Stripe-signed ``checkout.session.completed``
@@ -48,6 +48,7 @@ from pytest_homeassistant_custom_component.common import (
     async_test_home_assistant,
 )
 
+from custom_components.prepaid_meter import coordinator as meter_coordinator
 from custom_components.prepaid_meter.const import (
     CONF_CONNECTION,
     CONF_HOST,
@@ -55,7 +56,6 @@ from custom_components.prepaid_meter.const import (
     CONF_NAME,
     CONF_PORT,
     CONF_PROFILE,
-    CONF_SCAN_INTERVAL,
     CONF_TOKEN,
     CONF_UNIT_ID,
     CONF_URL,
@@ -63,7 +63,6 @@ from custom_components.prepaid_meter.const import (
     DOMAIN,
     SUBENTRY_METER,
 )
-from custom_components.prepaid_meter.profiles import get_profile
 from meter_simulator import ConstantLoad, MeterSimulator, SimulatedMeter
 
 METERS = 32
@@ -203,7 +202,6 @@ async def setup_site(
             CONF_HOST: "127.0.0.1",
             CONF_PORT: sim.tcp_port,
             CONF_UNIT_ID: unit,
-            CONF_SCAN_INTERVAL: POLL_S,
             CONF_LEDGER_METER_ID: meter["id"],
         }
         subentries.append(
@@ -293,10 +291,14 @@ async def posting_cost(entry: MockConfigEntry, rooms: list[dict[str, Any]], cycl
 
 async def main(rounds: int, cycles: int) -> str:
     logging.basicConfig(level=logging.WARNING)
+    # The integration polls every 10 s; the issue asks for 30 s so that a design waiting for a
+    # poll cannot pass. Only the interval changes, nothing on the push path.
+    meter_coordinator.DEFAULT_SCAN_INTERVAL = POLL_S
     sim = MeterSimulator()
-    profile = get_profile("acrel_ddsy1352")
     for unit in range(1, METERS + 1):
-        sim.add(unit, SimulatedMeter(profile, load=ConstantLoad(800.0), total=1000.0 + unit))
+        sim.add(
+            unit, SimulatedMeter("acrel_ddsy1352", load=ConstantLoad(800.0), total=1000.0 + unit)
+        )
     await sim.start_tcp()
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as config_dir:
         ledger = Ledger(data_dir)

@@ -129,7 +129,6 @@ def main(config_dir: str, ledger_url: str, admin_token: str, sim_port: str) -> i
             "host": "127.0.0.1",
             "port": int(sim_port),
             "unit_id": unit,
-            "scan_interval": 10,
             "ledger_meter_id": links[name],
             **extra,
         }

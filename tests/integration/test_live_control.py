@@ -38,7 +38,6 @@ from custom_components.prepaid_meter.const import (
     DOMAIN,
 )
 from custom_components.prepaid_meter.diagnostics import async_get_config_entry_diagnostics
-from custom_components.prepaid_meter.profiles import get_profile
 from custom_components.prepaid_meter.reading_queue import ReadingQueue
 from meter_simulator import ConstantLoad, MeterSimulator, RelayModule, SimulatedMeter
 from tests.integration.conftest import meter_subentry, tcp_meter
@@ -223,7 +222,7 @@ async def make_room(
             await ledger.top_up(account["id"], credit_minor)
         token = await ledger.call("POST", "/api/v1/tokens", {"scope": "integration"})
         sim = MeterSimulator()
-        meter = SimulatedMeter(get_profile("eastron_sdm120"), load=ConstantLoad(LOAD_W), total=10.0)
+        meter = SimulatedMeter("eastron_sdm120", load=ConstantLoad(LOAD_W), total=10.0)
         sim.add(METER_UNIT, meter)
         module = RelayModule()
         sim.add(RELAY_UNIT, module)
