@@ -158,3 +158,46 @@ async def test_checkout_session_expired_event(ledger: Ledger) -> None:
     assert result["outcome"] == "expired"
     order = await ledger.ok("GET", f"/api/v1/topups/{order_id}")
     assert order["status"] == "expired"
+
+
+async def test_integration_may_recheck_but_not_move_money(
+    tmp_path: Path, fake_stripe: tuple[FakeStripe, str]
+) -> None:
+    """Home Assistant's token re-checks an order; credit, refund and fail stay admin-only."""
+    fake, base = fake_stripe
+    settings = make_settings(tmp_path, None, stripe_api_key="sk_test_123", stripe_api_base=base)
+    async with running_ledger(settings) as ledger:
+        account = await ledger.account()
+        integration = await ledger.ok("POST", "/api/v1/tokens", json={"scope": "integration"})
+        tenant = await ledger.ok(
+            "POST", "/api/v1/tokens", json={"scope": "tenant", "account_id": account["id"]}
+        )
+        order_id, session = await processing_order(ledger, account["id"], 450)
+        path = f"/api/v1/topups/{order_id}/actions"
+        for action in ("credit", "refund", "fail"):
+            status, err = await ledger.call(
+                "POST",
+                path,
+                json={"action": action, "reason": "by hand", "amount_minor": 450},
+                token=integration["token"],
+            )
+            assert (status, err["error"]["code"]) == (403, "forbidden"), action
+        status, err = await ledger.call(
+            "POST", path, json={"action": "recheck", "reason": "?"}, token=tenant["token"]
+        )
+        assert (status, err["error"]["code"]) == (403, "forbidden")
+        assert (await ledger.ok("GET", f"/api/v1/topups/{order_id}"))["status"] == "processing"
+        assert await ledger.balance(account["id"]) == 0
+
+        fake.sessions[session["id"]] = session | {"payment_status": "paid"}
+        result = await ledger.ok(
+            "POST",
+            path,
+            json={"action": "recheck", "reason": "from Home Assistant"},
+            token=integration["token"],
+        )
+        assert result["status"] == "succeeded"
+        assert await ledger.balance(account["id"]) == 450
+        audit = await ledger.ok("GET", "/api/v1/audit")
+        rechecks = [e for e in audit["entries"] if e["action"] == "topup.recheck"]
+        assert [e["actor"] for e in rechecks] == [f"token:{integration['id']}"]
