@@ -214,6 +214,7 @@ SCHEMAS: dict[str, Schema] = {
             "number": {"type": "string"},
             "name": {"type": "string"},
             "currency": {"type": "string"},
+            "currency_exponent": {"type": "integer"},
             "timezone": {"type": "string"},
             "status": {"type": "string", "enum": ["open", "closed"]},
             "balance_minor": {"type": "integer"},

@@ -16,7 +16,7 @@ from prepaid_ledger.domain.account_number import (
     normalize_account_number,
 )
 from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.domain.money import parse_currency
+from prepaid_ledger.domain.money import currency_exponent, parse_currency
 from prepaid_ledger.domain.policy import (
     SupplyDecision,
     SupplyState,
@@ -189,6 +189,7 @@ async def account_view(session: AsyncSession, account: Account, now: datetime) -
         "number": account.number,
         "name": account.name,
         "currency": account.currency,
+        "currency_exponent": currency_exponent(account.currency),
         "timezone": account.timezone,
         "status": account.status,
         "balance_minor": balance,
