@@ -4,49 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger
-from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
+from tests.ledger.webhook_helpers import (
+    FakeStripe,
+    checkout_completed,
+    serve_fake_stripe,
+    stripe_delivery,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
-class FakeStripe:
-    """Serves GET /v1/checkout/sessions/{id} from a dict, like Stripe's API would."""
-
-    def __init__(self) -> None:
-        self.sessions: dict[str, dict[str, Any]] = {}
-        self.auth: list[str] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.auth.append(request.headers.get("Authorization", ""))
-        found = self.sessions.get(request.match_info["id"])
-        if found is None:
-            return web.json_response(
-                {"error": {"type": "invalid_request_error", "message": "No such session"}},
-                status=404,
-            )
-        return web.json_response(found)
-
-
 @pytest.fixture
 async def fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
-    fake = FakeStripe()
-    app = web.Application()
-    app.router.add_get("/v1/checkout/sessions/{id}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_fake_stripe() as served:
+        yield served
 
 
 async def processing_order(ledger: Ledger, account_id: int, amount: int) -> tuple[int, dict]:
