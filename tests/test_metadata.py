@@ -155,7 +155,8 @@ def test_every_action_is_described_translated_and_has_an_icon() -> None:
     key = re.compile(r"[a-z0-9_-]+")
     for name, spec in services.items():
         translated = strings["services"][name]
-        assert translated["name"] and translated["description"], name
+        assert translated["name"], name
+        assert translated["description"], name
         assert set(spec["fields"]) == set(translated["fields"]), name
         assert all(key.fullmatch(field) for field in spec["fields"]), name
         for select in (f["selector"].get("select") for f in spec["fields"].values()):

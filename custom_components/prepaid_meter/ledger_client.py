@@ -220,11 +220,6 @@ class LedgerClient:
         )
         return result
 
-    async def async_get_top_up(self, order_id: int) -> dict[str, Any]:
-        """Return one order with its status timeline."""
-        result: dict[str, Any] = await self._action_call("GET", f"api/v1/topups/{order_id}")
-        return result
-
     async def async_get_statement(self, account_id: int, params: dict[str, str]) -> dict[str, Any]:
         """Return an account's statement as JSON (``from``/``to`` in ``params``)."""
         result: dict[str, Any] = await self._action_call(

@@ -608,3 +608,33 @@ async def test_get_statement_with_integration_token(
     await act(hass, "top_up", {"device_id": integration_site.linked, "amount": "2"})
     result = await act(hass, "get_statement", {"device_id": integration_site.linked})
     assert result["statement"]["closing_balance_minor"] == 200
+
+
+async def test_revoked_token_is_an_auth_error(
+    hass: HomeAssistant, ledger: LedgerSite, integration_site: Site
+) -> None:
+    audit = await ledger.call("GET", "/api/v1/audit")
+    (created,) = [
+        e
+        for e in audit["entries"]
+        if e["action"] == "token.create" and e["after"]["scope"] == "integration"
+    ]
+    await ledger.call("DELETE", f"/api/v1/tokens/{created['after']['id']}")
+    with pytest.raises(HomeAssistantError) as info:
+        await act(hass, "top_up", {"account": str(integration_site.room["id"]), "amount": "1"})
+    assert info.value.translation_key == "invalid_auth"
+    assert await balance(ledger, integration_site.room["id"]) == 0
+
+
+async def test_unloaded_site_is_refused(
+    hass: HomeAssistant, ledger: LedgerSite, site: Site
+) -> None:
+    assert await hass.config_entries.async_unload(site.entry.entry_id)
+    await refused(
+        hass, ledger, "top_up", {"device_id": site.linked, "amount": "1"}, "site_not_loaded"
+    )
+    await refused(
+        hass, ledger, "top_up", {"account": str(site.room["id"]), "amount": "1"}, "no_site_loaded"
+    )
+    await refused(hass, ledger, "refresh_top_up", {"order_id": 1}, "no_site_loaded")
+    assert await hass.config_entries.async_setup(site.entry.entry_id)
