@@ -15,18 +15,34 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_TOKEN, CONF_URL, DOMAIN, SUBENTRY_METER
+from .const import (
+    CONF_ENFORCE_WHEN_OFFLINE,
+    CONF_LEDGER_METER_ID,
+    CONF_STALE_POLLS,
+    CONF_TOKEN,
+    CONF_URL,
+    DEFAULT_STALE_POLLS,
+    DOMAIN,
+    SUBENTRY_METER,
+)
 from .coordinator import MeterCoordinator
 from .hubs import async_get_hub_manager
 from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerIdentity
+from .ledger_sync import LedgerSync
 from .meter_config import endpoint_from_config, hub_settings_from_config, profile_from_config
 from .modbus.connection import HubManager
 from .modbus.errors import EndpointConflict
 from .services import async_setup_services
+from .supply_control import SupplyController
 
 _LOGGER = logging.getLogger(__name__)
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.EVENT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
 
 
 @dataclass(slots=True)
@@ -35,7 +51,12 @@ class PrepaidRuntimeData:
 
     client: LedgerClient
     identity: LedgerIdentity
+    sync: LedgerSync
     meters: dict[str, MeterCoordinator] = field(default_factory=dict)
+    #: Ledger meter id of each linked meter subentry.
+    ledger_meters: dict[str, int] = field(default_factory=dict)
+    #: Relay control of each linked meter that has a relay.
+    supply: dict[str, SupplyController] = field(default_factory=dict)
 
 
 type PrepaidConfigEntry = ConfigEntry[PrepaidRuntimeData]
@@ -66,7 +87,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
             translation_key="cannot_connect",
             translation_placeholders={"url": client.url, "error": str(err)},
         ) from err
-    runtime = PrepaidRuntimeData(client=client, identity=identity)
+    ledger_meters = {
+        subentry.subentry_id: int(subentry.data[CONF_LEDGER_METER_ID])
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_METER
+        and subentry.data.get(CONF_LEDGER_METER_ID) is not None
+    }
+    sync = LedgerSync(hass, entry, client, set(ledger_meters.values()))
+    runtime = PrepaidRuntimeData(client, identity, sync, ledger_meters=ledger_meters)
     entry.runtime_data = runtime
     manager = async_get_hub_manager(hass)
     for subentry in entry.subentries.values():
@@ -74,10 +102,27 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
             coordinator = _start_meter(hass, entry, subentry, manager)
             if coordinator is not None:
                 runtime.meters[subentry.subentry_id] = coordinator
+    await sync.async_config_entry_first_refresh()
+    for subentry_id, meter_id in ledger_meters.items():
+        if (coordinator := runtime.meters.get(subentry_id)) is None:
+            continue
+        entry.async_on_unload(sync.follow_meter(coordinator, meter_id))
+        if coordinator.profile.relay is not None:
+            runtime.supply[subentry_id] = SupplyController(
+                hass,
+                coordinator,
+                sync,
+                meter_id,
+                stale_polls=int(entry.options.get(CONF_STALE_POLLS, DEFAULT_STALE_POLLS)),
+                enforce_when_offline=bool(entry.options.get(CONF_ENFORCE_WHEN_OFFLINE, False)),
+            )
     # A meter that does not answer yet is unavailable, never a reason to fail the site. Lines
     # are read in parallel; the hubs serialise the meters that share one.
     await asyncio.gather(*(coordinator.async_refresh() for coordinator in runtime.meters.values()))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    for controller in runtime.supply.values():
+        controller.start()
+    sync.start_stream()
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
     return True
 
@@ -126,5 +171,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> 
     """Stop polling and give the Modbus lines back."""
     if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         return False
-    await _release_meters(hass, entry.runtime_data)
+    runtime = entry.runtime_data
+    for controller in runtime.supply.values():
+        controller.stop()
+    await runtime.sync.async_stop()
+    await _release_meters(hass, runtime)
     return True

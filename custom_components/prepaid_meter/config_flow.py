@@ -11,17 +11,30 @@ from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
+    OptionsFlow,
 )
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
 )
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
-from .const import CONF_TOKEN, CONF_URL, DOMAIN, SUBENTRY_METER
+from .const import (
+    CONF_ENFORCE_WHEN_OFFLINE,
+    CONF_STALE_POLLS,
+    CONF_TOKEN,
+    CONF_URL,
+    DEFAULT_STALE_POLLS,
+    DOMAIN,
+    SUBENTRY_METER,
+)
 from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerIdentity
 from .meter_flow import MeterSubentryFlow
 
@@ -56,6 +69,12 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Meters are subentries of their ledger site."""
         return {SUBENTRY_METER: MeterSubentryFlow}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:  # noqa: ARG004
+        """Relay-control options of the site."""
+        return PrepaidMeterOptionsFlow()
 
     def __init__(self) -> None:
         """Start with nothing discovered."""
@@ -174,3 +193,32 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=_site_schema(entry.data),
             errors=errors,
         )
+
+
+class PrepaidMeterOptionsFlow(OptionsFlow):
+    """How cautiously the relay follows the ledger's supply decision."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form: how old a reading may be, and whether to keep cutting while offline."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    CONF_STALE_POLLS: int(user_input[CONF_STALE_POLLS]),
+                    CONF_ENFORCE_WHEN_OFFLINE: bool(user_input[CONF_ENFORCE_WHEN_OFFLINE]),
+                }
+            )
+        options = self.config_entry.options
+        schema = probatio.Schema(
+            {
+                probatio.Required(
+                    CONF_STALE_POLLS, default=options.get(CONF_STALE_POLLS, DEFAULT_STALE_POLLS)
+                ): NumberSelector(
+                    NumberSelectorConfig(min=1, max=20, step=1, mode=NumberSelectorMode.BOX)
+                ),
+                probatio.Required(
+                    CONF_ENFORCE_WHEN_OFFLINE,
+                    default=options.get(CONF_ENFORCE_WHEN_OFFLINE, False),
+                ): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)

@@ -45,3 +45,9 @@ DEFAULT_UNREACHABLE_MINUTES: Final = 15
 MIN_SCAN_INTERVAL: Final = timedelta(seconds=2)
 
 ADDON_SLUG: Final = "prepaid_meter_ledger"
+
+# Site options: relay control by the ledger's supply decision.
+CONF_STALE_POLLS: Final = "stale_polls"
+CONF_ENFORCE_WHEN_OFFLINE: Final = "enforce_when_offline"
+#: A reading older than this many poll intervals is stale: no cut on it.
+DEFAULT_STALE_POLLS: Final = 3

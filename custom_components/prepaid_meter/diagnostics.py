@@ -38,8 +38,35 @@ async def async_get_config_entry_diagnostics(
             "read_at": None if data is None else data.read_at.isoformat(),
             "line_stats": dataclasses.asdict(coordinator.hub.stats),
         }
+    sync = runtime.sync
+    supply = {
+        subentry_id: {
+            "ledger_meter_id": controller.ledger_meter_id,
+            "override": None
+            if controller.override is None
+            else dataclasses.asdict(controller.override),
+            "last_decision": None
+            if controller.last_decision is None
+            else dataclasses.asdict(controller.last_decision),
+            "stale_after_s": controller.stale_after.total_seconds(),
+            "enforce_when_offline": controller.enforce_when_offline,
+        }
+        for subentry_id, controller in runtime.supply.items()
+    }
     return {
         "entry": async_redact_data(dict(entry.data), TO_REDACT),
+        "options": dict(entry.options),
+        "ledger_sync": {
+            "stream_connected": sync.stream_connected,
+            "posting_ok": sync.posting_ok,
+            "last_event_id": sync.last_event_id,
+            "events_received": sync.events_received,
+            "reading_queue": dataclasses.asdict(sync.queue.stats()),
+            "accounts": {}
+            if sync.data is None
+            else {str(k): v.data for k, v in sync.data.accounts.items()},
+        },
+        "supply": supply,
         "ledger": {
             "ledger_id": runtime.identity.ledger_id,
             "version": runtime.identity.version,

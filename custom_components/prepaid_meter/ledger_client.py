@@ -13,6 +13,8 @@ import aiohttp
 from yarl import URL
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10)
+#: The ledger sends a keep-alive every 15 s; silence for longer means the stream is dead.
+STREAM_IDLE_S = 45
 
 
 class LedgerError(Exception):
@@ -61,7 +63,13 @@ class LedgerClient:
         return str(self._base)
 
     async def _request(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, auth: bool = True
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        auth: bool = True,
+        params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._token}"} if auth else {}
         try:
@@ -69,6 +77,7 @@ class LedgerClient:
                 method,
                 self._base / path.lstrip("/"),
                 json=body,
+                params=params,
                 headers=headers,
                 timeout=REQUEST_TIMEOUT,
             ) as response:
@@ -109,6 +118,25 @@ class LedgerClient:
         if not isinstance(items, list):
             raise LedgerConnectionError(f"{collection}: unexpected response")
         return items
+
+    async def async_get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """Read one resource, e.g. ``accounts/7`` or ``meters/3/status``."""
+        return await self._request("GET", f"api/v1/{path}", params=params)
+
+    async def async_post_readings(self, readings: list[dict[str, str | int]]) -> dict[str, Any]:
+        """Send a batch of cumulative readings; the ledger charges each once (re-sends are free)."""
+        return await self._request("POST", "api/v1/readings", {"readings": readings})
+
+    def open_event_stream(self, after: str) -> Any:
+        """Open the Server-Sent Events stream after an event id (or ``latest``).
+
+        Returns the request context manager; the caller reads the body line by line.
+        """
+        return self._session.get(
+            self._base / "api/v1/events",
+            headers={"Authorization": f"Bearer {self._token}", "Last-Event-ID": after},
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=STREAM_IDLE_S),
+        )
 
     async def async_create_account_with_meter(
         self, *, name: str, timezone: str, tariff: dict[str, Any]

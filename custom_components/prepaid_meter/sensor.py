@@ -26,6 +26,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrepaidConfigEntry
+from .account_entity import add_account_entities
+from .account_sensor import ACCOUNT_SENSORS, AccountSensor
 from .coordinator import MeterCoordinator
 from .entity import MeterEntity, add_meter_entities
 from .profiles import (
@@ -182,6 +184,14 @@ async def async_setup_entry(
         return entities
 
     add_meter_entities(entry, async_add_entities, build)
+    add_account_entities(
+        entry,
+        async_add_entities,
+        lambda sync, subentry_id, meter_id: [
+            AccountSensor(sync, subentry_id, meter_id, description)
+            for description in ACCOUNT_SENSORS
+        ],
+    )
 
 
 class MeasurementSensor(MeterEntity, SensorEntity):

@@ -7,9 +7,12 @@ from typing import Any
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.components.switch.const import SwitchDeviceClass
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from . import PrepaidConfigEntry
+from .const import DOMAIN
 from .entity import MeterEntity, add_meter_entities
 
 # One relay write at a time: each write is followed by its read-back on a shared line.
@@ -51,8 +54,33 @@ class MeterRelay(MeterEntity, SwitchEntity):
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Close the relay (restore supply) and confirm by reading it back."""
+        self._check_follows_ledger(closed=True)
         await self.coordinator.async_set_relay(closed=True)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Open the relay (cut supply) and confirm by reading it back."""
+        self._check_follows_ledger(closed=False)
         await self.coordinator.async_set_relay(closed=False)
+
+    def _check_follows_ledger(self, *, closed: bool) -> None:
+        """Refuse a switch against the ledger's decision (that takes an override)."""
+        runtime = self.coordinator.config_entry.runtime_data
+        controller = runtime.supply.get(self.coordinator.subentry.subentry_id)
+        if controller is None:
+            return
+        override = controller.override
+        if override is not None and override.active(dt_util.utcnow()):
+            if override.closed == closed:
+                return
+        else:
+            allowed = controller.inputs().supply_allowed
+            if allowed is None or allowed == closed:
+                return
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="relay_follows_credit",
+            translation_placeholders={
+                "meter": self.coordinator.subentry.title,
+                "wanted": "on" if closed else "off",
+            },
+        )

@@ -1,9 +1,11 @@
 """Give scripts/develop's Home Assistant a ledger site with the simulator's meters, once.
 
-Writes the site (URL + token of the local ledger) and one meter subentry per simulated meter
-into Home Assistant's config entry storage before Home Assistant starts, using Home
-Assistant's own ConfigEntry class so the stored shape is exactly what it expects. Leaves an
-existing prepaid_meter entry alone (the user may have changed it).
+In the ledger: a demo tariff, one prepaid account and ledger meter per room (reused when they
+exist), a little credit, and an integration-scope token (the narrowest that runs a site).
+In Home Assistant: the site (URL + that token) and one meter subentry per simulated meter,
+each linked to its ledger meter, written into the config entry storage before Home Assistant
+starts with Home Assistant's own ConfigEntry class, so the stored shape is exactly what it
+expects. Leaves an existing prepaid_meter entry alone (the user may have changed it).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +29,75 @@ from custom_components.prepaid_meter.meter_flow import meter_unique_id
 
 STORAGE_KEY = "core.config_entries"
 
-#: name, unit id, profile, extra settings; must match the meters scripts/develop simulates.
-DEMO_METERS: list[tuple[str, int, str, dict[str, Any]]] = [
-    ("Room 1", 1, "acrel_ddsy1352", {}),
-    ("Room 2", 2, "eastron_sdm120", {"relay_unit_id": 20, "relay_coil": 0}),
-    ("Room 3", 3, "hiking_dds238_2", {}),
+#: name, unit id, profile, extra settings, credit in cents; must match the simulated meters.
+DEMO_METERS: list[tuple[str, int, str, dict[str, Any], int]] = [
+    ("Room 1", 1, "acrel_ddsy1352", {}, 300),
+    ("Room 2", 2, "eastron_sdm120", {"relay_unit_id": 20, "relay_coil": 0}, 1000),
+    ("Room 3", 3, "hiking_dds238_2", {}, 2000),
 ]
+#: A high demo price so that credit visibly drains (Room 1 runs out within minutes).
+DEMO_TARIFF = {
+    "name": "Demo flat",
+    "currency": "EUR",
+    "unit": "kWh",
+    "kind": "flat",
+    "price": "5.00",
+    "standing_charge_minor_per_day": 0,
+}
 
 
-def main(config_dir: str, ledger_url: str, token: str, sim_port: str) -> int:
+def _call(ledger_url: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    request = urllib.request.Request(  # noqa: S310 - the local ledger's URL
+        f"{ledger_url}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": uuid.uuid4().hex,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.load(response)
+
+
+def ledger_meters(ledger_url: str, admin_token: str) -> dict[str, int]:
+    """Ledger meter id per room: existing ones by name, otherwise a new account and meter."""
+    existing = {
+        m["name"]: m["id"]
+        for m in _call(ledger_url, admin_token, "GET", "/api/v1/meters")["meters"]
+    }
+    tariffs = _call(ledger_url, admin_token, "GET", "/api/v1/tariffs")["tariffs"]
+    tariff = next((t for t in tariffs if t["name"] == DEMO_TARIFF["name"]), None)
+    if tariff is None:
+        tariff = _call(ledger_url, admin_token, "POST", "/api/v1/tariffs", DEMO_TARIFF)
+    found = {}
+    for name, _unit, _profile, _extra, credit in DEMO_METERS:
+        if name in existing:
+            found[name] = existing[name]
+            continue
+        account = _call(
+            ledger_url,
+            admin_token,
+            "POST",
+            "/api/v1/accounts",
+            {"name": name, "currency": "EUR", "timezone": "Europe/Berlin",
+             "low_balance_minor": [200, 50]},
+        )  # fmt: skip
+        meter = _call(
+            ledger_url,
+            admin_token,
+            "POST",
+            "/api/v1/meters",
+            {"account_id": account["id"], "tariff_id": tariff["id"], "name": name, "unit": "kWh"},
+        )
+        top_up = {"account": account["id"], "amount_minor": credit, "reference": f"demo-{name}"}
+        _call(ledger_url, admin_token, "POST", "/api/v1/topups", top_up)
+        found[name] = meter["id"]
+    return found
+
+
+def main(config_dir: str, ledger_url: str, admin_token: str, sim_port: str) -> int:
     """Seed the storage file; print what was done."""
     path = Path(config_dir) / ".storage" / STORAGE_KEY
     stored: dict[str, Any] = (
@@ -53,8 +116,12 @@ def main(config_dir: str, ledger_url: str, token: str, sim_port: str) -> int:
         return 0
     with urllib.request.urlopen(f"{ledger_url}/api/v1/health", timeout=5) as response:  # noqa: S310
         ledger_id = json.load(response)["ledger_id"]
+    links = ledger_meters(ledger_url, admin_token)
+    token = _call(
+        ledger_url, admin_token, "POST", "/api/v1/tokens", {"scope": "integration", "name": "ha"}
+    )["token"]
     subentries = []
-    for name, unit, profile, extra in DEMO_METERS:
+    for name, unit, profile, extra, _credit in DEMO_METERS:
         data = {
             "name": name,
             "profile": profile,
@@ -63,6 +130,7 @@ def main(config_dir: str, ledger_url: str, token: str, sim_port: str) -> int:
             "port": int(sim_port),
             "unit_id": unit,
             "scan_interval": 10,
+            "ledger_meter_id": links[name],
             **extra,
         }
         subentries.append(
@@ -88,7 +156,7 @@ def main(config_dir: str, ledger_url: str, token: str, sim_port: str) -> int:
     entries.append(entry.as_dict())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stored, indent=2, default=str), encoding="utf-8")
-    print(f"develop: added the ledger site with {len(subentries)} simulated meters")
+    print(f"develop: added the ledger site with {len(subentries)} simulated meters, linked")
     return 0
 
 

@@ -47,7 +47,7 @@ async def read_events(
                 key, _, value = line.partition(": ")
                 frame[key] = value
                 continue
-            if "data" in frame:
+            if "data" in frame and "id" in frame:  # stream.hello / stream.reset carry no id
                 event = {
                     "id": int(frame["id"]),
                     "type": frame["event"],

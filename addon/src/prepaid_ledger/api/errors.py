@@ -63,6 +63,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             err.status, "http_error"
         )
         return error_response(err.status, code, err.reason)
+    except ConnectionResetError:
+        # The client went away while sending (e.g. Home Assistant reloading): not a fault of
+        # the service, and nothing was started. The answer reaches no one.
+        _LOGGER.info("client disconnected during %s %s", request.method, request.path)
+        return error_response(400, "client_disconnected", "the request body did not arrive")
     except Exception:
         _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error; see the service log")

@@ -223,6 +223,7 @@ SCHEMAS: dict[str, Schema] = {
             "debt_minor": {"type": "integer"},
             "protected": {"type": "boolean"},
             "low_balance_minor": {"type": "array", "items": {"type": "integer"}},
+            "low_balance_level": {"type": "integer"},
             "friendly_hours": {"type": "object"},
             "grace_minutes": {"type": "integer"},
             "reconnect_margin_minor": {"type": "integer"},
@@ -254,6 +255,28 @@ SCHEMAS: dict[str, Schema] = {
             "last_value": {"type": "string", "nullable": True},
             "last_at": _NULLABLE_TIME,
             "created_at": _TIME,
+        },
+    },
+    "MeterStatus": {
+        "type": "object",
+        "required": ["meter_id", "account_id", "currency", "unit", "cost_total_minor", "price"],
+        "properties": {
+            "meter_id": {"type": "integer"},
+            "account_id": {"type": "integer"},
+            "currency": {"type": "string"},
+            "unit": {"type": "string"},
+            "cost_total_minor": {"type": "integer"},
+            "price": {
+                "type": "object",
+                "required": ["per_unit", "band", "kind"],
+                "properties": {
+                    "per_unit": {"type": "string"},
+                    "band": {"type": "string"},
+                    "kind": {"type": "string"},
+                },
+            },
+            "days_left": {"type": "string", "nullable": True},
+            "forecast_days": {"type": "integer"},
         },
     },
     "ReadingsInput": {
@@ -560,6 +583,14 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/v1/meters/{id}": {
             "get": _op("One meter", _json(_ref("Meter")), params=[_ID], errors=(401, 403, 404, 422))
+        },
+        "/api/v1/meters/{id}/status": {
+            "get": _op(
+                "Cost so far, the current price and band, and the account's days left",
+                _json(_ref("MeterStatus")),
+                params=[_ID],
+                errors=(401, 403, 404, 422),
+            )
         },
         "/api/v1/meters/{id}/assign": {
             "post": _op(

@@ -10,7 +10,8 @@ from prepaid_ledger.api.auth import (
 )
 from prepaid_ledger.api.context import db_of
 from prepaid_ledger.api.http_helpers import json_body, path_id, query_int
-from prepaid_ledger.services import meters, readings, tariffs
+from prepaid_ledger.services import meter_status, meters, readings, tariffs
+from prepaid_ledger.store.models import utcnow
 
 routes = web.RouteTableDef()
 
@@ -79,6 +80,16 @@ async def get_meter(request: web.Request) -> web.Response:
     meter = await db_of(request).read(lambda s: meters.get_meter(s, meter_id))
     require_account_access(principal, meter.account_id)
     return web.json_response(meters.meter_json(meter))
+
+
+@routes.get("/api/v1/meters/{id}/status")
+async def get_meter_status(request: web.Request) -> web.Response:
+    """Cost so far, the current price and band, and the account's days left."""
+    principal = require_scope(request, "admin", "integration", "tenant")
+    meter_id = path_id(request)
+    result = await db_of(request).read(lambda s: meter_status.meter_status(s, meter_id, utcnow()))
+    require_account_access(principal, result["account_id"])
+    return web.json_response(result)
 
 
 @routes.post("/api/v1/meters/{id}/assign")

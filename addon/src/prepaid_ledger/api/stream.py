@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.auth import Principal, require_scope
@@ -24,11 +24,20 @@ KEEPALIVE_S = 15.0
 _PAGE = 500
 
 
-def _start_id(request: web.Request) -> int:
+def _start_id(request: web.Request) -> int | None:
+    """Return the id to resume after; ``None`` for ``latest`` (only what happens from now on)."""
     raw = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
+    if raw == "latest":
+        return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise InputError("invalid_field", "Last-Event-ID must be a non-negative integer")
+        raise InputError(
+            "invalid_field", "Last-Event-ID must be a non-negative integer or 'latest'"
+        )
     return int(raw)
+
+
+async def _latest_id(db_session: AsyncSession) -> int:
+    return int(await db_session.scalar(select(func.coalesce(func.max(StreamEvent.id), 0))) or 0)
 
 
 async def _fetch(
@@ -50,7 +59,8 @@ def format_event(event: StreamEvent) -> bytes:
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Stream events after Last-Event-ID (admin, integration; tenants get their own account's)."""
     principal = require_scope(request, "admin", "integration", "tenant")
-    last_id = _start_id(request)
+    start = _start_id(request)
+    last_id = await db_of(request).read(_latest_id) if start is None else start
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -72,6 +82,10 @@ async def _pump(
     db = db_of(request)
     closing = request.app[CLOSING_KEY]
     await response.write(b"retry: 2000\n\n")
+    # Tells a client that asked for "latest" where the stream starts, so it can read the current
+    # state once and then apply every event after this id (nothing falls between the two).
+    hello = json.dumps({"last_event_id": last_id})
+    await response.write(f"event: stream.hello\ndata: {hello}\n\n".encode())
     if last_id:
         oldest = await db.read(stream_events.oldest_id)
         if oldest is not None and oldest > last_id + 1:

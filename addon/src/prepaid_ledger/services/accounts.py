@@ -198,6 +198,9 @@ async def account_view(session: AsyncSession, account: Account, now: datetime) -
         "debt_minor": debt_minor(balance),
         "protected": bool(settings.get("protected", False)),
         "low_balance_minor": list(settings.get("low_balance_minor", [])),
+        "low_balance_level": low_balance_level(
+            balance, [int(v) for v in settings.get("low_balance_minor", [])]
+        ),
         "friendly_hours": settings.get("friendly_hours") or {},
         "grace_minutes": int(settings.get("grace_minutes", 0)),
         "reconnect_margin_minor": int(settings.get("reconnect_margin_minor", 0)),
@@ -251,6 +254,9 @@ async def refresh_account(session: AsyncSession, account: Account, now: datetime
     published = {
         "account_id": account.id,
         "balance_minor": balance,
+        "emergency_credit_remaining_minor": emergency_credit_remaining(balance, emergency),
+        "debt_minor": debt_minor(balance),
+        "low_balance_level": level,
         "currency": account.currency,
         "supply": supply_json(decision),
     }

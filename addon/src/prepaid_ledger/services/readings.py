@@ -306,7 +306,11 @@ async def ingest(
     }
     missing = sorted(set(by_meter) - set(meters))
     if missing:
-        raise InputError("unknown_meter", f"meter(s) {missing} do not exist")
+        first = next(i for i, r in enumerate(batch) if r.meter_id not in meters)
+        # Name the first reading at fault, so a client can set it aside and send the rest.
+        raise InputError(
+            "unknown_meter", f"readings[{first}].meter_id: meter(s) {missing} do not exist"
+        )
     account_ids = sorted({m.account_id for m in meters.values()})
     accounts = {
         a.id: a
@@ -345,6 +349,8 @@ async def ingest(
                 "charged_minor": outcome.charged_minor,
                 "standing_charged_minor": outcome.standing_minor,
                 "balance_minor": view["balance_minor"],
+                "emergency_credit_remaining_minor": view["emergency_credit_remaining_minor"],
+                "debt_minor": view["debt_minor"],
                 "supply": view["supply"],
             }
         )

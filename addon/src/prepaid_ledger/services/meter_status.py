@@ -1,0 +1,76 @@
+"""A meter's live status for dashboards: total cost, the current price and days left.
+
+Computed by the ledger so that Home Assistant never re-implements tariff or charging rules.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.domain.forecast import FORECAST_DAYS, current_rate, days_left
+from prepaid_ledger.domain.money import format_decimal
+from prepaid_ledger.domain.tariffs import period_keys
+from prepaid_ledger.services.accounts import balance_of, get_account
+from prepaid_ledger.services.meters import get_meter
+from prepaid_ledger.services.readings import TOTAL_BAND
+from prepaid_ledger.services.tariffs import versions_for_pricing
+from prepaid_ledger.store.models import ChargeLine, ChargeState, PeriodUsage
+
+
+async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> dict[str, Any]:
+    """Return cost so far, the price of the next unit (with its band) and the days left."""
+    meter = await get_meter(session, meter_id)
+    account = await get_account(session, meter.account_id)
+    tz = ZoneInfo(account.timezone)
+    versions = await versions_for_pricing(session, meter.tariff_id)
+    tariff = versions[0][1]
+    for effective, version in versions:
+        if effective <= now:
+            tariff = version
+    used: dict[str, Decimal] = {}
+    for key in period_keys(tariff, now, now + timedelta(seconds=1), tz):
+        usage = await session.get(PeriodUsage, (meter.id, account.id, key))
+        used[key] = Decimal(usage.quantity) if usage is not None else Decimal(0)
+    rate = current_rate(tariff, now, tz, used)
+    cost = await session.scalar(
+        select(func.coalesce(func.sum(ChargeState.posted_minor), 0)).where(
+            ChargeState.meter_id == meter.id, ChargeState.band == TOTAL_BAND
+        )
+    )
+    today = now.astimezone(tz).date()
+    daily_rows = await session.execute(
+        select(ChargeLine.day, func.sum(ChargeLine.amount_minor))
+        .where(
+            ChargeLine.account_id == account.id,
+            ChargeLine.day >= today - timedelta(days=FORECAST_DAYS),
+            ChargeLine.day < today,
+        )
+        .group_by(ChargeLine.day)
+    )
+    daily = {day: int(total) for day, total in daily_rows}
+    # Average only over complete days since the first charged one (a new account's quiet first
+    # days are not "free" days), always excluding today's partial day.
+    history = (
+        [daily.get(min(daily) + timedelta(days=i), 0) for i in range((today - min(daily)).days)]
+        if daily
+        else []
+    )
+    balance = await balance_of(session, account)
+    emergency = int(account.settings.get("emergency_credit_minor", 0))
+    forecast = days_left(max(0, balance + emergency), history)
+    return {
+        "meter_id": meter.id,
+        "account_id": account.id,
+        "currency": account.currency,
+        "unit": meter.unit,
+        "cost_total_minor": int(cost or 0),
+        "price": {"per_unit": format_decimal(rate.price), "band": rate.band, "kind": tariff.kind},
+        "days_left": None if forecast is None else format_decimal(forecast),
+        "forecast_days": len(history),
+    }

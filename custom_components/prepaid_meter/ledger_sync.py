@@ -1,0 +1,458 @@
+"""One ledger site, live: readings go out in batches, the ledger's events come in at once.
+
+``LedgerSync`` is the site's coordinator. Its data is what the ledger says about the accounts
+of the linked meters (balance, supply decision, last top-up) and about the meters (cost so far,
+current price, days left). The ledger pushes changes over its event stream, so entities and
+relays react within milliseconds of a payment; a full re-read every few minutes (and after
+every reconnect) is only the safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .automation_events import bus_event_type, from_ledger_event
+from .const import DOMAIN
+from .coordinator import MeterCoordinator
+from .ledger_client import LedgerClient, LedgerConnectionError, LedgerError, LedgerRequestError
+from .money import minor_to_major
+from .reading_queue import ReadingQueue
+
+if TYPE_CHECKING:
+    from . import PrepaidConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Full re-read of accounts and meter statuses, in case an event was lost in a way we missed.
+RESYNC_INTERVAL = timedelta(minutes=5)
+#: Meters polled in one cycle finish within this of each other: one batch per cycle.
+FLUSH_DELAY_S = 0.5
+#: Meter statuses (cost, price, days left) are re-read at most this often per meter.
+STATUS_REFRESH_S = 30.0
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 60.0
+
+
+def _merged(current: AccountState | None, changes: dict[str, Any]) -> AccountState | None:
+    """Return the account with the changes applied, or ``None`` if nothing changes.
+
+    Unchanged accounts keep their state object, so entities can tell news by identity.
+    """
+    if current is None or all(current.data.get(k) == v for k, v in changes.items()):
+        return None
+    return replace(current, data={**current.data, **changes})
+
+
+#: What a readings response tells about each account.
+_INGEST_FIELDS = ("balance_minor", "emergency_credit_remaining_minor", "debt_minor", "supply")
+
+
+def account_event_signal(entry_id: str) -> str:
+    """Dispatcher signal carrying (account_id, kind, data) to the event entities."""
+    return f"{DOMAIN}_{entry_id}_account_event"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """An account as the ledger last described it, and its latest top-up order."""
+
+    data: dict[str, Any]
+    last_topup: dict[str, Any] | None = None
+
+    @property
+    def supply_allowed(self) -> bool | None:
+        """The ledger's supply decision (None when it gave none)."""
+        supply = self.data.get("supply")
+        return None if not isinstance(supply, dict) else bool(supply.get("allowed"))
+
+
+@dataclass(frozen=True, slots=True)
+class SiteData:
+    """Accounts by ledger account id, meter statuses and owners by ledger meter id."""
+
+    accounts: dict[int, AccountState] = field(default_factory=dict)
+    meter_status: dict[int, dict[str, Any]] = field(default_factory=dict)
+    meter_account: dict[int, int] = field(default_factory=dict)
+
+
+class LedgerSync(DataUpdateCoordinator[SiteData]):
+    """Readings to the ledger, the ledger's decisions and events back into Home Assistant."""
+
+    config_entry: PrepaidConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: PrepaidConfigEntry,
+        client: LedgerClient,
+        meter_ids: set[int],
+    ) -> None:
+        """Follow the given ledger meters (those linked from meter subentries)."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"ledger {client.url}",
+            update_interval=RESYNC_INTERVAL,
+            always_update=True,
+        )
+        self.data = SiteData()  # until the first read; entities show unavailable meanwhile
+        self.client = client
+        self.meter_ids = meter_ids
+        self.queue = ReadingQueue(hass, entry.entry_id)
+        self.stream_connected = False
+        self.posting_ok = True
+        self.last_event_id: int | None = None
+        self.events_received = 0
+        self._flush_lock = asyncio.Lock()
+        self._flush_unsub: CALLBACK_TYPE | None = None
+        self._in_flight: set[int] = set()
+        self._status_read_at: dict[int, float] = {}
+        self._stream_task: asyncio.Task[None] | None = None
+        self.meter_subentries: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ state
+
+    async def _async_setup(self) -> None:
+        await self.queue.async_load()
+
+    async def _async_update_data(self) -> SiteData:
+        """Read every followed meter, its account, status and last top-up."""
+        try:
+            return await self._read_all()
+        except LedgerError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="ledger_unreachable",
+                translation_placeholders={"url": self.client.url, "error": str(err)},
+            ) from err
+
+    async def _read_all(self) -> SiteData:
+        meter_account: dict[int, int] = {}
+        statuses: dict[int, dict[str, Any]] = {}
+        for meter_id in sorted(self.meter_ids):
+            try:
+                status = await self.client.async_get(f"meters/{meter_id}/status")
+            except LedgerRequestError as err:
+                # A meter deleted in the ledger: its entities go unavailable, the rest carry on.
+                _LOGGER.warning("Ledger meter %s: %s", meter_id, err)
+                continue
+            statuses[meter_id] = status
+            meter_account[meter_id] = int(status["account_id"])
+            self._status_read_at[meter_id] = self.hass.loop.time()
+        accounts: dict[int, AccountState] = {}
+        for account_id in sorted(set(meter_account.values())):
+            accounts[account_id] = await self._read_account(account_id)
+        return SiteData(accounts, statuses, meter_account)
+
+    async def _read_account(self, account_id: int) -> AccountState:
+        account = await self.client.async_get(f"accounts/{account_id}")
+        orders = await self.client.async_get(
+            "topups", params={"account": str(account_id), "limit": "1"}
+        )
+        items = orders.get("topups") or []
+        return AccountState(account, items[0] if items else None)
+
+    @property
+    def ledger_ok(self) -> bool:
+        """The ledger answers and its event stream is open: decisions are current."""
+        return self.stream_connected and self.posting_ok and self.last_update_success
+
+    def account_of_meter(self, meter_id: int) -> AccountState | None:
+        """Return the account a ledger meter belongs to, as last known."""
+        if (account_id := self.data.meter_account.get(meter_id)) is None:
+            return None
+        return self.data.accounts.get(account_id)
+
+    def has_unsent(self, meter_id: int) -> bool:
+        """Tell whether readings of this meter are queued or in flight (not yet decided on)."""
+        return meter_id in self._in_flight or meter_id in self.queue.pending_meters()
+
+    @callback
+    def _apply_account(self, account_id: int, changes: dict[str, Any]) -> None:
+        if (updated := _merged(self.data.accounts.get(account_id), changes)) is not None:
+            self.async_set_updated_data(
+                replace(self.data, accounts={**self.data.accounts, account_id: updated})
+            )
+
+    # ------------------------------------------------------------------ readings out
+
+    @callback
+    def follow_meter(self, meter: MeterCoordinator, meter_id: int) -> CALLBACK_TYPE:
+        """Queue the meter's cumulative register after every successful poll."""
+        key = meter.profile.total_key
+        self.meter_subentries[meter_id] = meter.subentry.subentry_id
+        last_sent: list[datetime | None] = [None]
+
+        @callback
+        def _polled() -> None:
+            data = meter.data
+            if data is None or not meter.last_update_success or data.read_at == last_sent[0]:
+                return  # a relay update republishes the same reading
+            value = data.values.get(key)
+            if value is None or not value.is_finite():
+                return  # never post what cannot be a register value
+            last_sent[0] = data.read_at
+            self.add_reading(meter_id, str(value), data.read_at)
+
+        return meter.async_add_listener(_polled)
+
+    @callback
+    def add_reading(self, meter_id: int, value: str, at: datetime) -> None:
+        """Queue a meter's cumulative register and send the cycle's batch shortly."""
+        self.queue.add(meter_id, value, at)
+        if self._flush_unsub is None:
+            self._flush_unsub = async_call_later(self.hass, FLUSH_DELAY_S, self._flush_later)
+
+    @callback
+    def _flush_later(self, _now: datetime) -> None:
+        self._flush_unsub = None
+        self.config_entry.async_create_background_task(
+            self.hass, self.async_flush(), f"{DOMAIN} post readings"
+        )
+
+    async def async_flush(self) -> None:
+        """Send queued readings in order until the queue is empty or the ledger fails."""
+        async with self._flush_lock:
+            while len(self.queue):
+                batch = self.queue.head()
+                await self.queue.async_save()  # persisted before it leaves
+                self._in_flight = {item["meter_id"] for item in batch}
+                try:
+                    result = await self.client.async_post_readings(list(batch))  # type: ignore[arg-type]
+                except LedgerRequestError as err:
+                    if (index := _rejected_index(err, len(batch))) is None:
+                        self._posting_failed(err)
+                        return
+                    _LOGGER.error("Ledger refused reading %s: %s", batch[index], err)
+                    self.queue.reject(index, str(err))
+                    continue
+                except LedgerError as err:
+                    self._posting_failed(err)
+                    return
+                finally:
+                    self._in_flight = set()
+                self.queue.acknowledge(len(batch))
+                if not self.posting_ok:
+                    _LOGGER.info("Ledger at %s takes readings again", self.client.url)
+                self.posting_ok = True
+                self._apply_ingest_result(result)
+            await self.queue.async_save()
+
+    def _posting_failed(self, err: LedgerError) -> None:
+        if self.posting_ok:
+            _LOGGER.warning(
+                "Readings kept for later (%d queued): ledger at %s: %s",
+                len(self.queue),
+                self.client.url,
+                err,
+            )
+        self.posting_ok = False
+        self.async_update_listeners()
+
+    @callback
+    def _apply_ingest_result(self, result: dict[str, Any]) -> None:
+        """Apply each account's new balance and supply decision from a readings response."""
+        accounts = dict(self.data.accounts)
+        charged: list[int] = []
+        for item in result.get("meters", []):
+            account_id = item.get("account_id")
+            changes = {key: item[key] for key in _INGEST_FIELDS if key in item}
+            if (updated := _merged(accounts.get(account_id), changes)) is not None:
+                accounts[account_id] = updated
+            if item.get("charged_minor") or item.get("standing_charged_minor"):
+                charged.append(int(item["meter_id"]))
+        if accounts != self.data.accounts:
+            self.async_set_updated_data(replace(self.data, accounts=accounts))
+        self._refresh_statuses(charged)
+
+    @callback
+    def _refresh_statuses(self, meter_ids: list[int]) -> None:
+        now = self.hass.loop.time()
+        due = [
+            meter_id
+            for meter_id in meter_ids
+            if now - self._status_read_at.get(meter_id, 0.0) >= STATUS_REFRESH_S
+        ]
+        if due:
+            self.config_entry.async_create_background_task(
+                self.hass, self._async_read_statuses(due), f"{DOMAIN} meter status"
+            )
+
+    async def _async_read_statuses(self, meter_ids: list[int]) -> None:
+        statuses: dict[int, dict[str, Any]] = {}
+        for meter_id in meter_ids:
+            self._status_read_at[meter_id] = self.hass.loop.time()
+            with contextlib.suppress(LedgerError):
+                statuses[meter_id] = await self.client.async_get(f"meters/{meter_id}/status")
+        if statuses:
+            self.async_set_updated_data(
+                replace(self.data, meter_status={**self.data.meter_status, **statuses})
+            )
+
+    # ------------------------------------------------------------------ events in
+
+    @callback
+    def notify_account_event(self, account_id: int | None, kind: str, data: dict[str, Any]) -> None:
+        """Fire ``prepaid_meter_<kind>`` on the bus and show it on the account's event entities."""
+        event = {
+            "config_entry_id": self.config_entry.entry_id,
+            "account_id": account_id,
+            "device_ids": self._account_devices(account_id),
+            **data,
+        }
+        account = self.data.accounts.get(account_id) if account_id is not None else None
+        if isinstance(data.get("amount_minor"), int) and account is not None:
+            exponent = int(account.data.get("currency_exponent", 2))
+            event["amount"] = str(minor_to_major(data["amount_minor"], exponent))
+        self.hass.bus.async_fire(bus_event_type(kind), event)
+        async_dispatcher_send(
+            self.hass, account_event_signal(self.config_entry.entry_id), account_id, kind, event
+        )
+
+    def _account_devices(self, account_id: int | None) -> list[str]:
+        """Devices (meters) of an account, so automations can tell which room it was."""
+        registry = dr.async_get(self.hass)
+        found = []
+        for meter_id, subentry_id in self.meter_subentries.items():
+            if self.data.meter_account.get(meter_id) != account_id:
+                continue
+            if device := registry.async_get_device_by_identifier(
+                (DOMAIN, subentry_id), self.config_entry.entry_id
+            ):
+                found.append(device.id)
+        return found
+
+    def start_stream(self) -> None:
+        """Hold the event stream open for as long as the entry is loaded."""
+        self._stream_task = self.config_entry.async_create_background_task(
+            self.hass, self._stream_forever(), f"{DOMAIN} event stream"
+        )
+
+    async def async_stop(self) -> None:
+        """Stop the stream and any pending flush; the queue stays on disk."""
+        if self._flush_unsub is not None:
+            self._flush_unsub()
+            self._flush_unsub = None
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stream_task
+        await self.queue.async_save()
+
+    async def _stream_forever(self) -> None:
+        delay = RECONNECT_MIN_S
+        while True:
+            try:
+                await self._read_stream()
+                delay = RECONNECT_MIN_S
+            except (
+                LedgerError,
+                OSError,
+                TimeoutError,
+                ValueError,
+                asyncio.IncompleteReadError,
+            ) as err:
+                _LOGGER.debug("Event stream from %s ended: %s", self.client.url, err)
+            except Exception as err:  # noqa: BLE001 - aiohttp raises many kinds; keep the loop
+                _LOGGER.debug("Event stream from %s failed: %s", self.client.url, err)
+            if self.stream_connected:
+                _LOGGER.warning("Lost the event stream of the ledger at %s", self.client.url)
+                self.stream_connected = False
+                self.async_update_listeners()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _read_stream(self) -> None:
+        after = "latest" if self.last_event_id is None else str(self.last_event_id)
+        async with self.client.open_event_stream(after) as response:
+            if response.status != 200:
+                raise LedgerConnectionError(f"event stream: HTTP {response.status}")
+            event_type, data_lines = "message", []
+            async for raw in response.content:
+                line = raw.decode().rstrip("\r\n")
+                if line.startswith("event:"):
+                    event_type = line[6:].strip()
+                elif line.startswith("data:"):
+                    data_lines.append(line[5:].strip())
+                elif not line and data_lines:
+                    await self._handle_event(event_type, json.loads("\n".join(data_lines)))
+                    event_type, data_lines = "message", []
+
+    async def _handle_event(self, event_type: str, payload: dict[str, Any]) -> None:
+        if event_type == "stream.hello":
+            # From here on every change arrives as an event: read the state once, now.
+            self.last_event_id = int(payload["last_event_id"])
+            await self.async_refresh()
+            if not self.last_update_success:
+                raise LedgerConnectionError("could not read the accounts")
+            if not self.stream_connected:
+                _LOGGER.info("Following the ledger at %s", self.client.url)
+            self.stream_connected = True
+            self.async_update_listeners()
+            if len(self.queue):
+                await self.async_flush()
+            return
+        if event_type == "stream.reset":
+            await self.async_refresh()
+            return
+        if isinstance(event_id := payload.get("id"), int):
+            self.last_event_id = event_id
+        self.events_received += 1
+        account_id = payload.get("account_id")
+        if account_id not in self.data.accounts:
+            return
+        if event_type == "account.updated":
+            self._apply_account(
+                account_id, {k: v for k, v in payload.items() if k not in ("id", "at")}
+            )
+        elif event_type == "topup.updated":
+            current = self.data.accounts[account_id]
+            self.async_set_updated_data(
+                replace(
+                    self.data,
+                    accounts={
+                        **self.data.accounts,
+                        account_id: replace(current, last_topup=_order_from_event(payload)),
+                    },
+                )
+            )
+        if (mapped := from_ledger_event(event_type, payload)) is not None:
+            self.notify_account_event(account_id, *mapped)
+
+
+def _order_from_event(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": payload.get("order_id"),
+        "account_id": payload.get("account_id"),
+        "status": payload.get("status"),
+        "amount_minor": payload.get("amount_minor"),
+        "currency": payload.get("currency"),
+        "updated_at": payload.get("at"),
+    }
+
+
+def _rejected_index(err: LedgerRequestError, size: int) -> int | None:
+    """Which reading a 422 names (``readings[3].value``), if it names one in the batch."""
+    if err.status != 422:
+        return None
+    message = str(err)
+    start = message.find("readings[")
+    if start < 0:
+        return None
+    digits = message[start + 9 : message.find("]", start)]
+    if not digits.isdigit() or int(digits) >= size:
+        return None
+    return int(digits)

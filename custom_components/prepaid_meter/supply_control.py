@@ -1,0 +1,173 @@
+"""The relay of a ledger-linked meter follows the ledger's supply decision.
+
+One controller per linked meter with a relay. It re-decides whenever the meter is polled, the
+ledger's state changes (a payment pushed over the event stream), the stream drops, or an
+override starts or ends; the decision itself is ``relay_policy.decide_relay``. Each change is
+written with read-back, and the confirmed result is announced as ``prepaid_meter_supply_changed``
+(which the logbook shows with its reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.util import dt as dt_util
+
+from .automation_events import SUPPLY_CHANGED
+from .const import DOMAIN
+from .coordinator import MeterCoordinator
+from .ledger_sync import LedgerSync
+from .relay_policy import RelayAction, RelayDecision, RelayInputs, SupplyOverride, decide_relay
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class SupplyController:
+    """Keeps one meter's relay in line with its account's supply decision."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        meter: MeterCoordinator,
+        sync: LedgerSync,
+        ledger_meter_id: int,
+        *,
+        stale_polls: int,
+        enforce_when_offline: bool,
+    ) -> None:
+        """Bind a meter (Modbus side) to its ledger meter (money side)."""
+        self.hass = hass
+        self.meter = meter
+        self.sync = sync
+        self.ledger_meter_id = ledger_meter_id
+        self.stale_after = (meter.update_interval or timedelta(seconds=30)) * stale_polls
+        self.enforce_when_offline = enforce_when_offline
+        self.override: SupplyOverride | None = None
+        self.last_decision: RelayDecision | None = None
+        self._lock = asyncio.Lock()
+        self._unsubs: list[CALLBACK_TYPE] = []
+        self._expiry_unsub: CALLBACK_TYPE | None = None
+        self._seen_site: tuple[object, bool] = (None, False)
+
+    @callback
+    def start(self) -> None:
+        """Re-decide on every change of the meter or the ledger."""
+        self._unsubs.append(self.meter.async_add_listener(self._schedule))
+        self._unsubs.append(self.sync.async_add_listener(self._site_changed))
+
+    @callback
+    def stop(self) -> None:
+        """Stop following (the entry unloads)."""
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+        if self._expiry_unsub is not None:
+            self._expiry_unsub()
+            self._expiry_unsub = None
+
+    def inputs(self) -> RelayInputs:
+        """Return what the decision rests on right now."""
+        account = self.sync.account_of_meter(self.ledger_meter_id)
+        data = self.meter.data
+        supply = account.data.get("supply") if account is not None else None
+        return RelayInputs(
+            now=dt_util.utcnow(),
+            relay_closed=None if data is None else data.relay_closed,
+            supply_allowed=None if account is None else account.supply_allowed,
+            supply_reason=supply.get("reason") if isinstance(supply, dict) else None,
+            last_reading_at=None
+            if data is None or not self.meter.last_update_success
+            else data.read_at,
+            stale_after=self.stale_after,
+            ledger_ok=self.sync.ledger_ok,
+            enforce_when_offline=self.enforce_when_offline,
+            unsent_readings=self.sync.has_unsent(self.ledger_meter_id),
+            override=self.override,
+        )
+
+    @callback
+    def _site_changed(self) -> None:
+        """Re-decide only when this meter's account or the ledger's reachability changed."""
+        seen = (self.sync.account_of_meter(self.ledger_meter_id), self.sync.ledger_ok)
+        if seen[0] is self._seen_site[0] and seen[1] == self._seen_site[1]:
+            return
+        self._seen_site = seen
+        self._schedule()
+
+    @callback
+    def _schedule(self) -> None:
+        self.meter.config_entry.async_create_background_task(
+            self.hass, self.async_evaluate(), f"{DOMAIN} supply {self.meter.subentry.title}"
+        )
+
+    async def async_evaluate(self) -> RelayDecision:
+        """Decide and, if needed, move the relay (one move at a time per meter)."""
+        async with self._lock:
+            decision = decide_relay(self.inputs())
+            self.last_decision = decision
+            if decision.action is RelayAction.NONE:
+                return decision
+            closed = decision.action is RelayAction.CLOSE
+            try:
+                await self.meter.async_set_relay(closed=closed)
+            except HomeAssistantError as err:
+                _LOGGER.warning(
+                    "%s: could not %s the relay: %s",
+                    self.meter.subentry.title,
+                    decision.action,
+                    err,
+                )
+                return decision
+            self._announce(closed=closed, reason=decision.reason)
+            return decision
+
+    def _announce(self, *, closed: bool, reason: str) -> None:
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, self.meter.subentry.subentry_id), self.meter.config_entry.entry_id
+        )
+        account = self.sync.account_of_meter(self.ledger_meter_id)
+        relay_entity = er.async_get(self.hass).async_get_entity_id(
+            "switch", DOMAIN, f"{self.meter.subentry.subentry_id}_relay"
+        )
+        data: dict[str, Any] = {
+            "device_id": device.id if device else None,
+            "entity_id": relay_entity,
+            "meter": self.meter.subentry.title,
+            "account_id": None if account is None else account.data.get("id"),
+            "state": "restored" if closed else "cut",
+            "reason": reason,
+        }
+        _LOGGER.info("%s: supply %s (%s)", self.meter.subentry.title, data["state"], reason)
+        self.sync.notify_account_event(data.pop("account_id"), SUPPLY_CHANGED, data)
+
+    async def async_set_override(self, *, closed: bool, until: datetime | None) -> None:
+        """Hold the relay closed or open until ``until`` (``None``: until cleared)."""
+        self.override = SupplyOverride(closed, until)
+        if self._expiry_unsub is not None:
+            self._expiry_unsub()
+            self._expiry_unsub = None
+        if until is not None:
+            self._expiry_unsub = async_track_point_in_utc_time(self.hass, self._expire, until)
+        await self.async_evaluate()
+
+    async def async_clear_override(self) -> None:
+        """Give the relay back to the ledger's decision."""
+        self.override = None
+        if self._expiry_unsub is not None:
+            self._expiry_unsub()
+            self._expiry_unsub = None
+        await self.async_evaluate()
+
+    @callback
+    def _expire(self, _now: datetime) -> None:
+        self._expiry_unsub = None
+        self.override = None
+        self._schedule()

@@ -1,0 +1,575 @@
+"""Live prepaid control end to end: the simulator as the meter, the real ledger over HTTP.
+
+Expected money comes from the simulator's own register total and the tariff's price, not
+from the integration: charge = (total now - total at baseline) x price, rounded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import aiohttp
+import pytest
+from aiohttp import web
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from prepaid_ledger.api.app import create_app
+from prepaid_ledger.config import Settings
+from prepaid_ledger.store.database import sqlite_url
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.prepaid_meter import logbook
+from custom_components.prepaid_meter.const import (
+    CONF_LEDGER_METER_ID,
+    CONF_TOKEN,
+    CONF_URL,
+    DOMAIN,
+)
+from custom_components.prepaid_meter.diagnostics import async_get_config_entry_diagnostics
+from custom_components.prepaid_meter.profiles import get_profile
+from custom_components.prepaid_meter.reading_queue import ReadingQueue
+from meter_simulator import ConstantLoad, MeterSimulator, RelayModule, SimulatedMeter
+from tests.integration.conftest import meter_subentry, tcp_meter
+from tests.ledger.conftest import STRIPE_SECRET
+from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
+
+METER_UNIT = 2
+RELAY_UNIT = 20
+PRICE = Decimal("100.00")  # EUR per kWh: 3.6 kW is 1 Wh a second, ten cents a second
+LOAD_W = 3600.0
+
+
+class LedgerProcess:
+    """The ledger service on a fixed port and data directory, stoppable and restartable."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.admin_token = secrets.token_urlsafe(16)
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        settings = Settings(
+            data_dir=self.data_dir,
+            database_url=sqlite_url(self.data_dir),
+            admin_token=self.admin_token,
+            stripe_webhook_secret=STRIPE_SECRET,
+        )
+        self._runner = web.AppRunner(create_app(settings), shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+        self._runner = None
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        all_headers = {"Authorization": f"Bearer {self.admin_token}", **(headers or {})}
+        async with (
+            aiohttp.ClientSession(headers=all_headers) as http,
+            http.request(method, self.url + path, json=body) as response,
+        ):
+            assert response.status < 300, await response.text()
+            return await response.json()
+
+    async def top_up(self, account_id: int, amount_minor: int) -> None:
+        await self.call(
+            "POST",
+            "/api/v1/topups",
+            {"account": account_id, "amount_minor": amount_minor},
+            {"Idempotency-Key": secrets.token_hex(8)},
+        )
+
+    async def pay_by_stripe(self, number: str, amount_minor: int) -> None:
+        body, headers = stripe_delivery(checkout_completed(number, amount_minor))
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(self.url + "/webhooks/stripe", data=body, headers=headers) as response,
+        ):
+            assert response.status == 200, await response.text()
+
+
+@dataclass
+class Room:
+    """One tenant room: its ledger account and meter, the simulated meter, the HA entry."""
+
+    ledger: LedgerProcess
+    sim: MeterSimulator
+    meter: SimulatedMeter
+    entry: MockConfigEntry
+    account: dict[str, Any]
+    ledger_meter_id: int
+
+    @property
+    def sync(self) -> Any:
+        return self.entry.runtime_data.sync
+
+    @property
+    def coordinator(self) -> Any:
+        return next(iter(self.entry.runtime_data.meters.values()))
+
+    async def poll_and_post(self, hass: HomeAssistant) -> None:
+        """Poll the meter now and deliver the reading (what a poll cycle does)."""
+        await self.coordinator.async_refresh()
+        await self.sync.async_flush()
+        await hass.async_block_till_done()
+
+    async def balance_minor(self) -> int:
+        account = await self.ledger.call("GET", f"/api/v1/accounts/{self.account['id']}")
+        return int(account["balance_minor"])
+
+
+def entity_id(hass: HomeAssistant, room: Room, key: str, domain: str = "sensor") -> str:
+    subentry_id = next(iter(room.entry.subentries))
+    found = er.async_get(hass).async_get_entity_id(domain, DOMAIN, f"{subentry_id}_{key}")
+    assert found is not None, key
+    return found
+
+
+async def wait_for(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait for a condition driven by pushed events (never by a poll)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+RoomFactory = Callable[..., Awaitable[Room]]
+
+
+@pytest.fixture
+async def make_room(
+    hass: HomeAssistant, socket_enabled: None, tmp_path: Path
+) -> AsyncIterator[RoomFactory]:
+    """Build a ledger, a tariff, an account with credit and a linked meter with a relay."""
+    ledger = LedgerProcess(tmp_path)
+    await ledger.start()
+    sims: list[MeterSimulator] = []
+
+    async def build(credit_minor: int = 100, **account_settings: Any) -> Room:
+        tariff = await ledger.call(
+            "POST",
+            "/api/v1/tariffs",
+            {
+                "name": "Flat",
+                "currency": "EUR",
+                "unit": "kWh",
+                "kind": "flat",
+                "price": str(PRICE),
+                "standing_charge_minor_per_day": 0,
+            },
+        )
+        account = await ledger.call(
+            "POST",
+            "/api/v1/accounts",
+            {
+                "name": "Room 1",
+                "currency": "EUR",
+                "timezone": "Europe/Berlin",
+                "low_balance_minor": [80, 20],
+                **account_settings,
+            },
+        )
+        ledger_meter = await ledger.call(
+            "POST",
+            "/api/v1/meters",
+            {"account_id": account["id"], "tariff_id": tariff["id"], "name": "R1", "unit": "kWh"},
+        )
+        if credit_minor:
+            await ledger.top_up(account["id"], credit_minor)
+        token = await ledger.call("POST", "/api/v1/tokens", {"scope": "integration"})
+        sim = MeterSimulator()
+        meter = SimulatedMeter(get_profile("eastron_sdm120"), load=ConstantLoad(LOAD_W), total=10.0)
+        sim.add(METER_UNIT, meter)
+        module = RelayModule()
+        sim.add(RELAY_UNIT, module)
+        module.link(0, meter)
+        await sim.start_tcp()
+        sims.append(sim)
+        data = tcp_meter(
+            sim,
+            "Room 1",
+            METER_UNIT,
+            "eastron_sdm120",
+            relay_unit_id=RELAY_UNIT,
+            **{CONF_LEDGER_METER_ID: ledger_meter["id"]},
+        )
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="Ledger",
+            unique_id=(await ledger.call("GET", "/api/v1/health"))["ledger_id"],
+            data={CONF_URL: ledger.url, CONF_TOKEN: token["token"]},
+            subentries_data=[meter_subentry(data)],
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        room = Room(ledger, sim, meter, entry, account, int(ledger_meter["id"]))
+        await wait_for(lambda: room.sync.stream_connected)
+        return room
+
+    yield build
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)
+    for sim in sims:
+        await sim.close()
+    if ledger._runner is not None:
+        await ledger.stop()
+
+
+def expected_charge_minor(kwh: Decimal) -> int:
+    """Independent model: consumption times the tariff's price, rounded once to cents."""
+    return int((kwh * PRICE * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+async def test_balance_falls_as_the_meter_consumes(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """Each poll's reading is charged; the balance entity shows the ledger's balance."""
+    room = await make_room(credit_minor=500)
+    balance_id = entity_id(hass, room, "balance")
+    baseline = Decimal(str(room.meter.total))
+    assert hass.states.get(balance_id).state == "5.00"
+    assert hass.states.get(balance_id).attributes["unit_of_measurement"] == "EUR"
+    await asyncio.sleep(1.5)
+    await room.poll_and_post(hass)
+    consumed = Decimal(str(room.meter.total)) - baseline
+    ledger_balance = await room.balance_minor()
+    # float32 register resolution at 10 kWh is below 1e-6 kWh: well under a cent at this price.
+    assert abs((500 - ledger_balance) - expected_charge_minor(consumed)) <= 1
+    assert ledger_balance < 500
+    await wait_for(lambda: hass.states.get(balance_id).state == f"{ledger_balance / 100:.2f}")
+    assert len(room.sync.queue) == 0
+
+
+async def test_credit_exhausted_cuts_and_payment_restores_without_a_poll(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """Exhausted credit opens the relay (consumption stops); a Stripe payment closes it."""
+    room = await make_room(credit_minor=2)
+    relay_id = entity_id(hass, room, "relay", "switch")
+    supply_id = entity_id(hass, room, "supply_allowed", "binary_sensor")
+    assert hass.states.get(relay_id).state == "on"
+    await asyncio.sleep(0.5)  # half a second costs about 0.05 EUR, more than the 0.02
+    await room.poll_and_post(hass)
+    await wait_for(lambda: room.meter.relay_closed is False)
+    await wait_for(lambda: hass.states.get(relay_id).state == "off")
+    assert hass.states.get(supply_id).state == "off"
+    assert hass.states.get(supply_id).attributes["reason"] == "exhausted"
+    stopped_at = room.meter.advance()
+    await asyncio.sleep(0.3)
+    assert room.meter.advance() == stopped_at  # an open relay stops consumption
+
+    credited: list[Event] = []
+    hass.bus.async_listen("prepaid_meter_top_up_credited", credited.append)
+    changed: list[Event] = []
+    hass.bus.async_listen("prepaid_meter_supply_changed", changed.append)
+    debt = -await room.balance_minor()
+    await room.ledger.pay_by_stripe(room.account["number"], debt + 1000)
+    # No poll from here on: the event stream alone must close the relay.
+    await wait_for(lambda: room.meter.relay_closed is True)
+    await wait_for(lambda: hass.states.get(relay_id).state == "on")
+    await wait_for(lambda: bool(credited) and bool(changed))
+    assert hass.states.get(entity_id(hass, room, "balance")).state == "10.00"
+    assert credited[0].data["amount_minor"] == debt + 1000
+    assert changed[0].data["state"] == "restored"
+    last_top_up = hass.states.get(entity_id(hass, room, "last_top_up"))
+    assert last_top_up.attributes["status"] == "succeeded"
+    event_state = hass.states.get(entity_id(hass, room, "account_events", "event"))
+    assert event_state.attributes["event_type"] in ("top_up_credited", "supply_changed")
+
+
+async def test_friendly_hours_hold_the_cut_until_they_end(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """Inside friendly hours an exhausted account keeps supply; when they end, it is cut."""
+    every_day = {
+        day: [{"start": "00:00", "end": "24:00"}]
+        for day in (
+            "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+        )
+    }  # fmt: skip
+    room = await make_room(credit_minor=2, friendly_hours=every_day)
+    await asyncio.sleep(0.5)
+    await room.poll_and_post(hass)
+    supply_id = entity_id(hass, room, "supply_allowed", "binary_sensor")
+    assert await room.balance_minor() < 0
+    assert hass.states.get(supply_id).attributes["reason"] == "friendly_hours"
+    assert room.meter.relay_closed is True
+    # The friendly hours end (the landlord removes them): the ledger re-decides and pushes.
+    await room.ledger.call(
+        "PATCH", f"/api/v1/accounts/{room.account['id']}", {"friendly_hours": {}}
+    )
+    await wait_for(lambda: room.meter.relay_closed is False)
+
+
+async def test_protected_account_is_never_cut(hass: HomeAssistant, make_room: RoomFactory) -> None:
+    """A protected account in debt keeps its supply."""
+    room = await make_room(credit_minor=2, protected=True)
+    for _ in range(3):
+        await asyncio.sleep(0.3)
+        await room.poll_and_post(hass)
+    assert await room.balance_minor() < 0
+    supply = hass.states.get(entity_id(hass, room, "supply_allowed", "binary_sensor"))
+    assert supply.state == "on"
+    assert supply.attributes["reason"] == "protected"
+    assert room.meter.relay_closed is True
+    assert hass.states.get(entity_id(hass, room, "debt")).state != "0.00"
+
+
+async def test_ledger_outage_no_cut_readings_queued_and_charged_once(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """With the ledger down nothing is cut; queued readings are charged once after restart."""
+    room = await make_room(credit_minor=1000)
+    baseline = Decimal(str(room.meter.total))
+    await room.ledger.stop()
+    await wait_for(lambda: not room.sync.stream_connected)
+    for _ in range(3):
+        await asyncio.sleep(0.2)
+        await room.poll_and_post(hass)
+    assert len(room.sync.queue) == 3
+    assert room.sync.ledger_ok is False
+    # Even a known "no supply" decision does not cut while the ledger is unreachable.
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    inputs = controller.inputs()
+    assert inputs.ledger_ok is False
+    await room.ledger.start()
+    await wait_for(lambda: room.sync.stream_connected, within=10)
+    await wait_for(lambda: len(room.sync.queue) == 0)
+    consumed = Decimal(str(room.meter.total)) - baseline
+    charged = 1000 - await room.balance_minor()
+    assert abs(charged - expected_charge_minor(consumed)) <= 1
+    # Sending the same readings again (a crash after sending, before the queue was saved)
+    # charges nothing more.
+    before = await room.balance_minor()
+    result = await room.ledger.call(
+        "POST",
+        "/api/v1/readings",
+        {"readings": [{"meter_id": room.ledger_meter_id, "value": str(room.meter.total),
+                       "at": room.coordinator.data.read_at.isoformat()}]},
+    )  # fmt: skip
+    assert result["meters"][0]["charged_minor"] == 0
+    assert await room.balance_minor() == before
+
+
+async def test_restart_with_queued_readings_loses_and_doubles_nothing(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """Home Assistant restarts while readings wait: they are sent once after the restart."""
+    room = await make_room(credit_minor=1000)
+    baseline = Decimal(str(room.meter.total))
+    await room.ledger.stop()
+    for _ in range(2):
+        await asyncio.sleep(0.2)
+        await room.poll_and_post(hass)
+    assert len(room.sync.queue) == 2
+    last_polled = Decimal(str(room.meter.total))
+    assert await hass.config_entries.async_unload(room.entry.entry_id)
+    await room.ledger.start()
+    assert await hass.config_entries.async_setup(room.entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: room.sync.stream_connected, within=10)
+    await wait_for(lambda: len(room.sync.queue) == 0)
+    readings = await room.ledger.call("GET", f"/api/v1/meters/{room.ledger_meter_id}")
+    assert Decimal(readings["last_value"]) >= last_polled
+    consumed = Decimal(readings["last_value"]) - baseline
+    assert abs((1000 - await room.balance_minor()) - expected_charge_minor(consumed)) <= 1
+
+
+async def test_stale_reading_never_cuts(hass: HomeAssistant, make_room: RoomFactory) -> None:
+    """A meter that stops answering is not cut, even when credit runs out meanwhile."""
+    room = await make_room(credit_minor=2)
+    room.sim.set_fault(METER_UNIT, silent=True)
+    await room.coordinator.async_refresh()
+    assert room.coordinator.last_update_success is False
+    # Credit runs out by another meter's consumption or an adjustment: not allowed now.
+    await room.ledger.call(
+        "POST",
+        "/api/v1/adjustments",
+        {"account": room.account["id"], "amount_minor": -500, "reason": "test"},
+    )
+    supply_id = entity_id(hass, room, "supply_allowed", "binary_sensor")
+    await wait_for(lambda: hass.states.get(supply_id).state == "off")
+    await asyncio.sleep(0.2)
+    await hass.async_block_till_done()
+    assert room.meter.relay_closed is True
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    assert controller.last_decision is not None
+    assert controller.last_decision.reason == "stale_reading"
+
+
+async def test_override_wins_until_it_expires(hass: HomeAssistant, make_room: RoomFactory) -> None:
+    """A manual override keeps supply on despite no credit; when it ends the relay opens."""
+    room = await make_room(credit_minor=0)
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    await controller.async_set_override(closed=True, until=None)
+    await room.poll_and_post(hass)
+    assert room.meter.relay_closed is True
+    await controller.async_set_override(
+        closed=True, until=dt_util.utcnow() + timedelta(seconds=0.5)
+    )
+    assert room.meter.relay_closed is True
+    await wait_for(lambda: room.meter.relay_closed is False, within=5)
+
+
+async def test_stream_reconnects_after_ledger_restart_without_missing_an_event(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """A top-up made while the stream was down arrives after the reconnect."""
+    room = await make_room(credit_minor=100)
+    credited: list[Event] = []
+    hass.bus.async_listen("prepaid_meter_top_up_credited", credited.append)
+    await room.ledger.stop()
+    await wait_for(lambda: not room.sync.stream_connected)
+    await room.ledger.start()
+    await room.ledger.top_up(room.account["id"], 250)  # before HA has reconnected
+    await wait_for(lambda: bool(credited), within=10)
+    assert credited[0].data["amount_minor"] == 250
+    balance_id = entity_id(hass, room, "balance")
+    await wait_for(lambda: hass.states.get(balance_id).state == "3.50")
+
+
+async def test_low_balance_event_sensor_and_logbook_text(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """Crossing the first low-balance level (0.80) turns the sensor on and fires the event."""
+    room = await make_room(credit_minor=100)
+    low_id = entity_id(hass, room, "low_balance", "binary_sensor")
+    assert hass.states.get(low_id).state == "off"
+    fired: list[Event] = []
+    hass.bus.async_listen("prepaid_meter_low_balance", fired.append)
+    await room.ledger.call(
+        "POST",
+        "/api/v1/adjustments",
+        {"account": room.account["id"], "amount_minor": -30, "reason": "test"},
+    )
+    await wait_for(lambda: hass.states.get(low_id).state == "on")
+    await wait_for(lambda: bool(fired))
+    assert fired[0].data["level"] == 1
+    assert fired[0].data["threshold_minor"] == 80
+    assert hass.states.get(low_id).attributes == {
+        **hass.states.get(low_id).attributes,
+        "level": 1,
+        "threshold": "0.80",
+    }
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, next(iter(room.entry.subentries))), room.entry.entry_id
+    )
+    assert device is not None
+    assert fired[0].data["device_ids"] == [device.id]
+
+    described: dict[str, Callable[[Event], dict[str, str]]] = {}
+    logbook.async_describe_events(
+        hass, lambda _domain, event_type, describe: described.__setitem__(event_type, describe)
+    )
+    line = described["prepaid_meter_low_balance"](fired[0])
+    assert line["message"] == "balance fell to low-balance level 1"
+
+
+async def test_switching_against_the_decision_needs_an_override(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """With supply allowed, switching the relay off by hand is refused with a clear error."""
+    room = await make_room(credit_minor=500)
+    relay_id = entity_id(hass, room, "relay", "switch")
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call("switch", "turn_off", {"entity_id": relay_id}, blocking=True)
+    assert caught.value.translation_key == "relay_follows_credit"
+    assert "set_supply_override" in str(caught.value)
+    assert room.meter.relay_closed is True
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    await controller.async_set_override(closed=False, until=None)
+    assert room.meter.relay_closed is False
+    # With the override saying "off", switching off by hand is fine; on is refused.
+    await hass.services.async_call("switch", "turn_off", {"entity_id": relay_id}, blocking=True)
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call("switch", "turn_on", {"entity_id": relay_id}, blocking=True)
+    await controller.async_clear_override()
+    assert room.meter.relay_closed is True
+
+
+async def test_options_and_diagnostics(hass: HomeAssistant, make_room: RoomFactory) -> None:
+    """The options flow stores the relay settings; diagnostics show the queue and the stream."""
+    room = await make_room(credit_minor=500)
+    result = await hass.config_entries.options.async_init(room.entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"stale_polls": 5, "enforce_when_offline": True}
+    )
+    assert result["type"] == "create_entry"
+    await hass.async_block_till_done()
+    assert room.entry.options == {"stale_polls": 5, "enforce_when_offline": True}
+    await wait_for(lambda: room.entry.state is ConfigEntryState.LOADED)
+    await wait_for(lambda: room.sync.stream_connected and not len(room.sync.queue))
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    assert controller.enforce_when_offline is True
+    assert controller.stale_after == room.coordinator.update_interval * 5
+    diagnostics = await async_get_config_entry_diagnostics(hass, room.entry)
+    sync = diagnostics["ledger_sync"]
+    assert sync["stream_connected"] is True
+    assert sync["reading_queue"]["depth"] == 0
+    assert sync["accounts"][str(room.account["id"])]["balance_minor"] == await room.balance_minor()
+    assert diagnostics["entry"]["token"] == "**REDACTED**"
+    supply = next(iter(diagnostics["supply"].values()))
+    assert supply["ledger_meter_id"] == room.ledger_meter_id
+
+
+async def test_reading_for_a_meter_the_ledger_lacks_is_set_aside(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """One reading the ledger refuses for good is dropped; the rest of the batch is charged."""
+    room = await make_room(credit_minor=500)
+    sync = room.sync
+    at = dt_util.utcnow()
+    sync.add_reading(987654, "1.0", at)
+    sync.add_reading(room.ledger_meter_id, str(room.meter.advance()), at)
+    await sync.async_flush()
+    assert len(sync.queue) == 0
+    stats = sync.queue.stats()
+    assert stats.rejected == 1
+    assert stats.last_rejection is not None
+    assert "987654" in stats.last_rejection
+    meter = await room.ledger.call("GET", f"/api/v1/meters/{room.ledger_meter_id}")
+    assert meter["last_at"] == at.isoformat()
+
+
+async def test_queue_is_bounded_oldest_first(hass: HomeAssistant) -> None:
+    """Past the bound the oldest readings go, and diagnostics count them."""
+    queue = ReadingQueue(hass, "bound-test")
+    start = dt_util.utcnow()
+    with patch("custom_components.prepaid_meter.reading_queue.MAX_QUEUED", 3):
+        for minute in range(5):
+            queue.add(1, str(minute), start + timedelta(minutes=minute))
+    assert [item["value"] for item in queue.head()] == ["2", "3", "4"]
+    assert queue.stats().dropped == 2
+    await queue.async_save()
+    again = ReadingQueue(hass, "bound-test")
+    await again.async_load()
+    assert [item["value"] for item in again.head()] == ["2", "3", "4"]
+    assert again.stats().dropped == 2
