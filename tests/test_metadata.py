@@ -170,6 +170,9 @@ def test_every_action_error_is_translated() -> None:
     source = (INTEGRATION / "services.py").read_text()
     keys = set(re.findall(r'_invalid\(\s*"(\w+)"', source))
     keys |= set(re.findall(r'translation_key="(\w+)"', source))
+    money = (INTEGRATION / "money.py").read_text()
+    keys |= set(re.findall(r'"((?:invalid_)?amount\w*)"', money))
+    assert {"amount_too_precise", "amount_not_positive", "amount_not_zero"} <= keys
     assert len(keys) >= 15, "the regexes must find the actions' errors"
     assert keys <= set(exceptions)
     assert all(re.fullmatch(r"[a-z0-9_-]+", key) for key in exceptions)

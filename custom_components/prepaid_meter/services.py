@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import TYPE_CHECKING, Any, Final
 
 import probatio
@@ -29,6 +28,7 @@ from homeassistant.helpers.service import async_register_admin_service
 
 from .const import CONF_LEDGER_METER_ID, DOMAIN
 from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerRequestError
+from .money import MAX_AMOUNT_CHARS, AmountError, major_to_minor
 
 if TYPE_CHECKING:
     from . import PrepaidConfigEntry
@@ -53,13 +53,6 @@ ATTR_FORMAT: Final = "format"
 #: shorter run of digits is an account id.
 ACCOUNT_NUMBER_MIN_DIGITS: Final = 9
 _SEPARATORS: Final = re.compile(r"[\s\-]")
-#: Amounts as people type them: digits, an optional dot and decimals, an optional sign.
-_AMOUNT_RE: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-MAX_AMOUNT_CHARS: Final = 32
-#: No real top-up or correction reaches a trillion major units; the ledger has its own cap.
-MAX_MAJOR: Final = Decimal(10) ** 12
-#: Exact arithmetic: any operation that would round raises instead.
-_EXACT: Final = Context(prec=100, traps=[InvalidOperation, Inexact, Overflow])
 DEFAULT_RECHECK_REASON: Final = "refresh requested from Home Assistant"
 
 _TARGET: Final = {
@@ -124,30 +117,17 @@ async def _ledger[T](call: Awaitable[T]) -> T:
         ) from err
 
 
-def amount_to_minor(raw: object, exponent: int, currency: str, *, signed: bool) -> int:
-    """Return an amount in major units (``"10.50"`` or ``10.5``) as exact integer minor units.
-
-    Goes through ``Decimal(str(raw))``, never float arithmetic. Refused: non-numbers, NaN and
-    infinities, more decimals than the currency has, absurd sizes, zero, and (unless ``signed``)
-    negative amounts.
-    """
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise _invalid("invalid_amount", amount=raw)
-    text = str(raw).strip()
-    if len(text) > MAX_AMOUNT_CHARS or not _AMOUNT_RE.fullmatch(text):
-        raise _invalid("invalid_amount", amount=text[:MAX_AMOUNT_CHARS])
-    value = Decimal(text)
-    if abs(value) >= MAX_MAJOR:
-        raise _invalid("amount_too_large", amount=text, currency=currency)
-    scaled = value.scaleb(exponent, context=_EXACT)
-    if scaled != scaled.to_integral_value(context=_EXACT):
-        raise _invalid("amount_too_precise", amount=text, currency=currency, decimals=exponent)
-    minor = int(scaled)
-    if minor == 0 or (minor < 0 and not signed):
+def amount_to_minor(raw: object, target: Target, *, signed: bool) -> int:
+    """Return an amount in major units as the target account's exact minor units, or refuse it."""
+    try:
+        return major_to_minor(raw, target.exponent, signed=signed)
+    except AmountError as err:
         raise _invalid(
-            "amount_not_zero" if signed else "amount_not_positive", amount=text, currency=currency
-        )
-    return minor
+            err.reason,
+            amount=str(raw).strip()[:MAX_AMOUNT_CHARS],
+            currency=target.currency,
+            decimals=target.exponent,
+        ) from err
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +256,7 @@ def top_up_idempotency_key(account_id: int, amount_minor: int, reference: str | 
 
 async def _async_top_up(call: ServiceCall) -> ServiceResponse:
     target = await _resolve_target(call.hass, call.data)
-    amount = amount_to_minor(call.data[ATTR_AMOUNT], target.exponent, target.currency, signed=False)
+    amount = amount_to_minor(call.data[ATTR_AMOUNT], target, signed=False)
     reference = str(call.data.get(ATTR_REFERENCE) or "").strip() or None
     key = top_up_idempotency_key(target.account_id, amount, reference)
     return await _ledger(target.client.async_top_up(target.account_id, amount, reference, key))
@@ -287,7 +267,7 @@ async def _async_adjust_balance(call: ServiceCall) -> ServiceResponse:
     scope = target.entry.runtime_data.identity.scope
     if scope != "admin":
         raise _invalid("admin_token_required", scope=scope, site=target.entry.title)
-    amount = amount_to_minor(call.data[ATTR_AMOUNT], target.exponent, target.currency, signed=True)
+    amount = amount_to_minor(call.data[ATTR_AMOUNT], target, signed=True)
     reason = _required_text(call.data, ATTR_REASON)
     return await _ledger(target.client.async_adjust_balance(target.account_id, amount, reason))
 
