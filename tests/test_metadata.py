@@ -174,6 +174,39 @@ def test_every_flow_error_and_abort_is_translated() -> None:
     assert aborts <= set(strings["abort"])
 
 
+def test_every_action_is_described_translated_and_has_an_icon() -> None:
+    services = _yaml(INTEGRATION / "services.yaml")
+    strings = _json(INTEGRATION / "strings.json")
+    icons = _json(INTEGRATION / "icons.json")["services"]
+    source = (INTEGRATION / "services.py").read_text()
+    registered = set(re.findall(r'SERVICE_\w+: Final = "(\w+)"', source))
+    assert registered == set(services) == set(strings["services"]) == set(icons)
+    key = re.compile(r"[a-z0-9_-]+")
+    for name, spec in services.items():
+        translated = strings["services"][name]
+        assert translated["name"], name
+        assert translated["description"], name
+        assert set(spec["fields"]) == set(translated["fields"]), name
+        assert all(key.fullmatch(field) for field in spec["fields"]), name
+        for select in (f["selector"].get("select") for f in spec["fields"].values()):
+            if select:
+                options = strings["selector"][select["translation_key"]]["options"]
+                assert set(select["options"]) == set(options), name
+
+
+def test_every_action_error_is_translated() -> None:
+    exceptions = _json(INTEGRATION / "strings.json")["exceptions"]
+    source = (INTEGRATION / "services.py").read_text()
+    keys = set(re.findall(r'_invalid\(\s*"(\w+)"', source))
+    keys |= set(re.findall(r'translation_key="(\w+)"', source))
+    money = (INTEGRATION / "money.py").read_text()
+    keys |= set(re.findall(r'"((?:invalid_)?amount\w*)"', money))
+    assert {"amount_too_precise", "amount_not_positive", "amount_not_zero"} <= keys
+    assert len(keys) >= 15, "the regexes must find the actions' errors"
+    assert keys <= set(exceptions)
+    assert all(re.fullmatch(r"[a-z0-9_-]+", key) for key in exceptions)
+
+
 def test_quality_scale_lists_every_rule() -> None:
     rules = _yaml(INTEGRATION / "quality_scale.yaml")["rules"]
     assert set(rules) == QUALITY_RULES

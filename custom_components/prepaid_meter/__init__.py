@@ -10,8 +10,10 @@ from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
 
 from .const import (
     CONF_ENFORCE_WHEN_OFFLINE,
@@ -30,6 +32,7 @@ from .ledger_sync import LedgerSync
 from .meter_config import endpoint_from_config, hub_settings_from_config, profile_from_config
 from .modbus.connection import HubManager
 from .modbus.errors import EndpointConflict
+from .services import async_setup_services
 from .supply_control import SupplyController
 
 _LOGGER = logging.getLogger(__name__)
@@ -57,6 +60,14 @@ class PrepaidRuntimeData:
 
 
 type PrepaidConfigEntry = ConfigEntry[PrepaidRuntimeData]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions once, whether or not a ledger site is loaded yet."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> bool:

@@ -157,3 +157,110 @@ class LedgerClient:
                 "unit": tariff["unit"],
             },
         )
+
+    # --- actions ---
+
+    async def _action_call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        as_text: bool = False,
+    ) -> Any:
+        """Call the ledger for an action; a ledger refusal keeps the ledger's own message.
+
+        Unlike ``_request`` it can send an Idempotency-Key, read a text body (CSV statements)
+        and it keeps the ledger's message on a 5xx (e.g. "Stripe did not answer").
+        """
+        headers = {"Authorization": f"Bearer {self._token}"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        try:
+            async with self._session.request(
+                method,
+                self._base / path,
+                json=body,
+                params=params,
+                headers=headers,
+                timeout=REQUEST_TIMEOUT,
+            ) as response:
+                if response.status == 401:
+                    raise LedgerAuthError(f"{path}: HTTP 401")
+                if as_text and response.status in (200, 201):
+                    return await response.text()
+                payload = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            raise LedgerConnectionError(f"{path}: {err}") from err
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if response.status >= 400:
+            message = (
+                str(error.get("message", f"HTTP {response.status}"))
+                if isinstance(error, dict)
+                else f"HTTP {response.status}"
+            )
+            if response.status < 500 and isinstance(error, dict):
+                raise LedgerRequestError(response.status, str(error.get("code", "error")), message)
+            raise LedgerConnectionError(f"{path}: HTTP {response.status}: {message}")
+        if response.status not in (200, 201) or not isinstance(payload, dict):
+            raise LedgerConnectionError(f"{path}: unexpected response")
+        return payload
+
+    async def async_get_meter(self, meter_id: int) -> dict[str, Any]:
+        """Return one ledger meter (its ``account_id`` says whose credit it uses)."""
+        result: dict[str, Any] = await self._action_call("GET", f"api/v1/meters/{meter_id}")
+        return result
+
+    async def async_get_account(self, account_id: int) -> dict[str, Any]:
+        """Return one account with its balance, currency and the currency's exponent."""
+        result: dict[str, Any] = await self._action_call("GET", f"api/v1/accounts/{account_id}")
+        return result
+
+    async def async_top_up(
+        self, account_id: int, amount_minor: int, reference: str | None, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Credit a manual top-up; the same key and body replay the first order (no 2nd credit)."""
+        body: dict[str, Any] = {"account": account_id, "amount_minor": amount_minor}
+        if reference is not None:
+            body["reference"] = reference
+        result: dict[str, Any] = await self._action_call(
+            "POST", "api/v1/topups", body, idempotency_key=idempotency_key
+        )
+        return result
+
+    async def async_adjust_balance(
+        self, account_id: int, amount_minor: int, reason: str
+    ) -> dict[str, Any]:
+        """Post a signed correction with a reason (the ledger allows it to admin tokens only)."""
+        result: dict[str, Any] = await self._action_call(
+            "POST",
+            "api/v1/adjustments",
+            {"account": account_id, "amount_minor": amount_minor, "reason": reason},
+        )
+        return result
+
+    async def async_recheck_top_up(self, order_id: int, reason: str) -> dict[str, Any]:
+        """Ask the order's payment provider again and apply its answer."""
+        result: dict[str, Any] = await self._action_call(
+            "POST", f"api/v1/topups/{order_id}/actions", {"action": "recheck", "reason": reason}
+        )
+        return result
+
+    async def async_get_statement(self, account_id: int, params: dict[str, str]) -> dict[str, Any]:
+        """Return an account's statement as JSON (``from``/``to`` in ``params``)."""
+        result: dict[str, Any] = await self._action_call(
+            "GET", f"api/v1/accounts/{account_id}/statement", params=params | {"format": "json"}
+        )
+        return result
+
+    async def async_get_statement_csv(self, account_id: int, params: dict[str, str]) -> str:
+        """Return an account's statement as the ledger's CSV text."""
+        result: str = await self._action_call(
+            "GET",
+            f"api/v1/accounts/{account_id}/statement",
+            params=params | {"format": "csv"},
+            as_text=True,
+        )
+        return result

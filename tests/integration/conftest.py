@@ -65,11 +65,22 @@ class LedgerSite:
 
 
 @pytest.fixture
-async def ledger(socket_enabled: None, tmp_path: Path) -> AsyncIterator[LedgerSite]:
+def ledger_settings() -> dict[str, Any]:
+    """Extra ledger settings (a test module overrides this, e.g. to give it a Stripe API)."""
+    return {}
+
+
+@pytest.fixture
+async def ledger(
+    socket_enabled: None, tmp_path: Path, ledger_settings: dict[str, Any]
+) -> AsyncIterator[LedgerSite]:
     """The real ledger service (prepaid_ledger) on SQLite, served on a free loopback port."""
     admin_token = secrets.token_urlsafe(16)
     settings = Settings(
-        data_dir=tmp_path, database_url=sqlite_url(tmp_path), admin_token=admin_token
+        data_dir=tmp_path,
+        database_url=sqlite_url(tmp_path),
+        admin_token=admin_token,
+        **ledger_settings,
     )
     runner = web.AppRunner(create_app(settings))
     await runner.setup()

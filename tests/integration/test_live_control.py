@@ -445,18 +445,88 @@ async def test_stale_reading_never_cuts(hass: HomeAssistant, make_room: RoomFact
     assert controller.last_decision.reason == "stale_reading"
 
 
+def room_device_id(hass: HomeAssistant, room: Room) -> str:
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, next(iter(room.entry.subentries))), room.entry.entry_id
+    )
+    assert device is not None
+    return device.id
+
+
+async def override(hass: HomeAssistant, **data: Any) -> Any:
+    return await hass.services.async_call(
+        DOMAIN, "set_supply_override", data, blocking=True, return_response=True
+    )
+
+
 async def test_override_wins_until_it_expires(hass: HomeAssistant, make_room: RoomFactory) -> None:
-    """A manual override keeps supply on despite no credit; when it ends the relay opens."""
+    """The action keeps supply on despite no credit; when its time is up, the relay opens."""
     room = await make_room(credit_minor=0)
-    controller = next(iter(room.entry.runtime_data.supply.values()))
-    await controller.async_set_override(closed=True, until=None)
+    device_id = room_device_id(hass, room)
+    held = await override(hass, device_id=device_id, supply="on")
+    assert held == {"supply": "on", "until": None}
     await room.poll_and_post(hass)
     assert room.meter.relay_closed is True
-    await controller.async_set_override(
-        closed=True, until=dt_util.utcnow() + timedelta(seconds=0.5)
-    )
+    response = await override(hass, device_id=device_id, supply="on", duration={"seconds": 1})
+    assert response["supply"] == "on"
     assert room.meter.relay_closed is True
     await wait_for(lambda: room.meter.relay_closed is False, within=5)
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    assert controller.override is None
+
+
+async def test_override_back_to_auto(hass: HomeAssistant, make_room: RoomFactory) -> None:
+    """supply: auto ends an override at once."""
+    room = await make_room(credit_minor=500)
+    device_id = room_device_id(hass, room)
+    await override(
+        hass, device_id=device_id, supply="off", until=dt_util.now() + timedelta(hours=2)
+    )
+    assert room.meter.relay_closed is False
+    assert await override(hass, device_id=device_id, supply="auto") == {
+        "supply": "auto",
+        "until": None,
+    }
+    assert room.meter.relay_closed is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"supply": "on", "duration": {"hours": 1}, "until": "2030-01-01 00:00:00"},
+         "override_duration_or_until"),
+        ({"supply": "auto", "duration": {"hours": 1}}, "override_duration_or_until"),
+        ({"supply": "on", "duration": {"days": 400}}, "override_too_long"),
+        ({"supply": "on", "until": "2001-01-01 00:00:00"}, "override_until_out_of_range"),
+        ({"supply": "on", "until": "9999-12-31 23:59:59"}, "override_until_out_of_range"),
+        ({"supply": "on", "until": "0001-01-01T00:00:00+01:00"}, "override_until_out_of_range"),
+    ],
+)  # fmt: skip
+async def test_override_bad_input_changes_nothing(
+    hass: HomeAssistant, make_room: RoomFactory, extra: dict[str, Any], key: str
+) -> None:
+    """Each bad call is a translated validation error, and no override is set."""
+    room = await make_room(credit_minor=500)
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    with pytest.raises(ServiceValidationError) as caught:
+        await override(hass, device_id=room_device_id(hass, room), **extra)
+    assert caught.value.translation_key == key
+    assert controller.override is None
+    assert room.meter.relay_closed is True
+
+
+async def test_override_needs_a_controlled_meter(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """An unknown device or one without relay control is refused by name."""
+    room = await make_room(credit_minor=500)
+    with pytest.raises(ServiceValidationError) as caught:
+        await override(hass, device_id="no-such-device", supply="on")
+    assert caught.value.translation_key == "not_a_meter"
+    room.entry.runtime_data.supply.clear()  # as for a meter without a relay or ledger link
+    with pytest.raises(ServiceValidationError) as caught:
+        await override(hass, device_id=room_device_id(hass, room), supply="on")
+    assert caught.value.translation_key == "no_relay_control"
 
 
 async def test_stream_reconnects_after_ledger_restart_without_missing_an_event(

@@ -4,49 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger
-from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
+from tests.ledger.webhook_helpers import (
+    FakeStripe,
+    checkout_completed,
+    serve_fake_stripe,
+    stripe_delivery,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
-class FakeStripe:
-    """Serves GET /v1/checkout/sessions/{id} from a dict, like Stripe's API would."""
-
-    def __init__(self) -> None:
-        self.sessions: dict[str, dict[str, Any]] = {}
-        self.auth: list[str] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.auth.append(request.headers.get("Authorization", ""))
-        found = self.sessions.get(request.match_info["id"])
-        if found is None:
-            return web.json_response(
-                {"error": {"type": "invalid_request_error", "message": "No such session"}},
-                status=404,
-            )
-        return web.json_response(found)
-
-
 @pytest.fixture
 async def fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
-    fake = FakeStripe()
-    app = web.Application()
-    app.router.add_get("/v1/checkout/sessions/{id}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_fake_stripe() as served:
+        yield served
 
 
 async def processing_order(ledger: Ledger, account_id: int, amount: int) -> tuple[int, dict]:
@@ -158,3 +133,46 @@ async def test_checkout_session_expired_event(ledger: Ledger) -> None:
     assert result["outcome"] == "expired"
     order = await ledger.ok("GET", f"/api/v1/topups/{order_id}")
     assert order["status"] == "expired"
+
+
+async def test_integration_may_recheck_but_not_move_money(
+    tmp_path: Path, fake_stripe: tuple[FakeStripe, str]
+) -> None:
+    """Home Assistant's token re-checks an order; credit, refund and fail stay admin-only."""
+    fake, base = fake_stripe
+    settings = make_settings(tmp_path, None, stripe_api_key="sk_test_123", stripe_api_base=base)
+    async with running_ledger(settings) as ledger:
+        account = await ledger.account()
+        integration = await ledger.ok("POST", "/api/v1/tokens", json={"scope": "integration"})
+        tenant = await ledger.ok(
+            "POST", "/api/v1/tokens", json={"scope": "tenant", "account_id": account["id"]}
+        )
+        order_id, session = await processing_order(ledger, account["id"], 450)
+        path = f"/api/v1/topups/{order_id}/actions"
+        for action in ("credit", "refund", "fail"):
+            status, err = await ledger.call(
+                "POST",
+                path,
+                json={"action": action, "reason": "by hand", "amount_minor": 450},
+                token=integration["token"],
+            )
+            assert (status, err["error"]["code"]) == (403, "forbidden"), action
+        status, err = await ledger.call(
+            "POST", path, json={"action": "recheck", "reason": "?"}, token=tenant["token"]
+        )
+        assert (status, err["error"]["code"]) == (403, "forbidden")
+        assert (await ledger.ok("GET", f"/api/v1/topups/{order_id}"))["status"] == "processing"
+        assert await ledger.balance(account["id"]) == 0
+
+        fake.sessions[session["id"]] = session | {"payment_status": "paid"}
+        result = await ledger.ok(
+            "POST",
+            path,
+            json={"action": "recheck", "reason": "from Home Assistant"},
+            token=integration["token"],
+        )
+        assert result["status"] == "succeeded"
+        assert await ledger.balance(account["id"]) == 450
+        audit = await ledger.ok("GET", "/api/v1/audit")
+        rechecks = [e for e in audit["entries"] if e["action"] == "topup.recheck"]
+        assert [e["actor"] for e in rechecks] == [f"token:{integration['id']}"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import standardwebhooks
 import stripe
+from aiohttp import web
 
 from tests.ledger.conftest import STANDARD_SECRET, STRIPE_SECRET
 
@@ -115,3 +118,43 @@ def standard_delivery(
         "webhook-signature": signature,
         "Content-Type": "application/json",
     }
+
+
+class FakeStripe:
+    """Serves GET /v1/checkout/sessions/{id} from a dict, like Stripe's API would."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.auth: list[str] = []
+        #: When set, answer every request with a server error, as Stripe does in an outage.
+        self.broken = False
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.auth.append(request.headers.get("Authorization", ""))
+        if self.broken:
+            return web.json_response(
+                {"error": {"type": "api_error", "message": "Stripe is down"}}, status=500
+            )
+        found = self.sessions.get(request.match_info["id"])
+        if found is None:
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "message": "No such session"}},
+                status=404,
+            )
+        return web.json_response(found)
+
+
+@contextlib.asynccontextmanager
+async def serve_fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
+    """Run a fake Stripe API on a free loopback port; yield it and its base URL."""
+    fake = FakeStripe()
+    app = web.Application()
+    app.router.add_get("/v1/checkout/sessions/{id}", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

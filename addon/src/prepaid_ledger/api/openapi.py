@@ -691,7 +691,7 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/v1/topups/{id}/actions": {
             "post": _op(
-                "Resolve an order by hand: credit, refund, fail, recheck (admin)",
+                "Resolve an order: credit, refund, fail (admin); recheck (admin, integration)",
                 _json(_ref("Order")),
                 params=[_ID, _IDEMPOTENCY_OPTIONAL],
                 body=_ref("OrderAction"),

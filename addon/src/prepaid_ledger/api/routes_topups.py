@@ -102,14 +102,20 @@ async def get_topup(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/topups/{id}/actions")
 async def post_topup_action(request: web.Request) -> web.Response:
-    """Admin resolution of an order: credit, refund, fail, recheck (with a reason)."""
-    principal = require_scope(request, "admin")
+    """Resolve an order: credit, refund, fail (admin) or recheck (admin, integration).
+
+    A recheck only asks the provider what it knows and applies that, so the integration (Home
+    Assistant's "refresh top-up") may do it; moving money by hand stays with the admin.
+    """
+    principal = require_scope(request, "admin", "integration")
     order_id = path_id(request)
     key = idempotency_key(request, required=False)
     raw = await request.read()
     body = await json_body(request)
     if body.get("action") == "recheck":
         return await recheck(request, principal, order_id, body)
+    if principal.scope != "admin":
+        raise ApiError(403, "forbidden", "only recheck is allowed with scope integration")
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
         return 200, await topups.admin_action(session, order_id, body, principal.actor)
