@@ -33,7 +33,7 @@ from .meter_config import endpoint_from_config, hub_settings_from_config, profil
 from .modbus.connection import HubManager
 from .modbus.errors import EndpointConflict
 from .services import async_setup_services
-from .supply_control import SupplyController
+from .supply_control import OverrideStore, SupplyController
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
             if coordinator is not None:
                 runtime.meters[subentry.subentry_id] = coordinator
     await sync.async_config_entry_first_refresh()
+    overrides = OverrideStore(hass, entry.entry_id)
+    await overrides.async_load()
     for subentry_id, meter_id in ledger_meters.items():
         if (coordinator := runtime.meters.get(subentry_id)) is None:
             continue
@@ -115,6 +117,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
                 meter_id,
                 stale_polls=int(entry.options.get(CONF_STALE_POLLS, DEFAULT_STALE_POLLS)),
                 enforce_when_offline=bool(entry.options.get(CONF_ENFORCE_WHEN_OFFLINE, False)),
+                overrides=overrides,
             )
     # A meter that does not answer yet is unavailable, never a reason to fail the site. Lines
     # are read in parallel; the hubs serialise the meters that share one.

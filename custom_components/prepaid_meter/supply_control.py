@@ -19,6 +19,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .automation_events import SUPPLY_CHANGED
@@ -42,6 +43,7 @@ class SupplyController:
         *,
         stale_polls: int,
         enforce_when_offline: bool,
+        overrides: OverrideStore,
     ) -> None:
         """Bind a meter (Modbus side) to its ledger meter (money side)."""
         self.hass = hass
@@ -50,6 +52,7 @@ class SupplyController:
         self.ledger_meter_id = ledger_meter_id
         self.stale_after = (meter.update_interval or timedelta(seconds=30)) * stale_polls
         self.enforce_when_offline = enforce_when_offline
+        self.overrides = overrides
         self.override: SupplyOverride | None = None
         self.last_decision: RelayDecision | None = None
         self._lock = asyncio.Lock()
@@ -59,7 +62,8 @@ class SupplyController:
 
     @callback
     def start(self) -> None:
-        """Re-decide on every change of the meter or the ledger."""
+        """Restore a stored override; re-decide on every change of the meter or the ledger."""
+        self._hold(self.overrides.get(self.meter.subentry.subentry_id, dt_util.utcnow()))
         self._unsubs.append(self.meter.async_add_listener(self._schedule))
         self._unsubs.append(self.sync.async_add_listener(self._site_changed))
 
@@ -150,24 +154,66 @@ class SupplyController:
 
     async def async_set_override(self, *, closed: bool, until: datetime | None) -> None:
         """Hold the relay closed or open until ``until`` (``None``: until cleared)."""
-        self.override = SupplyOverride(closed, until)
-        if self._expiry_unsub is not None:
-            self._expiry_unsub()
-            self._expiry_unsub = None
-        if until is not None:
-            self._expiry_unsub = async_track_point_in_utc_time(self.hass, self._expire, until)
+        self._hold(SupplyOverride(closed, until))
+        await self.overrides.async_put(self.meter.subentry.subentry_id, self.override)
         await self.async_evaluate()
 
     async def async_clear_override(self) -> None:
         """Give the relay back to the ledger's decision."""
-        self.override = None
+        self._hold(None)
+        await self.overrides.async_put(self.meter.subentry.subentry_id, None)
+        await self.async_evaluate()
+
+    @callback
+    def _hold(self, override: SupplyOverride | None) -> None:
+        """Set the override in memory and arm its expiry."""
+        self.override = override
         if self._expiry_unsub is not None:
             self._expiry_unsub()
             self._expiry_unsub = None
-        await self.async_evaluate()
+        if override is not None and override.until is not None:
+            self._expiry_unsub = async_track_point_in_utc_time(
+                self.hass, self._expire, override.until
+            )
 
     @callback
     def _expire(self, _now: datetime) -> None:
         self._expiry_unsub = None
         self.override = None
+        self.hass.async_create_task(
+            self.overrides.async_put(self.meter.subentry.subentry_id, None), eager_start=True
+        )
         self._schedule()
+
+
+class OverrideStore:
+    """Overrides of one site, kept across restarts (a person's decision must not vanish)."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Bind to the site's storage file."""
+        self._store: Store[dict[str, dict[str, Any]]] = Store(
+            hass, 1, f"{DOMAIN}.{entry_id}.overrides"
+        )
+        self._data: dict[str, dict[str, Any]] = {}
+
+    async def async_load(self) -> None:
+        """Read the stored overrides."""
+        self._data = await self._store.async_load() or {}
+
+    def get(self, subentry_id: str, now: datetime) -> SupplyOverride | None:
+        """Return a meter's stored override if it is still in force."""
+        raw = self._data.get(subentry_id)
+        if raw is None:
+            return None
+        until = dt_util.parse_datetime(raw["until"]) if raw.get("until") else None
+        override = SupplyOverride(bool(raw["closed"]), until)
+        return override if override.active(now) else None
+
+    async def async_put(self, subentry_id: str, override: SupplyOverride | None) -> None:
+        """Store (or forget) a meter's override now."""
+        if override is None:
+            self._data.pop(subentry_id, None)
+        else:
+            until = None if override.until is None else override.until.isoformat()
+            self._data[subentry_id] = {"closed": override.closed, "until": until}
+        await self._store.async_save(self._data)

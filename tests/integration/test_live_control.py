@@ -490,6 +490,25 @@ async def test_override_back_to_auto(hass: HomeAssistant, make_room: RoomFactory
     assert room.meter.relay_closed is True
 
 
+async def test_override_survives_a_restart(hass: HomeAssistant, make_room: RoomFactory) -> None:
+    """A person's override is stored: after a reload it still holds the relay."""
+    room = await make_room(credit_minor=500)
+    device_id = room_device_id(hass, room)
+    in_two_hours = dt_util.now() + timedelta(hours=2)
+    await override(hass, device_id=device_id, supply="off", until=in_two_hours)
+    assert room.meter.relay_closed is False
+    assert await hass.config_entries.async_reload(room.entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: room.sync.stream_connected)
+    await room.poll_and_post(hass)
+    controller = next(iter(room.entry.runtime_data.supply.values()))
+    assert controller.override is not None
+    assert controller.override.closed is False
+    assert room.meter.relay_closed is False
+    await override(hass, device_id=device_id, supply="auto")
+    assert room.meter.relay_closed is True
+
+
 @pytest.mark.parametrize(
     ("extra", "key"),
     [
