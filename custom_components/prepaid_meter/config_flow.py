@@ -7,6 +7,7 @@ from typing import Any
 
 import probatio
 from homeassistant.config_entries import (
+    SOURCE_IGNORE,
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
@@ -25,6 +26,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
+from yarl import URL
 
 from .const import (
     CONF_ENFORCE_WHEN_OFFLINE,
@@ -43,6 +45,23 @@ SITE_SCOPES = frozenset({"admin", "integration"})
 
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+
+
+def _ledger_url(raw: str) -> str | None:
+    """Return the URL without a trailing slash, or None when it cannot address a ledger.
+
+    yarl raises ValueError for a port out of range or a malformed IPv6 host; that must become
+    a form error, not an exception the flow shows as "Unknown error".
+    """
+    text = raw.strip().rstrip("/")
+    try:
+        url = URL(text)
+        host, port = url.host, url.port
+    except ValueError:
+        return None
+    if url.scheme not in {"http", "https"} or not host or port == 0:
+        return None
+    return text
 
 
 def _site_schema(defaults: Mapping[str, Any]) -> probatio.Schema:
@@ -80,6 +99,7 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start with nothing discovered."""
         self._discovered_url = ""
         self._discovered_token = ""
+        self._entry_to_update: ConfigEntry | None = None
 
     async def _async_check(
         self, url: str, token: str, errors: dict[str, str]
@@ -103,9 +123,12 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the ledger's URL and an admin or integration token."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            url = user_input[CONF_URL].rstrip("/")
-            identity = await self._async_check(url, user_input[CONF_TOKEN], errors)
-            if identity is not None:
+            url = _ledger_url(user_input[CONF_URL])
+            if url is None:
+                errors["base"] = "invalid_url"
+            elif (
+                identity := await self._async_check(url, user_input[CONF_TOKEN], errors)
+            ) is not None:
                 await self.async_set_unique_id(identity.ledger_id)
                 self._abort_if_unique_id_configured(updates={CONF_URL: url})
                 return self.async_create_entry(
@@ -119,20 +142,58 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
-        """Take the ledger add-on's Supervisor discovery (host, port, token)."""
+        """Take the ledger add-on's Supervisor discovery (host, port, token).
+
+        For a ledger already set up, discovery may move the URL, but it never swaps a token the
+        user chose (perhaps a narrower integration token) for the add-on's admin token on its
+        own: the entry keeps its token if that still works at the new URL, otherwise the user
+        is asked first.
+        """
         config = discovery_info.config
-        url = f"http://{config['host']}:{config['port']}"
+        url = _ledger_url(f"http://{config['host']}:{config['port']}")
+        if url is None:
+            return self.async_abort(reason="invalid_url")
         token = str(config[CONF_TOKEN])
         errors: dict[str, str] = {}
         identity = await self._async_check(url, token, errors)
         if identity is None:
             return self.async_abort(reason=errors["base"])
         await self.async_set_unique_id(identity.ledger_id)
-        self._abort_if_unique_id_configured(updates={CONF_URL: url, CONF_TOKEN: token})
         self._discovered_url = url
         self._discovered_token = token
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(
+            DOMAIN, identity.ledger_id
+        )
+        if (
+            entry is not None
+            and entry.source != SOURCE_IGNORE
+            and entry.data.get(CONF_TOKEN) != token
+        ):
+            kept = await self._async_check(url, str(entry.data.get(CONF_TOKEN, "")), {})
+            if kept is None or kept.ledger_id != identity.ledger_id:
+                self._entry_to_update = entry
+                return await self.async_step_hassio_token()
+        self._abort_if_unique_id_configured(updates={CONF_URL: url})
         self.context["title_placeholders"] = {"name": discovery_info.name}
         return await self.async_step_hassio_confirm()
+
+    async def async_step_hassio_token(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask before the add-on's admin token replaces a token that no longer works."""
+        entry = self._entry_to_update
+        if entry is None:  # pragma: no cover - only reached from async_step_hassio
+            return self.async_abort(reason="already_configured")
+        if user_input is not None:
+            return self.async_update_reload_and_abort(
+                entry,
+                data_updates={CONF_URL: self._discovered_url, CONF_TOKEN: self._discovered_token},
+                reason="discovery_token_accepted",
+            )
+        return self.async_show_form(
+            step_id="hassio_token",
+            description_placeholders={"url": self._discovered_url, "title": entry.title},
+        )
 
     async def async_step_hassio_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -180,9 +241,12 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            url = user_input[CONF_URL].rstrip("/")
-            identity = await self._async_check(url, user_input[CONF_TOKEN], errors)
-            if identity is not None:
+            url = _ledger_url(user_input[CONF_URL])
+            if url is None:
+                errors["base"] = "invalid_url"
+            elif (
+                identity := await self._async_check(url, user_input[CONF_TOKEN], errors)
+            ) is not None:
                 await self.async_set_unique_id(identity.ledger_id)
                 self._abort_if_unique_id_mismatch(reason="wrong_ledger")
                 return self.async_update_reload_and_abort(

@@ -55,6 +55,47 @@ async def test_user_flow_errors_then_recovers(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
+BAD_URLS = [
+    "http://ledger:99999",  # port out of range: yarl raised outside the flow's error handling
+    "http://ledger:0",
+    "http://[::1",  # malformed IPv6 host: the same
+    "ftp://ledger:8099",
+    "ledger:8099",
+    "http://",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+async def test_user_flow_shows_invalid_url(
+    hass: HomeAssistant, ledger: LedgerSite, url: str
+) -> None:
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_URL: url, CONF_TOKEN: ledger.admin_token}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_url"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+async def test_reconfigure_shows_invalid_url(
+    hass: HomeAssistant, ledger: LedgerSite, site_entry: MockConfigEntry, url: str
+) -> None:
+    site_entry.add_to_hass(hass)
+    before = dict(site_entry.data)
+    result = await site_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: url, CONF_TOKEN: ledger.integration_token}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_url"}
+    assert dict(site_entry.data) == before
+
+
 async def test_user_flow_rejects_same_ledger_twice(
     hass: HomeAssistant, ledger: LedgerSite, site_entry: MockConfigEntry
 ) -> None:
@@ -89,13 +130,14 @@ async def test_hassio_discovery_confirm(hass: HomeAssistant, ledger: LedgerSite)
     assert result["data"] == {CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token}
 
 
-async def test_hassio_discovery_updates_existing_entry(
+async def test_hassio_discovery_moves_the_url_and_keeps_a_working_hand_set_token(
     hass: HomeAssistant, ledger: LedgerSite
 ) -> None:
+    """The user chose the narrower integration token; discovery must not widen it to admin."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=ledger.ledger_id,
-        data={CONF_URL: "http://old-host:8099", CONF_TOKEN: "old"},
+        data={CONF_URL: "http://old-host:8099", CONF_TOKEN: ledger.integration_token},
     )
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
@@ -103,6 +145,52 @@ async def test_hassio_discovery_updates_existing_entry(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+    assert entry.data == {CONF_URL: ledger.url, CONF_TOKEN: ledger.integration_token}
+
+
+async def test_hassio_discovery_with_the_same_token_just_moves_the_url(
+    hass: HomeAssistant, ledger: LedgerSite
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=ledger.ledger_id,
+        data={CONF_URL: "http://old-host:8099", CONF_TOKEN: ledger.admin_token},
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(ledger, ledger.admin_token)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data == {CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token}
+
+
+@pytest.mark.parametrize("kind", ["revoked", "tenant"])
+async def test_hassio_discovery_asks_before_the_admin_token_replaces_a_failing_one(
+    hass: HomeAssistant, ledger: LedgerSite, kind: str
+) -> None:
+    """A token that fails at the new URL (or may not run a site) is replaced only on confirm."""
+    old_token = "revoked-token" if kind == "revoked" else ledger.tenant_token
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=ledger.ledger_id,
+        title="Prepaid Meter Ledger",
+        data={CONF_URL: "http://old-host:8099", CONF_TOKEN: old_token},
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(ledger, ledger.admin_token)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "hassio_token"
+    assert result["description_placeholders"] == {
+        "url": ledger.url,
+        "title": "Prepaid Meter Ledger",
+    }
+    assert entry.data == {CONF_URL: "http://old-host:8099", CONF_TOKEN: old_token}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "discovery_token_accepted"
     assert entry.data == {CONF_URL: ledger.url, CONF_TOKEN: ledger.admin_token}
 
 

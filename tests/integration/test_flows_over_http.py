@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -12,7 +13,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.prepaid_meter.const import DOMAIN, SUBENTRY_METER
 from meter_simulator import MeterSimulator
 
-from .conftest import ACREL_UNIT, LedgerSite
+from .conftest import ACREL_UNIT, START_KWH, LedgerSite
 
 FLAT_TARIFF = {
     "name": "Flat",
@@ -93,5 +94,14 @@ async def test_meter_flow_over_http(
     assert done["type"] == "create_entry"
     await hass.async_block_till_done()
     (subentry,) = site_entry.subentries.values()
-    assert subentry.data["ledger_meter_id"] is not None
-    assert hass.states.get("sensor.room_1_energy") is not None
+    # The flow created one account "Room 1" with one meter on the chosen tariff in the ledger;
+    # the subentry points at exactly that meter.
+    accounts = (await ledger.call("GET", "/api/v1/accounts"))["accounts"]
+    (account,) = [a for a in accounts if a["name"] == "Room 1"]
+    (meter,) = (await ledger.call("GET", f"/api/v1/meters?account={account['id']}"))["meters"]
+    assert (meter["account_id"], meter["tariff_id"]) == (account["id"], tariff["id"])
+    assert subentry.data["ledger_meter_id"] == meter["id"]
+    # The energy sensor shows the simulated register (started at START_KWH, 1.5 kW load).
+    energy = hass.states.get("sensor.room_1_energy")
+    assert energy is not None
+    assert Decimal(str(START_KWH)) <= Decimal(energy.state) < Decimal(str(START_KWH)) + 1

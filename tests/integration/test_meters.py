@@ -9,7 +9,13 @@ from decimal import Decimal
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.const import (
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    EntityCategory,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
@@ -79,7 +85,7 @@ async def test_devices_and_disabled_by_default(
     assert frequency.disabled_by is er.RegistryEntryDisabler.INTEGRATION
     connectivity = entity_registry.async_get("binary_sensor.room_1_meter_connection")
     assert connectivity is not None
-    assert connectivity.entity_category is not None
+    assert connectivity.entity_category is EntityCategory.DIAGNOSTIC
 
 
 @pytest.mark.parametrize(("title", "unit"), [("Room 1", ACREL_UNIT), ("Room 2", SDM120_UNIT)])

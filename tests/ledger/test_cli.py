@@ -109,6 +109,15 @@ async def test_serve_subprocess_end_to_end(tmp_path: Path) -> None:
     assert "stored balance 1235 != sum of entries 1234" in out
 
 
+@pytest.mark.parametrize("limit", ["0", "1000000000001", "10" * 20, "x"])
+async def test_serve_refuses_a_top_up_limit_beyond_what_the_ledger_can_post(
+    tmp_path: Path, limit: str
+) -> None:
+    code, out = await run_cli("serve", "--data-dir", str(tmp_path), "--max-topup-minor", limit)
+    assert code == 2
+    assert "--max-topup-minor" in out
+
+
 async def test_verify_needs_a_store() -> None:
     code, out = await run_cli("verify")
     assert code == 2

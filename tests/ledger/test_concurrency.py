@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import pytest
 from prepaid_ledger.services.verify import verify_ledger
@@ -21,7 +23,7 @@ async def test_concurrent_readings_topups_and_webhooks_verify_clean(ledger: Ledg
     account = await ledger.account()
     meters = [await ledger.meter(account["id"], tariff["id"]) for _ in range(3)]
 
-    async def readings(meter_id: int, start: int) -> int:
+    async def readings(meter_id: int, start: int) -> tuple[int, int, dict[str, Any]]:
         batch = [
             {
                 "meter_id": meter_id,
@@ -31,26 +33,51 @@ async def test_concurrent_readings_topups_and_webhooks_verify_clean(ledger: Ledg
             for i in range(50)
         ]
         result = await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
-        return int(sum(m["charged_minor"] for m in result["meters"]))
+        (outcome,) = result["meters"]
+        return meter_id, start, outcome
 
     async def topup(i: int) -> int:
         order = await ledger.topup(account["id"], 100 + i, f"t-{i}")
-        return int(order["amount_minor"])
+        assert (order["status"], order["amount_minor"]) == ("succeeded", 100 + i), order
+        return int(order["credited_minor"])
 
     async def webhook(i: int) -> int:
         body, headers = stripe_delivery(checkout_completed(account["id"], 1000 + i))
         status, result = await ledger.call(
             "POST", "/webhooks/stripe", data=body, headers=headers, token=None
         )
-        assert status == 200
-        return 1000 + i if result["outcome"] == "credited" else 0
+        # Every delivery is a distinct paid session for an open account: each must be credited
+        # (an uncredited one must fail here, not silently count as 0).
+        assert (status, result["outcome"]) == (200, "credited"), result
+        return 1000 + i
 
-    reading_jobs = [readings(m["id"], start) for m in meters for start in (0, 50, 100)]
-    results = await asyncio.gather(
-        *reading_jobs, *(topup(i) for i in range(15)), *(webhook(i) for i in range(10))
+    jobs = [readings(m["id"], start) for m in meters for start in (0, 50, 100)]
+    outcomes, amounts = await asyncio.gather(
+        asyncio.gather(*jobs),
+        asyncio.gather(*(topup(i) for i in range(15)), *(webhook(i) for i in range(10))),
     )
-    charged = sum(results[: len(reading_jobs)])
-    credited = sum(results[len(reading_jobs) :])
+    credited = sum(amounts)
+    # Worked by hand: 15 top-ups of 100..114 (1605) and 10 payments of 1000..1009 (10045).
+    assert credited == 1605 + 10045
+
+    # Batches of one meter race: the first to arrive sets the baseline, older ones are
+    # flagged, newer ones charge. Whatever the order, the batch from 100 charges last, so each
+    # meter's charged consumption is 149.5 - its baseline, priced once (cumulative rule) at
+    # 0.1234 EUR/kWh and rounded half up to cents.
+    charged = 0
+    for meter in meters:
+        mine = [(start, o) for meter_id, start, o in outcomes if meter_id == meter["id"]]
+        for _, o in mine:
+            assert o["baseline"] + o["accepted"] + o["flagged"] == 50, o
+            assert o["duplicates"] == 0, o
+        (baseline_start,) = [start for start, o in mine if o["baseline"] == 1]
+        consumption = Decimal("149.5") - (Decimal(baseline_start) + Decimal("0.5"))
+        expected = int(
+            (consumption * Decimal("0.1234") * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        )
+        meter_charged = sum(int(o["charged_minor"]) for _, o in mine)
+        assert meter_charged == expected, (meter["id"], baseline_start, mine)
+        charged += meter_charged
     assert charged > 0
     assert await ledger.balance(account["id"]) == credited - charged
 

@@ -194,3 +194,27 @@ async def test_standard_webhooks(ledger: Ledger) -> None:
     assert status == 200
     assert result["outcome"] == "needs_attention"
     assert json.loads(body2)["data"]["currency"] == "USD"
+
+
+@pytest.mark.parametrize("amount", [10**12 + 1, 2**63, 10**30, -(10**30)])
+async def test_a_payment_beyond_what_the_ledger_can_hold_needs_attention(
+    ledger: Ledger, amount: int
+) -> None:
+    """Signed, so never dropped; but not storable (64-bit columns): a visible order, not a 500."""
+    account = await ledger.account()
+    body, headers = standard_delivery(
+        {"account": account["number"], "amount_minor": amount, "currency": "EUR"}
+    )
+    status, result = await ledger.call(
+        "POST", "/webhooks/standard", data=body, headers=headers, token=None
+    )
+    assert (status, result["outcome"]) == (200, "needs_attention"), result
+    (order,) = (await ledger.ok("GET", "/api/v1/topups"))["topups"]
+    assert (order["status"], order["amount_minor"], order["credited_minor"]) == (
+        "needs_attention",
+        0,
+        0,
+    )
+    detail = await ledger.ok("GET", f"/api/v1/topups/{order['id']}")
+    assert f"amount {amount} is beyond what the ledger can hold" in detail["timeline"][-1]["reason"]
+    assert await ledger.balance(account["id"]) == 0

@@ -15,7 +15,19 @@ from aiohttp import web
 
 from prepaid_ledger import __version__
 from prepaid_ledger.config import ADMIN_TOKEN_ENV, settings_from
+from prepaid_ledger.domain.money import MAX_MINOR
 from prepaid_ledger.store.database import Database, sqlite_url
+
+
+def _topup_limit(text: str) -> int:
+    """Parse --max-topup-minor: at most what any money field may hold (MAX_MINOR)."""
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from err
+    if not 1 <= value <= MAX_MINOR:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_MINOR}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--max-topup-minor",
-        type=int,
+        type=_topup_limit,
         default=1_000_000,
-        help="largest top-up amount accepted, in minor units",
+        help=f"largest top-up amount accepted, in minor units (1 to {MAX_MINOR})",
     )
     for name, text in (
         ("migrate", "create or upgrade the database schema"),

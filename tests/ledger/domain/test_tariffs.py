@@ -130,6 +130,15 @@ BAD_TARIFFS: list[tuple[str, object]] = [
     ("standing_charge_minor_per_day", flat(standing_charge_minor_per_day=-1)),
     ("standing_charge_minor_per_day", flat(standing_charge_minor_per_day=1.5)),
     ("standing_charge_minor_per_day", flat(standing_charge_minor_per_day=True)),
+    # Bounded to what the ledger can post (10**12 minor units, docs/ledger-api.md).
+    ("standing_charge_minor_per_day", flat(standing_charge_minor_per_day=10**12 + 1)),
+    ("standing_charge_minor_per_day", flat(standing_charge_minor_per_day=10**30)),
+    ("price", flat(price="10000.0000000001")),
+    ("price", flat(price="99999999999999999999999999999999")),
+    (
+        "bands[1].price",
+        tiered(bands=[{"up_to": "10", "price": "1"}, {"up_to": None, "price": "10001"}]),
+    ),
     ("price", flat(price=0.25)),
     ("price", flat(price="-0.25")),
     ("price", flat(price="1e-3")),
@@ -211,6 +220,7 @@ def test_bad_tariffs_name_the_field(field: str, body: Any) -> None:
         "invalid_currency",
         "invalid_decimal",
         "negative_decimal",
+        "invalid_amount",
     }
 
 
@@ -390,6 +400,13 @@ def test_standing_charge_days_are_local() -> None:
         date(2026, 11, 22),
     ]
     assert standing_charge_days(date(2026, 11, 22), now, sydney) == []
+    # Never more than 366 days at once, the latest ones: 2025-11-22 .. 2026-11-22 in Sydney.
+    long_ago = standing_charge_days(date(2000, 1, 1), now, sydney)
+    assert (len(long_ago), long_ago[0], long_ago[-1]) == (
+        366,
+        date(2025, 11, 22),
+        date(2026, 11, 22),
+    )
     with pytest.raises(InputError):
         standing_charge_days(None, datetime(2026, 1, 1), sydney)  # noqa: DTZ001
 

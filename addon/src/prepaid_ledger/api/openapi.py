@@ -10,7 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from prepaid_ledger import __version__
+from prepaid_ledger.domain.money import MAX_MINOR
 from prepaid_ledger.services.topups import STATUSES as ORDER_STATUSES
+from prepaid_ledger.services.validation import EARLIEST_TIME, LATEST_TIME
 
 type Schema = dict[str, Any]
 
@@ -77,6 +79,13 @@ _LIMIT = {
 }
 _DECIMAL = {"type": "string", "pattern": r"^\d+(\.\d+)?$", "example": "0.2513"}
 _TIME = {"type": "string", "format": "date-time"}
+#: Times a request sends: inside the window every route enforces (services/validation.py).
+_TIME_IN = _TIME | {
+    "description": f"with a UTC offset, from {EARLIEST_TIME.isoformat()} "
+    f"to before {LATEST_TIME.isoformat()}"
+}
+#: Money a request sets (domain/money.py).
+_MINOR_SETTING = {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}
 _NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
 _SEGMENT = {
     "type": "object",
@@ -117,7 +126,7 @@ SCHEMAS: dict[str, Schema] = {
             "currency": {"type": "string", "example": "EUR"},
             "unit": {"type": "string", "enum": ["kWh", "m3"]},
             "kind": {"type": "string", "enum": ["flat", "tou", "tiered"]},
-            "standing_charge_minor_per_day": {"type": "integer", "minimum": 0},
+            "standing_charge_minor_per_day": _MINOR_SETTING,
             "price": _DECIMAL,
             "segments": {"type": "array", "maxItems": 14, "items": _SEGMENT},
             "weekend_segments": {
@@ -139,7 +148,7 @@ SCHEMAS: dict[str, Schema] = {
                     },
                 },
             },
-            "effective_from": {**_TIME, "description": "required for a new version"},
+            "effective_from": {**_TIME_IN, "description": "required for a new version"},
         },
     },
     "Tariff": {
@@ -163,17 +172,17 @@ SCHEMAS: dict[str, Schema] = {
             "name": {"type": "string"},
             "currency": {"type": "string"},
             "timezone": {"type": "string", "example": "Europe/Berlin"},
-            "emergency_credit_minor": {"type": "integer", "minimum": 0},
+            "emergency_credit_minor": _MINOR_SETTING,
             "protected": {"type": "boolean"},
             "low_balance_minor": {
                 "type": "array",
-                "items": {"type": "integer"},
+                "items": _MINOR_SETTING,
                 "minItems": 2,
                 "maxItems": 2,
             },
             "friendly_hours": {"type": "object", "description": "weekly HH:MM windows + holidays"},
             "grace_minutes": {"type": "integer", "minimum": 0},
-            "reconnect_margin_minor": {"type": "integer", "minimum": 0},
+            "reconnect_margin_minor": _MINOR_SETTING,
         },
     },
     "AccountUpdate": {
@@ -182,17 +191,17 @@ SCHEMAS: dict[str, Schema] = {
         "additionalProperties": False,
         "properties": {
             "name": {"type": "string"},
-            "emergency_credit_minor": {"type": "integer", "minimum": 0},
+            "emergency_credit_minor": _MINOR_SETTING,
             "protected": {"type": "boolean"},
             "low_balance_minor": {
                 "type": "array",
-                "items": {"type": "integer"},
+                "items": _MINOR_SETTING,
                 "minItems": 2,
                 "maxItems": 2,
             },
             "friendly_hours": {"type": "object"},
             "grace_minutes": {"type": "integer", "minimum": 0},
-            "reconnect_margin_minor": {"type": "integer", "minimum": 0},
+            "reconnect_margin_minor": _MINOR_SETTING,
         },
     },
     "Account": {
@@ -290,7 +299,11 @@ SCHEMAS: dict[str, Schema] = {
                 "items": {
                     "type": "object",
                     "required": ["meter_id", "value", "at"],
-                    "properties": {"meter_id": {"type": "integer"}, "value": _DECIMAL, "at": _TIME},
+                    "properties": {
+                        "meter_id": {"type": "integer"},
+                        "value": _DECIMAL,
+                        "at": _TIME_IN,
+                    },
                 },
             }
         },
@@ -543,13 +556,18 @@ def _paths() -> dict[str, Schema]:
                 },
                 params=[
                     _ID,
-                    {
-                        "name": "from",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                    },
-                    {"name": "to", "in": "query", "required": False, "schema": {"type": "string"}},
+                    *(
+                        {
+                            "name": bound,
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "anyOf": [{"type": "string", "format": "date"}, _TIME_IN],
+                                "description": "a local date or a time with offset",
+                            },
+                        }
+                        for bound in ("from", "to")
+                    ),
                     {
                         "name": "format",
                         "in": "query",
@@ -603,7 +621,7 @@ def _paths() -> dict[str, Schema]:
                     "properties": {
                         "account_id": {"type": "integer"},
                         "tariff_id": {"type": "integer"},
-                        "from": _TIME,
+                        "from": _TIME_IN,
                     },
                 },
                 errors=(400, 401, 403, 404, 409, 422),
@@ -617,7 +635,7 @@ def _paths() -> dict[str, Schema]:
                 body={
                     "type": "object",
                     "required": ["new_start_value"],
-                    "properties": {"new_start_value": _DECIMAL, "at": _TIME},
+                    "properties": {"new_start_value": _DECIMAL, "at": _TIME_IN},
                 },
                 errors=(400, 401, 403, 404, 422),
             )

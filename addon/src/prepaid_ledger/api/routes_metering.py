@@ -121,6 +121,6 @@ async def post_readings(request: web.Request) -> web.Response:
     """Ingest a batch of readings (admin, integration)."""
     principal = require_scope(request, "admin", "integration")
     body = await json_body(request)
-    readings.parse_batch(body)  # fail fast on bad input before taking the write lock
+    readings.parse_batch(body, utcnow())  # fail fast on bad input before taking the write lock
     result = await db_of(request).write(lambda s: readings.ingest(s, body, principal.actor))
     return web.json_response(result)

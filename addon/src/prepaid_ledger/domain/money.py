@@ -15,6 +15,13 @@ from prepaid_ledger.domain.errors import InputError
 #: Context for exact arithmetic: any operation that would have to round raises ``Inexact``.
 EXACT: Final = Context(prec=100, traps=[InvalidOperation, Inexact, Overflow])
 
+#: The largest money amount any request may set (a price level, a daily standing charge, an
+#: emergency credit, a top-up limit...): 10**12 minor units (10 billion EUR). It keeps every
+#: posting the ledger derives from one such amount (at most ``MAX_CHARGE_GAP_DAYS`` = 366 days
+#: of standing charge) below the journal's per-posting limit of 10**15, and balances far inside
+#: the 64-bit integer columns (9.2 * 10**18) of SQLite and PostgreSQL.
+MAX_MINOR: Final = 10**12
+
 # ISO 4217 active codes whose minor unit is not 2 decimals. Every other code in
 # _TWO_DECIMAL_CODES has 2. Codes without a minor unit (XAU, XDR, XXX, ...) are refused.
 _EXPONENTS: Final[dict[str, int]] = {
@@ -276,14 +283,17 @@ def amount_to_post(exact_total: Decimal, posted_minor: int, currency: str) -> in
     return to_minor(exact_total, currency) - posted_minor
 
 
-def parse_minor(value: object, field: str, *, minimum: int = 0, maximum: int | None = None) -> int:
-    """Validate an integer amount of minor units (JSON integer, not bool, float or string)."""
+def parse_minor(value: object, field: str, *, minimum: int = 0, maximum: int = MAX_MINOR) -> int:
+    """Validate an integer amount of minor units (JSON integer, not bool, float or string).
+
+    Every money field goes through here, so none can exceed what the ledger can post.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputError(
             "invalid_amount", f"{field} must be an integer number of minor units (e.g. cents)"
         )
     if value < minimum:
         raise InputError("invalid_amount", f"{field} must be at least {minimum}; got {value}")
-    if maximum is not None and value > maximum:
+    if value > maximum:
         raise InputError("invalid_amount", f"{field} must be at most {maximum}; got {value}")
     return value

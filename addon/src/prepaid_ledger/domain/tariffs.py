@@ -23,6 +23,7 @@ from prepaid_ledger.domain.money import (
     EXACT,
     format_decimal,
     parse_currency,
+    parse_minor,
     parse_non_negative_decimal,
 )
 
@@ -36,6 +37,10 @@ MAX_BANDS: Final = 10
 MAX_NAME_CHARS: Final = 100
 MAX_BAND_NAME_CHARS: Final = 32
 FLAT_BAND: Final = "flat"
+#: Highest price accepted, in major units per kWh or m3: with it, a reading would have to
+#: report more than 10**8 units of consumption at once before its charge exceeds what one
+#: posting may hold (``journal.MAX_AMOUNT_MINOR``, 10**15 minor units, 3-decimal currencies).
+MAX_PRICE: Final = Decimal(10_000)
 #: Finest price step accepted (10 decimals of a major unit per kWh or m3); keeps exact
 #: amounts short enough for any storage.
 MAX_PRICE_DECIMALS: Final = 10
@@ -185,6 +190,8 @@ def _mapping(value: object, field: str, allowed: Collection[str]) -> Mapping[str
 
 def _price(value: object, field: str) -> Decimal:
     price = parse_non_negative_decimal(value, field)
+    if price > MAX_PRICE:
+        raise _fail(field, f"must be at most {MAX_PRICE} (major units per unit); got {value!r}")
     exponent = price.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > MAX_PRICE_DECIMALS:
         raise _fail(field, f"may have at most {MAX_PRICE_DECIMALS} decimals; got {value!r}")
@@ -270,9 +277,9 @@ def parse_tariff(payload: Mapping[str, object], *, ignore: Collection[str] = ())
     unit = payload["unit"]
     if unit not in UNITS:
         raise _fail("unit", f"must be 'kWh' or 'm3'; got {unit!r}")
-    standing = payload.get("standing_charge_minor_per_day", 0)
-    if isinstance(standing, bool) or not isinstance(standing, int) or standing < 0:
-        raise _fail("standing_charge_minor_per_day", "must be an integer >= 0 (minor units)")
+    standing = parse_minor(
+        payload.get("standing_charge_minor_per_day", 0), "standing_charge_minor_per_day"
+    )
     checked_unit: Unit = "kWh" if unit == "kWh" else "m3"
     if kind == "flat":
         if "price" not in payload:
@@ -523,18 +530,20 @@ def _tou_pieces(
     return local_pieces(start, end, tz, boundaries, classify)
 
 
+#: The most days of standing charge one reading bills. A reading charges at most this many
+#: days of consumption too (``readings.MAX_CHARGE_GAP``), so a request's work never grows with
+#: a span the sender picks; older unbilled days (after a re-based gap) are left to a person.
+MAX_STANDING_DAYS: Final = 366
+
+
 def standing_charge_days(last_charged: date | None, now: datetime, tz: tzinfo) -> list[date]:
     """Return the local days whose daily standing charge is due by ``now``, oldest first.
 
     A day is charged once, at its start (in advance), so today is due as soon as it begins.
-    With nothing charged yet, only today is due.
+    With nothing charged yet, only today is due; never more than ``MAX_STANDING_DAYS``.
     """
     today = require_aware(now, "now").astimezone(tz).date()
     if last_charged is None:
         return [today]
-    days: list[date] = []
-    day = last_charged + timedelta(days=1)
-    while day <= today:
-        days.append(day)
-        day += timedelta(days=1)
-    return days
+    count = min((today - last_charged).days, MAX_STANDING_DAYS)
+    return [today - timedelta(days=back) for back in range(count - 1, -1, -1)]

@@ -16,7 +16,7 @@ from prepaid_ledger.domain.account_number import (
     normalize_account_number,
 )
 from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.domain.money import currency_exponent, parse_currency
+from prepaid_ledger.domain.money import currency_exponent, parse_currency, parse_minor
 from prepaid_ledger.domain.policy import (
     SupplyDecision,
     SupplyState,
@@ -33,14 +33,11 @@ from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.validation import (
     optional_bool,
-    require_int,
     require_mapping,
     require_str,
     require_timezone,
 )
 from prepaid_ledger.store.models import Account, utcnow
-
-_MAX_MINOR = 10**12
 
 
 class ConflictError(Exception):
@@ -59,15 +56,15 @@ def parse_account_settings(body: Mapping[str, object]) -> dict[str, Any]:
         require_mapping(body.get("friendly_hours") or {}, "friendly_hours")
     )
     return {
-        "emergency_credit_minor": require_int(
-            body, "emergency_credit_minor", minimum=0, maximum=_MAX_MINOR, default=0
+        "emergency_credit_minor": parse_minor(
+            body.get("emergency_credit_minor", 0), "emergency_credit_minor"
         ),
         "protected": optional_bool(body, "protected", default=False),
         "low_balance_minor": [] if levels is None else parse_low_balance_levels(levels),
         "friendly_hours": friendly_hours_to_json(friendly),
         "grace_minutes": parse_grace_minutes(body.get("grace_minutes", 0)),
-        "reconnect_margin_minor": require_int(
-            body, "reconnect_margin_minor", minimum=0, maximum=_MAX_MINOR, default=0
+        "reconnect_margin_minor": parse_minor(
+            body.get("reconnect_margin_minor", 0), "reconnect_margin_minor"
         ),
     }
 

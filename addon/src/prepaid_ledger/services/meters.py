@@ -15,7 +15,7 @@ from prepaid_ledger.services.accounts import ConflictError, get_account
 from prepaid_ledger.services.lookup import NotFoundError, load_by_id
 from prepaid_ledger.services.validation import (
     in_id_range,
-    optional_time,
+    optional_observed_time,
     require_int,
     require_str,
 )
@@ -111,7 +111,7 @@ async def assign_meter(
         raise ConflictError("account_closed", f"account {account_id} is closed")
     tariff_id = require_int(body, "tariff_id", minimum=1, default=meter.tariff_id)
     await _check_tariff(session, tariff_id, meter.unit, account.currency)
-    at = optional_time(body, "from") or utcnow()
+    at = optional_observed_time(body, "from", utcnow())
     if meter.last_at is not None and at < meter.last_at:
         raise InputError("invalid_field", "from must not be before the meter's last reading")
     current = await session.scalar(
@@ -145,7 +145,7 @@ async def replace_register(
     meter = await get_meter(session, meter_id, lock=True)
     before = meter_json(meter)
     start_value = parse_non_negative_decimal(body.get("new_start_value"), "new_start_value")
-    at = optional_time(body, "at") or utcnow()
+    at = optional_observed_time(body, "at", utcnow())
     if meter.last_at is not None and at < meter.last_at:
         raise InputError("invalid_field", "at must not be before the meter's last reading")
     meter.last_value = format_decimal(start_value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ from prepaid_ledger.domain.money import (
     parse_non_negative_decimal,
 )
 from prepaid_ledger.domain.tariffs import (
+    MAX_STANDING_DAYS,
     ChargePart,
     period_keys,
     price_consumption,
@@ -38,7 +39,7 @@ from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.services import audit, journal
 from prepaid_ledger.services.accounts import account_view, book_of, refresh_account
 from prepaid_ledger.services.tariffs import versions_for_pricing
-from prepaid_ledger.services.validation import in_id_range, parse_time
+from prepaid_ledger.services.validation import in_id_range, not_in_future, parse_time
 from prepaid_ledger.store.models import (
     Account,
     ChargeLine,
@@ -50,6 +51,12 @@ from prepaid_ledger.store.models import (
 )
 
 MAX_BATCH = 5000
+#: The longest interval one reading may charge. Charging walks the interval day by day (charge
+#: lines per local day, time-of-use segments, tier periods, standing charges), so the work of
+#: one request must not grow with a span the sender picks: a reading further than this after
+#: the meter's previous one is held (``flagged_gap``) for a person, who re-bases the meter
+#: (``/replace``). A meter that really was silent this long needs a look anyway.
+MAX_CHARGE_GAP = timedelta(days=MAX_STANDING_DAYS)
 MAX_VALUE_CHARS = 40
 STANDING_BAND = "standing"
 TOTAL_BAND = "__total__"  # charge-state row holding the running total over all bands
@@ -81,8 +88,12 @@ class MeterOutcome:
     lines: dict[tuple[date, str], list[Decimal]] = field(default_factory=dict)
 
 
-def parse_batch(body: Mapping[str, object]) -> list[IncomingReading]:
-    """Validate the whole batch before anything is written (one bad reading fails it all)."""
+def parse_batch(body: Mapping[str, object], now: datetime) -> list[IncomingReading]:
+    """Validate the whole batch before anything is written (one bad reading fails it all).
+
+    A reading dated more than ``MAX_CLOCK_SKEW`` ahead of ``now`` (the ledger's clock) is
+    refused: it would bill standing charges for days that have not begun.
+    """
     items = body.get("readings")
     if not isinstance(items, list) or not items:
         raise InputError("invalid_field", "readings must be a non-empty list")
@@ -100,7 +111,7 @@ def parse_batch(body: Mapping[str, object]) -> list[IncomingReading]:
         if isinstance(raw_value, str) and len(raw_value) > MAX_VALUE_CHARS:
             raise InputError("invalid_decimal", f"{where}.value has too many digits")
         value = parse_non_negative_decimal(raw_value, f"{where}.value")
-        at = parse_time(item.get("at"), f"{where}.at")
+        at = not_in_future(parse_time(item.get("at"), f"{where}.at"), f"{where}.at", now)
         parsed.append(IncomingReading(index, meter_id, value, at))
     return parsed
 
@@ -273,6 +284,9 @@ async def _ingest_meter(charger: _Charger, readings: Sequence[IncomingReading]) 
             row.consumption = format_decimal(reading.value - Decimal(meter.last_value))
             meter.last_value, meter.last_at = value_text, reading.at
             outcome.unbilled += 1
+        elif reading.at - meter.last_at > MAX_CHARGE_GAP:
+            row.status = "flagged_gap"
+            outcome.flagged += 1
         else:
             quantity = reading.value - Decimal(meter.last_value)
             row.consumption = format_decimal(quantity)
@@ -289,7 +303,7 @@ async def ingest(
     session: AsyncSession, body: Mapping[str, object], actor: str = "system"
 ) -> dict[str, Any]:
     """Ingest a batch; returns per meter what was charged and the account's balance/supply."""
-    batch = parse_batch(body)
+    batch = parse_batch(body, utcnow())
     by_meter: dict[int, list[IncomingReading]] = defaultdict(list)
     for reading in batch:
         by_meter[reading.meter_id].append(reading)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import EXACT, format_decimal
 from prepaid_ledger.services.accounts import book_of, get_account
+from prepaid_ledger.services.validation import bound_time, parse_time
 from prepaid_ledger.store.models import ChargeLine, JournalEntry, JournalTransaction
 
 _SECTIONS = {
@@ -29,16 +30,13 @@ def parse_bound(raw: str | None, field: str, tz: ZoneInfo) -> datetime | None:
     """Return a date (local midnight in the account's zone) or an ISO-8601 time with offset."""
     if raw is None or raw == "":
         return None
+    if len(raw) != 10:
+        return parse_time(raw, field)
     try:
-        if len(raw) == 10:
-            day = datetime.fromisoformat(raw).date()
-            return datetime.combine(day, time(0), tzinfo=tz)
-        parsed = datetime.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError as err:
         raise InputError("invalid_field", f"{field} must be YYYY-MM-DD or ISO-8601") from err
-    if parsed.tzinfo is None:
-        raise InputError("invalid_field", f"{field} must include a UTC offset")
-    return parsed
+    return bound_time(datetime.combine(day, time(0), tzinfo=tz), field)
 
 
 async def build_statement(

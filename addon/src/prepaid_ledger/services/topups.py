@@ -9,7 +9,7 @@ slips past the look-up fails its INSERT, the caller re-runs the function, and th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.domain.money import MAX_MINOR
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.accounts import (
     ConflictError,
@@ -66,6 +67,23 @@ class Payment:
     currency: str
     reference: str | None = None
     payment_intent: str | None = None
+    #: Why the amount cannot be credited although a provider sent it (shown on the order).
+    amount_problem: str | None = None
+
+
+def within_ledger_range(payment: Payment) -> Payment:
+    """Return the payment, or one with amount 0 and the reason when it exceeds MAX_MINOR.
+
+    A signed provider event is never dropped, but an amount beyond what any money field may
+    hold cannot even be stored (64-bit columns): the order records 0 and needs attention.
+    """
+    if abs(payment.amount_minor) <= MAX_MINOR:
+        return payment
+    problem = (
+        f"amount {payment.amount_minor} is beyond what the ledger can hold "
+        f"(at most {MAX_MINOR} minor units)"
+    )
+    return replace(payment, amount_minor=0, amount_problem=problem)
 
 
 def order_json(order: TopupOrder, timeline: list[TopupOrderEvent] | None = None) -> dict[str, Any]:
@@ -273,6 +291,7 @@ async def receive_payment(
     Returns the order and the outcome: "credited", "duplicate_payment", "needs_attention",
     "processing" (credit=False: money not yet final), or "credited_after_processing".
     """
+    payment = within_ledger_range(payment)
     existing = await session.scalar(
         select(TopupOrder)
         .where(
@@ -313,6 +332,7 @@ async def credit_or_flag(
     session: AsyncSession, order: TopupOrder, payment: Payment, actor: str
 ) -> str:
     """Credit a payment to its account, or mark the order needs_attention saying why."""
+    payment = within_ledger_range(payment)
     try:
         account = await resolve_account_ref(session, payment.account_ref, lock=True)
     except (InputError, NotFoundError) as err:
@@ -329,7 +349,7 @@ async def credit_or_flag(
     elif account.currency != payment.currency:
         reason = f"currency mismatch: paid {payment.currency}, account uses {account.currency}"
     elif payment.amount_minor <= 0:
-        reason = "amount mismatch: amount must be positive"
+        reason = payment.amount_problem or "amount mismatch: amount must be positive"
     else:
         await credit_order(session, order, account, actor)
         return "credited"
