@@ -71,7 +71,31 @@ class LedgerClient:
         auth: bool = True,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """Call the ledger and return its JSON object (see ``_call`` for the errors)."""
+        result: dict[str, Any] = await self._call(method, path, body, auth=auth, params=params)
+        return result
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        auth: bool = True,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        as_text: bool = False,
+    ) -> Any:
+        """Call the ledger: the one place that maps its answers to our exceptions.
+
+        401 is ``LedgerAuthError``; another 4xx with the ledger's error body is
+        ``LedgerRequestError`` with the ledger's code and message; anything else that is not
+        200/201 (5xx keeps the ledger's message, e.g. "Stripe did not answer") or not the
+        ledger's shape is ``LedgerConnectionError``. ``as_text`` returns a text body (CSV).
+        """
         headers = {"Authorization": f"Bearer {self._token}"} if auth else {}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
         try:
             async with self._session.request(
                 method,
@@ -83,19 +107,22 @@ class LedgerClient:
             ) as response:
                 if response.status == 401:
                     raise LedgerAuthError(f"{path}: HTTP 401")
+                if as_text and response.status in (200, 201):
+                    return await response.text()
                 payload = await response.json(content_type=None)
-                if 400 <= response.status < 500 and isinstance(payload, dict):
-                    error = payload.get("error") or {}
-                    raise LedgerRequestError(
-                        response.status,
-                        str(error.get("code", "error")),
-                        str(error.get("message", f"HTTP {response.status}")),
-                    )
-                if response.status not in (200, 201):
-                    raise LedgerConnectionError(f"{path}: HTTP {response.status}")
         except (aiohttp.ClientError, TimeoutError, ValueError) as err:
             raise LedgerConnectionError(f"{path}: {err}") from err
-        if not isinstance(payload, dict):
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if response.status >= 400:
+            message = (
+                str(error.get("message", f"HTTP {response.status}"))
+                if isinstance(error, dict)
+                else f"HTTP {response.status}"
+            )
+            if response.status < 500 and isinstance(error, dict):
+                raise LedgerRequestError(response.status, str(error.get("code", "error")), message)
+            raise LedgerConnectionError(f"{path}: HTTP {response.status}: {message}")
+        if response.status not in (200, 201) or not isinstance(payload, dict):
             raise LedgerConnectionError(f"{path}: unexpected response")
         return payload
 
@@ -160,62 +187,14 @@ class LedgerClient:
 
     # --- actions ---
 
-    async def _action_call(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        *,
-        params: dict[str, str] | None = None,
-        idempotency_key: str | None = None,
-        as_text: bool = False,
-    ) -> Any:
-        """Call the ledger for an action; a ledger refusal keeps the ledger's own message.
-
-        Unlike ``_request`` it can send an Idempotency-Key, read a text body (CSV statements)
-        and it keeps the ledger's message on a 5xx (e.g. "Stripe did not answer").
-        """
-        headers = {"Authorization": f"Bearer {self._token}"}
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        try:
-            async with self._session.request(
-                method,
-                self._base / path,
-                json=body,
-                params=params,
-                headers=headers,
-                timeout=REQUEST_TIMEOUT,
-            ) as response:
-                if response.status == 401:
-                    raise LedgerAuthError(f"{path}: HTTP 401")
-                if as_text and response.status in (200, 201):
-                    return await response.text()
-                payload = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-            raise LedgerConnectionError(f"{path}: {err}") from err
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if response.status >= 400:
-            message = (
-                str(error.get("message", f"HTTP {response.status}"))
-                if isinstance(error, dict)
-                else f"HTTP {response.status}"
-            )
-            if response.status < 500 and isinstance(error, dict):
-                raise LedgerRequestError(response.status, str(error.get("code", "error")), message)
-            raise LedgerConnectionError(f"{path}: HTTP {response.status}: {message}")
-        if response.status not in (200, 201) or not isinstance(payload, dict):
-            raise LedgerConnectionError(f"{path}: unexpected response")
-        return payload
-
     async def async_get_meter(self, meter_id: int) -> dict[str, Any]:
         """Return one ledger meter (its ``account_id`` says whose credit it uses)."""
-        result: dict[str, Any] = await self._action_call("GET", f"api/v1/meters/{meter_id}")
+        result: dict[str, Any] = await self._call("GET", f"api/v1/meters/{meter_id}")
         return result
 
     async def async_get_account(self, account_id: int) -> dict[str, Any]:
         """Return one account with its balance, currency and the currency's exponent."""
-        result: dict[str, Any] = await self._action_call("GET", f"api/v1/accounts/{account_id}")
+        result: dict[str, Any] = await self._call("GET", f"api/v1/accounts/{account_id}")
         return result
 
     async def async_top_up(
@@ -225,7 +204,7 @@ class LedgerClient:
         body: dict[str, Any] = {"account": account_id, "amount_minor": amount_minor}
         if reference is not None:
             body["reference"] = reference
-        result: dict[str, Any] = await self._action_call(
+        result: dict[str, Any] = await self._call(
             "POST", "api/v1/topups", body, idempotency_key=idempotency_key
         )
         return result
@@ -234,7 +213,7 @@ class LedgerClient:
         self, account_id: int, amount_minor: int, reason: str
     ) -> dict[str, Any]:
         """Post a signed correction with a reason (the ledger allows it to admin tokens only)."""
-        result: dict[str, Any] = await self._action_call(
+        result: dict[str, Any] = await self._call(
             "POST",
             "api/v1/adjustments",
             {"account": account_id, "amount_minor": amount_minor, "reason": reason},
@@ -243,21 +222,21 @@ class LedgerClient:
 
     async def async_recheck_top_up(self, order_id: int, reason: str) -> dict[str, Any]:
         """Ask the order's payment provider again and apply its answer."""
-        result: dict[str, Any] = await self._action_call(
+        result: dict[str, Any] = await self._call(
             "POST", f"api/v1/topups/{order_id}/actions", {"action": "recheck", "reason": reason}
         )
         return result
 
     async def async_get_statement(self, account_id: int, params: dict[str, str]) -> dict[str, Any]:
         """Return an account's statement as JSON (``from``/``to`` in ``params``)."""
-        result: dict[str, Any] = await self._action_call(
+        result: dict[str, Any] = await self._call(
             "GET", f"api/v1/accounts/{account_id}/statement", params=params | {"format": "json"}
         )
         return result
 
     async def async_get_statement_csv(self, account_id: int, params: dict[str, str]) -> str:
         """Return an account's statement as the ledger's CSV text."""
-        result: str = await self._action_call(
+        result: str = await self._call(
             "GET",
             f"api/v1/accounts/{account_id}/statement",
             params=params | {"format": "csv"},
