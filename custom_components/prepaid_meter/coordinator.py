@@ -93,6 +93,18 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
                 translation_key="meter_unreachable",
                 translation_placeholders={"meter": self.subentry.title, "error": str(err)},
             ) from err
+        if implausible := self.profile.implausible(values):
+            # A glitched read (a 0, garbage, swapped words): a failed poll, never a reading
+            # to show, post or charge.
+            self._note_failure()
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="implausible_reading",
+                translation_placeholders={
+                    "meter": self.subentry.title,
+                    "values": ", ".join(implausible),
+                },
+            )
         relay_closed: bool | None = None
         relay_error: str | None = None
         if self.profile.relay is not None:

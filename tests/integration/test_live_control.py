@@ -682,3 +682,25 @@ async def test_queue_is_bounded_oldest_first(hass: HomeAssistant) -> None:
     await again.async_load()
     assert [item["value"] for item in again.head()] == ["2", "3", "4"]
     assert again.stats().dropped == 2
+
+
+async def test_implausible_read_is_a_failed_poll_and_never_posted(
+    hass: HomeAssistant, make_room: RoomFactory
+) -> None:
+    """A value no such meter can show (10 kV on a mains meter) fails the poll; nothing is sent."""
+    room = await make_room(credit_minor=500)
+    await room.sync.async_flush()  # the reading from setup goes first
+    room.meter.voltage = 10_000.0  # SDM120 plausible voltage: 0..500 V
+    queued_before = len(room.sync.queue)
+    await room.coordinator.async_refresh()
+    assert room.coordinator.last_update_success is False
+    assert "voltage=" in str(room.coordinator.last_exception)
+    assert len(room.sync.queue) == queued_before
+    assert not room.sync.has_unsent(room.ledger_meter_id)
+    energy = hass.states.get(entity_id(hass, room, "energy_total"))
+    assert energy.state == "unavailable"
+    room.meter.voltage = 230.0
+    await room.poll_and_post(hass)
+    assert room.coordinator.last_update_success is True
+    meter = await room.ledger.call("GET", f"/api/v1/meters/{room.ledger_meter_id}")
+    assert meter["last_at"] == room.coordinator.data.read_at.isoformat()

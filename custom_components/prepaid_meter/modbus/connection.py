@@ -229,13 +229,7 @@ class ModbusHub:
             raise
         except DecodeError as err:
             raise WrongProfile(f"{profile.name}: {err}") from err
-        implausible = [
-            f"{register.key}={values[register.key]}"
-            for register in profile.registers
-            if register.plausible is not None
-            and not register.plausible[0] <= values[register.key] <= register.plausible[1]
-        ]
-        if implausible:
+        if implausible := profile.implausible(values):
             raise WrongProfile(
                 f"unit {unit_id} does not look like a {profile.name}: "
                 f"implausible {', '.join(implausible)}"

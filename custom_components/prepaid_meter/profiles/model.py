@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -265,6 +265,20 @@ class MeterProfile:
     def total_key(self) -> str:
         """Key of the cumulative total this meter bills on (energy or water)."""
         return TOTAL_KEY[self.quantity]
+
+    def implausible(self, values: Mapping[str, Decimal]) -> list[str]:
+        """Return ``key=value`` for every value outside its register's plausible range.
+
+        A meter of this model cannot show such a value: in a test read it means a wrong
+        profile, in a poll a glitched read (which must never be charged).
+        """
+        return [
+            f"{register.key}={values[register.key]}"
+            for register in self.registers
+            if register.plausible is not None
+            and register.key in values
+            and not register.plausible[0] <= values[register.key] <= register.plausible[1]
+        ]
 
     def register(self, key: str) -> Register:
         """Look up a register by key."""
