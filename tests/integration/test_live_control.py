@@ -248,7 +248,11 @@ async def make_room(
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
         room = Room(ledger, sim, meter, entry, account, int(ledger_meter["id"]))
+        # Tests poll when they choose: no timed poll may add a reading mid-test.
+        room.coordinator.update_interval = None
         await wait_for(lambda: room.sync.stream_connected)
+        await room.sync.async_flush()  # the setup poll's reading is delivered before the test
+        assert len(room.sync.queue) == 0
         return room
 
     yield build
