@@ -14,6 +14,7 @@ STRIPE_SECRET_ENV = "PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET"  # noqa: S105
 STANDARD_SECRET_ENV = "PREPAID_LEDGER_STANDARD_WEBHOOK_SECRET"  # noqa: S105
 STRIPE_API_KEY_ENV = "PREPAID_LEDGER_STRIPE_API_KEY"
 STRIPE_API_BASE_ENV = "PREPAID_LEDGER_STRIPE_API_BASE"  # e.g. a stripe-mock for testing
+PUBLIC_BASE_URL_ENV = "PREPAID_LEDGER_PUBLIC_BASE_URL"  # where tenants reach their pay page
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105
 
 
@@ -34,6 +35,7 @@ class Settings:
     stream_retention_s: float = 90 * 24 * 3600.0
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
+    public_base_url: str | None = None
 
 
 def load_admin_token(data_dir: Path) -> tuple[str, Path | None]:
@@ -64,6 +66,7 @@ def settings_from(data_dir: Path, database_url: str | None, **overrides: object)
         "standard_webhook_secret": os.environ.get(STANDARD_SECRET_ENV) or None,
         "stripe_api_key": os.environ.get(STRIPE_API_KEY_ENV) or None,
         "stripe_api_base": os.environ.get(STRIPE_API_BASE_ENV) or None,
+        "public_base_url": os.environ.get(PUBLIC_BASE_URL_ENV) or None,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
