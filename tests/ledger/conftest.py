@@ -206,12 +206,11 @@ class Ledger:
         } | overrides
         return await self.ok("POST", "/api/v1/accounts", json=body)
 
-    async def meter(self, account_id: int, tariff_id: int, unit: str = "kWh") -> dict[str, Any]:
-        return await self.ok(
-            "POST",
-            "/api/v1/meters",
-            json={"account_id": account_id, "tariff_id": tariff_id, "name": "Meter", "unit": unit},
-        )
+    async def meter(
+        self, account_id: int, tariff_id: int, unit: str = "kWh", **extra: Any
+    ) -> dict[str, Any]:
+        body = {"account_id": account_id, "tariff_id": tariff_id, "name": "Meter", "unit": unit}
+        return await self.ok("POST", "/api/v1/meters", json=body | extra)
 
     async def topup(self, account: int | str, amount: int, key: str, **extra: Any) -> Any:
         return await self.ok(

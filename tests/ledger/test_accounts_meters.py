@@ -180,7 +180,8 @@ async def test_tiered_tariff_splits_at_band_boundary(sqlite_ledger: Ledger) -> N
         bands=[{"up_to": "100", "price": "0.10"}, {"up_to": None, "price": "0.20"}],
     )
     account = await ledger.account()
-    meter = await ledger.meter(account["id"], tariff["id"])
+    # 150 kWh in an hour: more than the reading guard's default 69 kW, so declared possible.
+    meter = await ledger.meter(account["id"], tariff["id"], max_power="200")
     await consume(ledger, meter["id"], "0", "150")
     assert await ledger.balance(account["id"]) == -2000  # 100 * 0.10 + 50 * 0.20
     statement = await ledger.ok("GET", f"/api/v1/accounts/{account['id']}/statement")

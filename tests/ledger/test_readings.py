@@ -109,12 +109,15 @@ async def test_resent_lower_and_out_of_order_readings_charge_nothing(ledger: Led
         "/api/v1/readings",
         json={
             "readings": [
-                reading(meter["id"], "11", T0 + timedelta(hours=2)),  # lower than 12
+                # Lower than 12 by 1 kWh: less than a minute at the default 69 kW, so noise.
+                reading(meter["id"], "11", T0 + timedelta(hours=2)),
                 reading(meter["id"], "11.5", T0 + timedelta(minutes=30)),  # older than the last
             ]
         },
     )
-    assert flagged["meters"][0]["flagged"] == 2
+    assert flagged["meters"][0]["flagged"] == 1
+    assert flagged["meters"][0]["ignored_noise"] == 1
+    assert flagged["meters"][0]["held"] == 0
     assert await ledger.balance(account["id"]) == -200
     later = await ledger.ok(
         "POST",

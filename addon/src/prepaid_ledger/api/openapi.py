@@ -250,6 +250,38 @@ SCHEMAS: dict[str, Schema] = {
             "tariff_id": {"type": "integer"},
             "name": {"type": "string"},
             "unit": {"type": "string", "enum": ["kWh", "m3"]},
+            "model": {"type": "string", "nullable": True, "maxLength": 64},
+            "max_power": {**_DECIMAL, "nullable": True},
+            "register_modulus": {**_DECIMAL, "nullable": True},
+        },
+    },
+    "MeterLimitsInput": {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {
+            "model": {"type": "string", "nullable": True, "maxLength": 64},
+            "max_power": {**_DECIMAL, "nullable": True},
+            "register_modulus": {**_DECIMAL, "nullable": True},
+        },
+    },
+    "HeldReading": {
+        "type": "object",
+        "required": ["id", "meter_id", "account_id", "value", "at", "status"],
+        "properties": {
+            "id": {"type": "integer"},
+            "meter_id": {"type": "integer"},
+            "account_id": {"type": "integer"},
+            "value": {"type": "string"},
+            "at": _TIME,
+            "status": {"type": "string"},
+            "hold": {
+                "type": "string",
+                "nullable": True,
+                "enum": ["surge", "reset", "backwards", None],
+            },
+            "charged_minor": {"type": "integer"},
+            "received_at": _TIME,
         },
     },
     "Meter": {
@@ -264,6 +296,17 @@ SCHEMAS: dict[str, Schema] = {
             "last_value": {"type": "string", "nullable": True},
             "last_at": _NULLABLE_TIME,
             "created_at": _TIME,
+            "model": {"type": "string", "nullable": True},
+            "max_power": {"type": "string", "nullable": True},
+            "register_modulus": {"type": "string", "nullable": True},
+            "limits": {
+                "type": "object",
+                "description": "What the reading guard allows (settings, else model defaults)",
+                "properties": {
+                    "max_power": {"type": "string"},
+                    "register_modulus": {"type": "string", "nullable": True},
+                },
+            },
         },
     },
     "MeterStatus": {
@@ -331,6 +374,8 @@ SCHEMAS: dict[str, Schema] = {
                         "baseline": {"type": "integer"},
                         "duplicates": {"type": "integer"},
                         "flagged": {"type": "integer"},
+                        "held": {"type": "integer"},
+                        "ignored_noise": {"type": "integer"},
                         "unbilled": {"type": "integer"},
                         "charged_minor": {"type": "integer"},
                         "standing_charged_minor": {"type": "integer"},
@@ -600,7 +645,16 @@ def _paths() -> dict[str, Schema]:
             ),
         },
         "/api/v1/meters/{id}": {
-            "get": _op("One meter", _json(_ref("Meter")), params=[_ID], errors=(401, 403, 404, 422))
+            "get": _op(
+                "One meter", _json(_ref("Meter")), params=[_ID], errors=(401, 403, 404, 422)
+            ),
+            "patch": _op(
+                "Change the reading guard's limits of a meter (admin)",
+                _json(_ref("Meter")),
+                params=[_ID],
+                body=_ref("MeterLimitsInput"),
+                errors=(400, 401, 403, 404, 422),
+            ),
         },
         "/api/v1/meters/{id}/status": {
             "get": _op(
@@ -646,6 +700,36 @@ def _paths() -> dict[str, Schema]:
                 _json(_ref("ReadingsResult")),
                 body=_ref("ReadingsInput"),
                 errors=(400, 401, 403, 422),
+            )
+        },
+        "/api/v1/readings/held": {
+            "get": _op(
+                "Readings the guard held, waiting for a decision (admin, integration)",
+                _json(_listing("readings", "HeldReading")),
+                params=[
+                    {
+                        "name": "meter",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                ],
+            )
+        },
+        "/api/v1/readings/{id}/resolve": {
+            "post": _op(
+                "Accept (a surge), reject, or re-base from (a reset) a held reading; audited",
+                _json(_ref("HeldReading")),
+                params=[_ID],
+                body={
+                    "type": "object",
+                    "required": ["action", "reason"],
+                    "properties": {
+                        "action": {"type": "string", "enum": ["accept", "reject", "rebase"]},
+                        "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                    },
+                },
+                errors=(400, 401, 403, 404, 409, 422),
             )
         },
         "/api/v1/topups": {

@@ -10,7 +10,7 @@ from prepaid_ledger.api.auth import (
 )
 from prepaid_ledger.api.context import db_of
 from prepaid_ledger.api.http_helpers import json_body, path_id, query_int
-from prepaid_ledger.services import meter_status, meters, readings, tariffs
+from prepaid_ledger.services import held_readings, meter_status, meters, readings, tariffs
 from prepaid_ledger.store.models import utcnow
 
 routes = web.RouteTableDef()
@@ -82,6 +82,18 @@ async def get_meter(request: web.Request) -> web.Response:
     return web.json_response(meters.meter_json(meter))
 
 
+@routes.patch("/api/v1/meters/{id}")
+async def patch_meter(request: web.Request) -> web.Response:
+    """Change the reading guard's limits: model, max_power, register_modulus (admin)."""
+    principal = require_scope(request, "admin")
+    meter_id = path_id(request)
+    body = await json_body(request)
+    result = await db_of(request).write(
+        lambda s: meters.update_limits(s, meter_id, body, principal.actor)
+    )
+    return web.json_response(result)
+
+
 @routes.get("/api/v1/meters/{id}/status")
 async def get_meter_status(request: web.Request) -> web.Response:
     """Cost so far, the current price and band, and the account's days left."""
@@ -123,4 +135,25 @@ async def post_readings(request: web.Request) -> web.Response:
     body = await json_body(request)
     readings.parse_batch(body, utcnow())  # fail fast on bad input before taking the write lock
     result = await db_of(request).write(lambda s: readings.ingest(s, body, principal.actor))
+    return web.json_response(result)
+
+
+@routes.get("/api/v1/readings/held")
+async def get_held_readings(request: web.Request) -> web.Response:
+    """List the readings the guard held, oldest first (admin, integration)."""
+    require_scope(request, "admin", "integration")
+    meter_id = query_int(request, "meter")
+    result = await db_of(request).read(lambda s: held_readings.list_held(s, meter_id))
+    return web.json_response({"readings": result})
+
+
+@routes.post("/api/v1/readings/{id}/resolve")
+async def post_resolve_reading(request: web.Request) -> web.Response:
+    """Accept, reject or re-base from a held reading, with a reason (admin, integration)."""
+    principal = require_scope(request, "admin", "integration")
+    reading_id = path_id(request)
+    body = await json_body(request)
+    result = await db_of(request).write(
+        lambda s: held_readings.resolve(s, reading_id, body, principal.actor)
+    )
     return web.json_response(result)

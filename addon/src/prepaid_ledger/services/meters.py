@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.domain.meter_ratings import (
+    MAX_POWER_LIMIT,
+    default_max_power,
+    default_register_modulus,
+)
 from prepaid_ledger.domain.money import format_decimal, parse_non_negative_decimal
+from prepaid_ledger.domain.reading_guard import MeterLimits
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import ConflictError, get_account
 from prepaid_ledger.services.lookup import NotFoundError, load_by_id
 from prepaid_ledger.services.validation import (
     in_id_range,
     optional_observed_time,
+    optional_str,
     require_int,
     require_str,
 )
@@ -35,7 +43,56 @@ def meter_json(meter: Meter) -> dict[str, Any]:
         "last_value": meter.last_value,
         "last_at": meter.last_at.isoformat() if meter.last_at else None,
         "created_at": meter.created_at.isoformat(),
+        "model": meter.model,
+        "max_power": meter.max_power,
+        "register_modulus": meter.register_modulus,
+        "limits": _limits_json(limits_of(meter)),
     }
+
+
+def _limits_json(limits: MeterLimits) -> dict[str, Any]:
+    modulus = limits.register_modulus
+    return {
+        "max_power": format_decimal(limits.max_power),
+        "register_modulus": None if modulus is None else format_decimal(modulus),
+    }
+
+
+def limits_of(meter: Meter) -> MeterLimits:
+    """Return the guard's limits for a meter: its own settings, else its model's defaults."""
+    max_power = (
+        Decimal(meter.max_power)
+        if meter.max_power is not None
+        else default_max_power(meter.model, meter.unit)
+    )
+    modulus = (
+        Decimal(meter.register_modulus)
+        if meter.register_modulus is not None
+        else default_register_modulus(meter.model)
+    )
+    return MeterLimits(max_power, modulus)
+
+
+LIMIT_FIELDS = ("model", "max_power", "register_modulus")
+
+
+def _apply_limits(meter: Meter, body: Mapping[str, object]) -> None:
+    """Set the guard's settings present in the body (null clears one back to its default)."""
+    if "model" in body:
+        meter.model = optional_str(body, "model", max_length=64)
+    if "max_power" in body:
+        meter.max_power = _optional_positive(body, "max_power", MAX_POWER_LIMIT)
+    if "register_modulus" in body:
+        meter.register_modulus = _optional_positive(body, "register_modulus", Decimal(10**15))
+
+
+def _optional_positive(body: Mapping[str, object], field: str, limit: Decimal) -> str | None:
+    if body.get(field) is None:
+        return None
+    number = parse_non_negative_decimal(body.get(field), field)
+    if not 0 < number <= limit:
+        raise InputError("out_of_range", f"{field} must be above 0 and at most {limit}")
+    return format_decimal(number)
 
 
 async def _check_tariff(session: AsyncSession, tariff_id: int, unit: str, currency: str) -> None:
@@ -71,6 +128,7 @@ async def create_meter(
     meter = Meter(
         name=name, unit=str(unit), tariff_id=tariff_id, account_id=account_id, register_offset="0"
     )
+    _apply_limits(meter, body)
     session.add(meter)
     await session.flush()
     session.add(MeterAssignment(meter_id=meter.id, account_id=account_id, from_at=meter.created_at))
@@ -97,6 +155,31 @@ async def list_meters(session: AsyncSession, account_id: int | None) -> list[dic
     if account_id is not None:
         query = query.where(Meter.account_id == account_id)
     return [meter_json(m) for m in await session.scalars(query)]
+
+
+async def update_limits(
+    session: AsyncSession, meter_id: int, body: Mapping[str, object], actor: str
+) -> dict[str, Any]:
+    """Change the reading guard's settings of a meter (model, max_power, register_modulus)."""
+    unknown = sorted(set(body) - set(LIMIT_FIELDS))
+    if unknown or not body:
+        raise InputError(
+            "invalid_field", f"only {', '.join(LIMIT_FIELDS)} can be changed; got {unknown}"
+        )
+    meter = await get_meter(session, meter_id, lock=True)
+    before = meter_json(meter)
+    _apply_limits(meter, body)
+    await session.flush()
+    result = meter_json(meter)
+    audit.record(
+        session,
+        actor=actor,
+        action="meter.limits",
+        target=f"meter:{meter.id}",
+        before=before,
+        after=result,
+    )
+    return result
 
 
 async def assign_meter(

@@ -28,6 +28,7 @@ from prepaid_ledger.domain.money import (
     format_decimal,
     parse_non_negative_decimal,
 )
+from prepaid_ledger.domain.reading_guard import Step, classify
 from prepaid_ledger.domain.tariffs import (
     MAX_STANDING_DAYS,
     ChargePart,
@@ -36,8 +37,9 @@ from prepaid_ledger.domain.tariffs import (
     standing_charge_days,
 )
 from prepaid_ledger.domain.tariffs import Tariff as TariffModel
-from prepaid_ledger.services import audit, journal
+from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.accounts import account_view, book_of, refresh_account
+from prepaid_ledger.services.meters import limits_of
 from prepaid_ledger.services.tariffs import versions_for_pricing
 from prepaid_ledger.services.validation import in_id_range, not_in_future, parse_time
 from prepaid_ledger.store.models import (
@@ -82,7 +84,9 @@ class MeterOutcome:
     baseline: int = 0
     duplicates: int = 0
     flagged: int = 0
+    noise: int = 0
     unbilled: int = 0
+    held: list[tuple[Reading, Step, str | None, datetime | None]] = field(default_factory=list)
     charged_minor: int = 0
     standing_minor: int = 0
     lines: dict[tuple[date, str], list[Decimal]] = field(default_factory=dict)
@@ -116,7 +120,7 @@ def parse_batch(body: Mapping[str, object], now: datetime) -> list[IncomingReadi
     return parsed
 
 
-class _Charger:
+class Charger:
     """Charging state for one meter during one batch."""
 
     def __init__(
@@ -134,6 +138,7 @@ class _Charger:
         self.states: dict[str, ChargeState] = {}
         self.usage: dict[str, PeriodUsage] = {}
         self.outcome = MeterOutcome(meter.id, account.id)
+        self.limits = limits_of(meter)
 
     async def _state(self, band: str) -> ChargeState:
         state = self.states.get(band)
@@ -248,10 +253,29 @@ async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingRead
     return found is not None
 
 
-async def _ingest_meter(charger: _Charger, readings: Sequence[IncomingReading]) -> None:
+async def _ingest_meter(charger: Charger, readings: Sequence[IncomingReading]) -> None:
     session, meter, outcome = charger.session, charger.meter, charger.outcome
+    # Held readings do not move the meter's last reading, so a re-sent one is found here.
+    held = {
+        (at, value)
+        for at, value in await session.execute(
+            select(Reading.at, Reading.value).where(
+                Reading.meter_id == meter.id, Reading.status.startswith("held_")
+            )
+        )
+    }
     for reading in sorted(readings, key=lambda r: r.at):
         value_text = format_decimal(reading.value)
+        if (reading.at, value_text) in held:
+            outcome.duplicates += 1
+            continue
+        if meter.last_at is not None and reading.at <= meter.last_at:
+            if reading.at == meter.last_at and value_text == meter.last_value:
+                outcome.duplicates += 1
+                continue
+            if await _is_resent(session, meter.id, reading):
+                outcome.duplicates += 1
+                continue
         row = Reading(
             meter_id=meter.id,
             account_id=charger.account.id,
@@ -260,43 +284,83 @@ async def _ingest_meter(charger: _Charger, readings: Sequence[IncomingReading]) 
             status="charged",
             charged_minor=0,
         )
-        if meter.last_value is None or meter.last_at is None:
-            row.status = "baseline"
-            outcome.baseline += 1
-            meter.last_value, meter.last_at = value_text, reading.at
-            if charger.account.status == "open":
-                outcome.standing_minor += charger.standing(reading.at)
-        elif reading.at <= meter.last_at:
-            if reading.at == meter.last_at and value_text == meter.last_value:
-                outcome.duplicates += 1
-                continue
-            if await _is_resent(session, meter.id, reading):
-                outcome.duplicates += 1
-                continue
-            row.status = "flagged_out_of_order"
-            outcome.flagged += 1
-        elif reading.value < Decimal(meter.last_value):
-            row.status = "flagged_lower"
-            outcome.flagged += 1
-        elif charger.account.status != "open":
-            # A vacant meter (its account was closed): keep the register moving, bill no one.
-            row.status = "unbilled_account_closed"
-            row.consumption = format_decimal(reading.value - Decimal(meter.last_value))
-            meter.last_value, meter.last_at = value_text, reading.at
-            outcome.unbilled += 1
-        elif reading.at - meter.last_at > MAX_CHARGE_GAP:
-            row.status = "flagged_gap"
-            outcome.flagged += 1
-        else:
-            quantity = reading.value - Decimal(meter.last_value)
-            row.consumption = format_decimal(quantity)
-            charged = await charger.charge(meter.last_at, reading.at, quantity)
-            row.charged_minor = charged
-            outcome.charged_minor += charged
-            outcome.standing_minor += charger.standing(reading.at)
-            meter.last_value, meter.last_at = value_text, reading.at
-            outcome.accepted += 1
+        await apply_reading(charger, row)
         session.add(row)
+
+
+async def apply_reading(charger: Charger, row: Reading, *, accept: bool = False) -> None:
+    """Decide what one reading does to its meter, charge it if it may, and set its status.
+
+    The reading guard (``domain.reading_guard``) holds a step no meter can make (a surge, a
+    reset or swap, garbage below the last value) instead of charging it; later readings
+    charge from the last accepted value, so a glitch in the middle of good data costs
+    nothing. ``accept`` charges a held surge as it is, for a person who says it was real.
+    """
+    meter, outcome = charger.meter, charger.outcome
+    value = Decimal(row.value)
+    if meter.last_value is None or meter.last_at is None:
+        row.status = "baseline"
+        outcome.baseline += 1
+        meter.last_value, meter.last_at = row.value, row.at
+        if charger.account.status == "open":
+            outcome.standing_minor += charger.standing(row.at)
+        return
+    if row.at <= meter.last_at:
+        row.status = "flagged_out_of_order"
+        outcome.flagged += 1
+        return
+    if row.at - meter.last_at > MAX_CHARGE_GAP:
+        row.status = "flagged_gap"
+        outcome.flagged += 1
+        return
+    last_value = Decimal(meter.last_value)
+    step = classify(last_value, meter.last_at, value, row.at, charger.limits)
+    if accept and step.kind == "surge":
+        step = Step("consumption", step.quantity, step.allowed)
+    if step.held:
+        row.status = f"held_{step.kind}"
+        outcome.held.append((row, step, meter.last_value, meter.last_at))
+        return
+    if step.kind == "noise":
+        # A small step back: not consumption, and the last accepted value stays where it was.
+        row.status = "ignored_noise"
+        outcome.noise += 1
+        return
+    row.consumption = format_decimal(step.quantity)
+    if charger.account.status != "open":
+        # A vacant meter (its account was closed): keep the register moving, bill no one.
+        row.status = "unbilled_account_closed"
+        outcome.unbilled += 1
+    else:
+        charged = await charger.charge(meter.last_at, row.at, step.quantity)
+        row.charged_minor = charged
+        row.status = "charged_wrap" if step.kind == "wrap" else "charged"
+        outcome.charged_minor += charged
+        outcome.standing_minor += charger.standing(row.at)
+        outcome.accepted += 1
+    meter.last_value, meter.last_at = row.value, row.at
+
+
+def alert_held(charger: Charger) -> None:
+    """Emit an ``alert`` for each reading held in this batch (after a flush gave ids)."""
+    for row, step, last_value, last_at in charger.outcome.held:
+        events.emit(
+            charger.session,
+            "alert",
+            charger.account.id,
+            {
+                "kind": "reading_held",
+                "reading_id": row.id,
+                "meter_id": charger.meter.id,
+                "account_id": charger.account.id,
+                "hold": step.kind,
+                "value": row.value,
+                "at": row.at.isoformat(),
+                "last_value": last_value,
+                "last_at": last_at.isoformat() if last_at else None,
+                "allowed": format_decimal(step.allowed.quantize(Decimal("0.001"))),
+            },
+        )
 
 
 async def ingest(
@@ -336,14 +400,19 @@ async def ingest(
         )
     }
     outcomes: list[MeterOutcome] = []
+    chargers: list[Charger] = []
     for meter_id in sorted(by_meter):
         meter = meters[meter_id]
         account = accounts[meter.account_id]
         versions = await versions_for_pricing(session, meter.tariff_id)
-        charger = _Charger(session, meter, account, versions)
+        charger = Charger(session, meter, account, versions)
         await _ingest_meter(charger, by_meter[meter_id])
-        await _post(session, charger)
+        await post_charges(session, charger)
         outcomes.append(charger.outcome)
+        chargers.append(charger)
+    await session.flush()
+    for charger in chargers:
+        alert_held(charger)
     now = utcnow()
     for account in accounts.values():
         await refresh_account(session, account, now)
@@ -359,6 +428,8 @@ async def ingest(
                 "baseline": outcome.baseline,
                 "duplicates": outcome.duplicates,
                 "flagged": outcome.flagged,
+                "held": len(outcome.held),
+                "ignored_noise": outcome.noise,
                 "unbilled": outcome.unbilled,
                 "charged_minor": outcome.charged_minor,
                 "standing_charged_minor": outcome.standing_minor,
@@ -380,7 +451,7 @@ async def ingest(
     return result
 
 
-async def _post(session: AsyncSession, charger: _Charger) -> None:
+async def post_charges(session: AsyncSession, charger: Charger) -> None:
     """One journal transaction for a meter's charges in this batch, with its charge lines."""
     outcome, account = charger.outcome, charger.account
     consumption = outcome.charged_minor

@@ -188,6 +188,12 @@ class Meter(Base):
     register_offset: Mapped[str] = mapped_column(Text, default="0")
     last_standing_day: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The meter model (the integration's profile id), for default limits of the reading guard.
+    model: Mapped[str | None] = mapped_column(String(64))
+    #: Most the meter can count per hour (its unit per hour); None: the model's or unit's default.
+    max_power: Mapped[str | None] = mapped_column(Text)
+    #: Where a fixed-width counter wraps to 0; None: the model's default (float: no wrap).
+    register_modulus: Mapped[str | None] = mapped_column(Text)
 
 
 class MeterAssignment(Base):

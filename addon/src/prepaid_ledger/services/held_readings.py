@@ -1,0 +1,143 @@
+"""Readings the guard held, and what a person decides about them.
+
+A held reading charged nothing. A person decides, with a reason that is audited:
+
+- ``accept`` a surge (it was real consumption): it is charged from the last accepted reading;
+- ``reject`` any held reading (a glitch): it stays on record and charges nothing;
+- ``rebase`` from a reset or a reading below the last one (the meter was reset or swapped):
+  the reading becomes the meter's new starting point, charging nothing for the step.
+
+Accepting or re-basing is only possible while no later reading has been charged (the later
+readings were charged from the last accepted value, which would otherwise count twice).
+Afterwards the meter's later held readings are judged again from the new starting point, so
+a real surge followed by steady readings charges each of them once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.services import audit, events
+from prepaid_ledger.services.accounts import ConflictError, get_account, refresh_account
+from prepaid_ledger.services.lookup import load_by_id
+from prepaid_ledger.services.meters import get_meter
+from prepaid_ledger.services.readings import Charger, apply_reading, post_charges
+from prepaid_ledger.services.tariffs import versions_for_pricing
+from prepaid_ledger.services.validation import require_str
+from prepaid_ledger.store.models import Reading, utcnow
+
+HELD_PREFIX: Final = "held_"
+ACTIONS: Final = {
+    "accept": frozenset({"held_surge"}),
+    "reject": frozenset({"held_surge", "held_reset", "held_backwards"}),
+    "rebase": frozenset({"held_reset", "held_backwards"}),
+}
+MAX_REASON: Final = 500
+
+
+def held_json(row: Reading) -> dict[str, Any]:
+    """Return the API shape of a held (or resolved) reading."""
+    return {
+        "id": row.id,
+        "meter_id": row.meter_id,
+        "account_id": row.account_id,
+        "value": row.value,
+        "at": row.at.isoformat(),
+        "status": row.status,
+        "hold": row.status.removeprefix(HELD_PREFIX)
+        if row.status.startswith(HELD_PREFIX)
+        else None,
+        "charged_minor": row.charged_minor,
+        "received_at": row.received_at.isoformat(),
+    }
+
+
+async def list_held(session: AsyncSession, meter_id: int | None) -> list[dict[str, Any]]:
+    """List readings waiting for a decision, oldest first (optionally of one meter)."""
+    query = select(Reading).where(Reading.status.startswith(HELD_PREFIX))
+    if meter_id is not None:
+        query = query.where(Reading.meter_id == meter_id)
+    rows = await session.scalars(query.order_by(Reading.at, Reading.id))
+    return [held_json(row) for row in rows]
+
+
+async def resolve(
+    session: AsyncSession, reading_id: int, body: Mapping[str, object], actor: str
+) -> dict[str, Any]:
+    """Apply a person's decision on one held reading (audited)."""
+    action = body.get("action")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise InputError("invalid_field", f"action must be one of {', '.join(ACTIONS)}")
+    reason = require_str(body, "reason", max_length=MAX_REASON)
+    row = await load_by_id(session, Reading, reading_id, "reading", lock=True)
+    meter = await get_meter(session, row.meter_id, lock=True)
+    if not row.status.startswith(HELD_PREFIX):
+        raise ConflictError("not_held", f"reading {reading_id} is not held (it is {row.status})")
+    if row.status not in ACTIONS[action]:
+        allowed = [name for name, statuses in ACTIONS.items() if row.status in statuses]
+        raise ConflictError(
+            "action_not_allowed",
+            f"a reading held as {row.status.removeprefix(HELD_PREFIX)} can be: "
+            + ", ".join(allowed),
+        )
+    before = held_json(row)
+    account = await get_account(session, meter.account_id, lock=True)
+    charger = Charger(session, meter, account, await versions_for_pricing(session, meter.tariff_id))
+    if action != "reject":
+        if row.account_id != meter.account_id:
+            raise ConflictError(
+                "meter_moved", "the meter has moved to another account since; reject it instead"
+            )
+        if meter.last_at is not None and meter.last_at >= row.at:
+            raise ConflictError(
+                "superseded",
+                "a later reading was charged from the last accepted value; reject this one",
+            )
+    if action == "reject":
+        row.status = "rejected"
+    elif action == "rebase":
+        row.status = "rebased"
+        meter.last_value, meter.last_at = row.value, row.at
+    else:
+        await apply_reading(charger, row, accept=True)
+        if row.status != "charged":  # e.g. a year later than the last reading: flagged_gap
+            raise ConflictError("cannot_accept", f"reading {reading_id} cannot be charged")
+        row.status = "accepted"
+    if action != "reject":
+        # Later held readings are judged again from the new starting point.
+        later = await session.scalars(
+            select(Reading)
+            .where(
+                Reading.meter_id == meter.id,
+                Reading.status.startswith(HELD_PREFIX),
+                Reading.at > row.at,
+            )
+            .order_by(Reading.at, Reading.id)
+        )
+        for following in list(later):
+            await apply_reading(charger, following)
+        charger.outcome.held.clear()  # still held: already announced when they arrived
+    await post_charges(session, charger)
+    await session.flush()
+    events.emit(
+        session,
+        "reading.resolved",
+        account.id,
+        {"reading_id": row.id, "meter_id": meter.id, "action": action, "status": row.status},
+    )
+    await refresh_account(session, account, utcnow())
+    result = held_json(row) | {"reason": reason, "action": action}
+    audit.record(
+        session,
+        actor=actor,
+        action=f"reading.{action}",
+        target=f"reading:{row.id}",
+        before=before,
+        after=result,
+    )
+    return result
