@@ -38,6 +38,9 @@ COMMANDS = """commands:
   exception UNIT CODE         unit answers every request with a Modbus exception
   corrupt UNIT                unit answers with damaged frames
   stuck UNIT                  relay writes are acknowledged but ignored
+  glitch UNIT KIND [READS] [AMOUNT]
+                              the total register reads wrong for READS reads (default 1):
+                              zero, jump, swap_words, nan, garbage, step_back
   clear [UNIT]                heal one unit or all
   relay UNIT open|close       switch a meter's relay locally (like its front button)
   drop                        close every TCP connection (gateway watchdog reset)
@@ -192,9 +195,10 @@ class Runner:
             faults = "" if fault is None or fault.healthy else f" fault={fault}"
             if isinstance(device, SimulatedMeter):
                 relay = "closed" if device.relay_closed else "OPEN"
+                glitch = f" glitch={device.glitch}x{device.glitch_reads}" if device.glitch else ""
                 self.out(
                     f"unit {unit}: {device.map.model} relay={relay} "
-                    f"rate={device.rate:.0f} total={device.advance():.4f}{faults}"
+                    f"rate={device.rate:.0f} total={device.advance():.4f}{faults}{glitch}"
                 )
             elif isinstance(device, RelayModule):
                 self.out(f"unit {unit}: relay module coils={device.coils}{faults}")
@@ -224,6 +228,10 @@ class Runner:
                     sim.set_fault(_unit(unit), corrupt=True)
                 case "stuck", [unit]:
                     sim.set_fault(_unit(unit), relay_stuck=True)
+                case "glitch", [unit, kind, *rest] if len(rest) <= 2:
+                    reads = int(rest[0]) if rest else 1
+                    amount = float(rest[1]) if len(rest) == 2 else None
+                    sim.meter(_unit(unit)).inject_glitch(kind, reads, amount)  # type: ignore[arg-type]
                 case "clear", []:
                     sim.clear_faults()
                 case "clear", [unit]:

@@ -8,13 +8,14 @@ integrates the load over time and stops when the relay opens.
 from __future__ import annotations
 
 import math
+import struct
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Protocol
+from typing import Final, Literal, Protocol, get_args
 
 from .load import ConstantLoad, Load
-from .maps import MeterMap, get_map
+from .maps import MeterMap, Value, get_map
 
 ILLEGAL_FUNCTION = 1
 ILLEGAL_ADDRESS = 2
@@ -22,6 +23,12 @@ ILLEGAL_VALUE = 3
 
 #: A rate in W (or l/h) times seconds, divided by this, is kWh (or m3).
 _RATE_SECONDS_PER_TOTAL = 3_600_000.0
+
+type Glitch = Literal["zero", "jump", "swap_words", "nan", "garbage", "step_back"]
+GLITCHES: Final = get_args(Glitch.__value__)
+#: The cumulative registers a glitch hits (the ones a prepaid meter is charged on).
+TOTAL_KEYS: Final = frozenset({"energy_total", "water_total"})
+_NAN_F32: Final = struct.pack(">f", math.nan)
 
 type ReadResult = list[int] | list[bool] | int
 type Clock = Callable[[], float]
@@ -66,6 +73,10 @@ class SimulatedMeter:
         self.relay_commanded = relay_commanded
         #: Set by the server's fault injection: relay writes are acknowledged but ignored.
         self.relay_stuck = False
+        #: A value glitch on the total register for the next ``glitch_reads`` reads of it.
+        self.glitch: Glitch | None = None
+        self.glitch_reads = 0
+        self.glitch_amount = Decimal(0)
         self._clock = clock
         self._speed = speed
         self._started = clock()
@@ -128,15 +139,55 @@ class SimulatedMeter:
             numbers[f"power_{phase}"] = power / 3
         return {value.key: _to_decimal(numbers.get(value.key, 0.0)) for value in self.map.values}
 
+    def inject_glitch(self, kind: Glitch, reads: int = 1, amount: float | None = None) -> None:
+        """Serve a glitched total register for the next ``reads`` reads of it.
+
+        The kinds are what real meters send on a bad read: ``zero``; ``jump`` (the true total
+        plus ``amount``, default 1,000,000); ``swap_words`` (the 32-bit value's two words in
+        the wrong order, a torn read); ``nan`` (float32 registers only: an integer register
+        cannot hold one); ``garbage`` (0xDEAD 0xBEEF); ``step_back`` (the true total minus
+        ``amount``, default 0.01). The true total keeps counting underneath.
+        """
+        if kind not in GLITCHES:
+            raise ValueError(f"glitch must be one of {', '.join(GLITCHES)}; got {kind!r}")
+        total = self._total_value()
+        if kind == "nan" and total.kind != "f32":
+            raise ValueError(f"{self.map.model}: its total is {total.kind}, which has no NaN")
+        if reads < 1:
+            raise ValueError("reads must be at least 1")
+        default = {"jump": 1_000_000.0, "step_back": 0.01}.get(kind, 0.0)
+        self.glitch, self.glitch_reads = kind, reads
+        self.glitch_amount = _to_decimal(default if amount is None else amount)
+
+    def _total_value(self) -> Value:
+        return next(v for v in self.map.values if v.key in TOTAL_KEYS)
+
+    def _glitched(self, value: Value, true: Decimal) -> list[int]:
+        kind = self.glitch
+        if kind == "zero":
+            return value.encode(Decimal(0))
+        if kind == "jump":
+            return value.encode(true + self.glitch_amount)
+        if kind == "step_back":
+            return value.encode(max(true - self.glitch_amount, Decimal(0)))
+        if kind == "swap_words":
+            return value.encode(true)[::-1]
+        if kind == "nan":
+            return [int.from_bytes(b, "big") for b in (_NAN_F32[:2], _NAN_F32[2:])]
+        return [0xDEAD, 0xBEEF]
+
     # ------------------------------------------------------------------ Modbus
 
-    def _image(self, function: int) -> dict[int, int]:
+    def _image(self, function: int, *, glitch: bool = False) -> dict[int, int]:
         """Encode the current register words, by address, for one function code."""
         words: dict[int, int] = {}
         if function in self.map.read_functions:
             values = self.values()
             for value in self.map.values:
-                for offset, word in enumerate(value.encode(values[value.key])):
+                raw = value.encode(values[value.key])
+                if glitch and self.glitch is not None and value.key in TOTAL_KEYS:
+                    raw = self._glitched(value, values[value.key])
+                for offset, word in enumerate(raw):
                     words[value.address + offset] = word
         relay = self.map.relay
         if relay is not None and self.map.relay_read_function == function:
@@ -161,7 +212,18 @@ class SimulatedMeter:
             for start, last, only in self.map.forbidden
         ):
             return ILLEGAL_ADDRESS
-        image = self._image(function)
+        total = self._total_value()
+        covers_total = (
+            self.glitch is not None
+            and function in self.map.read_functions
+            and address <= total.address + total.words - 1
+            and total.address <= end
+        )
+        image = self._image(function, glitch=covers_total)
+        if covers_total:
+            self.glitch_reads -= 1
+            if self.glitch_reads <= 0:
+                self.glitch = None
         return [image.get(address + i, 0) for i in range(count)]
 
     def write(self, function: int, address: int, values: list[int] | list[bool]) -> int | None:

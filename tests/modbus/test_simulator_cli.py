@@ -73,8 +73,13 @@ async def test_fault_commands_change_the_simulator():
     assert not sim.devices[9].stuck
     assert await runner.command("relay 1 open")
     assert sim.meter(1).relay_closed is False
+    assert await runner.command("glitch 1 jump 3 500")
+    assert (sim.meter(1).glitch, sim.meter(1).glitch_reads) == ("jump", 3)
+    assert sim.meter(1).glitch_amount == 500
     assert await runner.command("status")
-    assert any("relay=OPEN" in line for line in lines)
+    assert any("relay=OPEN" in line and "glitch=jumpx3" in line for line in lines)
+    assert await runner.command("glitch 1 nan")  # an integer register has no NaN
+    assert lines[-1].startswith("error:") and "no NaN" in lines[-1]
     assert await runner.command("silence 77")
     assert lines[-1].startswith("error:")
     assert await runner.command("frobnicate")
