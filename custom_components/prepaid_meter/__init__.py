@@ -103,6 +103,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
             if coordinator is not None:
                 runtime.meters[subentry.subentry_id] = coordinator
     await sync.async_config_entry_first_refresh()
+    entry.async_on_unload(sync.async_add_listener(sync.sync_repair_issues))
+    sync.sync_repair_issues()
     overrides = OverrideStore(hass, entry.entry_id)
     await overrides.async_load()
     for subentry_id, meter_id in ledger_meters.items():

@@ -12,7 +12,14 @@ TOP_UP_CREDITED: Final = "top_up_credited"
 LOW_BALANCE: Final = "low_balance"
 SUPPLY_CHANGED: Final = "supply_changed"
 ORDER_NEEDS_ATTENTION: Final = "order_needs_attention"
-EVENT_KINDS: Final = (TOP_UP_CREDITED, LOW_BALANCE, SUPPLY_CHANGED, ORDER_NEEDS_ATTENTION)
+READING_HELD: Final = "reading_held"
+EVENT_KINDS: Final = (
+    TOP_UP_CREDITED,
+    LOW_BALANCE,
+    SUPPLY_CHANGED,
+    ORDER_NEEDS_ATTENTION,
+    READING_HELD,
+)
 _LOW_BALANCE_PREFIX: Final = "low_balance_level_"
 
 
@@ -44,5 +51,13 @@ def from_ledger_event(
                 "level": int(kind[len(_LOW_BALANCE_PREFIX) :]),
                 "balance_minor": payload.get("balance_minor"),
                 "threshold_minor": payload.get("threshold_minor"),
+            }
+        if kind == READING_HELD:
+            return READING_HELD, {
+                "reading_id": payload.get("reading_id"),
+                "ledger_meter_id": payload.get("meter_id"),
+                "hold": payload.get("hold"),
+                "value": payload.get("value"),
+                "last_value": payload.get("last_value"),
             }
     return None

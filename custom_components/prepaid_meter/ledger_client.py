@@ -166,7 +166,7 @@ class LedgerClient:
         )
 
     async def async_create_account_with_meter(
-        self, *, name: str, timezone: str, tariff: dict[str, Any]
+        self, *, name: str, timezone: str, tariff: dict[str, Any], model: str | None = None
     ) -> dict[str, Any]:
         """Open a prepaid account in the tariff's currency and give it a meter on that tariff."""
         account = await self._request(
@@ -182,7 +182,24 @@ class LedgerClient:
                 "tariff_id": tariff["id"],
                 "name": name,
                 "unit": tariff["unit"],
+                # The model gives the ledger's reading guard the meter's maximum power.
+                **({"model": model} if model else {}),
             },
+        )
+
+    async def async_held_readings(self) -> list[dict[str, Any]]:
+        """Return the readings the ledger's guard holds for a decision, oldest first."""
+        items = (await self._request("GET", "api/v1/readings/held")).get("readings")
+        if not isinstance(items, list):
+            raise LedgerConnectionError("readings/held: unexpected response")
+        return items
+
+    async def async_resolve_reading(
+        self, reading_id: int, action: str, reason: str
+    ) -> dict[str, Any]:
+        """Accept, reject or re-base from a held reading, with the person's reason (audited)."""
+        return await self._request(
+            "POST", f"api/v1/readings/{reading_id}/resolve", {"action": action, "reason": reason}
         )
 
     # --- actions ---

@@ -15,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -24,8 +25,9 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .automation_events import bus_event_type, from_ledger_event
-from .const import DOMAIN
+from .const import CONF_LEDGER_METER_ID, DOMAIN
 from .coordinator import MeterCoordinator
+from .held_readings import async_sync_issues, held_from_alert
 from .ledger_client import LedgerClient, LedgerConnectionError, LedgerError, LedgerRequestError
 from .money import minor_to_major
 from .reading_queue import ReadingQueue
@@ -85,6 +87,8 @@ class SiteData:
     accounts: dict[int, AccountState] = field(default_factory=dict)
     meter_status: dict[int, dict[str, Any]] = field(default_factory=dict)
     meter_account: dict[int, int] = field(default_factory=dict)
+    #: Readings of followed meters the ledger's guard holds, by reading id.
+    held: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class LedgerSync(DataUpdateCoordinator[SiteData]):
@@ -155,7 +159,38 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         accounts: dict[int, AccountState] = {}
         for account_id in sorted(set(meter_account.values())):
             accounts[account_id] = await self._read_account(account_id)
-        return SiteData(accounts, statuses, meter_account)
+        return SiteData(accounts, statuses, meter_account, await self._read_held())
+
+    async def _read_held(self) -> dict[int, dict[str, Any]]:
+        try:
+            readings = await self.client.async_held_readings()
+        except LedgerRequestError as err:
+            # An older ledger, or a token that may not list them: no repair issues, no failure.
+            _LOGGER.debug("Held readings not available: %s", err)
+            return dict(self.data.held)
+        return {
+            int(r["id"]): r
+            for r in readings
+            if r.get("meter_id") in self.meter_ids and isinstance(r.get("id"), int)
+        }
+
+    @callback
+    def sync_repair_issues(self) -> None:
+        """One fixable repair issue per held reading of a followed meter (coordinator listener)."""
+        entry = self.config_entry
+        names = {
+            int(subentry.data[CONF_LEDGER_METER_ID]): subentry.title
+            for subentry in entry.subentries.values()
+            if subentry.data.get(CONF_LEDGER_METER_ID) is not None
+        }
+        async_sync_issues(self.hass, entry.entry_id, self.data.held, names)
+
+    @callback
+    def forget_held(self, reading_id: int) -> None:
+        """Drop a reading a person has decided on (its issue goes with it)."""
+        if reading_id in self.data.held:
+            held = {k: v for k, v in self.data.held.items() if k != reading_id}
+            self.async_set_updated_data(replace(self.data, held=held))
 
     async def _read_account(self, account_id: int) -> AccountState:
         account = await self.client.async_get(f"accounts/{account_id}")
@@ -205,7 +240,7 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             if value is None or not value.is_finite():
                 return  # never post what cannot be a register value
             last_sent[0] = data.read_at
-            self.add_reading(meter_id, str(value), data.read_at)
+            self.add_reading(meter_id, ledger_value(value), data.read_at)
 
         return meter.async_add_listener(_polled)
 
@@ -411,6 +446,16 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         if isinstance(event_id := payload.get("id"), int):
             self.last_event_id = event_id
         self.events_received += 1
+        if event_type == "alert" and payload.get("kind") == "reading_held":
+            if payload.get("meter_id") in self.meter_ids and isinstance(
+                reading_id := payload.get("reading_id"), int
+            ):
+                held = {**self.data.held, reading_id: held_from_alert(payload)}
+                self.async_set_updated_data(replace(self.data, held=held))
+        elif event_type == "reading.resolved" and isinstance(
+            reading_id := payload.get("reading_id"), int
+        ):
+            self.forget_held(reading_id)
         account_id = payload.get("account_id")
         if account_id not in self.data.accounts:
             return
@@ -431,6 +476,20 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             )
         if (mapped := from_ledger_event(event_type, payload)) is not None:
             self.notify_account_event(account_id, *mapped)
+
+
+#: Readings go to the ledger in millionths (1 Wh / 1 ml is far below any meter's resolution).
+READING_QUANTUM = Decimal("0.000001")
+
+
+def ledger_value(value: Decimal) -> str:
+    """Return a register value as the ledger takes it: a plain decimal, never an exponent.
+
+    A float register can decode to ``1.4E-36`` (a torn read); ``str`` would send that in
+    scientific notation, which the ledger refuses as malformed instead of judging it.
+    """
+    exact = Context(prec=80)  # a float32 reaches 3.4e38: 39 digits before the point
+    return f"{value.quantize(READING_QUANTUM, rounding=ROUND_HALF_EVEN, context=exact):f}"
 
 
 def _order_from_event(payload: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from homeassistant.core import Event, HomeAssistant, callback
 from .automation_events import (
     LOW_BALANCE,
     ORDER_NEEDS_ATTENTION,
+    READING_HELD,
     SUPPLY_CHANGED,
     TOP_UP_CREDITED,
     bus_event_type,
@@ -29,6 +30,8 @@ def _message(kind: str, data: dict[str, Any]) -> str:
         return f"top-up of {data.get('amount')} {data.get('currency')} credited"
     if kind == LOW_BALANCE:
         return f"balance fell to low-balance level {data.get('level')}"
+    if kind == READING_HELD:
+        return f"reading {data.get('value')} held, not charged ({data.get('hold')})"
     return f"top-up order {data.get('order_id')} needs attention ({data.get('reason')})"
 
 
@@ -53,5 +56,5 @@ def async_describe_events(
 
         return describe
 
-    for kind in (SUPPLY_CHANGED, TOP_UP_CREDITED, LOW_BALANCE, ORDER_NEEDS_ATTENTION):
+    for kind in (SUPPLY_CHANGED, TOP_UP_CREDITED, LOW_BALANCE, ORDER_NEEDS_ATTENTION, READING_HELD):
         async_describe_event(DOMAIN, bus_event_type(kind), describer(kind))

@@ -319,6 +319,7 @@ class MeterSubentryFlow(ConfigSubentryFlow):
                     name=user_input[CONF_ACCOUNT_NAME],
                     timezone=self.hass.config.time_zone,
                     tariff=self._tariffs[user_input[CONF_TARIFF]],
+                    model=str(self._data[CONF_PROFILE]),
                 )
             except LedgerAuthError:
                 errors["base"] = "invalid_auth"

@@ -201,3 +201,13 @@ async def site_with_meters(
     yield entry
     if entry.state is ConfigEntryState.LOADED:
         assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+# The live-room fixtures (a ledger, a simulated meter with a relay, a configured entry), shared
+# by the end-to-end test modules. Imported last: live_room uses the helpers above.
+from tests.integration.live_room import (  # noqa: E402
+    ledger_backend,  # noqa: F401
+    ledger_database_url,  # noqa: F401
+    make_room,  # noqa: F401
+)
+from tests.ledger.conftest import postgres_server  # noqa: E402, F401
