@@ -308,7 +308,13 @@ async def _async_get_statement(call: ServiceCall) -> ServiceResponse:
         text = await _ledger(target.client.async_get_statement_csv(target.account_id, params))
         return {"account_id": target.account_id, "format": "csv", "csv": text}
     statement = await _ledger(target.client.async_get_statement(target.account_id, params))
-    return {"account_id": target.account_id, "format": "json", "statement": statement}
+    # The exponent turns the statement's minor units into the currency's major units.
+    return {
+        "account_id": target.account_id,
+        "format": "json",
+        "currency_exponent": target.exponent,
+        "statement": statement,
+    }
 
 
 def _meter_controller(hass: HomeAssistant, device_id: str) -> SupplyController:

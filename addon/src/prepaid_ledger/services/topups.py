@@ -211,7 +211,9 @@ async def credit_order(
         session,
         kind="topup",
         account_id=account.id,
-        description=f"top-up order {order.id} ({order.source})",
+        # The reference (a cash receipt, "auto top-up") shows on the statement line.
+        description=f"top-up order {order.id} ({order.source})"
+        + (f": {order.reference}" if order.reference else ""),
         legs=[
             journal.Leg(book_id, order.amount_minor),
             journal.Leg(clearing, -order.amount_minor),
