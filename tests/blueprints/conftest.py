@@ -76,3 +76,12 @@ async def settle(hass: HomeAssistant) -> None:
 async def _yield() -> None:
     for _ in range(50):
         await asyncio.sleep(0)
+
+
+# The live-room fixtures (a real ledger, a simulated meter, a configured entry).
+from tests.integration.live_room import (  # noqa: E402
+    ledger_backend,  # noqa: F401
+    ledger_database_url,  # noqa: F401
+    make_room,  # noqa: F401
+)
+from tests.ledger.conftest import postgres_server  # noqa: E402, F401

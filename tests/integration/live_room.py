@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from prepaid_ledger.api.app import create_app
 from prepaid_ledger.config import Settings
@@ -32,7 +33,6 @@ from custom_components.prepaid_meter.const import (
     DOMAIN,
 )
 from meter_simulator import ConstantLoad, MeterSimulator, RelayModule, SimulatedMeter
-from tests.integration.conftest import meter_subentry, tcp_meter
 from tests.ledger.conftest import (
     STRIPE_SECRET,
     fresh_postgres_database,
@@ -176,6 +176,8 @@ async def make_room(
     hass: HomeAssistant, socket_enabled: None, tmp_path: Path, ledger_database_url: str | None
 ) -> AsyncIterator[RoomFactory]:
     """Build a ledger, a tariff, an account with credit and a linked meter with a relay."""
+    from tests.integration.conftest import meter_subentry, tcp_meter  # noqa: PLC0415 - a cycle
+
     ledger = LedgerProcess(tmp_path, ledger_database_url)
     await ledger.start()
     sims: list[MeterSimulator] = []
@@ -259,3 +261,11 @@ async def make_room(
 def expected_charge_minor(kwh: Decimal) -> int:
     """Independent model: consumption times the tariff's price, rounded once to cents."""
     return int((kwh * PRICE * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def room_device_id(hass: HomeAssistant, room: Room) -> str:
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, next(iter(room.entry.subentries))), room.entry.entry_id
+    )
+    assert device is not None
+    return device.id

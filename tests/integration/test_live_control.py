@@ -28,10 +28,10 @@ from custom_components.prepaid_meter.diagnostics import async_get_config_entry_d
 from custom_components.prepaid_meter.reading_queue import ReadingQueue
 from tests.integration.live_room import (
     METER_UNIT,
-    Room,
     RoomFactory,
     entity_id,
     expected_charge_minor,
+    room_device_id,
     wait_for,
 )
 
@@ -213,14 +213,6 @@ async def test_stale_reading_never_cuts(hass: HomeAssistant, make_room: RoomFact
     controller = next(iter(room.entry.runtime_data.supply.values()))
     assert controller.last_decision is not None
     assert controller.last_decision.reason == "stale_reading"
-
-
-def room_device_id(hass: HomeAssistant, room: Room) -> str:
-    device = dr.async_get(hass).async_get_device_by_identifier(
-        (DOMAIN, next(iter(room.entry.subentries))), room.entry.entry_id
-    )
-    assert device is not None
-    return device.id
 
 
 async def override(hass: HomeAssistant, **data: Any) -> Any:

@@ -79,7 +79,8 @@ async def test_fault_commands_change_the_simulator():
     assert await runner.command("status")
     assert any("relay=OPEN" in line and "glitch=jumpx3" in line for line in lines)
     assert await runner.command("glitch 1 nan")  # an integer register has no NaN
-    assert lines[-1].startswith("error:") and "no NaN" in lines[-1]
+    assert lines[-1].startswith("error:")
+    assert "no NaN" in lines[-1]
     assert await runner.command("silence 77")
     assert lines[-1].startswith("error:")
     assert await runner.command("frobnicate")
