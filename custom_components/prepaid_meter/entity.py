@@ -42,6 +42,7 @@ class MeterEntity(CoordinatorEntity[MeterCoordinator]):
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, subentry.subentry_id)},
             name=subentry.title,
-            model=coordinator.profile.name,
+            manufacturer=coordinator.profile.manufacturer or None,
+            model=coordinator.profile.model,
             model_id=coordinator.profile.id,
         )

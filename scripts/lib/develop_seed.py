@@ -1,7 +1,9 @@
 """Give scripts/develop's Home Assistant a ledger site with the simulator's meters, once.
 
-In the ledger: a demo tariff, one prepaid account and ledger meter per room (reused when they
-exist), a little credit, and an integration-scope token (the narrowest that runs a site).
+In the ledger: demo tariffs (flat and time-of-use), one prepaid account and ledger meter per
+tenant room (reused when they exist; Room 3 is protected, never cut), a little credit, and an
+integration-scope token (the narrowest that runs a site). The homeowner's own meter is shown
+in Home Assistant without a prepaid account.
 In Home Assistant: the site (URL + that token) and one meter subentry per simulated meter,
 each linked to its ledger meter, written into the config entry storage before Home Assistant
 starts with Home Assistant's own ConfigEntry class, so the stored shape is exactly what it
@@ -29,21 +31,39 @@ from custom_components.prepaid_meter.meter_flow import meter_unique_id
 
 STORAGE_KEY = "core.config_entries"
 
-#: name, unit id, profile, extra settings, credit in cents; must match the simulated meters.
-DEMO_METERS: list[tuple[str, int, str, dict[str, Any], int]] = [
-    ("Room 1", 1, "acrel_ddsy1352", {}, 300),
-    ("Room 2", 2, "eastron_sdm120", {"relay_unit_id": 20, "relay_coil": 0}, 1000),
-    ("Room 3", 3, "hiking_dds238_2", {}, 2000),
+#: name, unit id, profile, extra settings, credit in cents, tariff, account settings; must
+#: match the simulated meters in scripts/develop. Credit None: no prepaid account (the home).
+DEMO_METERS: list[tuple[str, int, str, dict[str, Any], int | None, str, dict[str, Any]]] = [
+    ("Room 1", 1, "acrel_ddsy1352", {}, 300, "Demo flat", {}),
+    ("Room 2", 2, "eastron_sdm120", {"relay_unit_id": 20, "relay_coil": 0}, 800,
+     "Demo time-of-use", {}),
+    ("Room 3", 3, "hiking_dds238_2", {}, 500, "Demo flat", {"protected": True}),
+    ("Home", 4, "eastron_sdm630", {}, None, "", {}),
+]  # fmt: skip
+#: Demo prices far above real ones so that credit visibly drains: Room 1 (1.5 kW at
+#: 50 EUR/kWh, 75 EUR an hour) runs out of its 3.00 EUR in about two and a half minutes.
+DEMO_TARIFFS = [
+    {
+        "name": "Demo flat",
+        "currency": "EUR",
+        "unit": "kWh",
+        "kind": "flat",
+        "price": "50.00",
+        "standing_charge_minor_per_day": 0,
+    },
+    {
+        "name": "Demo time-of-use",
+        "currency": "EUR",
+        "unit": "kWh",
+        "kind": "tou",
+        "segments": [
+            {"start": "00:00", "price": "30.00", "band": "night"},
+            {"start": "07:00", "price": "60.00", "band": "day"},
+            {"start": "22:00", "price": "30.00", "band": "night"},
+        ],
+        "standing_charge_minor_per_day": 0,
+    },
 ]
-#: A high demo price so that credit visibly drains (Room 1 runs out within minutes).
-DEMO_TARIFF = {
-    "name": "Demo flat",
-    "currency": "EUR",
-    "unit": "kWh",
-    "kind": "flat",
-    "price": "5.00",
-    "standing_charge_minor_per_day": 0,
-}
 
 
 def _call(ledger_url: str, token: str, method: str, path: str, body: Any = None) -> Any:
@@ -67,12 +87,18 @@ def ledger_meters(ledger_url: str, admin_token: str) -> dict[str, int]:
         m["name"]: m["id"]
         for m in _call(ledger_url, admin_token, "GET", "/api/v1/meters")["meters"]
     }
-    tariffs = _call(ledger_url, admin_token, "GET", "/api/v1/tariffs")["tariffs"]
-    tariff = next((t for t in tariffs if t["name"] == DEMO_TARIFF["name"]), None)
-    if tariff is None:
-        tariff = _call(ledger_url, admin_token, "POST", "/api/v1/tariffs", DEMO_TARIFF)
+    tariffs = {
+        t["name"]: t for t in _call(ledger_url, admin_token, "GET", "/api/v1/tariffs")["tariffs"]
+    }
+    for wanted in DEMO_TARIFFS:
+        if wanted["name"] not in tariffs:
+            tariffs[wanted["name"]] = _call(
+                ledger_url, admin_token, "POST", "/api/v1/tariffs", wanted
+            )
     found = {}
-    for name, _unit, _profile, _extra, credit in DEMO_METERS:
+    for name, _unit, profile, _extra, credit, tariff_name, settings in DEMO_METERS:
+        if credit is None:
+            continue
         if name in existing:
             found[name] = existing[name]
             continue
@@ -82,15 +108,16 @@ def ledger_meters(ledger_url: str, admin_token: str) -> dict[str, int]:
             "POST",
             "/api/v1/accounts",
             {"name": name, "currency": "EUR", "timezone": "Europe/Berlin",
-             "low_balance_minor": [200, 50]},
+             "low_balance_minor": [200, 50], **settings},
         )  # fmt: skip
         meter = _call(
             ledger_url,
             admin_token,
             "POST",
             "/api/v1/meters",
-            {"account_id": account["id"], "tariff_id": tariff["id"], "name": name, "unit": "kWh"},
-        )
+            {"account_id": account["id"], "tariff_id": tariffs[tariff_name]["id"], "name": name,
+             "unit": "kWh", "model": profile},
+        )  # fmt: skip
         top_up = {"account": account["id"], "amount_minor": credit, "reference": f"demo-{name}"}
         _call(ledger_url, admin_token, "POST", "/api/v1/topups", top_up)
         found[name] = meter["id"]
@@ -121,7 +148,7 @@ def main(config_dir: str, ledger_url: str, admin_token: str, sim_port: str) -> i
         ledger_url, admin_token, "POST", "/api/v1/tokens", {"scope": "integration", "name": "ha"}
     )["token"]
     subentries = []
-    for name, unit, profile, extra, _credit in DEMO_METERS:
+    for name, unit, profile, extra, _credit, _tariff, _settings in DEMO_METERS:
         data = {
             "name": name,
             "profile": profile,
@@ -129,7 +156,7 @@ def main(config_dir: str, ledger_url: str, admin_token: str, sim_port: str) -> i
             "host": "127.0.0.1",
             "port": int(sim_port),
             "unit_id": unit,
-            "ledger_meter_id": links[name],
+            "ledger_meter_id": links.get(name),  # None: shown, not prepaid (the home)
             **extra,
         }
         subentries.append(

@@ -77,7 +77,7 @@ async def test_devices_and_disabled_by_default(
     )
     assert device is not None
     assert device.name == "Room 1"
-    assert device.model == "Acrel DDSY1352"
+    assert (device.manufacturer, device.model) == ("Acrel", "DDSY1352")
     assert device.config_entry_id == site_with_meters.entry_id
     assert device.config_subentry_id == subentry_id
     frequency = entity_registry.async_get("sensor.room_2_frequency")

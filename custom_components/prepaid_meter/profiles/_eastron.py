@@ -60,6 +60,7 @@ def single_phase(profile_id: str, name: str, baudrate: int) -> MeterProfile:
     return MeterProfile(
         id=profile_id,
         name=name,
+        manufacturer="Eastron",
         registers=(
             value(VOLTAGE, 0x0000, "V", MAINS_VOLTAGE),
             value(CURRENT, 0x0006, "A", MAINS_CURRENT),

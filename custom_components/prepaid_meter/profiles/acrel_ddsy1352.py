@@ -28,6 +28,7 @@ def _energy(key: str, address: int) -> Register:
 PROFILE = MeterProfile(
     id="acrel_ddsy1352",
     name="Acrel DDSY1352",
+    manufacturer="Acrel",
     registers=(
         _energy(ENERGY_TOTAL, 0x0000),
         _energy("energy_sharp", 0x0002),

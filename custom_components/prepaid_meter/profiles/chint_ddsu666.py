@@ -51,6 +51,7 @@ def _float(
 PROFILE = MeterProfile(
     id="chint_ddsu666",
     name="Chint DDSU666",
+    manufacturer="Chint",
     registers=(
         _float(VOLTAGE, 0x2000, "V", MAINS_VOLTAGE),
         _float(CURRENT, 0x2002, "A", MAINS_CURRENT),

@@ -20,6 +20,7 @@ _SUM_CURRENT = (MAINS_CURRENT[0], MAINS_CURRENT[1] * 3)
 PROFILE = MeterProfile(
     id="eastron_sdm630",
     name="Eastron SDM630",
+    manufacturer="Eastron",
     registers=(
         value("voltage_l1", 0x0000, "V", MAINS_VOLTAGE),
         value("voltage_l2", 0x0002, "V", MAINS_VOLTAGE),

@@ -35,6 +35,7 @@ _KWH = Decimal("0.01")
 PROFILE = MeterProfile(
     id="hiking_dds238_2",
     name="Hiking DDS238-2 ZN/S",
+    manufacturer="Hiking",
     registers=(
         Register(
             key=ENERGY_EXPORT,

@@ -209,6 +209,8 @@ class MeterProfile:
 
     id: str
     name: str
+    #: Who makes it; ``name`` then starts with it ("Acrel DDSY1352"). Empty for custom maps.
+    manufacturer: str = ""
     quantity: Quantity = "energy"
     registers: tuple[Register, ...]
     max_registers_per_request: int = PROTOCOL_MAX_READ
@@ -219,6 +221,11 @@ class MeterProfile:
     #: Another read function the same registers may answer on instead (firmware variants);
     #: the meter flow's test read tries it when the meter refuses the profile's own.
     fallback_read_function: ReadFunction | None = None
+
+    @property
+    def model(self) -> str:
+        """The model without the manufacturer ("DDSY1352"), as a device shows it."""
+        return self.name.removeprefix(self.manufacturer).strip() or self.name
 
     def __post_init__(self) -> None:
         """Check the whole map: unique keys, no overlaps, nothing inside a forbidden range."""
