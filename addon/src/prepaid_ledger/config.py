@@ -15,6 +15,10 @@ STANDARD_SECRET_ENV = "PREPAID_LEDGER_STANDARD_WEBHOOK_SECRET"  # noqa: S105
 STRIPE_API_KEY_ENV = "PREPAID_LEDGER_STRIPE_API_KEY"
 STRIPE_API_BASE_ENV = "PREPAID_LEDGER_STRIPE_API_BASE"  # e.g. a stripe-mock for testing
 PUBLIC_BASE_URL_ENV = "PREPAID_LEDGER_PUBLIC_BASE_URL"  # where tenants reach their pay page
+INGRESS_PROXY_ENV = "PREPAID_LEDGER_INGRESS_PROXY"  # the Supervisor's address in the add-on
+DEFAULT_CURRENCY_ENV = "PREPAID_LEDGER_CURRENCY"
+DEFAULT_TIMEZONE_ENV = "PREPAID_LEDGER_TIMEZONE"
+TENANT_MIN_TOPUP_ENV = "PREPAID_LEDGER_TENANT_MIN_TOPUP_MINOR"
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105
 
 
@@ -36,6 +40,12 @@ class Settings:
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
     public_base_url: str | None = None
+    # Requests from this address carrying X-Ingress-Path come through Home Assistant's ingress
+    # (the Supervisor has authenticated an admin user); None: ingress is never trusted.
+    ingress_proxy: str | None = None
+    default_currency: str = "EUR"
+    default_timezone: str = "UTC"
+    tenant_min_topup_minor: int = 100
 
 
 def load_admin_token(data_dir: Path) -> tuple[str, Path | None]:
@@ -67,6 +77,11 @@ def settings_from(data_dir: Path, database_url: str | None, **overrides: object)
         "stripe_api_key": os.environ.get(STRIPE_API_KEY_ENV) or None,
         "stripe_api_base": os.environ.get(STRIPE_API_BASE_ENV) or None,
         "public_base_url": os.environ.get(PUBLIC_BASE_URL_ENV) or None,
+        "ingress_proxy": os.environ.get(INGRESS_PROXY_ENV) or None,
+        "default_currency": os.environ.get(DEFAULT_CURRENCY_ENV) or "EUR",
+        "default_timezone": os.environ.get(DEFAULT_TIMEZONE_ENV) or "UTC",
     }
+    if min_topup := os.environ.get(TENANT_MIN_TOPUP_ENV):
+        values["tenant_min_topup_minor"] = int(min_topup)
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
