@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import standardwebhooks
 import stripe
 from aiohttp import web
@@ -121,20 +123,39 @@ def standard_delivery(
 
 
 class FakeStripe:
-    """Serves GET /v1/checkout/sessions/{id} from a dict, like Stripe's API would."""
+    """Stripe at its HTTP boundary: Checkout Sessions created and retrieved, a hosted page.
+
+    ``POST /v1/checkout/sessions`` takes the form-encoded parameters the official client sends
+    and answers with a session shaped like Stripe's documented object; its ``url`` is a page on
+    this fake where a "Pay" button marks the session paid, delivers the signed
+    ``checkout.session.completed`` webhook to ``webhook_url`` (as Stripe does, shortly after)
+    and redirects to the session's ``success_url``.
+    """
 
     def __init__(self) -> None:
         self.sessions: dict[str, dict[str, Any]] = {}
+        self.created: list[dict[str, str]] = []
         self.auth: list[str] = []
-        #: When set, answer every request with a server error, as Stripe does in an outage.
+        self.idempotency_keys: list[str] = []
+        #: When set, answer every API request with a server error, as Stripe does in an outage.
         self.broken = False
+        self.base_url = ""
+        self.webhook_url: str | None = None
+        self.webhook_delay_s = 0.5
+        self.deliveries: list[int] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _outage(self) -> web.Response | None:
+        if not self.broken:
+            return None
+        return web.json_response(
+            {"error": {"type": "api_error", "message": "Stripe is down"}}, status=500
+        )
 
     async def handle(self, request: web.Request) -> web.Response:
         self.auth.append(request.headers.get("Authorization", ""))
-        if self.broken:
-            return web.json_response(
-                {"error": {"type": "api_error", "message": "Stripe is down"}}, status=500
-            )
+        if (outage := self._outage()) is not None:
+            return outage
         found = self.sessions.get(request.match_info["id"])
         if found is None:
             return web.json_response(
@@ -143,6 +164,81 @@ class FakeStripe:
             )
         return web.json_response(found)
 
+    async def create(self, request: web.Request) -> web.Response:
+        self.auth.append(request.headers.get("Authorization", ""))
+        self.idempotency_keys.append(request.headers.get("Idempotency-Key", ""))
+        if (outage := self._outage()) is not None:
+            return outage
+        form = {key: str(value) for key, value in (await request.post()).items()}
+        self.created.append(form)
+        session_id = f"cs_test_{uuid.uuid4().hex}"
+        amount = int(form["line_items[0][price_data][unit_amount]"]) * int(
+            form.get("line_items[0][quantity]", "1")
+        )
+        self.sessions[session_id] = {
+            "id": session_id,
+            "object": "checkout.session",
+            "amount_subtotal": amount,
+            "amount_total": amount,
+            "cancel_url": form.get("cancel_url"),
+            "client_reference_id": form.get("client_reference_id"),
+            "currency": form["line_items[0][price_data][currency]"],
+            "customer": None,
+            "livemode": False,
+            "metadata": {"account": form.get("metadata[account]", "")},
+            "mode": form.get("mode"),
+            "payment_intent": None,
+            "payment_status": "unpaid",
+            "status": "open",
+            "success_url": form.get("success_url"),
+            "url": f"{self.base_url}/c/pay/{session_id}",
+        }
+        return web.json_response(self.sessions[session_id])
+
+    async def hosted_page(self, request: web.Request) -> web.Response:
+        session = self.sessions[request.match_info["id"]]
+        amount = session["amount_total"] / 100
+        return web.Response(
+            text=(
+                "<!doctype html><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1>"
+                f"<p id=total>{amount:.2f} {session['currency'].upper()}</p>"
+                "<form method=post><button id=pay type=submit>Pay</button></form>"
+            ),
+            content_type="text/html",
+        )
+
+    async def hosted_pay(self, request: web.Request) -> web.Response:
+        session_id = request.match_info["id"]
+        session = self.sessions[session_id]
+        session |= {
+            "status": "complete",
+            "payment_status": "paid",
+            "payment_intent": f"pi_{session_id[8:]}",
+        }
+        if self.webhook_url is not None:
+            task = asyncio.create_task(self._deliver(session))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        success = str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
+        raise web.HTTPSeeOther(success)
+
+    async def _deliver(self, session: dict[str, Any]) -> None:
+        await asyncio.sleep(self.webhook_delay_s)
+        event = checkout_completed(
+            session["client_reference_id"],
+            session["amount_total"],
+            session["currency"],
+            session_id=session["id"],
+        )
+        event["data"]["object"] = dict(session)
+        body, headers = stripe_delivery(event)
+        assert self.webhook_url is not None
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(self.webhook_url, data=body, headers=headers) as resp,
+        ):
+            self.deliveries.append(resp.status)
+
 
 @contextlib.asynccontextmanager
 async def serve_fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
@@ -150,11 +246,15 @@ async def serve_fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
     fake = FakeStripe()
     app = web.Application()
     app.router.add_get("/v1/checkout/sessions/{id}", fake.handle)
+    app.router.add_post("/v1/checkout/sessions", fake.create)
+    app.router.add_get("/c/pay/{id}", fake.hosted_page)
+    app.router.add_post("/c/pay/{id}", fake.hosted_pay)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    fake.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
-        yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield fake, fake.base_url
     finally:
         await runner.cleanup()

@@ -30,6 +30,7 @@ from prepaid_ledger.services.topups import watchdog
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.migrate import migrate
 from prepaid_ledger.store.models import utcnow
+from prepaid_ledger.web import tenant_page
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_routes(module.routes)
     app.router.add_routes(webhooks.routes)
     app.router.add_routes(stream.routes)
+    app.router.add_routes(tenant_page.routes)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import qrcode  # type: ignore[import-untyped]
+import qrcode.image.svg  # type: ignore[import-untyped]
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,10 +14,10 @@ from prepaid_ledger.api.auth import (
     require_account_access,
     require_scope,
 )
-from prepaid_ledger.api.context import db_of
+from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.api.http_helpers import json_body, path_id
 from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.services import accounts, statement
+from prepaid_ledger.services import accounts, pay_links, statement
 from prepaid_ledger.store.models import Account, utcnow
 
 routes = web.RouteTableDef()
@@ -107,3 +109,26 @@ async def get_statement(request: web.Request) -> web.Response:
     if fmt == "csv":
         return web.Response(text=statement.statement_csv(result), content_type="text/csv")
     return web.json_response(result)
+
+
+@routes.post("/api/v1/accounts/{id}/pay-link")
+async def post_pay_link(request: web.Request) -> web.Response:
+    """Issue the account's tenant pay link (revoking the previous one) with a QR code (admin)."""
+    principal = require_scope(request, "admin")
+    account_id = path_id(request)
+    issued = await db_of(request).write(
+        lambda s: pay_links.issue_pay_link(s, account_id, principal.actor)
+    )
+    base = settings_of(request).public_base_url or f"{request.scheme}://{request.host}"
+    url = f"{base.rstrip('/')}/pay/{issued['token']}"
+    return web.json_response(
+        {"account_id": account_id, "token_id": issued["id"], "url": url, "qr_svg": qr_svg(url)},
+        status=201,
+    )
+
+
+def qr_svg(text: str) -> str:
+    """Render TEXT as a QR code: a standalone SVG document (printable at any size)."""
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, border=2)
+    rendered = image.to_string(encoding="unicode")
+    return rendered if isinstance(rendered, str) else rendered.decode()

@@ -20,7 +20,39 @@ from prepaid_ledger.services.accounts import balance_of, get_account
 from prepaid_ledger.services.meters import get_meter
 from prepaid_ledger.services.readings import TOTAL_BAND
 from prepaid_ledger.services.tariffs import versions_for_pricing
-from prepaid_ledger.store.models import ChargeLine, ChargeState, PeriodUsage
+from prepaid_ledger.store.models import Account, ChargeLine, ChargeState, PeriodUsage
+
+
+async def daily_cost_history(session: AsyncSession, account: Account, now: datetime) -> list[int]:
+    """Charged minor units per complete local day, oldest first, over the forecast window.
+
+    Averages only over complete days since the first charged one (a new account's quiet first
+    days are not "free" days), always excluding today's partial day.
+    """
+    today = now.astimezone(ZoneInfo(account.timezone)).date()
+    daily_rows = await session.execute(
+        select(ChargeLine.day, func.sum(ChargeLine.amount_minor))
+        .where(
+            ChargeLine.account_id == account.id,
+            ChargeLine.day >= today - timedelta(days=FORECAST_DAYS),
+            ChargeLine.day < today,
+        )
+        .group_by(ChargeLine.day)
+    )
+    daily = {day: int(total) for day, total in daily_rows}
+    if not daily:
+        return []
+    first = min(daily)
+    return [daily.get(first + timedelta(days=i), 0) for i in range((today - first).days)]
+
+
+async def account_days_left(session: AsyncSession, account: Account, now: datetime) -> str | None:
+    """Days the balance (plus emergency credit) lasts at the recent daily cost, or None."""
+    history = await daily_cost_history(session, account, now)
+    balance = await balance_of(session, account)
+    emergency = int(account.settings.get("emergency_credit_minor", 0))
+    forecast = days_left(max(0, balance + emergency), history)
+    return None if forecast is None else format_decimal(forecast)
 
 
 async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> dict[str, Any]:
@@ -43,24 +75,7 @@ async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> d
             ChargeState.meter_id == meter.id, ChargeState.band == TOTAL_BAND
         )
     )
-    today = now.astimezone(tz).date()
-    daily_rows = await session.execute(
-        select(ChargeLine.day, func.sum(ChargeLine.amount_minor))
-        .where(
-            ChargeLine.account_id == account.id,
-            ChargeLine.day >= today - timedelta(days=FORECAST_DAYS),
-            ChargeLine.day < today,
-        )
-        .group_by(ChargeLine.day)
-    )
-    daily = {day: int(total) for day, total in daily_rows}
-    # Average only over complete days since the first charged one (a new account's quiet first
-    # days are not "free" days), always excluding today's partial day.
-    history = (
-        [daily.get(min(daily) + timedelta(days=i), 0) for i in range((today - min(daily)).days)]
-        if daily
-        else []
-    )
+    history = await daily_cost_history(session, account, now)
     balance = await balance_of(session, account)
     emergency = int(account.settings.get("emergency_credit_minor", 0))
     forecast = days_left(max(0, balance + emergency), history)

@@ -303,8 +303,15 @@ async def receive_payment(
         .with_for_update()
     )
     if existing is not None:
-        if credit and existing.status == "processing" and existing.transaction_id is None:
+        # A Checkout Session the pay page opened is "pending" until its webhook arrives.
+        open_order = (
+            existing.status in {"pending", "processing"} and existing.transaction_id is None
+        )
+        if credit and open_order:
             return existing, await credit_or_flag(session, existing, payment, actor)
+        if not credit and existing.status == "pending":
+            await set_status(session, existing, "processing", actor, "payment not final yet")
+            return existing, "processing"
         return existing, "duplicate_payment"
     account: Account | None = None
     try:
@@ -328,6 +335,39 @@ async def receive_payment(
         await set_status(session, order, "processing", actor, "payment not final yet")
         return order, "processing"
     return order, await credit_or_flag(session, order, payment, actor)
+
+
+async def open_checkout_order(
+    session: AsyncSession, account: Account, checkout_id: str, amount_minor: int, actor: str
+) -> dict[str, Any]:
+    """Record a tenant's Stripe Checkout Session as a pending order, visible at once.
+
+    The session id is the provider payment id, so the webhook for it credits this order (and
+    only once: the pair is UNIQUE).
+    """
+    order = await _new_order(
+        session,
+        account=account,
+        account_ref=account.number or account.id,
+        amount_minor=amount_minor,
+        currency=account.currency,
+        source="stripe",
+        provider="stripe",
+        payment_id=checkout_id,
+        reference=checkout_id,
+        payment_intent=None,
+        actor=actor,
+    )
+    result = order_json(order)
+    audit.record(
+        session,
+        actor=actor,
+        action="topup.checkout",
+        target=f"order:{order.id}",
+        before=None,
+        after=result,
+    )
+    return result
 
 
 async def credit_or_flag(

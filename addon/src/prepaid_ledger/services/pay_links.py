@@ -1,0 +1,65 @@
+"""Tenant pay links: a tenant-scoped token in a URL, one live link per account.
+
+Issuing a new link revokes the account's previous one, so a landlord who suspects a leaked
+QR code prints a new one and the old code stops working at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.api.auth import create_token, hash_token
+from prepaid_ledger.services import audit
+from prepaid_ledger.services.accounts import ConflictError, get_account
+from prepaid_ledger.store.models import Account, ApiToken, utcnow
+
+PAY_LINK_NAME = "pay link"
+MAX_TOKEN_LENGTH = 200
+
+
+async def issue_pay_link(session: AsyncSession, account_id: int, actor: str) -> dict[str, Any]:
+    """Revoke the account's current pay link and issue a new tenant token for it."""
+    account = await get_account(session, account_id, lock=True)
+    if account.status != "open":
+        raise ConflictError("account_closed", f"account {account.id} is closed")
+    current = await session.scalars(
+        select(ApiToken).where(
+            ApiToken.account_id == account.id,
+            ApiToken.scope == "tenant",
+            ApiToken.name == PAY_LINK_NAME,
+            ApiToken.revoked_at.is_(None),
+        )
+    )
+    for row in current:
+        row.revoked_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="token.revoke",
+            target=f"token:{row.id}",
+            before=None,
+            after={"id": row.id, "reason": "a new pay link was issued"},
+        )
+    return await create_token(
+        session, {"scope": "tenant", "account_id": account.id, "name": PAY_LINK_NAME}, actor
+    )
+
+
+async def account_for_pay_token(session: AsyncSession, token: str) -> Account | None:
+    """Return the open account a live pay-link token belongs to, or None."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    row = await session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_token(token),
+            ApiToken.scope == "tenant",
+            ApiToken.revoked_at.is_(None),
+        )
+    )
+    if row is None or row.account_id is None:
+        return None
+    account = await session.get(Account, row.account_id)
+    return account if account is not None and account.status == "open" else None

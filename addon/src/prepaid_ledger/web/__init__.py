@@ -1,0 +1,1 @@
+"""Pages the ledger serves to people: the tenant's pay page (and its stylesheet)."""

@@ -1,0 +1,171 @@
+"""The tenant pay page over HTTP: pay links, Stripe Checkout through a local fake, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.ledger.conftest import Ledger, make_settings, running_ledger
+from tests.ledger.webhook_helpers import FakeStripe, serve_fake_stripe
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+@pytest.fixture
+async def stripe_ledger(tmp_path: Path) -> AsyncIterator[tuple[Ledger, FakeStripe]]:
+    async with serve_fake_stripe() as (fake, base):
+        settings = make_settings(
+            tmp_path,
+            None,
+            stripe_api_key="sk_test_pay",
+            stripe_api_base=base,
+            max_topup_minor=20_000,
+            tenant_min_topup_minor=500,
+        )
+        async with running_ledger(settings) as ledger:
+            fake.webhook_url = f"{ledger.base_url}/webhooks/stripe"
+            fake.webhook_delay_s = 0
+            yield ledger, fake
+
+
+async def pay_link(ledger: Ledger, account_id: int) -> str:
+    issued = await ledger.ok("POST", f"/api/v1/accounts/{account_id}/pay-link")
+    assert issued["qr_svg"].startswith("<svg")
+    return str(issued["url"])
+
+
+async def post_amount(ledger: Ledger, url: str, amount: str) -> tuple[int, str, str | None]:
+    async with ledger.http.post(
+        f"{url}/checkout", data={"amount": amount}, allow_redirects=False
+    ) as resp:
+        return resp.status, await resp.text(), resp.headers.get("Location")
+
+
+async def test_checkout_opens_pending_order_and_webhook_credits_it(
+    stripe_ledger: tuple[Ledger, FakeStripe],
+) -> None:
+    ledger, fake = stripe_ledger
+    account = await ledger.account(name="Room 7")
+    url = await pay_link(ledger, account["id"])
+    status, _, location = await post_amount(ledger, url, "12,50")
+    assert status == 303
+    (created,) = fake.created
+    # What Stripe receives: the account number as client_reference_id, 12.50 EUR in cents.
+    assert created["client_reference_id"] == account["number"]
+    assert created["line_items[0][price_data][unit_amount]"] == "1250"
+    assert created["line_items[0][price_data][currency]"] == "eur"
+    assert created["mode"] == "payment"
+    assert created["success_url"] == url + "?paid={CHECKOUT_SESSION_ID}"
+    assert fake.auth == ["Bearer sk_test_pay"]
+    assert fake.idempotency_keys[0].startswith(f"pay-{account['id']}-")
+    session_id = next(iter(fake.sessions))
+    assert location == f"{fake.base_url}/c/pay/{session_id}"
+    (order,) = (await ledger.ok("GET", f"/api/v1/topups?account={account['id']}"))["topups"]
+    assert (order["status"], order["amount_minor"], order["provider_payment_id"]) == (
+        "pending",
+        1250,
+        session_id,
+    )
+    async with ledger.http.post(location, allow_redirects=False) as resp:  # the tenant pays
+        assert resp.status == 303
+    for _ in range(100):
+        if fake.deliveries:
+            break
+        await asyncio.sleep(0.05)
+    assert fake.deliveries == [200]
+    assert await ledger.balance(account["id"]) == 1250
+    credited = await ledger.ok("GET", f"/api/v1/topups/{order['id']}")
+    assert [step["status"] for step in credited["timeline"]] == [
+        "pending",
+        "processing",
+        "succeeded",
+    ]
+    async with ledger.http.get(url) as resp:
+        page = await resp.text()
+    assert "12.50 EUR" in page
+    assert "succeeded" in page
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("", "enter an amount"),
+        ("abc", "amount"),
+        ("4.99", "from 5.00 EUR to 200.00 EUR"),
+        ("200.01", "from 5.00 EUR to 200.00 EUR"),
+        ("10.001", "at most 2 decimal places"),
+        ("1e400", "amount"),
+        ("9" * 5000, "enter an amount"),
+        ("-10", "from 5.00 EUR"),
+    ],
+)
+async def test_bad_amounts_are_refused_at_the_field_and_change_nothing(
+    stripe_ledger: tuple[Ledger, FakeStripe], amount: str, message: str
+) -> None:
+    ledger, fake = stripe_ledger
+    account = await ledger.account()
+    url = await pay_link(ledger, account["id"])
+    status, page, _ = await post_amount(ledger, url, amount)
+    assert status == 400
+    assert "id=amount-error" in page
+    assert message in page
+    assert fake.created == []
+    assert (await ledger.ok("GET", "/api/v1/topups"))["topups"] == []
+
+
+async def test_new_pay_link_revokes_the_old_one(stripe_ledger: tuple[Ledger, FakeStripe]) -> None:
+    ledger, fake = stripe_ledger
+    account = await ledger.account()
+    old = await pay_link(ledger, account["id"])
+    new = await pay_link(ledger, account["id"])
+    async with ledger.http.get(old) as resp:
+        assert resp.status == 404
+        assert "not valid" in await resp.text()
+    status, _, _ = await post_amount(ledger, old, "10")
+    assert status == 404
+    assert fake.created == []
+    async with ledger.http.get(new) as resp:
+        assert resp.status == 200
+    async with ledger.http.get(f"{ledger.base_url}/pay/{'x' * 1000}") as resp:
+        assert resp.status == 404
+
+
+async def test_refresh_status_rechecks_with_stripe(
+    stripe_ledger: tuple[Ledger, FakeStripe],
+) -> None:
+    ledger, fake = stripe_ledger
+    fake.webhook_url = None  # the webhook never arrives (a misconfigured endpoint)
+    account = await ledger.account()
+    url = await pay_link(ledger, account["id"])
+    _, _, location = await post_amount(ledger, url, "20")
+    assert location is not None
+    async with ledger.http.post(location, allow_redirects=False):
+        pass
+    (order,) = (await ledger.ok("GET", "/api/v1/topups"))["topups"]
+    assert order["status"] == "pending"
+    async with ledger.http.post(
+        f"{url}/orders/{order['id']}/refresh", allow_redirects=False
+    ) as resp:
+        assert resp.status == 303
+    assert await ledger.balance(account["id"]) == 2000
+    # Another account's order cannot be refreshed through this link.
+    other = await ledger.account(name="Other")
+    other_url = await pay_link(ledger, other["id"])
+    async with ledger.http.post(f"{other_url}/orders/{order['id']}/refresh") as resp:
+        assert resp.status == 404
+
+
+async def test_stripe_outage_shows_a_message_and_opens_no_order(
+    stripe_ledger: tuple[Ledger, FakeStripe],
+) -> None:
+    ledger, fake = stripe_ledger
+    fake.broken = True
+    account = await ledger.account()
+    url = await pay_link(ledger, account["id"])
+    status, page, _ = await post_amount(ledger, url, "10")
+    assert status == 502
+    assert "Stripe did not answer" in page
+    assert (await ledger.ok("GET", "/api/v1/topups"))["topups"] == []
