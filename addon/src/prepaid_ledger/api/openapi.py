@@ -623,6 +623,26 @@ def _paths() -> dict[str, Schema]:
                 errors=(401, 403, 404, 422),
             )
         },
+        "/api/v1/accounts/{id}/pay-link": {
+            "post": _op(
+                "Issue the tenant's pay link, revoking the previous one; with a QR code (admin)",
+                _json(
+                    {
+                        "type": "object",
+                        "required": ["account_id", "token_id", "url", "qr_svg"],
+                        "properties": {
+                            "account_id": {"type": "integer"},
+                            "token_id": {"type": "integer"},
+                            "url": {"type": "string"},
+                            "qr_svg": {"type": "string", "description": "an SVG document"},
+                        },
+                    }
+                ),
+                status=201,
+                params=[_ID],
+                errors=(401, 403, 404, 409),
+            )
+        },
         "/api/v1/meters": {
             "post": _op(
                 "Create a meter (admin)",

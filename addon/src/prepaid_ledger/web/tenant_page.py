@@ -119,7 +119,7 @@ def _orders_html(orders: list[dict[str, Any]], tz: ZoneInfo, page_url: str) -> s
     for order in orders:
         status = html.escape(order["status"])
         steps = "".join(
-            f"<li>{html.escape(e['status'])} · {_local(e['at'], tz)}"
+            f"<li>{html.escape(e['status'])} {_local(e['at'], tz)[11:]}"
             + (f" · {html.escape(e['reason'])}" if e.get("reason") else "")
             + "</li>"
             for e in order.get("timeline", [])
