@@ -30,7 +30,7 @@ from prepaid_ledger.services.topups import watchdog
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.migrate import migrate
 from prepaid_ledger.store.models import utcnow
-from prepaid_ledger.web import tenant_page
+from prepaid_ledger.web import landlord_ui, tenant_page
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -56,7 +56,10 @@ async def _watchdog_loop(db: Database, settings: Settings) -> None:
 def create_app(settings: Settings) -> web.Application:
     """Return the ledger application; the database is opened and migrated on startup."""
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware_factory(settings.admin_token)],
+        middlewares=[
+            error_middleware,
+            auth_middleware_factory(settings.admin_token, settings.ingress_proxy),
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS_KEY] = settings
@@ -67,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(webhooks.routes)
     app.router.add_routes(stream.routes)
     app.router.add_routes(tenant_page.routes)
+    app.router.add_routes(landlord_ui.routes)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:

@@ -61,7 +61,42 @@ def require_account_access(principal: Principal, account_id: int) -> None:
         raise ApiError(403, "forbidden", "a tenant token can only read its own account")
 
 
-def auth_middleware_factory(admin_token: str) -> Any:
+SESSION_COOKIE = "prepaid_ledger_session"
+CSRF_HEADER = "X-Requested-With"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def session_value(admin_token: str) -> str:
+    """Return the landlord's browser-session cookie value: a MAC of the admin token.
+
+    Changing the admin token ends every browser session; the token itself never leaves the
+    login form.
+    """
+    return hmac.new(admin_token.encode(), b"prepaid-ledger web session", "sha256").hexdigest()
+
+
+def browser_principal(
+    request: web.Request, admin_token: str, ingress_proxy: str | None
+) -> Principal | None:
+    """Return the admin reaching the web UI through ingress or with a session cookie, or None.
+
+    Ingress is trusted only from the Supervisor's address (Home Assistant has authenticated the
+    user and only admins see add-on panels); anywhere else the login cookie is required.
+    """
+    if (
+        ingress_proxy is not None
+        and request.remote == ingress_proxy
+        and "X-Ingress-Path" in request.headers
+    ):
+        user = request.headers.get("X-Remote-User-Name") or "home assistant"
+        return Principal("admin", None, f"ingress:{user[:40]}")
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if cookie and hmac.compare_digest(cookie.encode(), session_value(admin_token).encode()):
+        return Principal("admin", None, "admin:web")
+    return None
+
+
+def auth_middleware_factory(admin_token: str, ingress_proxy: str | None = None) -> Any:
     """Build the middleware that authenticates everything under /api/v1 but health and docs."""
 
     @web.middleware
@@ -69,6 +104,14 @@ def auth_middleware_factory(admin_token: str) -> Any:
         if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
             return await handler(request)
         header = request.headers.get("Authorization", "")
+        if not header:
+            browser = browser_principal(request, admin_token, ingress_proxy)
+            if browser is not None:
+                # A cross-site form cannot set this header: no CSRF through the cookie.
+                if request.method not in _SAFE_METHODS and CSRF_HEADER not in request.headers:
+                    raise ApiError(403, "forbidden", f"browser requests need {CSRF_HEADER}")
+                request["principal"] = browser
+                return await handler(request)
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

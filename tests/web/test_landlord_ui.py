@@ -1,0 +1,154 @@
+"""The landlord UI in a real browser (login, live accounts, top-up, pay link) and its ingress rules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.ledger.conftest import ADMIN_TOKEN, Ledger, make_settings, running_ledger
+from tests.web.conftest import screenshot
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+    settings = make_settings(
+        tmp_path, None, default_currency="EUR", default_timezone="Europe/Berlin"
+    )
+    async with running_ledger(settings) as running:
+        yield running
+
+
+async def sign_in(page: Page, ledger: Ledger) -> None:
+    await page.goto(ledger.base_url + "/")
+    await expect(page).to_have_url(ledger.base_url + "/login")
+    await page.get_by_label("Admin token").fill("not-the-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#login-error")).to_have_text("That is not the admin token.")
+    await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Accounts")).to_be_visible()
+    await expect(page.locator("#live")).to_have_text("live")
+
+
+def row(page: Page, name: str):  # noqa: ANN201 - a Playwright locator
+    return page.locator("#accounts tbody tr", has_text=name)
+
+
+async def test_landlord_creates_tops_up_and_watches_balances_live(
+    page: Page, ledger: Ledger
+) -> None:
+    await ledger.account(name="Room 1 - Ana")
+    await sign_in(page, ledger)
+    await expect(row(page, "Room 1 - Ana")).to_contain_text("0.00 EUR")
+
+    # A bad currency is refused with the ledger's message; nothing is created.
+    await page.get_by_label("Room and tenant").fill("Room 2 - Ben")
+    await page.get_by_label("Currency").fill("EUX")
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.locator("#new-error")).to_contain_text("currency")
+    assert len((await ledger.ok("GET", "/api/v1/accounts"))["accounts"]) == 1
+    await page.get_by_label("Currency").fill("EUR")
+    await page.get_by_role("button", name="Create account").click()
+    await expect(row(page, "Room 2 - Ben")).to_contain_text("0.00 EUR")
+    accounts = (await ledger.ok("GET", "/api/v1/accounts"))["accounts"]
+    ben = next(a for a in accounts if a["name"] == "Room 2 - Ben")
+    assert ben["timezone"] == "Europe/Berlin"  # the add-on's default time zone
+
+    # A top-up made elsewhere (cash at the door, via the API) shows without reloading.
+    await page.evaluate("window.notReloaded = true")
+    await ledger.topup(ben["id"], 1999, "cash-1")
+    await expect(row(page, "Room 2 - Ben").locator(".balance")).to_have_text("19.99 EUR")
+
+    # A top-up from the UI: a typo is refused in the dialog, then 7.50 EUR is credited.
+    await page.get_by_role("button", name="Top up Room 2 - Ben").click()
+    await page.get_by_label("Amount (EUR)").fill("7.505")
+    await page.get_by_role("button", name="Credit the account").click()
+    await expect(page.locator("#topup-error")).to_have_text("use at most 2 decimal places")
+    await page.get_by_label("Amount (EUR)").fill("7,50")
+    await page.get_by_label("Receipt or reference (optional)").fill("receipt 0042")
+    await page.get_by_role("button", name="Credit the account").click()
+    await expect(row(page, "Room 2 - Ben").locator(".balance")).to_have_text("27.49 EUR")
+    assert await ledger.balance(ben["id"]) == 2749
+    assert await page.evaluate("window.notReloaded") is True
+
+    # Search and sort.
+    await page.get_by_label("Search by room, tenant or account number").fill("ben")
+    await expect(page.locator("#accounts tbody tr")).to_have_count(1)
+    await page.get_by_label("Search by room, tenant or account number").fill("")
+    await page.get_by_role("button", name="Balance").click()
+    await expect(page.locator("#accounts tbody tr").first).to_contain_text("Room 1 - Ana")
+    await page.get_by_role("button", name="Balance").click()
+    await expect(page.locator("#accounts tbody tr").first).to_contain_text("Room 2 - Ben")
+    await screenshot(page, "landlord-accounts")
+
+    # The pay link for the tenant, with its QR code.
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Pay link for Room 2 - Ben").click()
+    await expect(page.locator("#link-qr svg")).to_be_visible()
+    link = await page.locator("#link-url").inner_text()
+    async with aiohttp.ClientSession() as http, http.get(link) as resp:
+        assert resp.status == 200
+        assert "27.49 EUR" in await resp.text()
+
+
+async def test_phone_width_and_keyboard(page: Page, ledger: Ledger) -> None:
+    await ledger.account(name="Room 3 - Chen")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await sign_in(page, ledger)
+    await page.get_by_label("Room and tenant").focus()
+    await page.keyboard.type("Room 5 - Dee")
+    await page.keyboard.press("Enter")
+    await expect(row(page, "Room 5 - Dee")).to_be_visible()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing overflows the phone's width (the table scrolls inside)
+    # Every input on the page has a label.
+    unlabeled = await page.evaluate(
+        "[...document.querySelectorAll('input')].filter(i => !i.labels.length).length"
+    )
+    assert unlabeled == 0
+
+
+async def test_ingress_is_trusted_only_from_the_supervisor(tmp_path: Path) -> None:
+    ingress = {"X-Ingress-Path": "/api/hassio_ingress/abc123", "X-Remote-User-Name": "owner"}
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+    trusted = make_settings(tmp_path / "a", None, ingress_proxy="127.0.0.1")
+    async with running_ledger(trusted) as ledger:
+        async with ledger.http.get(ledger.base_url + "/", headers=ingress) as resp:
+            assert resp.status == 200
+            assert '<base href="/api/hassio_ingress/abc123/">' in await resp.text()
+        status, body = await ledger.call("GET", "/api/v1/whoami", token=None, headers=ingress)
+        assert (status, body["scope"]) == (200, "admin")
+        # A state change through the browser session needs the header a cross-site form lacks.
+        status, _ = await ledger.call(
+            "POST",
+            "/api/v1/accounts",
+            json={"name": "x", "currency": "EUR"},
+            token=None,
+            headers=ingress,
+        )
+        assert status == 403
+        await ledger.call(
+            "POST",
+            "/api/v1/accounts",
+            json={"name": "Room 9", "currency": "EUR", "timezone": "UTC"},
+            token=None,
+            headers=ingress | {"X-Requested-With": "prepaid-ledger"},
+        )
+        (entry, *_) = (await ledger.ok("GET", "/api/v1/audit"))["entries"]
+        assert entry["actor"] == "ingress:owner"
+    elsewhere = make_settings(tmp_path / "b", None, ingress_proxy="172.30.32.2")
+    async with running_ledger(elsewhere) as ledger:
+        async with ledger.http.get(
+            ledger.base_url + "/", headers=ingress, allow_redirects=False
+        ) as resp:
+            assert resp.status == 303
+            assert resp.headers["Location"] == "login"
+        status, _ = await ledger.call("GET", "/api/v1/whoami", token=None, headers=ingress)
+        assert status == 401
