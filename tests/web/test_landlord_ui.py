@@ -1,4 +1,4 @@
-"""The landlord UI in a real browser (login, live accounts, top-up, pay link) and its ingress rules."""
+"""The landlord UI in a real browser (login, live list, top-up, pay link); its ingress rules."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.ledger.conftest import ADMIN_TOKEN, Ledger, make_settings, running_ledger
 from tests.web.conftest import screenshot
@@ -36,7 +36,7 @@ async def sign_in(page: Page, ledger: Ledger) -> None:
     await expect(page.locator("#live")).to_have_text("live")
 
 
-def row(page: Page, name: str):  # noqa: ANN201 - a Playwright locator
+def row(page: Page, name: str) -> Locator:
     return page.locator("#accounts tbody tr", has_text=name)
 
 
