@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from playwright.async_api import Locator, Page, expect
 
 from tests.ledger.conftest import ADMIN_TOKEN, Ledger, make_settings, running_ledger
+from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
 from tests.web.conftest import screenshot
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -49,11 +51,11 @@ async def test_landlord_creates_tops_up_and_watches_balances_live(
 
     # A bad currency is refused with the ledger's message; nothing is created.
     await page.get_by_label("Room and tenant").fill("Room 2 - Ben")
-    await page.get_by_label("Currency").fill("EUX")
+    await page.get_by_label("Currency", exact=True).fill("EUX")
     await page.get_by_role("button", name="Create account").click()
     await expect(page.locator("#new-error")).to_contain_text("currency")
     assert len((await ledger.ok("GET", "/api/v1/accounts"))["accounts"]) == 1
-    await page.get_by_label("Currency").fill("EUR")
+    await page.get_by_label("Currency", exact=True).fill("EUR")
     await page.get_by_role("button", name="Create account").click()
     await expect(row(page, "Room 2 - Ben")).to_contain_text("0.00 EUR")
     accounts = (await ledger.ok("GET", "/api/v1/accounts"))["accounts"]
@@ -152,3 +154,73 @@ async def test_ingress_is_trusted_only_from_the_supervisor(tmp_path: Path) -> No
             assert resp.headers["Location"] == "login"
         status, _ = await ledger.call("GET", "/api/v1/whoami", token=None, headers=ingress)
         assert status == 401
+
+
+async def deliver(ledger: Ledger, event: dict[str, Any]) -> dict[str, Any]:
+    body, headers = stripe_delivery(event)
+    status, result = await ledger.call(
+        "POST", "/webhooks/stripe", data=body, headers=headers, token=None
+    )
+    assert status == 200, result
+    return dict(result)
+
+
+async def test_orders_board_resolves_orders_with_a_reason(page: Page, ledger: Ledger) -> None:
+    account = await ledger.account(name="Room 4 - Eva")
+    processing = await deliver(
+        ledger, checkout_completed(account["id"], 1500, payment_status="unpaid")
+    )
+    stray = await deliver(ledger, checkout_completed("999999999", 800))
+    assert (processing["status"], stray["status"]) == ("processing", "needs_attention")
+    await sign_in(page, ledger)
+    board = page.locator("#orders tbody tr")
+    await expect(board).to_have_count(2)
+    await expect(page.locator(f"#orders tr[data-order='{stray['order_id']}']")).to_contain_text(
+        "needs attention"
+    )
+    # The bank confirmed the processing payment: credit it by hand, with a reason.
+    await page.get_by_role(
+        "button", name=f"Credit manually: order {processing['order_id']}"
+    ).click()
+    await page.get_by_role("button", name="Confirm: credit manually").click()
+    await expect(page.locator("#action-error")).to_have_text("a reason is required")
+    await page.get_by_label("Reason (required, kept in the audit log)").fill("bank statement 12/03")
+    await page.get_by_role("button", name="Confirm: credit manually").click()
+    await expect(row(page, "Room 4 - Eva").locator(".balance")).to_have_text("15.00 EUR")
+    # The payment for an unknown account number: mark it failed.
+    await page.get_by_role("button", name=f"Mark failed: order {stray['order_id']}").click()
+    await page.get_by_label("Reason (required, kept in the audit log)").fill("not our tenant")
+    await page.get_by_role("button", name="Confirm: mark failed").click()
+    await expect(board).to_have_count(0)
+    await expect(page.locator("#orders-empty")).to_be_visible()
+    audit = (await ledger.ok("GET", "/api/v1/audit"))["entries"]
+    reasons = {e["action"]: e["after"]["reason"] for e in audit if e["action"].startswith("topup.")}
+    assert reasons == {"topup.credit": "bank statement 12/03", "topup.fail": "not our tenant"}
+    assert await ledger.balance(account["id"]) == 1500
+    await screenshot(page, "landlord-orders-resolved")
+
+
+async def test_tariff_form_shows_the_error_at_the_field(page: Page, ledger: Ledger) -> None:
+    await sign_in(page, ledger)
+    await page.get_by_label("Tariff name").fill("House flat")
+    await page.get_by_label("Price per unit", exact=True).fill("0.3x")
+    await page.get_by_role("button", name="Create tariff").click()
+    await expect(page.locator("#tariff-price-error")).to_contain_text("price")
+    await expect(page.get_by_label("Price per unit", exact=True)).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    await expect(page.locator("#tariff-name-error")).to_have_text("")
+    assert (await ledger.ok("GET", "/api/v1/tariffs"))["tariffs"] == []
+    await page.get_by_label("Price per unit", exact=True).fill("0,3125")
+    await page.get_by_role("button", name="Create tariff").click()
+    await expect(page.locator("#tariffs tbody tr")).to_contain_text("0.3125 EUR/kWh")
+    await expect(page.locator("#tariff-price-error")).to_have_text("")
+    # A price change from a future date: a second version, today's price unchanged.
+    await page.get_by_label("New price per unit").fill("0.35")
+    await page.get_by_label("Effective from").fill("2099-01-01T00:00")
+    await page.get_by_role("button", name="Schedule the change").click()
+    await expect(page.locator("#tariffs tbody tr")).to_contain_text("0.35")
+    (tariff,) = (await ledger.ok("GET", "/api/v1/tariffs"))["tariffs"]
+    assert tariff["price"] == "0.3125"
+    assert [v["price"] for v in tariff["versions"]] == ["0.3125", "0.35"]
+    await screenshot(page, "landlord-tariffs")

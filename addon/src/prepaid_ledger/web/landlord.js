@@ -119,6 +119,167 @@ async function load() {
   state.accounts = accounts.accounts;
   state.lastTopup = last;
   render();
+  await Promise.all([loadOrders(), loadTariffs()]);
+}
+
+// ---- Orders board ----------------------------------------------------------------------------
+const ACTIONS = [
+  ["recheck", "Re-check with provider"],
+  ["credit", "Credit manually"],
+  ["refund", "Refund"],
+  ["fail", "Mark failed"],
+];
+
+function age(iso) {
+  const minutes = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60000));
+  return minutes < 90 ? `${minutes} min` : minutes < 2880 ? `${Math.round(minutes / 60)} h` : `${Math.round(minutes / 1440)} d`;
+}
+
+async function loadOrders() {
+  const lists = await Promise.all(["needs_attention", "processing", "pending"].map(
+    (status) => api(`api/v1/topups?status=${status}&limit=1000`)));
+  const orders = lists.flatMap((list) => list.topups);
+  const names = Object.fromEntries(state.accounts.map((a) => [a.id, a]));
+  const rows = orders.map((order) => {
+    const tr = document.createElement("tr");
+    tr.dataset.order = order.id;
+    const account = names[order.account_id];
+    const exponent = account ? account.currency_exponent : 2;
+    tr.append(cell(`#${order.id} · ${order.source}`), cell(account ? account.name : order.account_ref));
+    tr.append(cell(money(order.amount_minor, order.currency, exponent), "num"));
+    const status = cell(order.status.replaceAll("_", " "), `status status-${order.status}`);
+    if (order.attention_reason) {
+      const why = document.createElement("span");
+      why.className = "reason";
+      why.textContent = order.attention_reason;
+      status.append(why);
+    }
+    tr.append(status, cell(age(order.created_at)));
+    const td = document.createElement("td");
+    const box = document.createElement("div");
+    box.className = "actions";
+    for (const [action, label] of ACTIONS) {
+      if (action === "refund" && order.credited_minor - order.refunded_minor <= 0) { continue; }
+      if (action === "recheck" && order.provider !== "stripe") { continue; }
+      const button = document.createElement("button");
+      button.textContent = label;
+      button.className = action === "credit" ? "" : "secondary";
+      button.setAttribute("aria-label", `${label}: order ${order.id}`);
+      button.addEventListener("click", () => openAction(order, action, label));
+      box.append(button);
+    }
+    td.append(box);
+    tr.append(td);
+    return tr;
+  });
+  $("#orders tbody").replaceChildren(...rows);
+  $("#orders-empty").hidden = rows.length > 0;
+}
+
+let pendingAction = null;
+function openAction(order, action, label) {
+  pendingAction = { order, action };
+  $("#action-title").textContent = label;
+  $("#action-order").textContent = `Order #${order.id}: ${order.status.replaceAll("_", " ")}${order.attention_reason ? ` (${order.attention_reason})` : ""}`;
+  $("#action-reason").value = "";
+  $("#action-error").textContent = "";
+  $("#action-confirm").textContent = `Confirm: ${label.toLowerCase()}`;
+  $("#action-dialog").showModal();
+}
+
+async function submitAction(event) {
+  event.preventDefault();
+  const reason = $("#action-reason").value.trim();
+  if (!reason) { $("#action-error").textContent = "a reason is required"; return; }
+  const { order, action } = pendingAction;
+  try {
+    await api(`api/v1/topups/${order.id}/actions`, {
+      method: "POST",
+      headers: { "Idempotency-Key": `ui-${Date.now()}-${Math.random().toString(36).slice(2)}` },
+      body: JSON.stringify({ action, reason }),
+    });
+    $("#action-dialog").close();
+    scheduleReload();
+  } catch (error) {
+    $("#action-error").textContent = error.message;
+  }
+}
+
+// ---- Tariffs ---------------------------------------------------------------------------------
+let tariffs = [];
+async function loadTariffs() {
+  tariffs = (await api("api/v1/tariffs")).tariffs;
+  $("#tariffs tbody").replaceChildren(...tariffs.map((t) => {
+    const tr = document.createElement("tr");
+    const price = t.kind === "flat" ? `${t.price} ${t.currency}/${t.unit}` : "by band";
+    tr.append(cell(t.name), cell(t.kind), cell(price, "num"),
+      cell(t.versions.map((v) => `${new Date(v.effective_from).toLocaleDateString()}${v.price ? `: ${v.price}` : ""}`).join(" → ")));
+    return tr;
+  }));
+  const select = $("#price-tariff");
+  const chosen = select.value;
+  select.replaceChildren(...tariffs.filter((t) => t.kind === "flat").map((t) => new Option(t.name, t.id)));
+  if (chosen) { select.value = chosen; }
+}
+
+// The ledger names the field at fault first ("price must be ..."): show it next to that field.
+function showFieldError(form, prefix, message) {
+  for (const input of form.querySelectorAll("input[name]")) {
+    if (message.startsWith(`${input.name} `)) {
+      $(`#${prefix}-${input.name}-error`).textContent = message;
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+  }
+  $(`#${prefix}-error`).textContent = message;
+}
+
+async function createTariff(event) {
+  event.preventDefault();
+  const form = event.target;
+  for (const el of form.querySelectorAll(".field-error")) { el.textContent = ""; }
+  for (const el of form.querySelectorAll("[aria-invalid]")) { el.removeAttribute("aria-invalid"); }
+  $("#tariff-error").textContent = "";
+  const standing = form.standing_charge_minor_per_day.value.trim();
+  try {
+    await api("api/v1/tariffs", {
+      method: "POST",
+      body: JSON.stringify({
+        name: form.name.value.trim(),
+        currency: form.currency.value.trim().toUpperCase(),
+        unit: form.unit.value,
+        kind: "flat",
+        price: form.price.value.trim().replace(",", "."),
+        standing_charge_minor_per_day: /^\d+$/.test(standing) ? Number(standing) : standing,
+      }),
+    });
+    form.name.value = "";
+    form.price.value = "";
+    await loadTariffs();
+  } catch (error) {
+    showFieldError(form, "tariff", error.message);
+  }
+}
+
+async function changePrice(event) {
+  event.preventDefault();
+  $("#price-error").textContent = "";
+  const tariff = tariffs.find((t) => String(t.id) === $("#price-tariff").value);
+  const when = $("#price-from").value;
+  if (!tariff) { $("#price-error").textContent = "create a flat tariff first"; return; }
+  if (!when) { $("#price-error").textContent = "choose the date and time the new price applies from"; return; }
+  const { id, created_at, versions, ...definition } = tariff;
+  try {
+    await api(`api/v1/tariffs/${tariff.id}/versions`, {
+      method: "POST",
+      body: JSON.stringify({ ...definition, price: $("#price-new").value.trim().replace(",", "."), effective_from: new Date(when).toISOString() }),
+    });
+    $("#price-new").value = "";
+    await loadTariffs();
+  } catch (error) {
+    $("#price-error").textContent = error.message;
+  }
 }
 
 let reloadTimer = null;
@@ -209,6 +370,9 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   $("#new-account").addEventListener("submit", createAccount);
   $("#topup-form").addEventListener("submit", submitTopup);
+  $("#action-form").addEventListener("submit", submitAction);
+  $("#tariff-form").addEventListener("submit", createTariff);
+  $("#price-form").addEventListener("submit", changePrice);
   $("#link-print").addEventListener("click", () => window.print());
   for (const button of document.querySelectorAll("[data-close]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
