@@ -1,7 +1,7 @@
 // The landlord UI: accounts listed live from the ledger's event stream. Paths are relative to
 // <base>, so the page works under Home Assistant's ingress prefix and on its own.
 "use strict";
-const state = { accounts: [], lastTopup: {}, sortKey: "name", descending: false, search: "" };
+const state = { accounts: [], lastTopup: {}, sortKey: "name", descending: false, search: "", selected: new Set(), open: null };
 const $ = (selector) => document.querySelector(selector);
 
 async function api(path, options = {}) {
@@ -76,7 +76,23 @@ function cell(text, className) {
 function row(account) {
   const tr = document.createElement("tr");
   tr.dataset.account = account.id;
-  tr.append(cell(account.name), cell(account.number || ""));
+  const pick = document.createElement("td");
+  const box0 = document.createElement("input");
+  box0.type = "checkbox";
+  box0.className = "pick";
+  box0.value = account.id;
+  box0.checked = state.selected.has(account.id);
+  box0.setAttribute("aria-label", `Select ${account.name}`);
+  box0.addEventListener("change", () => { if (box0.checked) { state.selected.add(account.id); } else { state.selected.delete(account.id); } });
+  pick.append(box0);
+  const nameCell = document.createElement("td");
+  const open = document.createElement("button");
+  open.className = "link";
+  open.textContent = account.name;
+  open.setAttribute("aria-label", `Open ${account.name}`);
+  open.addEventListener("click", () => openAccount(account));
+  nameCell.append(open);
+  tr.append(pick, nameCell, cell(account.number || ""));
   tr.append(cell(money(account.balance_minor, account.currency, account.currency_exponent),
     `num balance${account.balance_minor < 0 ? " negative" : ""}`));
   const supply = cell(supplyText(account), account.supply.allowed ? "supply-on" : "supply-off");
@@ -120,6 +136,149 @@ async function load() {
   state.lastTopup = last;
   render();
   await Promise.all([loadOrders(), loadTariffs()]);
+  if (state.open) {
+    const fresh = state.accounts.find((a) => a.id === state.open.id);
+    if (fresh) { await openAccount(fresh, false); }
+  }
+}
+
+// ---- Batch top-up ----------------------------------------------------------------------------
+async function batchTopup(event) {
+  event.preventDefault();
+  $("#batch-error").textContent = "";
+  const chosen = state.accounts.filter((a) => state.selected.has(a.id));
+  if (!chosen.length) { $("#batch-error").textContent = "tick at least one room in the list"; return; }
+  const reference = $("#batch-reference").value.trim();
+  let items;
+  try {
+    items = chosen.map((a) => ({
+      account: a.id,
+      amount_minor: toMinor($("#batch-amount").value, a.currency_exponent),
+      ...(reference ? { reference: `${reference} / ${a.number || a.id}` } : {}),
+    }));
+  } catch (error) { $("#batch-error").textContent = error.message; return; }
+  try {
+    const result = await api("api/v1/topups/batch", {
+      method: "POST",
+      headers: { "Idempotency-Key": `ui-batch-${Date.now()}-${Math.random().toString(36).slice(2)}` },
+      body: JSON.stringify({ items }),
+    });
+    $("#batch-results").replaceChildren(...result.results.map((r) => {
+      const li = document.createElement("li");
+      const account = chosen[r.index];
+      li.textContent = r.ok ? `${account.name}: credited (order #${r.order.id})` : `${account.name}: not credited, ${r.error.message}`;
+      li.className = r.ok ? "supply-on" : "error";
+      return li;
+    }));
+    state.selected.clear();
+    scheduleReload();
+  } catch (error) { $("#batch-error").textContent = error.message; }
+}
+
+// ---- Account page ----------------------------------------------------------------------------
+const BAND_COLOURS = ["#03a9f4", "#ff9800", "#8bc34a", "#9c27b0", "#e91e63", "#607d8b"];
+
+function svgElement(name, attributes) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", name);
+  for (const [key, value] of Object.entries(attributes)) { el.setAttribute(key, value); }
+  return el;
+}
+
+function monthBounds(account) {
+  const now = new Date();
+  const first = new Date(now.getFullYear(), now.getMonth(), 1);
+  const pad = (n) => String(n).padStart(2, "0");
+  const iso = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  const start = new Date(now.getTime() - 29 * 86400000);
+  return { monthFrom: iso(first), from: iso(start), to: iso(new Date(now.getTime() + 86400000)) };
+}
+
+function drawChart(statement, exponent, days) {
+  const bands = [...new Set(statement.consumption.map((l) => l.band))];
+  const perDay = {};
+  for (const line of statement.consumption) {
+    perDay[line.day] = perDay[line.day] || {};
+    perDay[line.day][line.band] = (perDay[line.day][line.band] || 0) + line.amount_minor;
+  }
+  const max = Math.max(1, ...days.map((d) => Object.values(perDay[d] || {}).reduce((x, y) => x + y, 0)));
+  const width = 600, height = 160, barWidth = width / days.length;
+  const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height + 16}`, width: "100%" });
+  days.forEach((day, i) => {
+    let y = height;
+    bands.forEach((band, b) => {
+      const value = (perDay[day] || {})[band] || 0;
+      if (!value) { return; }
+      const h = (value / max) * height;
+      y -= h;
+      const rect = svgElement("rect", { x: i * barWidth + 1, y, width: barWidth - 2, height: h, fill: BAND_COLOURS[b % BAND_COLOURS.length] });
+      const title = svgElement("title", {});
+      title.textContent = `${day} ${band}: ${money(value, statement.currency, exponent)}`;
+      rect.append(title);
+      svg.append(rect);
+    });
+  });
+  const label = svgElement("text", { x: 0, y: height + 14, "font-size": 11, fill: "currentColor" });
+  label.textContent = `${days[0]} … ${days[days.length - 1]} · highest day ${money(max, statement.currency, exponent)}`;
+  svg.append(label);
+  $("#account-chart").replaceChildren(svg);
+  $("#account-legend").replaceChildren(...bands.map((band, b) => {
+    const span = document.createElement("span");
+    span.innerHTML = `<i style="background:${BAND_COLOURS[b % BAND_COLOURS.length]}"></i>`;
+    span.append(document.createTextNode(band));
+    return span;
+  }));
+}
+
+async function openAccount(account, scroll = true) {
+  state.open = account;
+  const section = $("#account-page");
+  section.hidden = false;
+  const exponent = account.currency_exponent;
+  $("#account-title").textContent = account.name;
+  $("#account-summary").textContent = `Account number ${account.number || "—"} · balance ${money(account.balance_minor, account.currency, exponent)} · supply ${supplyText(account).toLowerCase()} (${(account.supply.reason || "").replaceAll("_", " ")})`;
+  const bounds = monthBounds(account);
+  const days = [];
+  for (let i = 29; i >= 0; i--) {
+    const d = new Date(Date.now() - i * 86400000);
+    days.push(`${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`);
+  }
+  const [statement, orders] = await Promise.all([
+    api(`api/v1/accounts/${account.id}/statement?from=${bounds.from}&to=${bounds.to}`),
+    api(`api/v1/topups?account=${account.id}&limit=10`),
+  ]);
+  drawChart(statement, exponent, days);
+  const detailed = await Promise.all(orders.topups.map((o) => api(`api/v1/topups/${o.id}`)));
+  $("#account-topups").replaceChildren(...(detailed.length ? detailed.map((order) => {
+    const div = document.createElement("div");
+    div.className = "order";
+    div.textContent = `#${order.id} · ${money(order.amount_minor, order.currency, exponent)} · ${order.status.replaceAll("_", " ")}: `;
+    div.append(document.createTextNode(order.timeline.map((step) => `${step.status} ${new Date(step.at).toLocaleString()}`).join(" → ")));
+    return div;
+  }) : [document.createTextNode("No top-ups yet.")]));
+  $("#account-csv").href = `api/v1/accounts/${account.id}/statement?format=csv&from=${bounds.monthFrom}&to=${bounds.to}`;
+  $("#account-csv").download = `statement-${account.number || account.id}.csv`;
+  $("#account-statement").replaceChildren();
+  if (scroll) { section.scrollIntoView(); }
+}
+
+async function printStatement() {
+  const account = state.open;
+  const bounds = monthBounds(account);
+  const statement = await api(`api/v1/accounts/${account.id}/statement?from=${bounds.monthFrom}&to=${bounds.to}`);
+  const e = account.currency_exponent, c = statement.currency;
+  const table = document.createElement("table");
+  table.className = "statement";
+  const add = (label, value) => { const tr = document.createElement("tr"); tr.append(cell(label), cell(value, "num")); table.append(tr); };
+  add(`Statement for ${account.name}, account ${account.number || account.id}`, `${statement.from || ""} – ${statement.to || ""}`);
+  add("Opening balance", money(statement.opening_balance_minor, c, e));
+  for (const line of statement.consumption) { add(`${line.day} ${line.band}: ${line.quantity}`, money(-line.amount_minor, c, e)); }
+  for (const line of statement.standing_charges) { add(`${line.day} standing charge`, money(-line.amount_minor, c, e)); }
+  for (const line of statement.topups || []) { add(`${line.at.slice(0, 10)} ${line.description}`, money(line.amount_minor, c, e)); }
+  add("Closing balance", money(statement.closing_balance_minor, c, e));
+  $("#account-statement").replaceChildren(table);
+  document.body.classList.add("print-statement");
+  window.print();
+  document.body.classList.remove("print-statement");
 }
 
 // ---- Orders board ----------------------------------------------------------------------------
@@ -371,6 +530,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#new-account").addEventListener("submit", createAccount);
   $("#topup-form").addEventListener("submit", submitTopup);
   $("#action-form").addEventListener("submit", submitAction);
+  $("#batch-form").addEventListener("submit", batchTopup);
+  $("#account-close").addEventListener("click", () => { state.open = null; $("#account-page").hidden = true; });
+  $("#account-print").addEventListener("click", () => printStatement().catch((error) => { $("#account-statement").textContent = error.message; }));
   $("#tariff-form").addEventListener("submit", createTariff);
   $("#price-form").addEventListener("submit", changePrice);
   $("#link-print").addEventListener("click", () => window.print());
