@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -258,7 +259,8 @@ async def test_account_page_chart_topups_and_statement(page: Page, ledger: Ledge
     await screenshot(page, "landlord-account")
     async with page.expect_download() as download_info:
         await page.locator("#account-csv").click()
-    csv = Path(await (await download_info.value).path()).read_text(encoding="utf-8")
+    saved = await (await download_info.value).path()
+    csv = await asyncio.to_thread(Path(saved).read_text, encoding="utf-8")
     assert "closing_balance" in csv
     assert csv.strip().splitlines()[-1].endswith(",800")
     await page.evaluate("window.print = () => {}")
