@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1_000_000,
         help=f"largest top-up amount accepted, in minor units (1 to {MAX_MINOR})",
     )
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="how much the service logs (default info)",
+    )
     for name, text in (
         ("migrate", "create or upgrade the database schema"),
         ("verify", "check that transactions balance and stored balances match their entries"),
@@ -152,8 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "serve":
         with contextlib.suppress(KeyboardInterrupt):
