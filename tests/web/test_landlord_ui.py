@@ -248,6 +248,8 @@ async def test_account_page_chart_topups_and_statement(page: Page, ledger: Ledge
     # 5 kWh before noon at 0.10 and 5 after at 0.30: 0.50 + 1.50 = 2.00 EUR; 10.00 - 2.00 = 8.00.
     assert await ledger.balance(account["id"]) == 800
     await sign_in(page, ledger)
+    # One complete day at 2.00 EUR: 8.00 EUR lasts 4 days.
+    await expect(row(page, "Room 6 - Fay").locator(".days-left")).to_have_text("4.0")
     await page.get_by_role("button", name="Open Room 6 - Fay").click()
     await expect(page.locator("#account-summary")).to_contain_text("balance 8.00 EUR")
     bars = page.locator("#account-chart rect")

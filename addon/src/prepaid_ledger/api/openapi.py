@@ -236,6 +236,12 @@ SCHEMAS: dict[str, Schema] = {
             "friendly_hours": {"type": "object"},
             "grace_minutes": {"type": "integer"},
             "reconnect_margin_minor": {"type": "integer"},
+            "days_left": {
+                "type": "string",
+                "nullable": True,
+                "description": "in listings and single reads: days the credit lasts at the "
+                "recent daily cost (null without a complete day of history)",
+            },
             "supply": _ref("Supply"),
             "created_at": _TIME,
             "closed_at": _NULLABLE_TIME,

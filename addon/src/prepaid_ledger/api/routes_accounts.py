@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import qrcode  # type: ignore[import-untyped]
@@ -18,6 +19,7 @@ from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.api.http_helpers import json_body, path_id
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services import accounts, pay_links, statement
+from prepaid_ledger.services.meter_status import account_days_left
 from prepaid_ledger.store.models import Account, utcnow
 
 routes = web.RouteTableDef()
@@ -47,7 +49,7 @@ async def get_accounts(request: web.Request) -> web.Response:
         if principal.scope == "tenant":
             query = query.where(Account.id == principal.account_id)
         now = utcnow()
-        return [await accounts.account_view(session, a, now) for a in await session.scalars(query)]
+        return [await _with_forecast(session, a, now) for a in await session.scalars(query)]
 
     return web.json_response({"accounts": await db_of(request).read(work)})
 
@@ -61,9 +63,15 @@ async def get_account(request: web.Request) -> web.Response:
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         account = await accounts.get_account(session, account_id)
-        return await accounts.account_view(session, account, utcnow())
+        return await _with_forecast(session, account, utcnow())
 
     return web.json_response(await db_of(request).read(work))
+
+
+async def _with_forecast(session: AsyncSession, account: Account, now: datetime) -> dict[str, Any]:
+    """Return the account view plus its days left (what the landlord page lists)."""
+    view = await accounts.account_view(session, account, now)
+    return view | {"days_left": await account_days_left(session, account, now)}
 
 
 @routes.patch("/api/v1/accounts/{id}")

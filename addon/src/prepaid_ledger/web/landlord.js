@@ -42,6 +42,7 @@ function supplyText(account) {
 
 function sortValue(account, key) {
   if (key === "supply") { return supplyText(account); }
+  if (key === "days_left") { return account.days_left === null || account.days_left === undefined ? Infinity : Number(account.days_left); }
   if (key === "last_topup") { return (state.lastTopup[account.id] || {}).created_at || ""; }
   const value = account[key];
   return typeof value === "string" ? value.toLowerCase() : value;
@@ -95,6 +96,7 @@ function row(account) {
   tr.append(pick, nameCell, cell(account.number || ""));
   tr.append(cell(money(account.balance_minor, account.currency, account.currency_exponent),
     `num balance${account.balance_minor < 0 ? " negative" : ""}`));
+  tr.append(cell(account.days_left === null || account.days_left === undefined ? "—" : Number(account.days_left).toFixed(1), "num days-left"));
   const supply = cell(supplyText(account), account.supply.allowed ? "supply-on" : "supply-off");
   const reason = document.createElement("span");
   reason.className = "reason";
