@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger
+from tests.ledger.test_stream import read_events
 from tests.ledger.webhook_helpers import FakeStripe, serve_fake_stripe
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -68,6 +69,14 @@ async def test_checkout_opens_pending_order_and_webhook_credits_it(
         "pending",
         1250,
         session_id,
+    )
+    # The open checkout is on the event stream at once (landlord page, Home Assistant).
+    seen = await read_events(ledger, 100, last_id=0, until="topup.updated", stop_idle=2)
+    opened = seen[-1]
+    assert (opened["type"], opened["data"]["status"], opened["data"]["order_id"]) == (
+        "topup.updated",
+        "pending",
+        order["id"],
     )
     async with ledger.http.post(location, allow_redirects=False) as resp:  # the tenant pays
         assert resp.status == 303

@@ -359,6 +359,20 @@ async def open_checkout_order(
         actor=actor,
     )
     result = order_json(order)
+    # Visible at once: the landlord's page and Home Assistant show the order as pending.
+    events.emit(
+        session,
+        "topup.updated",
+        account.id,
+        {
+            "order_id": order.id,
+            "account_id": account.id,
+            "status": "pending",
+            "amount_minor": amount_minor,
+            "currency": account.currency,
+            "reason": "checkout opened",
+        },
+    )
     audit.record(
         session,
         actor=actor,
