@@ -9,14 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger import __version__
-from prepaid_ledger.api.auth import (
-    create_token,
-    principal_of,
-    require_scope,
-    revoke_token,
-)
+from prepaid_ledger.api.auth import principal_of, require_scope
 from prepaid_ledger.api.context import db_of, state_of
 from prepaid_ledger.api.http_helpers import json_body, limit_param, path_id
+from prepaid_ledger.services.tokens import create_token, revoke_token
 from prepaid_ledger.store.models import AuditLog, WebhookRejection
 
 routes = web.RouteTableDef()

@@ -5,7 +5,7 @@ Computed by the ledger so that Home Assistant never re-implements tariff or char
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +23,18 @@ from prepaid_ledger.services.tariffs import versions_for_pricing
 from prepaid_ledger.store.models import Account, ChargeLine, ChargeState, PeriodUsage
 
 
+async def daily_costs(
+    session: AsyncSession, account_id: int, first: date, end: date
+) -> dict[date, int]:
+    """Charged minor units per local day from FIRST up to (not including) END; days with charges."""
+    rows = await session.execute(
+        select(ChargeLine.day, func.sum(ChargeLine.amount_minor))
+        .where(ChargeLine.account_id == account_id, ChargeLine.day >= first, ChargeLine.day < end)
+        .group_by(ChargeLine.day)
+    )
+    return {day: int(total) for day, total in rows}
+
+
 async def daily_cost_history(session: AsyncSession, account: Account, now: datetime) -> list[int]:
     """Charged minor units per complete local day, oldest first, over the forecast window.
 
@@ -30,16 +42,7 @@ async def daily_cost_history(session: AsyncSession, account: Account, now: datet
     days are not "free" days), always excluding today's partial day.
     """
     today = now.astimezone(ZoneInfo(account.timezone)).date()
-    daily_rows = await session.execute(
-        select(ChargeLine.day, func.sum(ChargeLine.amount_minor))
-        .where(
-            ChargeLine.account_id == account.id,
-            ChargeLine.day >= today - timedelta(days=FORECAST_DAYS),
-            ChargeLine.day < today,
-        )
-        .group_by(ChargeLine.day)
-    )
-    daily = {day: int(total) for day, total in daily_rows}
+    daily = await daily_costs(session, account.id, today - timedelta(days=FORECAST_DAYS), today)
     if not daily:
         return []
     first = min(daily)

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.api.auth import create_token, hash_token
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import ConflictError, get_account
+from prepaid_ledger.services.tokens import create_token, hash_token
 from prepaid_ledger.store.models import Account, ApiToken, utcnow
 
 PAY_LINK_NAME = "pay link"

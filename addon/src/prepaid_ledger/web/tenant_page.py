@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.context import db_of, settings_of
@@ -30,9 +29,9 @@ from prepaid_ledger.domain.money import currency_exponent, from_minor, parse_dec
 from prepaid_ledger.services import accounts, topups
 from prepaid_ledger.services.accounts import ConflictError
 from prepaid_ledger.services.lookup import NotFoundError
-from prepaid_ledger.services.meter_status import account_days_left
+from prepaid_ledger.services.meter_status import account_days_left, daily_costs
 from prepaid_ledger.services.pay_links import account_for_pay_token
-from prepaid_ledger.store.models import Account, ChargeLine, utcnow
+from prepaid_ledger.store.models import Account, utcnow
 
 routes = web.RouteTableDef()
 OPEN_STATUSES = frozenset({"pending", "processing"})
@@ -83,15 +82,8 @@ class PageData:
 async def _page_data(session: AsyncSession, account: Account) -> PageData:
     now = utcnow()
     today = now.astimezone(ZoneInfo(account.timezone)).date()
-    rows = await session.execute(
-        select(ChargeLine.day, func.sum(ChargeLine.amount_minor))
-        .where(
-            ChargeLine.account_id == account.id,
-            ChargeLine.day > today - timedelta(days=RECENT_DAYS),
-        )
-        .group_by(ChargeLine.day)
-    )
-    by_day = {day: int(total) for day, total in rows}
+    first = today - timedelta(days=RECENT_DAYS - 1)
+    by_day = await daily_costs(session, account.id, first, today + timedelta(days=1))
     recent = [
         ((day := today - timedelta(days=i)).isoformat(), by_day.get(day, 0))
         for i in range(RECENT_DAYS - 1, -1, -1)
