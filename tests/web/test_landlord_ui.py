@@ -286,3 +286,25 @@ async def test_batch_top_up_gives_one_result_per_room(page: Page, ledger: Ledger
     await expect(results.nth(1)).to_contain_text("Room 8 - Hal: not credited")
     await expect(row(page, "Room 7 - Gus").locator(".balance")).to_have_text("12.50 EUR")
     assert await ledger.balance(first["id"]) == 1250
+
+
+async def test_time_of_use_tariff_from_the_form(page: Page, ledger: Ledger) -> None:
+    await sign_in(page, ledger)
+    await page.get_by_label("Tariff name").fill("Day and night")
+    await page.get_by_label("Kind").select_option("tou")
+    await expect(page.get_by_label("Price per unit", exact=True)).to_be_hidden()
+    bands = page.get_by_label("Bands: one per line, start time, price and an optional name")
+    await bands.fill("00:00 0.18 night\n07:00 0,3x day")
+    await page.get_by_role("button", name="Create tariff").click()
+    await expect(page.locator("#tariff-segments-error")).to_contain_text("segments[1].price")
+    assert (await ledger.ok("GET", "/api/v1/tariffs"))["tariffs"] == []
+    await bands.fill("00:00 0.18 night\n07:00 0,32 day\n22:00 0.18 night")
+    await page.get_by_role("button", name="Create tariff").click()
+    await expect(page.locator("#tariffs tbody tr")).to_contain_text("day from 07:00: 0.32")
+    (tariff,) = (await ledger.ok("GET", "/api/v1/tariffs"))["tariffs"]
+    assert tariff["kind"] == "tou"
+    assert [(s["start"], s["price"], s["band"]) for s in tariff["segments"]] == [
+        ("00:00", "0.18", "night"),
+        ("07:00", "0.32", "day"),
+        ("22:00", "0.18", "night"),
+    ]

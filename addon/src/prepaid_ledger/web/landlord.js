@@ -372,7 +372,8 @@ async function loadTariffs() {
   tariffs = (await api("api/v1/tariffs")).tariffs;
   $("#tariffs tbody").replaceChildren(...tariffs.map((t) => {
     const tr = document.createElement("tr");
-    const price = t.kind === "flat" ? `${t.price} ${t.currency}/${t.unit}` : "by band";
+    const price = t.kind === "flat" ? `${t.price} ${t.currency}/${t.unit}`
+      : t.kind === "tou" ? t.segments.map((s) => `${s.band} from ${s.start}: ${s.price}`).join(", ") : "by tier";
     tr.append(cell(t.name), cell(t.kind), cell(price, "num"),
       cell(t.versions.map((v) => `${new Date(v.effective_from).toLocaleDateString()}${v.price ? `: ${v.price}` : ""}`).join(" → ")));
     return tr;
@@ -385,8 +386,8 @@ async function loadTariffs() {
 
 // The ledger names the field at fault first ("price must be ..."): show it next to that field.
 function showFieldError(form, prefix, message) {
-  for (const input of form.querySelectorAll("input[name]")) {
-    if (message.startsWith(`${input.name} `)) {
+  for (const input of form.querySelectorAll("input[name], textarea[name]")) {
+    if (message.startsWith(`${input.name} `) || message.startsWith(`${input.name}[`)) {
       $(`#${prefix}-${input.name}-error`).textContent = message;
       input.setAttribute("aria-invalid", "true");
       input.focus();
@@ -403,20 +404,27 @@ async function createTariff(event) {
   for (const el of form.querySelectorAll("[aria-invalid]")) { el.removeAttribute("aria-invalid"); }
   $("#tariff-error").textContent = "";
   const standing = form.standing_charge_minor_per_day.value.trim();
-  try {
-    await api("api/v1/tariffs", {
-      method: "POST",
-      body: JSON.stringify({
-        name: form.name.value.trim(),
-        currency: form.currency.value.trim().toUpperCase(),
-        unit: form.unit.value,
-        kind: "flat",
-        price: form.price.value.trim().replace(",", "."),
-        standing_charge_minor_per_day: /^\d+$/.test(standing) ? Number(standing) : standing,
-      }),
+  const body = {
+    name: form.name.value.trim(),
+    currency: form.currency.value.trim().toUpperCase(),
+    unit: form.unit.value,
+    kind: form.kind.value,
+    standing_charge_minor_per_day: /^\d+$/.test(standing) ? Number(standing) : standing,
+  };
+  if (body.kind === "tou") {
+    // "07:00 0.32 day" per line; the ledger checks the times, prices and order.
+    body.segments = form.segments.value.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
+      const [start, price, ...band] = line.split(/\s+/);
+      return { start, price: (price || "").replace(",", "."), ...(band.length ? { band: band.join(" ") } : {}) };
     });
+  } else {
+    body.price = form.price.value.trim().replace(",", ".");
+  }
+  try {
+    await api("api/v1/tariffs", { method: "POST", body: JSON.stringify(body) });
     form.name.value = "";
     form.price.value = "";
+    form.segments.value = "";
     await loadTariffs();
   } catch (error) {
     showFieldError(form, "tariff", error.message);
@@ -536,6 +544,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#account-close").addEventListener("click", () => { state.open = null; $("#account-page").hidden = true; });
   $("#account-print").addEventListener("click", () => printStatement().catch((error) => { $("#account-statement").textContent = error.message; }));
   $("#tariff-form").addEventListener("submit", createTariff);
+  $("#tariff-kind").addEventListener("change", (event) => {
+    const tou = event.target.value === "tou";
+    $("#tariff-segments-box").hidden = !tou;
+    $("#tariff-price-box").hidden = tou;
+  });
   $("#price-form").addEventListener("submit", changePrice);
   $("#link-print").addEventListener("click", () => window.print());
   for (const button of document.querySelectorAll("[data-close]")) {
