@@ -26,12 +26,11 @@ from .const import (
     SUBENTRY_METER,
 )
 from .coordinator import MeterCoordinator
-from .hubs import async_get_hub_manager
 from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerIdentity
 from .ledger_sync import LedgerSync
-from .meter_config import endpoint_from_config, hub_settings_from_config, profile_from_config
-from .modbus.connection import HubManager
-from .modbus.errors import EndpointConflict
+from .meter_config import profile_from_config
+from .meter_errors import EndpointConflict
+from .meter_link import async_attach_meter
 from .services import async_setup_services
 from .supply_control import OverrideStore, SupplyController
 
@@ -96,10 +95,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
     sync = LedgerSync(hass, entry, client, set(ledger_meters.values()))
     runtime = PrepaidRuntimeData(client, identity, sync, ledger_meters=ledger_meters)
     entry.runtime_data = runtime
-    manager = async_get_hub_manager(hass)
     for subentry in entry.subentries.values():
         if subentry.subentry_type == SUBENTRY_METER:
-            coordinator = _start_meter(hass, entry, subentry, manager)
+            coordinator = _start_meter(hass, entry, subentry)
             if coordinator is not None:
                 runtime.meters[subentry.subentry_id] = coordinator
     await sync.async_config_entry_first_refresh()
@@ -122,7 +120,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
                 overrides=overrides,
             )
     # A meter that does not answer yet is unavailable, never a reason to fail the site. Lines
-    # are read in parallel; the hubs serialise the meters that share one.
+    # are read in parallel; a shared connection serialises the meters on one line.
     await asyncio.gather(*(coordinator.async_refresh() for coordinator in runtime.meters.values()))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     for controller in runtime.supply.values():
@@ -136,13 +134,12 @@ def _start_meter(
     hass: HomeAssistant,
     entry: PrepaidConfigEntry,
     subentry: ConfigSubentry,
-    manager: HubManager,
 ) -> MeterCoordinator | None:
-    """Attach a meter to its line's shared hub; raise a repair issue if the line conflicts."""
+    """Hold the meter's unit on its line's shared connection; a repair issue on a conflict."""
     issue_id = f"endpoint_conflict_{subentry.subentry_id}"
-    endpoint = endpoint_from_config(subentry.data)
+    profile = profile_from_config(subentry.data)
     try:
-        hub = manager.acquire(endpoint, hub_settings_from_config(subentry.data))
+        link = async_attach_meter(hass, entry, subentry.data, profile)
     except EndpointConflict as err:
         _LOGGER.error("Meter %s not started: %s", subentry.title, err)
         ir.async_create_issue(
@@ -156,14 +153,13 @@ def _start_meter(
         )
         return None
     ir.async_delete_issue(hass, DOMAIN, issue_id)
-    return MeterCoordinator(hass, entry, subentry, hub, profile_from_config(subentry.data))
+    return MeterCoordinator(hass, entry, subentry, link)
 
 
-async def _release_meters(hass: HomeAssistant, runtime: PrepaidRuntimeData) -> None:
-    manager = async_get_hub_manager(hass)
+def _release_meters(hass: HomeAssistant, runtime: PrepaidRuntimeData) -> None:
+    """Forget the meters; core ``modbus`` releases their units when the entry unloads."""
     for coordinator in runtime.meters.values():
         ir.async_delete_issue(hass, DOMAIN, coordinator.issue_id)
-        await manager.release(coordinator.hub)
     runtime.meters.clear()
 
 
@@ -180,5 +176,5 @@ async def async_unload_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> 
     for controller in runtime.supply.values():
         controller.stop()
     await runtime.sync.async_stop()
-    await _release_meters(hass, runtime)
+    _release_meters(hass, runtime)
     return True

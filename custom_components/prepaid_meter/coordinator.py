@@ -1,7 +1,7 @@
-"""One coordinator per meter: poll its registers (and relay) through the line's shared hub.
+"""One coordinator per meter: poll its registers (and relay) through its link.
 
 Per meter, not per line, so a meter that stops answering makes only its own entities
-unavailable. Requests of meters on one line are still serialised by the hub.
+unavailable. Requests of meters on one line are still serialised by the shared connection.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .const import (
-    CONF_UNIT_ID,
     CONF_UNREACHABLE_MINUTES,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_UNREACHABLE_MINUTES,
     DOMAIN,
 )
-from .modbus.connection import ModbusHub
-from .modbus.errors import ModbusError, RelayMismatch
+from .meter_errors import MeterLinkError, RelayMismatch
+from .meter_link import MeterLink
 from .profiles import MeterProfile
 
 if TYPE_CHECKING:
@@ -56,23 +55,22 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
         hass: HomeAssistant,
         entry: PrepaidConfigEntry,
         subentry: ConfigSubentry,
-        hub: ModbusHub,
-        profile: MeterProfile,
+        link: MeterLink,
     ) -> None:
-        """Bind the meter's subentry to its line's hub and its register map."""
+        """Bind the meter's subentry to its link (its unit on the line, its profile)."""
         super().__init__(
             hass,
             _LOGGER,
             config_entry=entry,
-            name=f"{subentry.title} ({hub.endpoint}, unit {subentry.data[CONF_UNIT_ID]})",
+            name=f"{subentry.title} ({link})",
             # The integration picks the interval (quality scale: appropriate-polling); a
             # scan_interval stored by older versions is ignored.
             update_interval=timedelta(seconds=DEFAULT_SCAN_INTERVAL),
         )
         self.subentry = subentry
-        self.hub = hub
-        self.profile = profile
-        self.unit_id = int(subentry.data[CONF_UNIT_ID])
+        self.link = link
+        self.profile: MeterProfile = link.profile
+        self.unit_id = link.unit_id
         self._unreachable_after = timedelta(
             minutes=subentry.data.get(CONF_UNREACHABLE_MINUTES, DEFAULT_UNREACHABLE_MINUTES)
         )
@@ -85,8 +83,8 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
 
     async def _async_update_data(self) -> MeterData:
         try:
-            values = await self.hub.read_meter(self.unit_id, self.profile)
-        except ModbusError as err:
+            values = await self.link.read_values()
+        except MeterLinkError as err:
             self._note_failure()
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -109,8 +107,8 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
         relay_error: str | None = None
         if self.profile.relay is not None:
             try:
-                relay_closed = await self.hub.read_relay(self.unit_id, self.profile)
-            except ModbusError as err:
+                relay_closed = await self.link.read_relay()
+            except MeterLinkError as err:
                 # The measurements stay valid; only the relay entity becomes unavailable.
                 relay_error = str(err)
         self._note_success()
@@ -130,7 +128,7 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
                 translation_key="meter_unreachable",
                 translation_placeholders={
                     "meter": self.subentry.title,
-                    "endpoint": str(self.hub.endpoint),
+                    "endpoint": self.link.endpoint,
                     "unit_id": str(self.unit_id),
                     "since": self.failing_since.isoformat(timespec="seconds"),
                 },
@@ -144,7 +142,7 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
     async def async_set_relay(self, *, closed: bool) -> None:
         """Switch the relay and publish the state the meter confirms on read-back."""
         try:
-            confirmed = await self.hub.set_relay(self.unit_id, self.profile, closed)
+            confirmed = await self.link.set_relay(closed)
         except RelayMismatch as err:
             self._publish_relay(err.confirmed_closed)
             raise HomeAssistantError(
@@ -156,7 +154,7 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
                     "actual": _relay_word(err.confirmed_closed),
                 },
             ) from err
-        except ModbusError as err:
+        except MeterLinkError as err:
             # The write may have reached the meter (a timeout after it switched): show what
             # the meter says now, or unavailable, never the state from before the command.
             await self._async_read_back_relay()
@@ -169,8 +167,8 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
 
     async def _async_read_back_relay(self) -> None:
         try:
-            state = await self.hub.read_relay(self.unit_id, self.profile)
-        except ModbusError as err:
+            state = await self.link.read_relay()
+        except MeterLinkError as err:
             self._publish_relay(None, str(err))
         else:
             self._publish_relay(state)

@@ -1,4 +1,4 @@
-"""Diagnostics download: the site, every meter's settings, last values and line statistics.
+"""Diagnostics download: the site, every meter's settings, last values and its Modbus line.
 
 The ledger token is redacted; meter settings hold no secrets.
 """
@@ -9,6 +9,7 @@ import dataclasses
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.modbus.connection import async_get_connection_info
 from homeassistant.core import HomeAssistant
 
 from . import PrepaidConfigEntry
@@ -28,7 +29,7 @@ async def async_get_config_entry_diagnostics(
         meters[subentry_id] = {
             "title": coordinator.subentry.title,
             "settings": dict(coordinator.subentry.data),
-            "endpoint": str(coordinator.hub.endpoint),
+            "endpoint": coordinator.link.endpoint,
             "profile": coordinator.profile.id,
             "last_update_success": coordinator.last_update_success,
             "failing_since": coordinator.failing_since,
@@ -36,8 +37,19 @@ async def async_get_config_entry_diagnostics(
             "relay_closed": None if data is None else data.relay_closed,
             "relay_error": None if data is None else data.relay_error,
             "read_at": None if data is None else data.read_at.isoformat(),
-            "line_stats": dataclasses.asdict(coordinator.hub.stats),
+            "link_stats": dataclasses.asdict(coordinator.link.stats),
         }
+    # Core modbus's shared connections this site holds units on, with every other holder
+    # (another integration on the same gateway shows up here too).
+    connections = [
+        {
+            "endpoint": list(info.endpoint),
+            "connected": info.connected,
+            "units": info.units,
+        }
+        for info in async_get_connection_info(hass)
+        if entry.entry_id in info.units
+    ]
     sync = runtime.sync
     supply = {
         subentry_id: {
@@ -73,4 +85,5 @@ async def async_get_config_entry_diagnostics(
             "scope": runtime.identity.scope,
         },
         "meters": meters,
+        "modbus_connections": connections,
     }

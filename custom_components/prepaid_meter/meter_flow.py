@@ -56,23 +56,17 @@ from .const import (
     PARITY_OPTIONS,
     PROFILE_CUSTOM,
 )
-from .hubs import async_get_hub_manager
 from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerRequestError
-from .meter_config import (
-    endpoint_from_config,
-    hub_settings_from_config,
-    profile_from_config,
-    profile_has_relay_module,
-)
-from .modbus.connection import ModbusHub
-from .modbus.errors import (
+from .meter_config import line_key, modbus_params, profile_from_config, profile_has_relay_module
+from .meter_errors import (
     DecodeError,
     EndpointConflict,
     ExceptionResponse,
-    ModbusError,
+    MeterLinkError,
     NoResponse,
     WrongProfile,
 )
+from .meter_link import MeterLink, async_borrow_meter
 from .profiles import PROFILES, MeterProfile, ProfileError
 
 #: The ledger's unit for each kind of meter.
@@ -167,7 +161,7 @@ def _normalise(data: dict[str, Any]) -> dict[str, Any]:
 
 def meter_unique_id(data: Mapping[str, Any]) -> str:
     """One subentry per physical meter: its line plus unit id."""
-    return f"{endpoint_from_config(data).line_key}/{data[CONF_UNIT_ID]}"
+    return f"{line_key(data)}/{data[CONF_UNIT_ID]}"
 
 
 class MeterSubentryFlow(ConfigSubentryFlow):
@@ -372,63 +366,63 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         ``data`` (``read_function``), so it is read that way from then on.
         """
         try:
-            endpoint = endpoint_from_config(data)
-            settings = hub_settings_from_config(data)
+            modbus_params(data)
         except ValueError as err:
             return "invalid_connection", str(err)
         try:
             profile = profile_from_config(data)
         except ProfileError as err:
             return "invalid_profile", str(err)
-        manager = async_get_hub_manager(self.hass)
         try:
-            hub = manager.acquire(endpoint, settings)
+            async with async_borrow_meter(self.hass, data, profile) as link:
+                return await _async_test_read(link, data)
         except EndpointConflict as err:
             return "endpoint_conflict", str(err)
-        unit_id = int(data[CONF_UNIT_ID])
+
+
+async def _async_test_read(link: MeterLink, data: dict[str, Any]) -> tuple[str | None, str]:
+    """Probe the meter (and read its relay) on a borrowed link: (form error, detail)."""
+    try:
         try:
-            try:
-                read_function = await _async_probe(hub, unit_id, profile)
-            except WrongProfile as err:
-                if data[CONF_PROFILE] == PROFILE_CUSTOM and isinstance(err.__cause__, DecodeError):
-                    # The user's map cannot decode what the meter sends (NaN, a scale that
-                    # overflows): a mistake in the map, not a different meter.
-                    return "invalid_profile", str(err)
-                raise
-            if read_function is not None:
-                data[CONF_READ_FUNCTION] = read_function
-                profile = profile_from_config(data)
-            if profile.relay is not None:
-                await hub.read_relay(unit_id, profile)
-        except NoResponse as err:
-            return "no_response", str(err)
-        except (WrongProfile, ExceptionResponse, DecodeError) as err:
-            return "wrong_profile", str(err)
-        except ModbusError as err:  # EndpointUnreachable, and anything else about the line
-            return "cannot_connect", str(err)
-        finally:
-            await manager.release(hub)
-        return None, ""
+            read_function = await _async_probe(link)
+        except WrongProfile as err:
+            if data[CONF_PROFILE] == PROFILE_CUSTOM and isinstance(err.__cause__, DecodeError):
+                # The user's map cannot decode what the meter sends (NaN, a scale that
+                # overflows): a mistake in the map, not a different meter.
+                return "invalid_profile", str(err)
+            raise
+        if read_function is not None:
+            data[CONF_READ_FUNCTION] = read_function
+            link = link.with_profile(profile_from_config(data))
+        if link.profile.relay is not None:
+            await link.read_relay()
+    except NoResponse as err:
+        return "no_response", str(err)
+    except (WrongProfile, ExceptionResponse, DecodeError) as err:
+        return "wrong_profile", str(err)
+    except MeterLinkError as err:  # EndpointUnreachable, and anything else about the line
+        return "cannot_connect", str(err)
+    return None, ""
 
 
-async def _async_probe(hub: ModbusHub, unit_id: int, profile: MeterProfile) -> int | None:
+async def _async_probe(link: MeterLink) -> int | None:
     """Prove the meter is this model; return the read function it answers if it had to fall back.
 
     A meter that refuses the profile's read function with "illegal function" is tried once
     more with the profile's fallback (Chint DDSU666 firmware answers FC04 or FC03).
     """
     try:
-        await hub.probe(unit_id, profile)
+        await link.probe()
     except WrongProfile as err:
         refused = err.__cause__
-        fallback = profile.fallback_read_function
+        fallback = link.profile.fallback_read_function
         if (
             fallback is None
             or not isinstance(refused, ExceptionResponse)
             or refused.code != ILLEGAL_FUNCTION
         ):
             raise
-        await hub.probe(unit_id, profile.with_read_function(fallback))
+        await link.with_profile(link.profile.with_read_function(fallback)).probe()
         return fallback
     return None
 

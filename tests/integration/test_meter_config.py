@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+import modbus_connection as mc
+
 from custom_components.prepaid_meter.meter_config import (
-    endpoint_from_config,
-    hub_settings_from_config,
+    line_key,
+    modbus_params,
     profile_from_config,
 )
-from custom_components.prepaid_meter.modbus.endpoint import SerialEndpoint, TcpEndpoint
 from custom_components.prepaid_meter.profiles import CoilRelay, ProfileError
 
 SERIAL = {
@@ -22,22 +23,36 @@ SERIAL = {
 }
 
 
-def test_serial_endpoint_and_frame_gap() -> None:
-    assert endpoint_from_config(SERIAL) == SerialEndpoint(
-        port="/dev/ttyUSB0", baudrate=2400, parity="E", stopbits=1, bytesize=8
+def test_serial_params() -> None:
+    assert modbus_params(SERIAL) == mc.ModbusSerialParams(
+        device="/dev/ttyUSB0", baudrate=2400, parity="E", stopbits=1, bytesize=8
     )
     # The selector's keys (hassfest: lowercase) and the codes older versions stored.
     for stored, code in (("none", "N"), ("even", "E"), ("odd", "O"), ("O", "O")):
-        assert endpoint_from_config({**SERIAL, "parity": stored}).parity == code
-    assert hub_settings_from_config(SERIAL) is None
-    settings = hub_settings_from_config({**SERIAL, "frame_gap_ms": 20})
-    assert settings is not None
-    assert settings.frame_gap == pytest.approx(0.020)
+        params = modbus_params({**SERIAL, "parity": stored})
+        assert isinstance(params, mc.ModbusSerialParams)
+        assert params.parity == code
+    for bad in ({"baudrate": 100}, {"stopbits": 3}, {"bytesize": 6}, {"parity": "x"}):
+        with pytest.raises(ValueError, match="baud|stop|byte|parity"):
+            modbus_params({**SERIAL, **bad})
 
 
-def test_rtu_over_tcp_endpoint() -> None:
-    endpoint = endpoint_from_config({"connection": "rtu_over_tcp", "host": "gw", "port": 4196})
-    assert endpoint == TcpEndpoint(host="gw", port=4196, framing="rtu")
+def test_rtu_over_tcp_is_a_serial_link_on_a_socket() -> None:
+    """Core modbus's canonical form, so both spellings of the gateway share a connection."""
+    params = modbus_params({"connection": "rtu_over_tcp", "host": "GW", "port": 4196})
+    assert params == mc.ModbusSerialParams(device="socket://gw:4196", baudrate=115200)
+    assert params.endpoint == mc.ModbusTcpParams(host="gw", port=4196, framer="rtu").endpoint
+
+
+def test_tcp_params_and_line_key() -> None:
+    data = {"connection": "tcp", "host": " Gateway.lan ", "port": 502}
+    assert modbus_params(data) == mc.ModbusTcpParams(host="gateway.lan", port=502)
+    # The unique-id format stored by earlier versions, framing-independent.
+    assert line_key(data) == "tcp://gateway.lan:502"
+    assert line_key({**data, "connection": "rtu_over_tcp"}) == "tcp://gateway.lan:502"
+    assert line_key(SERIAL) == "serial:///dev/ttyUSB0"
+    with pytest.raises(ValueError, match="port"):
+        modbus_params({**data, "port": 70000})
 
 
 def test_relay_module_is_optional_for_coil_relays() -> None:

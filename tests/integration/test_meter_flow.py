@@ -223,7 +223,7 @@ async def test_serial_port_with_two_settings_raises_repair_issue(
         DOMAIN, f"endpoint_conflict_{conflicted.subentry_id}"
     )
     assert issue is not None
-    assert "already open" in issue.translation_placeholders["detail"]
+    assert "already in use" in issue.translation_placeholders["detail"]
     assert hass.states.get("sensor.a_energy") is not None
 
     # The config flow refuses the same conflict up front.
@@ -320,7 +320,13 @@ async def test_diagnostics_redact_token(
     assert site_with_meters.data["token"] not in str(diagnostics)
     meters = diagnostics["meters"].values()
     assert {m["title"] for m in meters} == {"Room 1", "Room 2"}
-    assert all(m["line_stats"]["requests"] > 0 for m in meters)
+    assert all(m["link_stats"]["reads"] > 0 for m in meters)
+    # The shared connection this site holds its units on, as core modbus reports it.
+    (connection,) = diagnostics["modbus_connections"]
+    assert connection["connected"] is True
+    assert sorted(connection["units"][site_with_meters.entry_id]) == sorted(
+        {int(m["settings"]["unit_id"]) for m in meters} | {20}
+    )
 
 
 FLAT_TARIFF = {

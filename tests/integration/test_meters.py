@@ -16,6 +16,7 @@ from homeassistant.const import (
     STATE_UNKNOWN,
     EntityCategory,
 )
+from homeassistant.components.modbus.connection import async_get_connection_info
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
@@ -155,20 +156,23 @@ async def test_gateway_restart_recovers_without_reload(
     hass: HomeAssistant, site_with_meters: MockConfigEntry, sim: MeterSimulator
 ) -> None:
     _, room1 = _meter(site_with_meters, "Room 1")
-    hub = room1.hub
+    link = room1.link
     await sim.stop_tcp()
     await room1.async_refresh()
     await hass.async_block_till_done()
     assert hass.states.get("sensor.room_1_energy").state == STATE_UNAVAILABLE
     await sim.start_tcp(port=sim.tcp_port)
-    for _ in range(20):  # the hub backs off between reconnects; polls keep coming
+    for _ in range(20):  # polls keep coming; the shared connection opens again on one
         await room1.async_refresh()
         if room1.last_update_success:
             break
         await asyncio.sleep(0.1)
     await hass.async_block_till_done()
     assert hass.states.get("sensor.room_1_energy").state != STATE_UNAVAILABLE
-    assert room1.hub is hub, "the same hub reconnected; nothing was reloaded"
+    assert room1.link is link, "the same link reconnected; nothing was reloaded"
+    (connection,) = async_get_connection_info(hass)
+    assert connection.connected
+    assert sim.stats.connections == 2, "one connection before the restart, one after"
 
 
 async def test_repair_issue_when_unreachable_too_long(
@@ -220,7 +224,11 @@ async def test_meters_share_one_connection_per_gateway(
 ) -> None:
     _, room1 = _meter(site_with_meters, "Room 1")
     _, room2 = _meter(site_with_meters, "Room 2")
-    assert room1.hub is room2.hub
+    (connection,) = async_get_connection_info(hass)
+    assert connection.endpoint == ("tcp", "127.0.0.1", sim.tcp_port)
+    assert connection.units == {
+        site_with_meters.entry_id: sorted({room1.unit_id, room2.unit_id, 20})
+    }, "both meters and Room 2's relay module hold units on the one connection"
     assert sim.stats.connections == 1
 
 

@@ -1,4 +1,8 @@
-"""A simulator with one unit per profile (plus a relay module), reachable over TCP and a pty."""
+"""A simulator with one unit per profile (plus a relay module), reachable over TCP and a pty.
+
+Links are built on ``modbus_connection``'s tmodbus connection, the very class Home Assistant's
+core ``modbus`` shares between integrations, without a Home Assistant around it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from custom_components.prepaid_meter.modbus import HubSettings, ModbusHub, TcpEndpoint
-from custom_components.prepaid_meter.profiles import PROFILES
+import modbus_connection as mc
+from modbus_connection.tmodbus import ModbusConnection
+
+from custom_components.prepaid_meter.meter_link import MeterLink
+from custom_components.prepaid_meter.profiles import PROFILES, CoilRelay, MeterProfile, get_profile
 from meter_simulator import ConstantLoad, MeterSimulator, RelayModule, SimulatedMeter
 
 #: Unit id of each built-in profile on the simulated bus.
@@ -15,7 +22,29 @@ UNITS = {profile_id: unit for unit, profile_id in enumerate(PROFILES, start=1)}
 RELAY_MODULE_UNIT = 20
 START_TOTAL = 1234.5
 LOAD_W = 1500.0
-FAST = HubSettings(timeout=0.3, connect_timeout=1.0, reconnect_min=0.05, reconnect_max=0.2)
+#: Seconds a simulated unit gets to answer (the integration asks for 1 s; tests wait less).
+FAST_TIMEOUT = 0.3
+
+
+def make_link(
+    connection: mc.ModbusConnection,
+    profile: MeterProfile | str,
+    unit_id: int | None = None,
+    *,
+    timeout: float = FAST_TIMEOUT,
+) -> MeterLink:
+    """A meter link on ``connection``, as the integration builds it from a held unit."""
+    if isinstance(profile, str):
+        profile = get_profile(profile)
+        if isinstance(profile.relay, CoilRelay):
+            profile = profile.with_relay_module(RELAY_MODULE_UNIT)
+    unit_id = UNITS[profile.id] if unit_id is None else unit_id
+    unit = connection.for_unit(unit_id)
+    unit.require_timeout(timeout)
+    relay_unit = None
+    if isinstance(profile.relay, CoilRelay) and profile.relay.unit_id is not None:
+        relay_unit = connection.for_unit(profile.relay.unit_id)
+    return MeterLink(unit, profile, unit_id=unit_id, endpoint="test", relay_unit=relay_unit)
 
 
 @dataclass
@@ -58,7 +87,8 @@ async def tcp_port(sim):
 
 
 @pytest.fixture
-async def hub(tcp_port):
-    modbus_hub = ModbusHub(TcpEndpoint(host="127.0.0.1", port=tcp_port), FAST)
-    yield modbus_hub
-    await modbus_hub.close()
+async def connection(tcp_port):
+    """One TCP connection to the simulator, shared by every link a test makes."""
+    shared = ModbusConnection(mc.ModbusTcpParams(host="127.0.0.1", port=tcp_port))
+    yield shared
+    await shared.close()

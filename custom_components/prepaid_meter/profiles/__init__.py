@@ -1,6 +1,7 @@
 """Meter profiles: one module per supported model, plus user-defined profiles from YAML.
 
-No Home Assistant imports here: the simulator, benchmarks and tests use these profiles too.
+Each model is a ``modbus_connection.model`` component (see ``model``). No Home Assistant
+imports here: the simulator, benchmarks and tests use these profiles too.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from .model import (
     WATER_TOTAL,
     AddressRange,
     CoilRelay,
+    MeterComponent,
     MeterProfile,
     ProfileError,
     Register,
     RegisterRelay,
     RelaySpec,
     SerialDefaults,
+    UndecodableWords,
+    meter_component,
 )
 
 #: Built-in profiles by id, in the order the config flow offers them.
@@ -72,13 +76,16 @@ __all__ = [
     "WATER_TOTAL",
     "AddressRange",
     "CoilRelay",
+    "MeterComponent",
     "MeterProfile",
     "ProfileError",
     "Register",
     "RegisterRelay",
     "RelaySpec",
     "SerialDefaults",
+    "UndecodableWords",
     "get_profile",
     "load_custom_profile",
     "load_custom_profile_yaml",
+    "meter_component",
 ]

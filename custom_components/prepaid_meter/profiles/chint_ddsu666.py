@@ -8,18 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .model import (
-    CURRENT,
-    ENERGY_EXPORT,
-    ENERGY_TOTAL,
-    FREQUENCY,
-    POWER,
-    POWER_FACTOR,
-    VOLTAGE,
-    MeterProfile,
-    Register,
-    SerialDefaults,
-)
+from .model import MeterComponent, MeterProfile, Register, SerialDefaults
 from .plausible import (
     ENERGY_RANGE,
     MAINS_CURRENT,
@@ -31,36 +20,32 @@ from .plausible import (
 
 
 def _float(
-    key: str,
-    address: int,
-    unit: str | None,
-    plausible: tuple[Decimal, Decimal],
-    scale: Decimal = Decimal(1),
+    address: int, unit: str | None, plausible: tuple[Decimal, Decimal], scale: int = 1
 ) -> Register:
     return Register(
-        key=key,
-        address=address,
-        function=4,
-        data_type="float32",
-        scale=scale,
-        unit=unit,
-        plausible=plausible,
+        address, data_type="float32", scale=Decimal(scale), unit=unit, plausible=plausible
     )
+
+
+class ChintDdsu666(MeterComponent):
+    """Measurements at 2000H-200FH, energy counters at 4000H-400BH (two reads)."""
+
+    register_space = "input"
+
+    voltage = _float(0x2000, "V", MAINS_VOLTAGE)
+    current = _float(0x2002, "A", MAINS_CURRENT)
+    power = _float(0x2004, "W", SINGLE_PHASE_POWER, scale=1000)
+    power_factor = _float(0x200A, None, POWER_FACTOR_RANGE)
+    frequency = _float(0x200E, "Hz", MAINS_FREQUENCY)
+    energy_total = _float(0x4000, "kWh", ENERGY_RANGE)
+    energy_export = _float(0x400A, "kWh", ENERGY_RANGE)
 
 
 PROFILE = MeterProfile(
     id="chint_ddsu666",
     name="Chint DDSU666",
     manufacturer="Chint",
-    registers=(
-        _float(VOLTAGE, 0x2000, "V", MAINS_VOLTAGE),
-        _float(CURRENT, 0x2002, "A", MAINS_CURRENT),
-        _float(POWER, 0x2004, "W", SINGLE_PHASE_POWER, scale=Decimal(1000)),
-        _float(POWER_FACTOR, 0x200A, None, POWER_FACTOR_RANGE),
-        _float(FREQUENCY, 0x200E, "Hz", MAINS_FREQUENCY),
-        _float(ENERGY_TOTAL, 0x4000, "kWh", ENERGY_RANGE),
-        _float(ENERGY_EXPORT, 0x400A, "kWh", ENERGY_RANGE),
-    ),
+    components=(ChintDdsu666,),
     serial_defaults=SerialDefaults(baudrate=9600),
     fallback_read_function=3,
 )

@@ -33,6 +33,7 @@ from .model import (
     DATA_TYPES,
     MAX_ADDRESS,
     PROTOCOL_MAX_READ,
+    SPACE_OF_FUNCTION,
     AddressRange,
     CoilRelay,
     MeterProfile,
@@ -40,6 +41,8 @@ from .model import (
     Register,
     RegisterRelay,
     RelaySpec,
+    meter_component,
+    readable_ranges,
 )
 
 
@@ -136,10 +139,10 @@ def load_custom_profile(definition: Mapping[str, Any]) -> MeterProfile:
         data = cast("dict[str, Any]", SCHEMA(dict(definition)))
     except vol.MultipleInvalid as err:
         raise ProfileError(_describe(err)) from err
-    registers = tuple(
+    registers = [
         Register(
+            item["address"],
             key=item["key"],
-            address=item["address"],
             function=item["function"],
             data_type=item["data_type"],
             word_order=item["word_order"],
@@ -148,17 +151,27 @@ def load_custom_profile(definition: Mapping[str, Any]) -> MeterProfile:
             unit=item.get("unit"),
         )
         for item in data["registers"]
-    )
+    ]
     forbidden = tuple(
         AddressRange(start=item["start"], end=item["end"], function=item.get("function"))
         for item in data["forbidden"]
+    )
+    # One component per read function the map uses (a map may mix FC03 and FC04 values).
+    components = tuple(
+        meter_component(
+            f"{data['id']}_fc{function:02d}",
+            [r for r in registers if r.function == function],
+            space=SPACE_OF_FUNCTION[function],
+            max_span=data["max_registers_per_request"],
+            register_ranges=readable_ranges(forbidden, function),
+        )
+        for function in sorted({r.function for r in registers if r.function is not None})
     )
     return MeterProfile(
         id=data["id"],
         name=data["name"],
         quantity=data["quantity"],
-        registers=registers,
-        max_registers_per_request=data["max_registers_per_request"],
+        components=components,
         forbidden=forbidden,
         write_functions=frozenset(data["write_functions"]),
         relay=_relay(data["relay"]) if "relay" in data else None,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from ._eastron import single_phase
+from ._eastron import EastronSinglePhase, eastron_profile
 
-PROFILE = single_phase("eastron_sdm120", "Eastron SDM120", baudrate=2400)
+
+class EastronSdm120(EastronSinglePhase):
+    """SDM120-Modbus input registers (the single-phase SDM layout)."""
+
+
+PROFILE = eastron_profile("eastron_sdm120", "Eastron SDM120", EastronSdm120, baudrate=2400)

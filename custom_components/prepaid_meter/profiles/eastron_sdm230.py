@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from ._eastron import single_phase
+from ._eastron import EastronSinglePhase, eastron_profile
 
-PROFILE = single_phase("eastron_sdm230", "Eastron SDM230", baudrate=2400)
+
+class EastronSdm230(EastronSinglePhase):
+    """SDM230-Modbus input registers (the single-phase SDM layout)."""
+
+
+PROFILE = eastron_profile("eastron_sdm230", "Eastron SDM230", EastronSdm230, baudrate=2400)

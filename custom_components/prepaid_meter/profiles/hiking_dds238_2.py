@@ -8,19 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .model import (
-    CURRENT,
-    ENERGY_EXPORT,
-    ENERGY_TOTAL,
-    FREQUENCY,
-    POWER,
-    POWER_FACTOR,
-    VOLTAGE,
-    MeterProfile,
-    Register,
-    RegisterRelay,
-    SerialDefaults,
-)
+from .model import MeterComponent, MeterProfile, Register, RegisterRelay, SerialDefaults
 from .plausible import (
     ENERGY_RANGE,
     MAINS_CURRENT,
@@ -32,50 +20,30 @@ from .plausible import (
 
 _KWH = Decimal("0.01")
 
+
+class HikingDds2382(MeterComponent):
+    """Holding registers 0008H-0011H (0.01 kWh, 0.1 V, 0.01 A, 1 W, 0.001, 0.01 Hz)."""
+
+    register_space = "holding"
+
+    energy_export = Register(
+        0x0008, data_type="uint32", scale=_KWH, unit="kWh", plausible=ENERGY_RANGE
+    )
+    energy_total = Register(
+        0x000A, data_type="uint32", scale=_KWH, unit="kWh", plausible=ENERGY_RANGE
+    )
+    voltage = Register(0x000C, scale=Decimal("0.1"), unit="V", plausible=MAINS_VOLTAGE)
+    current = Register(0x000D, scale=Decimal("0.01"), unit="A", plausible=MAINS_CURRENT)
+    power = Register(0x000E, data_type="int16", unit="W", plausible=SINGLE_PHASE_POWER)
+    power_factor = Register(0x0010, scale=Decimal("0.001"), plausible=POWER_FACTOR_RANGE)
+    frequency = Register(0x0011, scale=Decimal("0.01"), unit="Hz", plausible=MAINS_FREQUENCY)
+
+
 PROFILE = MeterProfile(
     id="hiking_dds238_2",
     name="Hiking DDS238-2 ZN/S",
     manufacturer="Hiking",
-    registers=(
-        Register(
-            key=ENERGY_EXPORT,
-            address=0x0008,
-            data_type="uint32",
-            scale=_KWH,
-            unit="kWh",
-            plausible=ENERGY_RANGE,
-        ),
-        Register(
-            key=ENERGY_TOTAL,
-            address=0x000A,
-            data_type="uint32",
-            scale=_KWH,
-            unit="kWh",
-            plausible=ENERGY_RANGE,
-        ),
-        Register(
-            key=VOLTAGE, address=0x000C, scale=Decimal("0.1"), unit="V", plausible=MAINS_VOLTAGE
-        ),
-        Register(
-            key=CURRENT, address=0x000D, scale=Decimal("0.01"), unit="A", plausible=MAINS_CURRENT
-        ),
-        Register(
-            key=POWER, address=0x000E, data_type="int16", unit="W", plausible=SINGLE_PHASE_POWER
-        ),
-        Register(
-            key=POWER_FACTOR,
-            address=0x0010,
-            scale=Decimal("0.001"),
-            plausible=POWER_FACTOR_RANGE,
-        ),
-        Register(
-            key=FREQUENCY,
-            address=0x0011,
-            scale=Decimal("0.01"),
-            unit="Hz",
-            plausible=MAINS_FREQUENCY,
-        ),
-    ),
+    components=(HikingDds2382,),
     write_functions=frozenset({16}),
     relay=RegisterRelay(address=0x001A, cut_words=(0,), restore_words=(1,)),
     serial_defaults=SerialDefaults(baudrate=9600),

@@ -1,25 +1,39 @@
-"""Declarative meter profiles: which registers a meter model has and how its relay works.
+"""Meter profiles as ``modbus_connection.model`` components, plus what a component cannot say.
 
-Profiles are plain frozen data. The Modbus layer (planner, codec, hub) and the meter simulator
-both read them, so a profile is the single description of a model's behaviour on the wire.
-Every profile validates itself on construction, so a broken map fails at import (built-ins)
-or with a clear message (custom YAML), never in the middle of a poll.
+A model's registers are a ``MeterComponent`` subclass: typed fields at their addresses, the
+register space (FC03 holding / FC04 input), the widest read the device takes (``max_span``)
+and, where a device refuses some addresses, its readable ranges. Home Assistant's shared
+Modbus stack plans and runs the reads from that declaration. ``MeterProfile`` adds what a
+prepaid meter needs on top: the model's name, which total it bills on, the plausible range of
+every value, the relay, factory line settings and the FC03/FC04 firmware variants.
+
+Values decode to exact ``Decimal`` (``Register``): energy totals become money, so a binary
+float never stands between the meter and the ledger. Every profile validates itself on
+construction, so a broken map fails at import (built-ins) or with a clear message (custom
+YAML), never in the middle of a poll.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
+import math
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
+
+from modbus_connection.model import Component, RawField, coil
+from modbus_connection.model.fields import CoilField, RegisterField
 
 type DataType = Literal["uint16", "int16", "uint32", "int32", "float32"]
 type Order = Literal["big", "little"]
 type ReadFunction = Literal[3, 4]
 type WriteFunction = Literal[6, 16]
 type Quantity = Literal["energy", "water"]
+type RegisterSpace = Literal["holding", "input"]
 
 DATA_TYPES: tuple[DataType, ...] = ("uint16", "int16", "uint32", "int32", "float32")
 MAX_ADDRESS = 0xFFFF
@@ -29,6 +43,11 @@ PROTOCOL_MAX_READ = 125
 #: needs (Wh->MWh, mV->kV) and keeps decoding far from Decimal's overflow limits.
 MAX_SCALE = Decimal("1e9")
 MIN_SCALE = Decimal("1e-9")
+#: float32 carries about 7.2 significant decimal digits; more would only be binary noise.
+FLOAT32_DIGITS = 7
+
+SPACE_OF_FUNCTION: dict[int, RegisterSpace] = {3: "holding", 4: "input"}
+FUNCTION_OF_SPACE: dict[RegisterSpace, ReadFunction] = {"holding": 3, "input": 4}
 
 # Standard measurement keys the integration maps to entities.
 ENERGY_TOTAL = "energy_total"
@@ -46,54 +65,145 @@ class ProfileError(ValueError):
     """A profile definition is inconsistent; the message says what and where."""
 
 
-def _word_count(data_type: DataType) -> int:
+class UndecodableWords(ValueError):  # noqa: N818
+    """Register words do not hold a valid value of the declared type (NaN, infinity)."""
+
+
+def _word_count(data_type: str) -> int:
     return 1 if data_type in {"uint16", "int16"} else 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Register:
-    """One value on the meter: where it lives, how it is encoded and what it means."""
+def _check_key(key: str) -> None:
+    if not key or not key.replace("_", "").isalnum() or not key.islower():
+        raise ProfileError(f"register {key!r}: key must be lower_snake_case")
 
-    key: str
-    address: int
-    function: ReadFunction = 3
-    data_type: DataType = "uint16"
-    word_order: Order = "big"
-    byte_order: Order = "big"
-    scale: Decimal = Decimal(1)
-    unit: str | None = None
-    #: Values outside this closed range mean "this is not the meter the profile describes".
-    plausible: tuple[Decimal, Decimal] | None = None
 
-    def __post_init__(self) -> None:
+class Register(RegisterField[Decimal]):
+    """One meter value as a component field, decoded to an exact, scaled ``Decimal``.
+
+    ``modbus_connection``'s own numeric fields scale in binary floating point; this field
+    keeps the decimal the manual states (0.01 kWh per count is exactly 0.01), and rounds a
+    float32 to the digits it really carries. ``key`` is the attribute name in a component.
+    """
+
+    def __init__(
+        self,
+        address: int,
+        *,
+        key: str = "",
+        function: ReadFunction | None = None,
+        data_type: DataType = "uint16",
+        word_order: Order = "big",
+        byte_order: Order = "big",
+        scale: Decimal = Decimal(1),
+        unit: str | None = None,
+        plausible: tuple[Decimal, Decimal] | None = None,
+    ) -> None:
         """Reject impossible definitions early with the register's key in the message."""
-        where = f"register {self.key!r}"
-        if not self.key or not self.key.replace("_", "").isalnum() or not self.key.islower():
-            raise ProfileError(f"{where}: key must be lower_snake_case")
-        if self.function not in {3, 4}:
-            raise ProfileError(f"{where}: function must be 3 or 4, not {self.function}")
-        if self.data_type not in DATA_TYPES:
-            raise ProfileError(f"{where}: unknown data type {self.data_type!r}")
-        if self.word_order not in {"big", "little"} or self.byte_order not in {"big", "little"}:
+        where = f"register {key or address!r}"
+        if data_type not in DATA_TYPES:
+            raise ProfileError(f"{where}: unknown data type {data_type!r}")
+        super().__init__(address, count=_word_count(data_type), unit=unit)
+        if key:
+            _check_key(key)
+            self.name = key
+        #: The read function a custom map states; None: the component's register space.
+        self.function = function
+        self.data_type = data_type
+        self.word_order = word_order
+        self.byte_order = byte_order
+        self.scale = scale
+        #: Values outside this closed range mean "this is not the meter the profile describes".
+        self.plausible = plausible
+        if function not in {None, 3, 4}:
+            raise ProfileError(f"{where}: function must be 3 or 4, not {function}")
+        if word_order not in {"big", "little"} or byte_order not in {"big", "little"}:
             raise ProfileError(f"{where}: word/byte order must be 'big' or 'little'")
-        if not self.address >= 0 or self.end > MAX_ADDRESS:
-            raise ProfileError(f"{where}: address {self.address} outside 0..{MAX_ADDRESS}")
-        if not isinstance(self.scale, Decimal) or not self.scale.is_finite() or self.scale == 0:
+        if not address >= 0 or self.end > MAX_ADDRESS:
+            raise ProfileError(f"{where}: address {address} outside 0..{MAX_ADDRESS}")
+        if not isinstance(scale, Decimal) or not scale.is_finite() or scale == 0:
             raise ProfileError(f"{where}: scale must be a finite, non-zero Decimal")
-        if not MIN_SCALE <= abs(self.scale) <= MAX_SCALE:
-            raise ProfileError(f"{where}: scale {self.scale} outside ±{MIN_SCALE}..{MAX_SCALE}")
-        if self.plausible is not None and self.plausible[0] > self.plausible[1]:
+        if not MIN_SCALE <= abs(scale) <= MAX_SCALE:
+            raise ProfileError(f"{where}: scale {scale} outside ±{MIN_SCALE}..{MAX_SCALE}")
+        if plausible is not None and plausible[0] > plausible[1]:
             raise ProfileError(f"{where}: plausible range is reversed")
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        """Take the attribute's name as the key (a key given as well must agree)."""
+        if self.name and self.name != name:
+            raise ProfileError(f"register {self.name!r} declared as attribute {name!r}")
+        _check_key(name)
+        self.name = name
+
     @property
-    def count(self) -> int:
-        """Number of 16-bit registers the value occupies."""
-        return _word_count(self.data_type)
+    def key(self) -> str:
+        """The measurement key (``energy_total``, ``voltage``, ...)."""
+        return self.name
 
     @property
     def end(self) -> int:
         """Last register address (inclusive) the value occupies."""
         return self.address + self.count - 1
+
+    def decode(self, words: list[int], scale_exponent: int | None = None) -> Decimal:
+        """Decode exactly ``count`` 16-bit words; ``UndecodableWords`` for NaN or infinity."""
+        if len(words) != self.count or not all(0 <= word <= 0xFFFF for word in words):
+            raise UndecodableWords(f"{self.key}: expected {self.count} 16-bit words, got {words}")
+        ordered = list(words) if self.word_order == "big" else list(reversed(words))
+        raw = b"".join(word.to_bytes(2, "big") for word in ordered)
+        if self.byte_order == "little":
+            raw = b"".join(raw[i : i + 2][::-1] for i in range(0, len(raw), 2))
+        if self.data_type == "float32":
+            number = struct.unpack(">f", raw)[0]
+            if not math.isfinite(number):
+                raise UndecodableWords(f"{self.key}: not a finite number ({number})")
+            value = Decimal(f"{number:.{FLOAT32_DIGITS}g}")
+        else:
+            value = Decimal(int.from_bytes(raw, "big", signed=self.data_type.startswith("int")))
+        # Scales are bounded (MAX_SCALE), so this product cannot overflow Decimal.
+        return value * self.scale
+
+
+class MeterComponent(Component):
+    """Base of every meter model's register map.
+
+    Reads bridge unused addresses up to ``max_span``: one request answered in full costs a
+    meter less than two, and none of the built-in meters refuses an address between its
+    values. A device that does declares ``register_ranges`` (the addresses it answers).
+    """
+
+    max_gap = PROTOCOL_MAX_READ
+
+    @classmethod
+    def readings(cls) -> tuple[Register, ...]:
+        """Return the meter values this component declares, in declaration order."""
+        return tuple(f for f in cls.declared_fields.values() if isinstance(f, Register))
+
+    def values(self) -> dict[str, Decimal]:
+        """Return the values of the last update, by key (absent keys were not read)."""
+        found = {r.key: getattr(self, r.key) for r in self.readings()}
+        return {key: value for key, value in found.items() if value is not None}
+
+
+def meter_component(
+    name: str,
+    registers: Sequence[Register],
+    *,
+    space: RegisterSpace,
+    max_span: int = PROTOCOL_MAX_READ,
+    register_ranges: tuple[tuple[int, int], ...] | None = None,
+) -> type[MeterComponent]:
+    """Build a component class from registers known only at run time (a custom YAML map)."""
+    if reserved := sorted(r.key for r in registers if hasattr(MeterComponent, r.key)):
+        raise ProfileError(f"register keys {reserved} are reserved names; choose others")
+    attributes: dict[str, Any] = {r.key: r for r in registers}
+    attributes |= {
+        "register_space": space,
+        "max_span": max_span,
+        "register_ranges": register_ranges,
+        "__doc__": f"Registers of the custom map {name!r}.",
+    }
+    return type(name, (MeterComponent,), attributes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,24 +224,37 @@ class AddressRange:
         """Whether the range restricts reads with this function code."""
         return self.function is None or self.function == function
 
-    def overlaps(self, start: int, end: int) -> bool:
-        """Whether [start, end] (inclusive) touches this range."""
-        return start <= self.end and self.start <= end
+
+def readable_ranges(
+    forbidden: Sequence[AddressRange], function: int
+) -> tuple[tuple[int, int], ...] | None:
+    """Return what a component's ``register_ranges`` says: the complement of ``forbidden``."""
+    gaps = sorted((g.start, g.end) for g in forbidden if g.applies_to(function))
+    if not gaps:
+        return None
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    for gap_start, gap_end in gaps:
+        if gap_start > start:
+            ranges.append((start, gap_start - 1))
+        start = max(start, gap_end + 1)
+    if start <= MAX_ADDRESS:
+        ranges.append((start, MAX_ADDRESS))
+    return tuple(ranges)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisterRelay:
     """A relay switched by writing holding registers on the meter itself (Acrel, Hiking).
 
-    The same registers are read back to confirm the state: ``restore_words`` means closed
-    (supply on), ``cut_words`` means open (supply cut), ``unknown_words`` mean the meter does
-    not say (e.g. an Acrel that has never had a remote command reads ``0000 0000``).
+    The same registers are read back (FC03) to confirm the state: ``restore_words`` means
+    closed (supply on), ``cut_words`` means open (supply cut), ``unknown_words`` mean the
+    meter does not say (e.g. an Acrel that has never had a remote command reads ``0000 0000``).
     """
 
     address: int
     cut_words: tuple[int, ...]
     restore_words: tuple[int, ...]
-    read_function: ReadFunction = 3
     unknown_words: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
@@ -168,6 +291,26 @@ class RegisterRelay:
         """Registers written and read back."""
         return len(self.cut_words)
 
+    def component(self, *, fc16_only: bool) -> type[Component]:
+        """Return the relay registers as a component with one writable field, ``words``."""
+        return _register_relay_component(self.address, self.count, fc16_only)
+
+
+@functools.cache
+def _register_relay_component(address: int, count: int, fc16_only: bool) -> type[Component]:
+    words = RawField(address, count=count, writable=True, force_fc16=fc16_only)
+    return type("RelayRegisters", (Component,), {"register_space": "holding", "words": words})
+
+
+def words_of(value: int, count: int) -> tuple[int, ...]:
+    """Split a ``RawField`` value (high word first) back into its ``count`` words."""
+    return tuple((value >> (16 * (count - 1 - i))) & 0xFFFF for i in range(count))
+
+
+def value_of(words: Sequence[int]) -> int:
+    """Join words (high word first) into the value a ``RawField`` writes."""
+    return functools.reduce(lambda acc, word: (acc << 16) | word, words, 0)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CoilRelay:
@@ -188,6 +331,16 @@ class CoilRelay:
             raise ProfileError(f"relay: coil {self.coil} outside 0..{MAX_ADDRESS}")
         if self.unit_id is not None and not 1 <= self.unit_id <= 247:
             raise ProfileError(f"relay: module unit id {self.unit_id} outside 1..247")
+
+    def component(self) -> type[Component]:
+        """Return the module's coil as a component with one writable bit, ``state``."""
+        return _coil_relay_component(self.coil)
+
+
+@functools.cache
+def _coil_relay_component(address: int) -> type[Component]:
+    state: CoilField = coil(address, writable=True)
+    return type("RelayCoil", (Component,), {"state": state})
 
 
 type RelaySpec = RegisterRelay | CoilRelay
@@ -212,28 +365,29 @@ class MeterProfile:
     #: Who makes it; ``name`` then starts with it ("Acrel DDSY1352"). Empty for custom maps.
     manufacturer: str = ""
     quantity: Quantity = "energy"
-    registers: tuple[Register, ...]
-    max_registers_per_request: int = PROTOCOL_MAX_READ
-    forbidden: tuple[AddressRange, ...] = ()
+    #: The register map: one component per register space the model is read from.
+    components: tuple[type[MeterComponent], ...]
+    #: Write functions the device accepts; {16} makes even one-register writes FC16.
     write_functions: frozenset[WriteFunction] = frozenset({6, 16})
     relay: RelaySpec | None = None
     serial_defaults: SerialDefaults = field(default_factory=SerialDefaults)
     #: Another read function the same registers may answer on instead (firmware variants);
     #: the meter flow's test read tries it when the meter refuses the profile's own.
     fallback_read_function: ReadFunction | None = None
-
-    @property
-    def model(self) -> str:
-        """The model without the manufacturer ("DDSY1352"), as a device shows it."""
-        return self.name.removeprefix(self.manufacturer).strip() or self.name
+    #: Addresses a custom map says the device refuses (already in the components' ranges).
+    forbidden: tuple[AddressRange, ...] = ()
 
     def __post_init__(self) -> None:
-        """Check the whole map: unique keys, no overlaps, nothing inside a forbidden range."""
+        """Check the whole map: unique keys, no overlaps, every value readable in one request."""
         where = f"profile {self.id!r}"
         if not self.id or not self.name:
             raise ProfileError("profile: id and name are required")
         if self.quantity not in TOTAL_KEY:
             raise ProfileError(f"{where}: quantity must be 'energy' or 'water'")
+        if not self.components or not all(
+            isinstance(c, type) and issubclass(c, MeterComponent) for c in self.components
+        ):
+            raise ProfileError(f"{where}: at least one MeterComponent is required")
         if not self.registers:
             raise ProfileError(f"{where}: at least one register is required")
         keys = [r.key for r in self.registers]
@@ -243,24 +397,19 @@ class MeterProfile:
             raise ProfileError(
                 f"{where}: a {self.quantity} meter needs {TOTAL_KEY[self.quantity]!r}"
             )
-        if not 1 <= self.max_registers_per_request <= PROTOCOL_MAX_READ:
-            raise ProfileError(f"{where}: max registers per request must be 1..{PROTOCOL_MAX_READ}")
         if self.fallback_read_function not in {None, 3, 4}:
             raise ProfileError(f"{where}: fallback read function must be 3 or 4")
         if not self.write_functions or not self.write_functions <= {6, 16}:
             raise ProfileError(f"{where}: write functions must be a non-empty subset of {{6, 16}}")
-        ordered = sorted(self.registers, key=lambda r: (r.function, r.address))
-        for before, after in itertools.pairwise(ordered):
-            if before.function == after.function and after.address <= before.end:
+        for component in self.components:
+            self._check_component(component)
+        placed = sorted(
+            ((self.function_of(r.key), r) for r in self.registers),
+            key=lambda item: (item[0], item[1].address),
+        )
+        for (f_before, before), (f_after, after) in itertools.pairwise(placed):
+            if f_before == f_after and after.address <= before.end:
                 raise ProfileError(f"{where}: registers {before.key!r} and {after.key!r} overlap")
-        for register in self.registers:
-            if register.count > self.max_registers_per_request:
-                raise ProfileError(f"{where}: {register.key!r} is wider than one request")
-            for gap in self.forbidden:
-                if gap.applies_to(register.function) and gap.overlaps(
-                    register.address, register.end
-                ):
-                    raise ProfileError(f"{where}: {register.key!r} lies in a forbidden range")
         if (
             isinstance(self.relay, RegisterRelay)
             and self.relay.count > 1
@@ -268,10 +417,55 @@ class MeterProfile:
         ):
             raise ProfileError(f"{where}: a multi-register relay needs FC16 writes")
 
+    def _check_component(self, component: type[MeterComponent]) -> None:
+        where = f"profile {self.id!r}"
+        space = component.register_space
+        if space not in FUNCTION_OF_SPACE:
+            raise ProfileError(f"{where}: register space must be 'holding' or 'input'")
+        if not 1 <= component.max_span <= PROTOCOL_MAX_READ:
+            raise ProfileError(f"{where}: max registers per request must be 1..{PROTOCOL_MAX_READ}")
+        ranges = component.register_ranges
+        for register in component.readings():
+            if register.function not in {None, FUNCTION_OF_SPACE[space]}:
+                raise ProfileError(f"{where}: {register.key!r} is not in the {space} space")
+            if register.count > component.max_span:
+                raise ProfileError(f"{where}: {register.key!r} is wider than one request")
+            if ranges is not None and not any(
+                low <= register.address and register.end <= high for low, high in ranges
+            ):
+                raise ProfileError(f"{where}: {register.key!r} lies in a forbidden range")
+
+    @property
+    def model(self) -> str:
+        """The model without the manufacturer ("DDSY1352"), as a device shows it."""
+        return self.name.removeprefix(self.manufacturer).strip() or self.name
+
+    @property
+    def registers(self) -> tuple[Register, ...]:
+        """Every value of every component."""
+        return tuple(r for c in self.components for r in c.readings())
+
+    @property
+    def max_registers_per_request(self) -> int:
+        """The widest read the device takes."""
+        return min(c.max_span for c in self.components)
+
     @property
     def total_key(self) -> str:
         """Key of the cumulative total this meter bills on (energy or water)."""
         return TOTAL_KEY[self.quantity]
+
+    @property
+    def relay_fc16_only(self) -> bool:
+        """Whether even a one-register relay command must go out as FC16."""
+        return 6 not in self.write_functions
+
+    def function_of(self, key: str) -> ReadFunction:
+        """Return the read function (3 or 4) the value ``key`` is read with."""
+        for component in self.components:
+            if any(r.key == key for r in component.readings()):
+                return FUNCTION_OF_SPACE[component.register_space]
+        raise KeyError(key)
 
     def implausible(self, values: Mapping[str, Decimal]) -> list[str]:
         """Return ``key=value`` for every value outside its register's plausible range.
@@ -298,8 +492,11 @@ class MeterProfile:
         """Return this profile reading every register with ``function`` (a firmware variant)."""
         if function not in {3, 4}:
             raise ProfileError(f"profile {self.id!r}: read function must be 3 or 4")
-        registers = tuple(dataclasses.replace(r, function=function) for r in self.registers)
-        return dataclasses.replace(self, registers=registers, fallback_read_function=None)
+        space = SPACE_OF_FUNCTION[function]
+        components = tuple(
+            c if c.register_space == space else in_space(c, space) for c in self.components
+        )
+        return dataclasses.replace(self, components=components, fallback_read_function=None)
 
     def with_relay_module(self, unit_id: int, coil: int = 0) -> MeterProfile:
         """Return this profile with its relay module located at ``unit_id``/``coil``.
@@ -310,3 +507,18 @@ class MeterProfile:
             raise ProfileError(f"profile {self.id!r} has no separate relay module")
         relay = dataclasses.replace(self.relay, unit_id=unit_id, coil=coil)
         return dataclasses.replace(self, relay=relay)
+
+
+def in_space(component: type[MeterComponent], space: RegisterSpace) -> type[MeterComponent]:
+    """Read the same registers from the other register space (FC03 instead of FC04)."""
+    key = (component, space)
+    if (variant := _VARIANTS.get(key)) is None:
+        variant = _VARIANTS[key] = type(
+            f"{component.__name__}_{space}",
+            (component,),
+            {"register_space": space, "__doc__": component.__doc__},
+        )
+    return variant
+
+
+_VARIANTS: dict[tuple[type[MeterComponent], RegisterSpace], type[MeterComponent]] = {}

@@ -1,4 +1,4 @@
-"""Typed errors of the Modbus layer, so callers can tell a dead gateway from a dead meter.
+"""Typed errors of a meter's Modbus link, so callers can tell a dead gateway from a dead meter.
 
 Names say what happened (``NoResponse``, ``RelayMismatch``) rather than carrying an ``Error``
 suffix: they are the vocabulary the integration maps to form errors and repair issues.
@@ -20,15 +20,15 @@ EXCEPTION_NAMES: dict[int, str] = {
 }
 
 
-class ModbusError(Exception):
-    """Base of every error the Modbus layer raises."""
+class MeterLinkError(Exception):
+    """Base of every error a meter link raises."""
 
 
-class EndpointUnreachable(ModbusError):  # noqa: N818
+class EndpointUnreachable(MeterLinkError):  # noqa: N818
     """The gateway or serial port cannot be opened (refused, unplugged, rebooting)."""
 
 
-class NoResponse(ModbusError):  # noqa: N818
+class NoResponse(MeterLinkError):  # noqa: N818
     """The endpoint is up but this unit did not answer in time (or answered garbage)."""
 
     def __init__(self, unit_id: int, detail: str = "no response") -> None:
@@ -36,26 +36,25 @@ class NoResponse(ModbusError):  # noqa: N818
         self.unit_id = unit_id
 
 
-class ExceptionResponse(ModbusError):  # noqa: N818
+class ExceptionResponse(MeterLinkError):  # noqa: N818
     """The unit answered with a Modbus exception code."""
 
-    def __init__(self, unit_id: int, function: int, code: int) -> None:
+    def __init__(self, unit_id: int, code: int, detail: str) -> None:
         name = EXCEPTION_NAMES.get(code, "unknown exception")
-        super().__init__(f"unit {unit_id}: function {function} refused with code {code} ({name})")
+        super().__init__(f"unit {unit_id}: refused with code {code} ({name}): {detail}")
         self.unit_id = unit_id
-        self.function = function
         self.code = code
 
 
-class DecodeError(ModbusError):
+class DecodeError(MeterLinkError):
     """Register words do not hold a valid value of the declared type (e.g. NaN)."""
 
 
-class WrongProfile(ModbusError):  # noqa: N818
+class WrongProfile(MeterLinkError):  # noqa: N818
     """The unit answers, but not like the chosen meter profile describes."""
 
 
-class RelayMismatch(ModbusError):  # noqa: N818
+class RelayMismatch(MeterLinkError):  # noqa: N818
     """A relay write was accepted but the read-back shows a different state."""
 
     def __init__(self, unit_id: int, wanted_closed: bool, confirmed_closed: bool | None) -> None:
@@ -67,11 +66,11 @@ class RelayMismatch(ModbusError):  # noqa: N818
         self.confirmed_closed = confirmed_closed
 
 
-class RelayNotConfigured(ModbusError):  # noqa: N818
+class RelayNotConfigured(MeterLinkError):  # noqa: N818
     """The profile has no relay, or its relay module's unit id has not been set."""
 
 
-class EndpointConflict(ModbusError):  # noqa: N818
+class EndpointConflict(MeterLinkError):  # noqa: N818
     """One physical endpoint was requested with two incompatible configurations."""
 
 

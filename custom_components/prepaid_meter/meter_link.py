@@ -1,0 +1,276 @@
+"""A meter on Home Assistant's shared Modbus stack: its reads, its test read and its relay.
+
+Core ``modbus`` hands out units on connections it shares between integrations
+(``async_get_unit`` for a set-up entry, ``async_get_temporary_unit`` for a config flow). Every
+consumer of one gateway or serial port, ours, core's or another integration's, then shares one
+connection and one lock, so two masters never talk on one RS-485 bus, and a dropped link is
+opened again by the next request. The profile's components (``modbus_connection.model``) plan
+and decode the reads; this module adds what a prepaid meter needs on top: typed errors that
+tell a dead gateway from a dead meter, the plausibility check of a test read, and relay
+commands that are always read back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import modbus_connection as mc
+from homeassistant.components.modbus.connection import (
+    async_get_temporary_unit,
+    async_get_unit,
+)
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from modbus_connection.model import Component, ComponentGroup
+
+from .const import CONF_FRAME_GAP_MS, CONF_UNIT_ID
+from .meter_config import ModbusParams, describe, modbus_params
+from .meter_errors import (
+    DecodeError,
+    EndpointConflict,
+    EndpointUnreachable,
+    ExceptionResponse,
+    NoResponse,
+    RelayMismatch,
+    RelayNotConfigured,
+    SerialSettingsConflict,
+    WrongProfile,
+)
+from .profiles import CoilRelay, MeterProfile, RegisterRelay, UndecodableWords
+from .profiles.model import value_of, words_of
+
+#: Seconds a meter gets to answer one request. A healthy RS-485 meter answers within 0.1 s
+#: even behind a gateway; waiting the library's default 10 s for a dead one would hold the
+#: shared line (and every other meter on it) for the whole wait.
+ANSWER_TIMEOUT = 1.0
+#: Exception codes that mean "this unit does not have what the profile asks for".
+_PROFILE_MISMATCH_CODES = frozenset({1, 2, 3})
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """What this meter's link has done, for diagnostics."""
+
+    reads: int = 0
+    failed_reads: int = 0
+    relay_commands: int = 0
+    last_error: str | None = None
+
+
+@contextlib.contextmanager
+def _translated(unit_id: int) -> Iterator[None]:
+    """Turn ``modbus_connection``'s errors into ours (a dead line vs. a dead meter)."""
+    try:
+        yield
+    except mc.ModbusExceptionError as err:
+        raise ExceptionResponse(unit_id, err.exception_code or 0, str(err)) from err
+    except mc.ModbusConnectionError as err:
+        raise EndpointUnreachable(str(err)) from err
+    except mc.ModbusTimeoutError as err:
+        raise NoResponse(unit_id, "no response within timeout") from err
+    except mc.ModbusError as err:
+        raise NoResponse(unit_id, str(err)) from err
+    except UndecodableWords as err:
+        raise DecodeError(f"unit {unit_id}: {err}") from err
+
+
+class MeterLink:
+    """One meter (and its relay module, if any) on units of a shared connection."""
+
+    def __init__(
+        self,
+        unit: mc.ModbusUnit,
+        profile: MeterProfile,
+        *,
+        unit_id: int,
+        endpoint: str,
+        relay_unit: mc.ModbusUnit | None = None,
+    ) -> None:
+        """Bind the profile's components to the meter's unit (and the relay's)."""
+        self.unit_id = unit_id
+        self.endpoint = endpoint
+        self.profile = profile
+        self._unit, self._relay_unit_held = unit, relay_unit
+        self.stats = LinkStats()
+        self._components = [component(unit) for component in profile.components]
+        self._reading = ComponentGroup(unit, self._components)
+        relay = profile.relay
+        self._relay: Component | None = None
+        self._relay_unit_id = unit_id
+        if isinstance(relay, RegisterRelay):
+            self._relay = relay.component(fc16_only=profile.relay_fc16_only)(unit)
+        elif isinstance(relay, CoilRelay) and relay.unit_id is not None and relay_unit:
+            self._relay = relay.component()(relay_unit)
+            self._relay_unit_id = relay.unit_id
+
+    def with_profile(self, profile: MeterProfile) -> MeterLink:
+        """Read the same units with another profile (the firmware variant a test read found)."""
+        return MeterLink(
+            self._unit,
+            profile,
+            unit_id=self.unit_id,
+            endpoint=self.endpoint,
+            relay_unit=self._relay_unit_held,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.endpoint}, unit {self.unit_id}"
+
+    async def read_values(self) -> dict[str, Decimal]:
+        """Read every value of the profile in the fewest requests the device allows."""
+        self.stats.reads += 1
+        try:
+            with _translated(self.unit_id):
+                await self._reading.async_update()
+        except Exception as err:
+            self.stats.failed_reads += 1
+            self.stats.last_error = str(err)
+            raise
+        values: dict[str, Decimal] = {}
+        for component in self._components:
+            values |= component.values()
+        return values
+
+    async def probe(self) -> dict[str, Decimal]:
+        """Read the meter and prove it is the model the profile describes.
+
+        Raises ``WrongProfile`` when the unit refuses the profile's functions or addresses,
+        or answers with values no such meter could show. Connection problems and silence
+        keep their own exception types, so the caller can tell them apart.
+        """
+        name = self.profile.name
+        try:
+            values = await self.read_values()
+        except ExceptionResponse as err:
+            if err.code in _PROFILE_MISMATCH_CODES:
+                raise WrongProfile(f"{name}: {err}") from err
+            raise
+        except DecodeError as err:
+            raise WrongProfile(f"{name}: {err}") from err
+        if implausible := self.profile.implausible(values):
+            raise WrongProfile(
+                f"unit {self.unit_id} does not look like a {name}: "
+                f"implausible {', '.join(implausible)}"
+            )
+        return values
+
+    async def read_relay(self) -> bool | None:
+        """Return True when the relay is closed (supply on), None when the meter does not say."""
+        component, relay = self._relay_component()
+        with _translated(self._relay_unit_id):
+            await component.async_update()
+        if isinstance(relay, RegisterRelay):
+            words = words_of(int(component.words), relay.count)  # type: ignore[attr-defined]
+            try:
+                return relay.state(words)
+            except ValueError as err:
+                raise DecodeError(f"unit {self.unit_id}: {err}") from err
+        return bool(component.state) == relay.closed_when  # type: ignore[attr-defined]
+
+    async def set_relay(self, closed: bool) -> bool:
+        """Switch the relay, read it back and return the confirmed state.
+
+        ``closed=True`` restores supply, ``False`` cuts it. Raises ``RelayMismatch`` when the
+        device accepted the write but reads back something else: the caller must show that
+        as an error, never as the state it asked for.
+        """
+        component, relay = self._relay_component()
+        self.stats.relay_commands += 1
+        with _translated(self._relay_unit_id):
+            if isinstance(relay, RegisterRelay):
+                words = relay.restore_words if closed else relay.cut_words
+                await component.write("words", value_of(words))
+            else:
+                await component.write("state", closed if relay.closed_when else not closed)
+        confirmed = await self.read_relay()
+        if confirmed != closed:
+            raise RelayMismatch(self._relay_unit_id, closed, confirmed)
+        return closed
+
+    def _relay_component(self) -> tuple[Component, RegisterRelay | CoilRelay]:
+        relay = self.profile.relay
+        if relay is None:
+            raise RelayNotConfigured(f"profile {self.profile.id!r} has no relay")
+        if self._relay is None:
+            raise RelayNotConfigured(
+                f"profile {self.profile.id!r}: the relay module's unit id is not configured"
+            )
+        return self._relay, relay
+
+
+def _relay_module_id(profile: MeterProfile) -> int | None:
+    relay = profile.relay
+    return relay.unit_id if isinstance(relay, CoilRelay) else None
+
+
+def _tune(unit: mc.ModbusUnit, data: Mapping[str, Any]) -> None:
+    """Ask the shared link for our answer timeout and the pause between frames, if set."""
+    unit.require_timeout(ANSWER_TIMEOUT)
+    if (gap_ms := data.get(CONF_FRAME_GAP_MS)) is not None:
+        unit.set_message_spacing(float(gap_ms) / 1000)
+
+
+def _conflict(params: ModbusParams, err: HomeAssistantError) -> EndpointConflict:
+    if isinstance(params, mc.ModbusSerialParams) and not params.device.startswith("socket://"):
+        return SerialSettingsConflict(str(err))
+    return EndpointConflict(str(err))
+
+
+def async_attach_meter(
+    hass: HomeAssistant, entry: ConfigEntry, data: Mapping[str, Any], profile: MeterProfile
+) -> MeterLink:
+    """Hold the meter's unit (and relay module's) for as long as ``entry`` is loaded.
+
+    Raises ``EndpointConflict`` (``SerialSettingsConflict`` for a serial port) when the line
+    is already in use, by anyone, with other settings. Nothing is sent yet.
+    """
+    params = modbus_params(data)
+    unit_id = int(data[CONF_UNIT_ID])
+    try:
+        unit = async_get_unit(hass, entry, params, unit_id)
+        module_id = _relay_module_id(profile)
+        relay_unit = None if module_id is None else async_get_unit(hass, entry, params, module_id)
+    except HomeAssistantError as err:
+        raise _conflict(params, err) from err
+    for held in (unit, relay_unit):
+        if held is not None:
+            _tune(held, data)
+            entry.async_on_unload(functools.partial(held.require_timeout, None))
+    return MeterLink(
+        unit, profile, unit_id=unit_id, endpoint=describe(params), relay_unit=relay_unit
+    )
+
+
+@contextlib.asynccontextmanager
+async def async_borrow_meter(
+    hass: HomeAssistant, data: Mapping[str, Any], profile: MeterProfile
+) -> AsyncIterator[MeterLink]:
+    """Hold the meter's unit for a config flow's test read, sharing a running connection."""
+    params = modbus_params(data)
+    unit_id = int(data[CONF_UNIT_ID])
+    module_id = _relay_module_id(profile)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            unit = await stack.enter_async_context(async_get_temporary_unit(hass, params, unit_id))
+            relay_unit = (
+                None
+                if module_id is None
+                else await stack.enter_async_context(
+                    async_get_temporary_unit(hass, params, module_id)
+                )
+            )
+        except HomeAssistantError as err:
+            raise _conflict(params, err) from err
+        for held in (unit, relay_unit):
+            if held is not None:
+                _tune(held, data)
+                stack.callback(held.require_timeout, None)
+        yield MeterLink(
+            unit, profile, unit_id=unit_id, endpoint=describe(params), relay_unit=relay_unit
+        )
