@@ -66,7 +66,7 @@ def map_from_custom_profile(profile: MeterProfile) -> MeterMap:
     return MeterMap(
         model=profile.id,
         quantity=profile.quantity,
-        read_functions=frozenset(r.function for r in profile.registers),
+        read_functions=frozenset(profile.function_of(r.key) for r in profile.registers),
         values=tuple(
             Value(
                 key=r.key,
@@ -86,7 +86,7 @@ def map_from_custom_profile(profile: MeterProfile) -> MeterMap:
         else RelayRegisters(
             address=relay.address, cut=relay.cut_words, restore=relay.restore_words
         ),
-        relay_read_function=relay.read_function if relay is not None else 3,
+        relay_read_function=3,
     )
 
 

@@ -57,6 +57,8 @@ class SimulatorStats:
     requests: int = 0
     per_unit: dict[int, int] = field(default_factory=dict)
     per_function: dict[int, int] = field(default_factory=dict)
+    #: FC03/FC04 requests by the number of registers they asked for (wire-time bounds).
+    read_sizes: dict[int, int] = field(default_factory=dict)
     connections: int = 0
 
 
@@ -277,6 +279,9 @@ class MeterSimulator:
             self.stats.per_function[request.function_code] = (
                 self.stats.per_function.get(request.function_code, 0) + 1
             )
+            if request.function_code in {3, 4}:
+                size = int(request.count)
+                self.stats.read_sizes[size] = self.stats.read_sizes.get(size, 0) + 1
             device = self.devices.get(unit)
             if unit == 0:
                 return  # broadcast: nobody answers

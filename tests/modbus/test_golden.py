@@ -2,8 +2,10 @@
 
 The words are worked out by hand from the manuals' register tables (REFERENCE.md: address,
 function, type, word order, resolution) and IEEE-754 by hand for the float meters, never
-produced by our codec or the simulator. A profile with a wrong address, function, scale,
-signedness or word order decodes a different number here and fails.
+produced by our code or the simulator. They are loaded into ``modbus_connection``'s in-memory
+unit and read through the profile's components, so the library plans the reads (register
+space, spans) and our fields decode them: a profile with a wrong address, function, scale,
+signedness or word order reads a different number here and fails.
 """
 
 from __future__ import annotations
@@ -11,9 +13,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from modbus_connection.mock import MockModbusConnection, MockModbusUnit
 
-from custom_components.prepaid_meter.modbus import decode
-from custom_components.prepaid_meter.profiles import RegisterRelay, get_profile
+from custom_components.prepaid_meter.meter_link import MeterLink
+from custom_components.prepaid_meter.profiles import (
+    CoilRelay,
+    MeterProfile,
+    RegisterRelay,
+    get_profile,
+)
 from meter_simulator.maps import get_map
 
 # IEEE-754 single precision, high word first, worked by hand:
@@ -105,16 +113,76 @@ def _words_at(frame: dict[int, tuple[int, ...]]) -> dict[int, int]:
     return {start + i: word for start, words in frame.items() for i, word in enumerate(words)}
 
 
+SPACE = {3: "holding", 4: "input"}
+
+
+def _unit(function: int, frame: dict[int, tuple[int, ...]]) -> MockModbusUnit:
+    unit = MockModbusConnection().for_unit(1)
+    unit.load_raw({SPACE[function]: _words_at(frame)})
+    return unit
+
+
+async def _read(profile: MeterProfile, unit: MockModbusUnit) -> dict[str, Decimal]:
+    return await MeterLink(unit, profile, unit_id=1, endpoint="mock").read_values()
+
+
 @pytest.mark.parametrize("model", list(GOLDEN))
-def test_profile_decodes_the_manual_frame(model: str) -> None:
+async def test_profile_decodes_the_manual_frame(model: str) -> None:
     function, frame, documented = GOLDEN[model]
     profile = get_profile(model)
-    words = _words_at(frame)
     assert {r.key for r in profile.registers} == set(documented)
-    for register in profile.registers:
-        assert register.function == function, register.key
-        raw = [words[register.address + i] for i in range(register.count)]
-        assert decode(register, raw) == Decimal(documented[register.key]), register.key
+    assert {profile.function_of(r.key) for r in profile.registers} == {function}
+    unit = _unit(function, frame)
+    values = await _read(profile, unit)
+    assert values == {key: Decimal(text) for key, text in documented.items()}
+    # Every read stayed in the manual's register space and within the device's span.
+    assert {event.register_type for event in unit.read_events} == {SPACE[function]}
+    assert all(event.count <= profile.max_registers_per_request for event in unit.read_events)
+
+
+async def test_chint_firmware_that_answers_fc03_reads_the_same_frame() -> None:
+    """Chint's manual says "read command is 03H": the same words in holding registers."""
+    function, frame, documented = GOLDEN["chint_ddsu666"]
+    profile = get_profile("chint_ddsu666")
+    assert (function, profile.fallback_read_function) == (4, 3)
+    unit = _unit(3, frame)
+    values = await _read(profile.with_read_function(3), unit)
+    assert values == {key: Decimal(text) for key, text in documented.items()}
+    assert {event.register_type for event in unit.read_events} == {"holding"}
+
+
+@pytest.mark.parametrize(
+    ("model", "closed", "function_code", "address", "words"),
+    [
+        ("acrel_ddsy1352", False, 0x10, 0x0057, [0x0001, 0x0001]),  # manual: trip
+        ("acrel_ddsy1352", True, 0x10, 0x0057, [0x0001, 0x0000]),  # manual: close
+        ("hiking_dds238_2", False, 0x10, 0x001A, [0x0000]),  # FC16 only, even for one word
+        ("hiking_dds238_2", True, 0x10, 0x001A, [0x0001]),
+    ],
+)
+async def test_relay_commands_are_the_manual_frames(
+    model: str, closed: bool, function_code: int, address: int, words: list[int]
+) -> None:
+    unit = MockModbusConnection().for_unit(1)
+    written = []
+    unit.on_write(written.append)
+    link = MeterLink(unit, get_profile(model), unit_id=1, endpoint="mock")
+    assert await link.set_relay(closed) is closed
+    (event,) = written
+    assert (event.function_code, event.address, event.values) == (function_code, address, words)
+
+
+async def test_relay_module_coil_on_its_own_unit() -> None:
+    connection = MockModbusConnection()
+    meter, module = connection.for_unit(2), connection.for_unit(10)
+    profile = get_profile("eastron_sdm120").with_relay_module(10, coil=3)
+    assert profile.relay == CoilRelay(coil=3, unit_id=10)
+    link = MeterLink(meter, profile, unit_id=2, endpoint="mock", relay_unit=module)
+    assert await link.set_relay(False) is False
+    assert module.coil[3] is False
+    assert await link.set_relay(True) is True
+    assert module.coil[3] is True
+    assert meter.coil == {}
 
 
 @pytest.mark.parametrize("model", list(GOLDEN))

@@ -17,7 +17,9 @@ from custom_components.prepaid_meter.profiles import (
     get_profile,
     load_custom_profile,
     load_custom_profile_yaml,
+    meter_component,
 )
+from custom_components.prepaid_meter.profiles.model import readable_ranges
 
 STANDARD_KEYS = {"energy_total", "power", "voltage", "current"}
 
@@ -49,7 +51,8 @@ def test_reference_map_facts():
     )
     sdm = get_profile("eastron_sdm120")
     assert sdm.max_registers_per_request == 80
-    assert {r.function for r in sdm.registers} == {4}
+    assert {sdm.function_of(r.key) for r in sdm.registers} == {4}
+    assert [c.register_space for c in sdm.components] == ["input"]
     assert isinstance(sdm.relay, CoilRelay)
     assert sdm.relay.unit_id is None
     hiking = get_profile("hiking_dds238_2")
@@ -74,6 +77,14 @@ def _reg(key="energy_total", address=0, **kw):
     return Register(key=key, address=address, **kw)
 
 
+def MeterProfileOf(*, registers, max_registers_per_request=125, **kwargs):  # noqa: N802
+    """A profile whose one FC03 component holds ``registers`` (as a custom map builds it)."""
+    component = meter_component(
+        "test_map", registers, space="holding", max_span=max_registers_per_request
+    )
+    return MeterProfile(components=(component,), **{"id": "x", "name": "X", **kwargs})
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -82,6 +93,8 @@ def _reg(key="energy_total", address=0, **kw):
         ({"registers": (_reg("power"),)}, "needs 'energy_total'"),
         ({"registers": (_reg(),), "quantity": "water"}, "needs 'water_total'"),
         ({"registers": (_reg(),), "max_registers_per_request": 126}, "1..125"),
+        ({"registers": (_reg(function=4),)}, "not in the holding space"),
+        ({"registers": (_reg("values"), _reg(address=1))}, "reserved"),
         ({"registers": (_reg(),), "write_functions": frozenset({5})}, "subset"),
         (
             {
@@ -95,7 +108,7 @@ def _reg(key="energy_total", address=0, **kw):
 )
 def test_inconsistent_profiles_are_refused(kwargs, message):
     with pytest.raises(ProfileError, match=message):
-        MeterProfile(id="x", name="X", **kwargs)
+        MeterProfileOf(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -141,6 +154,34 @@ def test_custom_profile_from_yaml():
     assert profile.register("flow").scale == Decimal("0.1")
     assert profile.forbidden[0].start == 4
     assert profile.relay == RegisterRelay(address=0x20, cut_words=(0,), restore_words=(1,))
+    # The map is one FC03 component; the forbidden range becomes its readable ranges.
+    (component,) = profile.components
+    assert component.register_space == "holding"
+    assert component.max_span == 10
+    assert component.register_ranges == ((0, 3), (8, 0xFFFF))
+
+
+def test_custom_map_mixing_functions_gets_a_component_per_space():
+    profile = load_custom_profile(
+        {
+            "id": "mixed",
+            "name": "Mixed",
+            "registers": [
+                {"key": "energy_total", "address": 0, "function": 3, "data_type": "uint32"},
+                {"key": "voltage", "address": 0, "function": 4},
+            ],
+        }
+    )
+    assert [c.register_space for c in profile.components] == ["holding", "input"]
+    assert (profile.function_of("energy_total"), profile.function_of("voltage")) == (3, 4)
+
+
+def test_readable_ranges_are_the_complement_of_the_forbidden_ones():
+    forbidden = [AddressRange(start=10, end=19), AddressRange(start=15, end=30, function=4)]
+    assert readable_ranges(forbidden, 3) == ((0, 9), (20, 0xFFFF))
+    assert readable_ranges(forbidden, 4) == ((0, 9), (31, 0xFFFF))
+    assert readable_ranges([AddressRange(start=0, end=0xFFFF)], 3) == ()
+    assert readable_ranges([], 3) is None
 
 
 def test_custom_coil_relay_defaults():
@@ -224,12 +265,13 @@ def test_custom_profile_yaml_errors(text, message):
         (lambda: RegisterRelay(address=0xFFFF, cut_words=(0, 1), restore_words=(1, 1)), "address"),
         (lambda: CoilRelay(coil=-1), "coil"),
         (lambda: CoilRelay(unit_id=248), "unit id"),
-        (lambda: MeterProfile(id="", name="X", registers=(_reg(),)), "id and name"),
-        (lambda: MeterProfile(id="x", name="X", quantity="gas", registers=(_reg(),)), "quantity"),
-        (lambda: MeterProfile(id="x", name="X", registers=()), "at least one register"),
+        (lambda: MeterProfileOf(id="", registers=(_reg(),)), "id and name"),
+        (lambda: MeterProfileOf(quantity="gas", registers=(_reg(),)), "quantity"),
+        (lambda: MeterProfileOf(registers=()), "at least one register"),
+        (lambda: MeterProfile(id="x", name="X", components=()), "MeterComponent"),
         (
-            lambda: MeterProfile(
-                id="x", name="X", registers=(_reg(data_type="uint32"),), max_registers_per_request=1
+            lambda: MeterProfileOf(
+                registers=(_reg(data_type="uint32"),), max_registers_per_request=1
             ),
             "wider than one request",
         ),

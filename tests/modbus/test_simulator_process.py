@@ -6,10 +6,14 @@ import asyncio
 import re
 import sys
 
+import modbus_connection as mc
 import pytest
+from modbus_connection.tmodbus import ModbusConnection
 
-from custom_components.prepaid_meter.modbus import HubSettings, ModbusHub, NoResponse, TcpEndpoint
-from custom_components.prepaid_meter.profiles import get_profile, load_custom_profile_yaml
+from custom_components.prepaid_meter.meter_errors import NoResponse
+from custom_components.prepaid_meter.profiles import load_custom_profile_yaml
+
+from .conftest import make_link
 
 pytestmark = pytest.mark.enable_socket
 
@@ -44,29 +48,30 @@ async def test_simulator_process_serves_and_takes_fault_commands(socket_enabled,
     )
     assert process.stdin is not None
     assert process.stdout is not None
-    hub = None
+    connection = None
     try:
         line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
         match = re.search(r"Modbus TCP on 127\.0\.0\.1:(\d+)", line)
         assert match, line
-        hub = ModbusHub(
-            TcpEndpoint(host="127.0.0.1", port=int(match.group(1))), HubSettings(timeout=0.5)
+        connection = ModbusConnection(
+            mc.ModbusTcpParams(host="127.0.0.1", port=int(match.group(1)))
         )
-        assert (await hub.read_meter(1, get_profile("acrel_ddsy1352")))["power"] == 2000
-        water = load_custom_profile_yaml(CUSTOM)
-        assert (await hub.read_meter(2, water))["power"] == 600
+        acrel = make_link(connection, "acrel_ddsy1352", 1, timeout=0.5)
+        assert (await acrel.read_values())["power"] == 2000
+        water = make_link(connection, load_custom_profile_yaml(CUSTOM), 2, timeout=0.5)
+        assert (await water.read_values())["power"] == 600
         process.stdin.write(b"silence 1\n")
         await process.stdin.drain()
         while b"ok" not in await asyncio.wait_for(process.stdout.readline(), 10):
             pass
         with pytest.raises(NoResponse):
-            await hub.read_meter(1, get_profile("acrel_ddsy1352"))
+            await acrel.read_values()
         process.stdin.write(b"quit\n")
         await process.stdin.drain()
         assert await asyncio.wait_for(process.wait(), 10) == 0
     finally:
-        if hub is not None:
-            await hub.close()
+        if connection is not None:
+            await connection.close()
         if process.returncode is None:
             process.kill()
             await process.wait()

@@ -194,6 +194,9 @@ def meter_component(
     register_ranges: tuple[tuple[int, int], ...] | None = None,
 ) -> type[MeterComponent]:
     """Build a component class from registers known only at run time (a custom YAML map)."""
+    keys = [r.key for r in registers]
+    if duplicates := sorted({k for k in keys if keys.count(k) > 1}):
+        raise ProfileError(f"duplicate register keys {duplicates}")
     if reserved := sorted(r.key for r in registers if hasattr(MeterComponent, r.key)):
         raise ProfileError(f"register keys {reserved} are reserved names; choose others")
     attributes: dict[str, Any] = {r.key: r for r in registers}
