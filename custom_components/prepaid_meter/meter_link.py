@@ -69,7 +69,7 @@ class LinkStats:
 
 
 @contextlib.contextmanager
-def _translated(unit_id: int) -> Iterator[None]:
+def _translated(unit_id: int, unit: mc.ModbusUnit) -> Iterator[None]:
     """Turn ``modbus_connection``'s errors into ours (a dead line vs. a dead meter)."""
     try:
         yield
@@ -78,6 +78,8 @@ def _translated(unit_id: int) -> Iterator[None]:
     except mc.ModbusConnectionError as err:
         raise EndpointUnreachable(str(err)) from err
     except mc.ModbusTimeoutError as err:
+        if not unit.connected:  # the link itself could not be opened in time
+            raise EndpointUnreachable(f"cannot connect: {err}") from err
         raise NoResponse(unit_id, "no response within timeout") from err
     except mc.ModbusError as err:
         raise NoResponse(unit_id, str(err)) from err
@@ -108,6 +110,7 @@ class MeterLink:
         self.profile = profile
         self._unit, self._relay_unit_held = unit, relay_unit
         self.stats = LinkStats()
+        self._answering = False
         self._max_gap = max_gap
         self._components = [component(unit) for component in profile.components]
         if max_gap is not None:
@@ -117,11 +120,13 @@ class MeterLink:
         relay = profile.relay
         self._relay: Component | None = None
         self._relay_unit_id = unit_id
+        self._relay_io_unit: mc.ModbusUnit = unit
         if isinstance(relay, RegisterRelay):
             self._relay = relay.component(fc16_only=profile.relay_fc16_only)(unit)
         elif isinstance(relay, CoilRelay) and relay.unit_id is not None and relay_unit:
             self._relay = relay.component()(relay_unit)
             self._relay_unit_id = relay.unit_id
+            self._relay_io_unit = relay_unit
 
     def with_profile(self, profile: MeterProfile) -> MeterLink:
         """Read the same units with another profile (the firmware variant a test read found)."""
@@ -141,12 +146,21 @@ class MeterLink:
         """Read every value of the profile in the fewest requests the device allows."""
         self.stats.reads += 1
         try:
-            with _translated(self.unit_id):
+            with _translated(self.unit_id, self._unit):
                 await self._reading.async_update()
         except Exception as err:
             self.stats.failed_reads += 1
             self.stats.last_error = str(err)
+            if self._answering and isinstance(err.__cause__, mc.ModbusTimeoutError):
+                # A meter that answered until now went silent: the shared link may have lost
+                # frame sync (a garbled answer on Modbus TCP leaves stray bytes that swallow
+                # every later answer). Open it afresh once; a meter that stays dead does not
+                # recycle the link again.
+                with contextlib.suppress(mc.ModbusError):
+                    await self._unit.disconnect()
+            self._answering = False
             raise
+        self._answering = True
         values: dict[str, Decimal] = {}
         for component in self._components:
             values |= component.values()
@@ -178,7 +192,7 @@ class MeterLink:
     async def read_relay(self) -> bool | None:
         """Return True when the relay is closed (supply on), None when the meter does not say."""
         component, relay = self._relay_component()
-        with _translated(self._relay_unit_id):
+        with _translated(self._relay_unit_id, self._relay_io_unit):
             await component.async_update()
         if isinstance(relay, RegisterRelay):
             words = words_of(int(component.words), relay.count)  # type: ignore[attr-defined]
@@ -197,12 +211,21 @@ class MeterLink:
         """
         component, relay = self._relay_component()
         self.stats.relay_commands += 1
-        with _translated(self._relay_unit_id):
-            if isinstance(relay, RegisterRelay):
-                words = relay.restore_words if closed else relay.cut_words
-                await component.write("words", value_of(words))
-            else:
-                await component.write("state", closed if relay.closed_when else not closed)
+        try:
+            with _translated(self._relay_unit_id, self._relay_io_unit):
+                if isinstance(relay, RegisterRelay):
+                    words = relay.restore_words if closed else relay.cut_words
+                    await component.write("words", value_of(words))
+                else:
+                    await component.write("state", closed if relay.closed_when else not closed)
+        except NoResponse as err:
+            if not isinstance(err.__cause__, mc.ModbusProtocolError):
+                raise
+            # The device answered, but not with the echo of the command (a stuck coil echoes
+            # the value it kept): what the relay reads back says what happened.
+            if (confirmed := await self.read_relay()) != closed:
+                raise RelayMismatch(self._relay_unit_id, closed, confirmed) from err
+            raise
         confirmed = await self.read_relay()
         if confirmed != closed:
             raise RelayMismatch(self._relay_unit_id, closed, confirmed)

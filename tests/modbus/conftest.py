@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
-
 import modbus_connection as mc
+import pytest
 from modbus_connection.tmodbus import ModbusConnection
 
 from custom_components.prepaid_meter.meter_link import MeterLink
