@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import modbus_connection as mc
+import pytest
 
 from custom_components.prepaid_meter.meter_config import (
     line_key,
@@ -33,7 +32,7 @@ def test_serial_params() -> None:
         assert isinstance(params, mc.ModbusSerialParams)
         assert params.parity == code
     for bad in ({"baudrate": 100}, {"stopbits": 3}, {"bytesize": 6}, {"parity": "x"}):
-        with pytest.raises(ValueError, match="baud|stop|byte|parity"):
+        with pytest.raises(ValueError, match=r"baud|stop|byte|parity"):
             modbus_params({**SERIAL, **bad})
 
 
