@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prepaid_ledger.config import Settings
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger
 from tests.ledger.webhook_helpers import (
@@ -98,14 +100,18 @@ async def test_recheck_credits_paid_and_expires_unpaid(
 
 
 async def test_unreachable_provider_is_502(tmp_path: Path) -> None:
-    from tests.ledger.conftest import free_port  # noqa: PLC0415
+    # A port bound but never listening refuses connections, and stays ours for the test: a
+    # port merely found free could be handed to the ledger itself a moment later.
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        port = reserved.getsockname()[1]
+        settings = make_settings(
+            tmp_path, None, stripe_api_key="sk_test_123", stripe_api_base=f"http://127.0.0.1:{port}"
+        )
+        await _recheck_is_502(settings)
 
-    settings = make_settings(
-        tmp_path,
-        None,
-        stripe_api_key="sk_test_123",
-        stripe_api_base=f"http://127.0.0.1:{free_port()}",
-    )
+
+async def _recheck_is_502(settings: Settings) -> None:
     async with running_ledger(settings) as ledger:
         account = await ledger.account()
         order_id, _ = await processing_order(ledger, account["id"], 100)
