@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -108,7 +108,7 @@ class MeterLink:
         self.unit_id = unit_id
         self.endpoint = endpoint
         self.profile = profile
-        self._unit, self._relay_unit_held = unit, relay_unit
+        self._unit, self._relay_unit = unit, relay_unit
         self.stats = LinkStats()
         self._answering = False
         self._max_gap = max_gap
@@ -120,13 +120,11 @@ class MeterLink:
         relay = profile.relay
         self._relay: Component | None = None
         self._relay_unit_id = unit_id
-        self._relay_io_unit: mc.ModbusUnit = unit
         if isinstance(relay, RegisterRelay):
             self._relay = relay.component(fc16_only=profile.relay_fc16_only)(unit)
         elif isinstance(relay, CoilRelay) and relay.unit_id is not None and relay_unit:
             self._relay = relay.component()(relay_unit)
             self._relay_unit_id = relay.unit_id
-            self._relay_io_unit = relay_unit
 
     def with_profile(self, profile: MeterProfile) -> MeterLink:
         """Read the same units with another profile (the firmware variant a test read found)."""
@@ -135,7 +133,7 @@ class MeterLink:
             profile,
             unit_id=self.unit_id,
             endpoint=self.endpoint,
-            relay_unit=self._relay_unit_held,
+            relay_unit=self._relay_unit,
             max_gap=self._max_gap,
         )
 
@@ -192,7 +190,7 @@ class MeterLink:
     async def read_relay(self) -> bool | None:
         """Return True when the relay is closed (supply on), None when the meter does not say."""
         component, relay = self._relay_component()
-        with _translated(self._relay_unit_id, self._relay_io_unit):
+        with _translated(self._relay_unit_id, component.modbus_unit):
             await component.async_update()
         if isinstance(relay, RegisterRelay):
             words = words_of(int(component.words), relay.count)  # type: ignore[attr-defined]
@@ -211,8 +209,9 @@ class MeterLink:
         """
         component, relay = self._relay_component()
         self.stats.relay_commands += 1
+        not_echoed: NoResponse | None = None
         try:
-            with _translated(self._relay_unit_id, self._relay_io_unit):
+            with _translated(self._relay_unit_id, component.modbus_unit):
                 if isinstance(relay, RegisterRelay):
                     words = relay.restore_words if closed else relay.cut_words
                     await component.write("words", value_of(words))
@@ -223,12 +222,12 @@ class MeterLink:
                 raise
             # The device answered, but not with the echo of the command (a stuck coil echoes
             # the value it kept): what the relay reads back says what happened.
-            if (confirmed := await self.read_relay()) != closed:
-                raise RelayMismatch(self._relay_unit_id, closed, confirmed) from err
-            raise
+            not_echoed = err
         confirmed = await self.read_relay()
         if confirmed != closed:
-            raise RelayMismatch(self._relay_unit_id, closed, confirmed)
+            raise RelayMismatch(self._relay_unit_id, closed, confirmed) from not_echoed
+        if not_echoed is not None:
+            raise not_echoed
         return closed
 
     def _relay_component(self) -> tuple[Component, RegisterRelay | CoilRelay]:
@@ -265,6 +264,29 @@ def _conflict(params: ModbusParams, err: HomeAssistantError) -> EndpointConflict
     return EndpointConflict(str(err))
 
 
+def _link_on(
+    data: Mapping[str, Any],
+    params: ModbusParams,
+    profile: MeterProfile,
+    units: tuple[mc.ModbusUnit, mc.ModbusUnit | None],
+    on_release: Callable[[Callable[[], None]], object],
+) -> MeterLink:
+    """Tune the held units (withdrawn by ``on_release``) and bind the meter's link to them."""
+    unit, relay_unit = units
+    for held in units:
+        if held is not None:
+            _tune(held, data)
+            on_release(functools.partial(held.require_timeout, None))
+    return MeterLink(
+        unit,
+        profile,
+        unit_id=int(data[CONF_UNIT_ID]),
+        endpoint=describe(params),
+        relay_unit=relay_unit,
+        max_gap=gap_for(params),
+    )
+
+
 def async_attach_meter(
     hass: HomeAssistant, entry: ConfigEntry, data: Mapping[str, Any], profile: MeterProfile
 ) -> MeterLink:
@@ -274,25 +296,13 @@ def async_attach_meter(
     is already in use, by anyone, with other settings. Nothing is sent yet.
     """
     params = modbus_params(data)
-    unit_id = int(data[CONF_UNIT_ID])
+    module_id = _relay_module_id(profile)
     try:
-        unit = async_get_unit(hass, entry, params, unit_id)
-        module_id = _relay_module_id(profile)
+        unit = async_get_unit(hass, entry, params, int(data[CONF_UNIT_ID]))
         relay_unit = None if module_id is None else async_get_unit(hass, entry, params, module_id)
     except HomeAssistantError as err:
         raise _conflict(params, err) from err
-    for held in (unit, relay_unit):
-        if held is not None:
-            _tune(held, data)
-            entry.async_on_unload(functools.partial(held.require_timeout, None))
-    return MeterLink(
-        unit,
-        profile,
-        unit_id=unit_id,
-        endpoint=describe(params),
-        relay_unit=relay_unit,
-        max_gap=gap_for(params),
-    )
+    return _link_on(data, params, profile, (unit, relay_unit), entry.async_on_unload)
 
 
 @contextlib.asynccontextmanager
@@ -301,11 +311,12 @@ async def async_borrow_meter(
 ) -> AsyncIterator[MeterLink]:
     """Hold the meter's unit for a config flow's test read, sharing a running connection."""
     params = modbus_params(data)
-    unit_id = int(data[CONF_UNIT_ID])
     module_id = _relay_module_id(profile)
     async with contextlib.AsyncExitStack() as stack:
         try:
-            unit = await stack.enter_async_context(async_get_temporary_unit(hass, params, unit_id))
+            unit = await stack.enter_async_context(
+                async_get_temporary_unit(hass, params, int(data[CONF_UNIT_ID]))
+            )
             relay_unit = (
                 None
                 if module_id is None
@@ -315,15 +326,4 @@ async def async_borrow_meter(
             )
         except HomeAssistantError as err:
             raise _conflict(params, err) from err
-        for held in (unit, relay_unit):
-            if held is not None:
-                _tune(held, data)
-                stack.callback(held.require_timeout, None)
-        yield MeterLink(
-            unit,
-            profile,
-            unit_id=unit_id,
-            endpoint=describe(params),
-            relay_unit=relay_unit,
-            max_gap=gap_for(params),
-        )
+        yield _link_on(data, params, profile, (unit, relay_unit), stack.callback)

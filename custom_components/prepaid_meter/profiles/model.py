@@ -185,6 +185,11 @@ class MeterComponent(Component):
         return {key: value for key, value in found.items() if value is not None}
 
 
+def _duplicate_keys(registers: Sequence[Register]) -> list[str]:
+    keys = [r.key for r in registers]
+    return sorted({k for k in keys if keys.count(k) > 1})
+
+
 def meter_component(
     name: str,
     registers: Sequence[Register],
@@ -194,8 +199,7 @@ def meter_component(
     register_ranges: tuple[tuple[int, int], ...] | None = None,
 ) -> type[MeterComponent]:
     """Build a component class from registers known only at run time (a custom YAML map)."""
-    keys = [r.key for r in registers]
-    if duplicates := sorted({k for k in keys if keys.count(k) > 1}):
+    if duplicates := _duplicate_keys(registers):
         raise ProfileError(f"duplicate register keys {duplicates}")
     if reserved := sorted(r.key for r in registers if hasattr(MeterComponent, r.key)):
         raise ProfileError(f"register keys {reserved} are reserved names; choose others")
@@ -393,10 +397,9 @@ class MeterProfile:
             raise ProfileError(f"{where}: at least one MeterComponent is required")
         if not self.registers:
             raise ProfileError(f"{where}: at least one register is required")
-        keys = [r.key for r in self.registers]
-        if duplicates := sorted({k for k in keys if keys.count(k) > 1}):
+        if duplicates := _duplicate_keys(self.registers):
             raise ProfileError(f"{where}: duplicate register keys {duplicates}")
-        if TOTAL_KEY[self.quantity] not in keys:
+        if TOTAL_KEY[self.quantity] not in {r.key for r in self.registers}:
             raise ProfileError(
                 f"{where}: a {self.quantity} meter needs {TOTAL_KEY[self.quantity]!r}"
             )
