@@ -41,11 +41,14 @@ INTEGRATION_TYPES = {
 }
 ADDON_ARCHES = {"aarch64", "amd64", "armhf", "armv7", "i386"}
 TIERS = ["bronze", "silver", "gold", "platinum"]
+# The 2026 rule list of hassfest (script/hassfest/quality_scale.py): docs-conditions and
+# docs-triggers joined Bronze in 2026.
 QUALITY_RULES = {
     # Bronze
     "action-setup", "appropriate-polling", "brands", "common-modules",
     "config-flow-test-coverage", "config-flow", "dependency-transparency", "docs-actions",
-    "docs-high-level-description", "docs-installation-instructions", "docs-removal-instructions",
+    "docs-conditions", "docs-triggers", "docs-high-level-description",
+    "docs-installation-instructions", "docs-removal-instructions",
     "entity-event-setup", "entity-unique-id", "has-entity-name", "runtime-data",
     "test-before-configure", "test-before-setup", "unique-config-entry",
     # Silver

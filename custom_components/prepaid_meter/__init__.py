@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 
-from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
@@ -15,24 +14,18 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .const import (
-    CONF_ENFORCE_WHEN_OFFLINE,
-    CONF_LEDGER_METER_ID,
-    CONF_STALE_POLLS,
-    CONF_TOKEN,
-    CONF_URL,
-    DEFAULT_STALE_POLLS,
-    DOMAIN,
-    SUBENTRY_METER,
-)
-from .coordinator import MeterCoordinator
-from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerIdentity
+from .const import CONF_TOKEN, CONF_URL, DOMAIN
+from .ledger_client import LedgerAuthError, LedgerClient, LedgerError
 from .ledger_sync import LedgerSync
-from .meter_config import profile_from_config
-from .meter_errors import EndpointConflict
-from .meter_link import async_attach_meter
 from .services import async_setup_services
-from .supply_control import OverrideStore, SupplyController
+from .site_meters import (
+    PrepaidRuntimeData,
+    SupplyOptions,
+    async_apply_entry_update,
+    meter_subentries,
+    start_meter,
+)
+from .supply_control import OverrideStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,20 +36,7 @@ PLATFORMS: list[Platform] = [
     Platform.SWITCH,
 ]
 
-
-@dataclass(slots=True)
-class PrepaidRuntimeData:
-    """What a loaded ledger site keeps while it runs."""
-
-    client: LedgerClient
-    identity: LedgerIdentity
-    sync: LedgerSync
-    meters: dict[str, MeterCoordinator] = field(default_factory=dict)
-    #: Ledger meter id of each linked meter subentry.
-    ledger_meters: dict[str, int] = field(default_factory=dict)
-    #: Relay control of each linked meter that has a relay.
-    supply: dict[str, SupplyController] = field(default_factory=dict)
-
+__all__ = ["PrepaidConfigEntry", "PrepaidRuntimeData"]
 
 type PrepaidConfigEntry = ConfigEntry[PrepaidRuntimeData]
 
@@ -86,39 +66,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
             translation_key="cannot_connect",
             translation_placeholders={"url": client.url, "error": str(err)},
         ) from err
-    ledger_meters = {
-        subentry.subentry_id: int(subentry.data[CONF_LEDGER_METER_ID])
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_METER
-        and subentry.data.get(CONF_LEDGER_METER_ID) is not None
-    }
-    sync = LedgerSync(hass, entry, client, set(ledger_meters.values()))
-    runtime = PrepaidRuntimeData(client, identity, sync, ledger_meters=ledger_meters)
+    sync = LedgerSync(hass, entry, client, set())
+    overrides = OverrideStore(hass, entry.entry_id)
+    await overrides.async_load()
+    runtime = PrepaidRuntimeData(
+        client,
+        identity,
+        sync,
+        overrides,
+        started_with=dict(entry.data),
+        supply_options=SupplyOptions.of(entry),
+    )
     entry.runtime_data = runtime
-    for subentry in entry.subentries.values():
-        if subentry.subentry_type == SUBENTRY_METER:
-            coordinator = _start_meter(hass, entry, subentry)
-            if coordinator is not None:
-                runtime.meters[subentry.subentry_id] = coordinator
+    for subentry in meter_subentries(entry).values():
+        start_meter(hass, entry, subentry)
     await sync.async_config_entry_first_refresh()
     entry.async_on_unload(sync.async_add_listener(sync.sync_repair_issues))
     sync.sync_repair_issues()
-    overrides = OverrideStore(hass, entry.entry_id)
-    await overrides.async_load()
-    for subentry_id, meter_id in ledger_meters.items():
-        if (coordinator := runtime.meters.get(subentry_id)) is None:
-            continue
-        entry.async_on_unload(sync.follow_meter(coordinator, meter_id))
-        if coordinator.profile.relay is not None:
-            runtime.supply[subentry_id] = SupplyController(
-                hass,
-                coordinator,
-                sync,
-                meter_id,
-                stale_polls=int(entry.options.get(CONF_STALE_POLLS, DEFAULT_STALE_POLLS)),
-                enforce_when_offline=bool(entry.options.get(CONF_ENFORCE_WHEN_OFFLINE, False)),
-                overrides=overrides,
-            )
     # A meter that does not answer yet is unavailable, never a reason to fail the site. Lines
     # are read in parallel; a shared connection serialises the meters on one line.
     await asyncio.gather(*(coordinator.async_refresh() for coordinator in runtime.meters.values()))
@@ -126,46 +90,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
     for controller in runtime.supply.values():
         controller.start()
     sync.start_stream()
-    entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
+    # The one place that reacts to a change of the entry: flows only update it (HA 2026.12).
+    entry.async_on_unload(entry.add_update_listener(async_apply_entry_update))
     return True
-
-
-def _start_meter(
-    hass: HomeAssistant,
-    entry: PrepaidConfigEntry,
-    subentry: ConfigSubentry,
-) -> MeterCoordinator | None:
-    """Hold the meter's unit on its line's shared connection; a repair issue on a conflict."""
-    issue_id = f"endpoint_conflict_{subentry.subentry_id}"
-    profile = profile_from_config(subentry.data)
-    try:
-        link = async_attach_meter(hass, entry, subentry.data, profile)
-    except EndpointConflict as err:
-        _LOGGER.error("Meter %s not started: %s", subentry.title, err)
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="endpoint_conflict",
-            translation_placeholders={"meter": subentry.title, "detail": str(err)},
-        )
-        return None
-    ir.async_delete_issue(hass, DOMAIN, issue_id)
-    return MeterCoordinator(hass, entry, subentry, link)
 
 
 def _release_meters(hass: HomeAssistant, runtime: PrepaidRuntimeData) -> None:
     """Forget the meters; core ``modbus`` releases their units when the entry unloads."""
+    for unsubs in runtime.meter_unsubs.values():
+        for unsub in unsubs:
+            unsub()
+    runtime.meter_unsubs.clear()
     for coordinator in runtime.meters.values():
         ir.async_delete_issue(hass, DOMAIN, coordinator.issue_id)
     runtime.meters.clear()
-
-
-async def _async_reload_on_change(hass: HomeAssistant, entry: PrepaidConfigEntry) -> None:
-    """Meters were added, changed or removed: restart the site with the new set."""
-    await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> bool:

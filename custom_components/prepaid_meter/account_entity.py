@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
+from .entity import add_entities_per_meter
 from .ledger_sync import AccountState, LedgerSync
 from .money import minor_to_major
 
@@ -26,17 +27,21 @@ if TYPE_CHECKING:
 
 
 def add_account_entities(
+    hass: HomeAssistant,
     entry: PrepaidConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     build: Callable[[LedgerSync, str, int], Sequence[Entity]],
 ) -> None:
-    """Add one platform's account entities to each linked meter's device."""
+    """Add one platform's account entities to each linked meter's device (later ones too)."""
     runtime = entry.runtime_data
-    for subentry_id, meter_id in runtime.ledger_meters.items():
-        if subentry_id in runtime.meters and (
-            entities := build(runtime.sync, subentry_id, meter_id)
-        ):
-            async_add_entities(entities, config_subentry_id=subentry_id)
+
+    def build_for(subentry_id: str) -> Sequence[Entity]:
+        meter_id = runtime.ledger_meters.get(subentry_id)
+        if meter_id is None or subentry_id not in runtime.meters:
+            return []
+        return build(runtime.sync, subentry_id, meter_id)
+
+    add_entities_per_meter(hass, entry, async_add_entities, build_for)
 
 
 class AccountEntity(CoordinatorEntity[LedgerSync]):

@@ -45,11 +45,13 @@ async def async_setup_entry(
 ) -> None:
     """Add one connectivity sensor per meter."""
     add_meter_entities(
+        hass,
         entry,
         async_add_entities,
         lambda coordinator: [MeterConnectivity(coordinator, CONNECTIVITY)],
     )
     add_account_entities(
+        hass,
         entry,
         async_add_entities,
         lambda sync, subentry_id, meter_id: [

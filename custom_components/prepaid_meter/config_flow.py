@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import probatio
 from homeassistant.config_entries import (
     SOURCE_IGNORE,
-    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -39,6 +38,9 @@ from .const import (
 )
 from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerIdentity
 from .meter_flow import MeterSubentryFlow
+
+if TYPE_CHECKING:
+    from . import PrepaidConfigEntry
 
 # Scopes allowed to run a site; a tenant's read-only token cannot post readings.
 SITE_SCOPES = frozenset({"admin", "integration"})
@@ -84,14 +86,14 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
     @classmethod
     @callback
     def async_get_supported_subentry_types(
-        cls, config_entry: ConfigEntry
+        cls, config_entry: PrepaidConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Meters are subentries of their ledger site."""
         return {SUBENTRY_METER: MeterSubentryFlow}
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:  # noqa: ARG004
+    def async_get_options_flow(config_entry: PrepaidConfigEntry) -> OptionsFlow:  # noqa: ARG004
         """Relay-control options of the site."""
         return PrepaidMeterOptionsFlow()
 
@@ -99,7 +101,41 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start with nothing discovered."""
         self._discovered_url = ""
         self._discovered_token = ""
-        self._entry_to_update: ConfigEntry | None = None
+        self._entry_to_update: PrepaidConfigEntry | None = None
+
+    def _async_update_and_restart(
+        self,
+        entry: PrepaidConfigEntry,
+        *,
+        data_updates: Mapping[str, Any],
+        reason: str | None = None,
+    ) -> ConfigFlowResult:
+        """Store new site data and finish; the site restarts with it.
+
+        A loaded site restarts itself from its update listener (Home Assistant 2026.12 refuses
+        a flow's reload of an entry that has one); a site that is not loaded, say after a
+        rejected token, has no listener and is reloaded by the flow.
+        """
+        kwargs: dict[str, Any] = {"data_updates": data_updates}
+        if reason is not None:
+            kwargs["reason"] = reason
+        if entry.update_listeners:
+            return self.async_update_and_abort(entry, **kwargs)
+        return self.async_update_reload_and_abort(entry, **kwargs)
+
+    def _abort_if_site_configured(self, url: str) -> None:
+        """Abort when this ledger is set up already, taking its (maybe moved) URL.
+
+        A loaded site's update listener restarts it on the new URL; one that is not loaded
+        (retrying) is reloaded here.
+        """
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(
+            DOMAIN, str(self.unique_id)
+        )
+        self._abort_if_unique_id_configured(
+            updates={CONF_URL: url},
+            reload_on_update=entry is None or not entry.update_listeners,
+        )
 
     async def _async_check(
         self, url: str, token: str, errors: dict[str, str]
@@ -130,7 +166,7 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
                 identity := await self._async_check(url, user_input[CONF_TOKEN], errors)
             ) is not None:
                 await self.async_set_unique_id(identity.ledger_id)
-                self._abort_if_unique_id_configured(updates={CONF_URL: url})
+                self._abort_if_site_configured(url)
                 return self.async_create_entry(
                     title="Prepaid Meter Ledger",
                     data={CONF_URL: url, CONF_TOKEN: user_input[CONF_TOKEN]},
@@ -173,7 +209,7 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             if kept is None or kept.ledger_id != identity.ledger_id:
                 self._entry_to_update = entry
                 return await self.async_step_hassio_token()
-        self._abort_if_unique_id_configured(updates={CONF_URL: url})
+        self._abort_if_site_configured(url)
         self.context["title_placeholders"] = {"name": discovery_info.name}
         return await self.async_step_hassio_confirm()
 
@@ -185,7 +221,7 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         if entry is None:  # pragma: no cover - only reached from async_step_hassio
             return self.async_abort(reason="already_configured")
         if user_input is not None:
-            return self.async_update_reload_and_abort(
+            return self._async_update_and_restart(
                 entry,
                 data_updates={CONF_URL: self._discovered_url, CONF_TOKEN: self._discovered_token},
                 reason="discovery_token_accepted",
@@ -224,7 +260,7 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             if identity is not None:
                 await self.async_set_unique_id(identity.ledger_id)
                 self._abort_if_unique_id_mismatch(reason="wrong_ledger")
-                return self.async_update_reload_and_abort(
+                return self._async_update_and_restart(
                     entry, data_updates={CONF_TOKEN: user_input[CONF_TOKEN]}
                 )
         return self.async_show_form(
@@ -249,7 +285,7 @@ class PrepaidMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             ) is not None:
                 await self.async_set_unique_id(identity.ledger_id)
                 self._abort_if_unique_id_mismatch(reason="wrong_ledger")
-                return self.async_update_reload_and_abort(
+                return self._async_update_and_restart(
                     entry, data_updates={CONF_URL: url, CONF_TOKEN: user_input[CONF_TOKEN]}
                 )
         return self.async_show_form(

@@ -1,6 +1,7 @@
 """Diagnostics download: the site, every meter's settings, last values and its Modbus line.
 
-The ledger token is redacted; meter settings hold no secrets.
+The ledger token is redacted, and so are the tenants' names and account numbers: a
+diagnostics file is attached to public bug reports.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from homeassistant.components.modbus.connection import async_get_connection_info
 from homeassistant.core import HomeAssistant
 
 from . import PrepaidConfigEntry
-from .const import CONF_TOKEN
+from .const import CONF_ACCOUNT_NAME, CONF_TOKEN
 
 TO_REDACT = {CONF_TOKEN}
+#: Who a tenant is and how to pay into their account: never in a bug report.
+TENANT_REDACT = {"name", "number", "account_number", CONF_ACCOUNT_NAME}
 
 
 async def async_get_config_entry_diagnostics(
@@ -28,7 +31,7 @@ async def async_get_config_entry_diagnostics(
         data = coordinator.data
         meters[subentry_id] = {
             "title": coordinator.subentry.title,
-            "settings": dict(coordinator.subentry.data),
+            "settings": async_redact_data(dict(coordinator.subentry.data), {CONF_ACCOUNT_NAME}),
             "endpoint": coordinator.link.endpoint,
             "profile": coordinator.profile.id,
             "last_update_success": coordinator.last_update_success,
@@ -76,7 +79,10 @@ async def async_get_config_entry_diagnostics(
             "reading_queue": dataclasses.asdict(sync.queue.stats()),
             "accounts": {}
             if sync.data is None
-            else {str(k): v.data for k, v in sync.data.accounts.items()},
+            else {
+                str(k): async_redact_data({**v.data, "last_topup": v.last_topup}, TENANT_REDACT)
+                for k, v in sync.data.accounts.items()
+            },
         },
         "supply": supply,
         "ledger": {

@@ -32,6 +32,7 @@ async def async_setup_entry(
 ) -> None:
     """Add the account event entity to each linked meter's device."""
     add_account_entities(
+        hass,
         entry,
         async_add_entities,
         lambda sync, subentry_id, meter_id: [

@@ -174,6 +174,52 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             if r.get("meter_id") in self.meter_ids and isinstance(r.get("id"), int)
         }
 
+    async def async_read_meters(self, meter_ids: list[int]) -> None:
+        """Follow meters added while the site runs: read their status and account now.
+
+        Only their data changes, so no other meter's entities or relay react. A meter the
+        ledger cannot describe yet is read again by the next full re-read.
+        """
+        self.meter_ids.update(meter_ids)
+        statuses: dict[int, dict[str, Any]] = {}
+        meter_account: dict[int, int] = {}
+        accounts: dict[int, AccountState] = {}
+        try:
+            for meter_id in meter_ids:
+                status = await self.client.async_get(f"meters/{meter_id}/status")
+                statuses[meter_id] = status
+                meter_account[meter_id] = int(status["account_id"])
+                self._status_read_at[meter_id] = self.hass.loop.time()
+            for account_id in sorted(set(meter_account.values())):
+                accounts[account_id] = await self._read_account(account_id)
+        except LedgerError as err:
+            _LOGGER.warning("Ledger meters %s not read yet: %s", meter_ids, err)
+        if statuses:
+            self.async_set_updated_data(
+                replace(
+                    self.data,
+                    accounts={**self.data.accounts, **accounts},
+                    meter_status={**self.data.meter_status, **statuses},
+                    meter_account={**self.data.meter_account, **meter_account},
+                )
+            )
+
+    @callback
+    def forget_meter(self, meter_id: int) -> None:
+        """Stop following a meter whose subentry was removed (its held readings' issues go)."""
+        self.meter_ids.discard(meter_id)
+        self.meter_subentries.pop(meter_id, None)
+        self._status_read_at.pop(meter_id, None)
+        data = self.data
+        self.async_set_updated_data(
+            replace(
+                data,
+                meter_status={k: v for k, v in data.meter_status.items() if k != meter_id},
+                meter_account={k: v for k, v in data.meter_account.items() if k != meter_id},
+                held={k: v for k, v in data.held.items() if v.get("meter_id") != meter_id},
+            )
+        )
+
     @callback
     def sync_repair_issues(self) -> None:
         """One fixable repair issue per held reading of a followed meter (coordinator listener)."""

@@ -17,14 +17,13 @@ import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import modbus_connection as mc
 from homeassistant.components.modbus.connection import (
     async_get_temporary_unit,
     async_get_unit,
 )
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from modbus_connection.model import Component, ComponentGroup
@@ -44,6 +43,9 @@ from .meter_errors import (
 )
 from .profiles import CoilRelay, MeterProfile, RegisterRelay, UndecodableWords
 from .profiles.model import value_of, words_of
+
+if TYPE_CHECKING:
+    from . import PrepaidConfigEntry
 
 #: Seconds a meter gets to answer one request. A healthy RS-485 meter answers within 0.1 s
 #: even behind a gateway; waiting the library's default 10 s for a dead one would hold the
@@ -288,7 +290,7 @@ def _link_on(
 
 
 def async_attach_meter(
-    hass: HomeAssistant, entry: ConfigEntry, data: Mapping[str, Any], profile: MeterProfile
+    hass: HomeAssistant, entry: PrepaidConfigEntry, data: Mapping[str, Any], profile: MeterProfile
 ) -> MeterLink:
     """Hold the meter's unit (and relay module's) for as long as ``entry`` is loaded.
 

@@ -183,8 +183,9 @@ async def async_setup_entry(
         entities.append(LastReadingSensor(coordinator, LAST_READING))
         return entities
 
-    add_meter_entities(entry, async_add_entities, build)
+    add_meter_entities(hass, entry, async_add_entities, build)
     add_account_entities(
+        hass,
         entry,
         async_add_entities,
         lambda sync, subentry_id, meter_id: [

@@ -208,10 +208,8 @@ async def _meter_target(hass: HomeAssistant, device_id: str, config_entry_id: st
     subentry_id = next((ident for domain, ident in device.identifiers if domain == DOMAIN), None)
     if subentry_id is None:
         raise _invalid("not_a_meter", device_id=device_id)
-    for entry_id in device.config_entries:
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN or subentry_id not in entry.subentries:
-            continue
+    entry = hass.config_entries.async_get_entry(device.config_entry_id)
+    if entry is not None and entry.domain == DOMAIN and subentry_id in entry.subentries:
         if config_entry_id is not None and config_entry_id != entry.entry_id:
             raise _invalid("site_mismatch", meter=device.name, site=entry.title)
         if entry.state is not ConfigEntryState.LOADED:
@@ -327,10 +325,8 @@ def _meter_controller(hass: HomeAssistant, device_id: str) -> SupplyController:
     )
     if device is None or subentry_id is None:
         raise _invalid("not_a_meter", device_id=device_id)
-    for entry_id in device.config_entries:
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN or subentry_id not in entry.subentries:
-            continue
+    entry = hass.config_entries.async_get_entry(device.config_entry_id)
+    if entry is not None and entry.domain == DOMAIN and subentry_id in entry.subentries:
         if entry.state is not ConfigEntryState.LOADED:
             raise _invalid("site_not_loaded", site=entry.title)
         controller: SupplyController | None = entry.runtime_data.supply.get(subentry_id)

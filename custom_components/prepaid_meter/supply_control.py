@@ -23,7 +23,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .automation_events import SUPPLY_CHANGED
-from .const import DOMAIN
+from .const import DEFAULT_SCAN_INTERVAL, DOMAIN
 from .coordinator import MeterCoordinator
 from .ledger_sync import LedgerSync
 from .relay_policy import RelayAction, RelayDecision, RelayInputs, SupplyOverride, decide_relay
@@ -50,8 +50,8 @@ class SupplyController:
         self.meter = meter
         self.sync = sync
         self.ledger_meter_id = ledger_meter_id
-        self.stale_after = (meter.update_interval or timedelta(seconds=30)) * stale_polls
-        self.enforce_when_offline = enforce_when_offline
+        self.stale_after = timedelta(0)
+        self.enforce_when_offline = False
         self.overrides = overrides
         self.override: SupplyOverride | None = None
         self.last_decision: RelayDecision | None = None
@@ -59,6 +59,15 @@ class SupplyController:
         self._unsubs: list[CALLBACK_TYPE] = []
         self._expiry_unsub: CALLBACK_TYPE | None = None
         self._seen_site: tuple[object, bool] = (None, False)
+        self.configure(stale_polls=stale_polls, enforce_when_offline=enforce_when_offline)
+
+    @callback
+    def configure(self, *, stale_polls: int, enforce_when_offline: bool) -> None:
+        """Take the site's options (also while running: an options change needs no restart)."""
+        self.stale_after = timedelta(seconds=DEFAULT_SCAN_INTERVAL) * stale_polls
+        self.enforce_when_offline = enforce_when_offline
+        if self._unsubs:
+            self._schedule()
 
     @callback
     def start(self) -> None:

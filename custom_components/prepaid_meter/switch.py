@@ -30,6 +30,7 @@ async def async_setup_entry(
 ) -> None:
     """Add a relay switch for meters whose profile has a relay."""
     add_meter_entities(
+        hass,
         entry,
         async_add_entities,
         lambda coordinator: (

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_USER
+from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
@@ -288,3 +288,47 @@ async def test_user_flow_refuses_a_service_that_is_not_the_ledger(
         flow_id, {CONF_URL: other_service + path, CONF_TOKEN: "x"}
     )
     assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_reconfigure_restarts_a_loaded_site_through_its_update_listener(
+    hass: HomeAssistant, ledger: LedgerSite, site_entry: MockConfigEntry
+) -> None:
+    """A running site takes its new token by restarting, with no deprecated reload.
+
+    Home Assistant 2026.12 refuses a flow's reload of an entry that has an update listener
+    (2026.10 reports it, which ``tests/conftest.py`` turns into a failure).
+    """
+    site_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(site_entry.entry_id)
+    await hass.async_block_till_done()
+    old_client = site_entry.runtime_data.client
+    assert site_entry.update_listeners
+    result = await site_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: ledger.url, CONF_TOKEN: ledger.integration_token}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert site_entry.state is ConfigEntryState.LOADED
+    assert site_entry.runtime_data.client is not old_client
+    assert site_entry.runtime_data.identity.scope == "integration"
+
+
+@pytest.mark.parametrize(("host", "port"), [("", 8099), ("127.0.0.1", 0), ("127.0.0.1", 70000)])
+async def test_hassio_discovery_with_unusable_address_aborts(
+    hass: HomeAssistant, host: str, port: int
+) -> None:
+    """A discovery whose host and port cannot form a ledger URL ends at once, creating nothing."""
+    info = HassioServiceInfo(
+        config={"host": host, "port": port, CONF_TOKEN: "whatever"},
+        name="Prepaid Meter Ledger",
+        slug="prepaid_meter_ledger",
+        uuid="1234",
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=info
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "invalid_url"
+    assert hass.config_entries.async_entries(DOMAIN) == []

@@ -7,6 +7,7 @@ from the integration: charge = (total now - total at baseline) x price, rounded 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -389,6 +390,7 @@ async def test_switching_against_the_decision_needs_an_override(
 async def test_options_and_diagnostics(hass: HomeAssistant, make_room: RoomFactory) -> None:
     """The options flow stores the relay settings; diagnostics show the queue and the stream."""
     room = await make_room(credit_minor=500)
+    controller_before = next(iter(room.entry.runtime_data.supply.values()))
     result = await hass.config_entries.options.async_init(room.entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"stale_polls": 5, "enforce_when_offline": True}
@@ -400,13 +402,21 @@ async def test_options_and_diagnostics(hass: HomeAssistant, make_room: RoomFacto
     await wait_for(lambda: room.sync.stream_connected and not len(room.sync.queue))
     controller = next(iter(room.entry.runtime_data.supply.values()))
     assert controller.enforce_when_offline is True
-    assert controller.stale_after == room.coordinator.update_interval * 5
+    # Applied without a restart: the same controller object, 5 polls of 10 s (the docs' interval).
+    assert controller is controller_before
+    assert controller.stale_after == timedelta(seconds=50)
     diagnostics = await async_get_config_entry_diagnostics(hass, room.entry)
     sync = diagnostics["ledger_sync"]
     assert sync["stream_connected"] is True
     assert sync["reading_queue"]["depth"] == 0
     assert sync["accounts"][str(room.account["id"])]["balance_minor"] == await room.balance_minor()
     assert diagnostics["entry"]["token"] == "**REDACTED**"
+    # Tenants stay anonymous in a bug report: no name, no account number anywhere.
+    account = sync["accounts"][str(room.account["id"])]
+    assert account["name"] == "**REDACTED**"
+    assert account["number"] == "**REDACTED**"
+    text = json.dumps(diagnostics, default=str)
+    assert room.account["number"] not in text
     supply = next(iter(diagnostics["supply"].values()))
     assert supply["ledger_meter_id"] == room.ledger_meter_id
 
