@@ -13,12 +13,15 @@ LOW_BALANCE: Final = "low_balance"
 SUPPLY_CHANGED: Final = "supply_changed"
 ORDER_NEEDS_ATTENTION: Final = "order_needs_attention"
 READING_HELD: Final = "reading_held"
+#: Raised by the integration itself: a relay did not reach the commanded state after retries.
+RELAY_FAILED: Final = "relay_failed"
 EVENT_KINDS: Final = (
     TOP_UP_CREDITED,
     LOW_BALANCE,
     SUPPLY_CHANGED,
     ORDER_NEEDS_ATTENTION,
     READING_HELD,
+    RELAY_FAILED,
 )
 _LOW_BALANCE_PREFIX: Final = "low_balance_level_"
 

@@ -174,9 +174,15 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
             self._publish_relay(state)
 
     def _publish_relay(self, closed: bool | None, error: str | None = None) -> None:
+        """Show the relay as read back, leaving the poll schedule where it is.
+
+        ``async_set_updated_data`` would restart the poll timer: a relay switched every few
+        seconds would then hold off the meter's next reading (and a cut's fresh reading).
+        """
         if self.data is None:
             return
-        self.async_set_updated_data(MeterData(self.data.values, closed, error, self.data.read_at))
+        self.data = MeterData(self.data.values, closed, error, self.data.read_at)
+        self.async_update_listeners()
 
 
 def _relay_word(state: bool | None) -> str:

@@ -13,9 +13,10 @@ from homeassistant.components.logbook.const import (
 from homeassistant.core import Event, HomeAssistant, callback
 
 from .automation_events import (
+    EVENT_KINDS,
     LOW_BALANCE,
-    ORDER_NEEDS_ATTENTION,
     READING_HELD,
+    RELAY_FAILED,
     SUPPLY_CHANGED,
     TOP_UP_CREDITED,
     bus_event_type,
@@ -30,6 +31,8 @@ def _message(kind: str, data: dict[str, Any]) -> str:
         return f"top-up of {data.get('amount')} {data.get('currency')} credited"
     if kind == LOW_BALANCE:
         return f"balance fell to low-balance level {data.get('level')}"
+    if kind == RELAY_FAILED:
+        return f"relay did not get {data.get('wanted')} after {data.get('tries')} tries"
     if kind == READING_HELD:
         return f"reading {data.get('value')} held, not charged ({data.get('hold')})"
     return f"top-up order {data.get('order_id')} needs attention ({data.get('reason')})"
@@ -56,5 +59,5 @@ def async_describe_events(
 
         return describe
 
-    for kind in (SUPPLY_CHANGED, TOP_UP_CREDITED, LOW_BALANCE, ORDER_NEEDS_ATTENTION, READING_HELD):
+    for kind in EVENT_KINDS:
         async_describe_event(DOMAIN, bus_event_type(kind), describer(kind))

@@ -235,21 +235,29 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         """Link the meter to its ledger meter: an existing one, a new account, or none yet."""
         errors: dict[str, str] = {}
         placeholders = {"detail": ""}
+        can_create = await self._async_can_create_accounts()
         if user_input is not None:
             choice = user_input[CONF_LEDGER_METER_ID]
-            if choice == LINK_NEW:
+            if choice == LINK_NEW and not can_create:
+                errors["base"] = "ledger_forbidden"
+            elif choice == LINK_NEW:
                 if self._tariffs:
                     return await self.async_step_ledger_new()
                 errors["base"] = "no_tariff"
             else:
                 ledger_meter = None if choice == LINK_NONE else int(choice)
                 return self._async_finish({**self._data, CONF_LEDGER_METER_ID: ledger_meter})
-        options = [SelectOptionDict(value=LINK_NEW, label="Create a new account and meter")]
+        # Creating an account needs the admin scope: a site on an integration token is not
+        # offered what it cannot do (it links an existing ledger meter, or none).
+        options = (
+            [SelectOptionDict(value=LINK_NEW, label="Create a new account and meter")]
+            if can_create
+            else []
+        )
         try:
             options += await self._async_linkable_meters()
         except LedgerError as err:
-            errors["base"] = "ledger_unavailable"
-            placeholders["detail"] = str(err)
+            errors["base"], placeholders["detail"] = _ledger_error(err)
             options = []
         options.append(SelectOptionDict(value=LINK_NONE, label="Do not link it now"))
         # On reconfigure, the meter's current link (kept in the first step's merged data).
@@ -259,7 +267,7 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         elif self.source == "reconfigure":
             default = LINK_NONE
         else:
-            default = LINK_NEW
+            default = str(options[0]["value"])
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_LEDGER_METER_ID, default=default): SelectSelector(
@@ -277,6 +285,18 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    async def _async_can_create_accounts(self) -> bool:
+        """Whether the site's token may open accounts (the ledger's admin scope)."""
+        entry = self._get_entry()
+        runtime = getattr(entry, "runtime_data", None)
+        if runtime is not None:
+            return bool(runtime.identity.scope == "admin")
+        try:
+            identity = await self._ledger_client().async_identify()
+        except LedgerError:
+            return False
+        return identity.scope == "admin"
 
     async def _async_linkable_meters(self) -> list[SelectOptionDict]:
         """Ledger meters of this unit that no other meter of this site is linked to."""
@@ -315,14 +335,8 @@ class MeterSubentryFlow(ConfigSubentryFlow):
                     tariff=self._tariffs[user_input[CONF_TARIFF]],
                     model=str(self._data[CONF_PROFILE]),
                 )
-            except LedgerAuthError:
-                errors["base"] = "invalid_auth"
-            except LedgerRequestError as err:
-                errors["base"] = "ledger_forbidden" if err.status == 403 else "ledger_rejected"
-                placeholders["detail"] = str(err)
             except LedgerError as err:
-                errors["base"] = "ledger_unavailable"
-                placeholders["detail"] = str(err)
+                errors["base"], placeholders["detail"] = _ledger_error(err)
             else:
                 return self._async_finish({**self._data, CONF_LEDGER_METER_ID: meter["id"]})
         tariffs = [
@@ -430,3 +444,12 @@ async def _async_probe(link: MeterLink) -> int | None:
 def _meter_fields(meter: Mapping[str, Any]) -> dict[str, Any]:
     """Pick the first step's answers that belong in the saved data."""
     return {key: meter[key] for key in (CONF_NAME, CONF_PROFILE, CONF_CONNECTION)}
+
+
+def _ledger_error(err: LedgerError) -> tuple[str, str]:
+    """Return the form error (and its detail) for what the ledger answered."""
+    if isinstance(err, LedgerAuthError):
+        return "invalid_auth", ""
+    if isinstance(err, LedgerRequestError):
+        return ("ledger_forbidden" if err.status == 403 else "ledger_rejected"), str(err)
+    return "ledger_unavailable", str(err)

@@ -79,3 +79,52 @@ def decide_relay(inputs: RelayInputs) -> RelayDecision:
     if inputs.last_reading_at is None or inputs.now - inputs.last_reading_at > inputs.stale_after:
         return RelayDecision(RelayAction.NONE, "stale_reading")
     return RelayDecision(RelayAction.OPEN, inputs.supply_reason or "not_allowed")
+
+
+@dataclass(frozen=True, slots=True)
+class RelayFailure:
+    """A relay that did not reach the commanded state: how often so far, and when to try again."""
+
+    action: RelayAction
+    tries: int
+    retry_at: datetime
+
+    def waiting(self, action: RelayAction, now: datetime) -> bool:
+        """Whether ``action`` must wait: it is the one that failed and its retry is not due."""
+        return action is self.action and now < self.retry_at
+
+
+def after_failure(
+    previous: RelayFailure | None,
+    action: RelayAction,
+    now: datetime,
+    *,
+    first_wait: timedelta,
+    longest_wait: timedelta,
+) -> RelayFailure:
+    """Back off after a relay command that did not take: ``first_wait`` doubling, capped.
+
+    A welded relay or an unpowered module must cost a few commands a minute at most, never a
+    loop that starves the line; the first wait is one poll interval, so retries are never
+    faster than the poll.
+    """
+    tries = previous.tries + 1 if previous is not None and previous.action is action else 1
+    wait = min(first_wait * 2 ** min(tries - 1, 20), longest_wait)
+    return RelayFailure(action, tries, now + wait)
+
+
+def failure_resolved(failure: RelayFailure, inputs: RelayInputs) -> bool:
+    """Whether a relay failure is over: the relay got there, or that move is wanted no more.
+
+    A decision of "do nothing" out of doubt (stale reading, ledger unreachable) keeps the
+    failure: the relay still is not where it should be.
+    """
+    target_closed = failure.action is RelayAction.CLOSE
+    if inputs.relay_closed is target_closed:
+        return True
+    override = inputs.override
+    if override is not None and override.active(inputs.now):
+        wanted: bool | None = override.closed
+    else:
+        wanted = inputs.supply_allowed
+    return wanted is not None and wanted is not target_closed

@@ -18,17 +18,32 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from .automation_events import SUPPLY_CHANGED
+from .automation_events import RELAY_FAILED, SUPPLY_CHANGED
 from .const import DEFAULT_SCAN_INTERVAL, DOMAIN
 from .coordinator import MeterCoordinator
 from .ledger_sync import LedgerSync
-from .relay_policy import RelayAction, RelayDecision, RelayInputs, SupplyOverride, decide_relay
+from .relay_policy import (
+    RelayAction,
+    RelayDecision,
+    RelayFailure,
+    RelayInputs,
+    SupplyOverride,
+    after_failure,
+    decide_relay,
+    failure_resolved,
+)
 
 _LOGGER = logging.getLogger(__name__)
+
+#: Commands a relay gets before a person is told that it does not obey.
+TRIES_BEFORE_REPAIR = 3
+#: The longest wait between two commands to a relay that does not obey.
+LONGEST_RETRY_WAIT = timedelta(minutes=10)
 
 
 class SupplyController:
@@ -59,6 +74,12 @@ class SupplyController:
         self._unsubs: list[CALLBACK_TYPE] = []
         self._expiry_unsub: CALLBACK_TYPE | None = None
         self._seen_site: tuple[object, bool] = (None, False)
+        #: The relay did not take the last command: backing off, maybe a repair raised.
+        self.failure: RelayFailure | None = None
+        #: Wait after the first failed command (one poll: retries never outpace the poll),
+        #: doubling up to the longest.
+        self.first_retry_wait = timedelta(seconds=DEFAULT_SCAN_INTERVAL)
+        self.longest_retry_wait = LONGEST_RETRY_WAIT
         self.configure(stale_polls=stale_polls, enforce_when_offline=enforce_when_offline)
 
     @callback
@@ -78,7 +99,8 @@ class SupplyController:
 
     @callback
     def stop(self) -> None:
-        """Stop following (the entry unloads)."""
+        """Stop following (the entry unloads, or the meter is removed)."""
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
         for unsub in self._unsubs:
             unsub()
         self._unsubs.clear()
@@ -122,44 +144,110 @@ class SupplyController:
         )
 
     async def async_evaluate(self) -> RelayDecision:
-        """Decide and, if needed, move the relay (one move at a time per meter)."""
+        """Decide and, if needed, move the relay (one move at a time per meter).
+
+        A relay that did not take a command is retried after a growing wait, never in a loop.
+        """
         async with self._lock:
-            decision = decide_relay(self.inputs())
+            inputs = self.inputs()
+            decision = decide_relay(inputs)
             self.last_decision = decision
+            now = inputs.now
+            if self.failure is not None and failure_resolved(self.failure, inputs):
+                self._obeyed()
             if decision.action is RelayAction.NONE:
+                return decision
+            if self.failure is not None and self.failure.waiting(decision.action, now):
                 return decision
             closed = decision.action is RelayAction.CLOSE
             try:
                 await self.meter.async_set_relay(closed=closed)
             except HomeAssistantError as err:
-                _LOGGER.warning(
-                    "%s: could not %s the relay: %s",
-                    self.meter.subentry.title,
-                    decision.action,
-                    err,
-                )
+                self._disobeyed(decision, err, now)
                 return decision
+            self._obeyed()
             self._announce(closed=closed, reason=decision.reason)
             return decision
 
-    def _announce(self, *, closed: bool, reason: str) -> None:
+    @property
+    def issue_id(self) -> str:
+        """Repair issue raised while the relay does not obey."""
+        return f"relay_not_obeying_{self.meter.subentry.subentry_id}"
+
+    def _disobeyed(self, decision: RelayDecision, err: HomeAssistantError, now: datetime) -> None:
+        first = self.failure is None or self.failure.action is not decision.action
+        self.failure = after_failure(
+            self.failure,
+            decision.action,
+            now,
+            first_wait=self.first_retry_wait,
+            longest_wait=self.longest_retry_wait,
+        )
+        title = self.meter.subentry.title
+        if first:  # one line per state change, not per try
+            _LOGGER.warning(
+                "%s: could not %s the relay: %s; retrying with growing pauses",
+                title,
+                decision.action,
+                err,
+            )
+        else:
+            _LOGGER.debug("%s: relay try %d failed: %s", title, self.failure.tries, err)
+        if self.failure.tries != TRIES_BEFORE_REPAIR:
+            return
+        wanted = "closed" if decision.action is RelayAction.CLOSE else "open"
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=f"relay_not_{wanted}",
+            translation_placeholders={"meter": title, "tries": str(self.failure.tries)},
+        )
+        account = self.sync.account_of_meter(self.ledger_meter_id)
+        self.sync.notify_account_event(
+            None if account is None else account.data.get("id"),
+            RELAY_FAILED,
+            {
+                **self._relay_ids(),
+                "meter": title,
+                "wanted": wanted,
+                "reason": decision.reason,
+                "tries": self.failure.tries,
+                "error": str(err),
+            },
+        )
+
+    def _obeyed(self) -> None:
+        if self.failure is None:
+            return
+        _LOGGER.info("%s: the relay obeys again", self.meter.subentry.title)
+        self.failure = None
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    def _relay_ids(self) -> dict[str, str | None]:
+        """Return the meter's device and relay entity (automations tell the room by them)."""
         device = dr.async_get(self.hass).async_get_device_by_identifier(
             (DOMAIN, self.meter.subentry.subentry_id), self.meter.config_entry.entry_id
         )
-        account = self.sync.account_of_meter(self.ledger_meter_id)
         relay_entity = er.async_get(self.hass).async_get_entity_id(
             "switch", DOMAIN, f"{self.meter.subentry.subentry_id}_relay"
         )
+        return {"device_id": device.id if device else None, "entity_id": relay_entity}
+
+    def _announce(self, *, closed: bool, reason: str) -> None:
+        account = self.sync.account_of_meter(self.ledger_meter_id)
         data: dict[str, Any] = {
-            "device_id": device.id if device else None,
-            "entity_id": relay_entity,
+            **self._relay_ids(),
             "meter": self.meter.subentry.title,
-            "account_id": None if account is None else account.data.get("id"),
             "state": "restored" if closed else "cut",
             "reason": reason,
         }
         _LOGGER.info("%s: supply %s (%s)", self.meter.subentry.title, data["state"], reason)
-        self.sync.notify_account_event(data.pop("account_id"), SUPPLY_CHANGED, data)
+        self.sync.notify_account_event(
+            None if account is None else account.data.get("id"), SUPPLY_CHANGED, data
+        )
 
     async def async_set_override(self, *, closed: bool, until: datetime | None) -> None:
         """Hold the relay closed or open until ``until`` (``None``: until cleared)."""

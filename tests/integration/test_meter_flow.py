@@ -396,9 +396,10 @@ async def test_create_account_and_meter_from_the_flow(
     assert account["timezone"] == hass.config.time_zone
 
 
-async def test_create_account_needs_an_admin_token(
+async def test_site_without_admin_scope_is_not_offered_new_accounts(
     hass: HomeAssistant, ledger: LedgerSite, sim: MeterSimulator
 ) -> None:
+    """Only the admin scope opens accounts: an integration token's site links, or waits."""
     await ledger.call("POST", "/api/v1/tariffs", FLAT_TARIFF)
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -406,14 +407,17 @@ async def test_create_account_needs_an_admin_token(
         data={"url": ledger.url, "token": ledger.integration_token},
     )
     entry.add_to_hass(hass)
-    result = await _add_meter(hass, entry, HIKING, _tcp(sim, HIKING_UNIT), link="new")
-    tariff_id = result["data_schema"].schema["tariff"].config["options"][0]["value"]
+    result = await _add_meter(hass, entry, HIKING, _tcp(sim, HIKING_UNIT), link=None)
+    assert result["step_id"] == "ledger"
+    field = result["data_schema"].schema["ledger_meter_id"]
+    assert [o["value"] for o in field.config["options"]] == ["none"]
+    default = next(k for k in result["data_schema"].schema if k == "ledger_meter_id").default()
+    assert default == "none", "the default path must be one the token can take"
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"account_name": "Ben", "tariff": tariff_id}
+        result["flow_id"], {"ledger_meter_id": default}
     )
-    assert result["errors"] == {"base": "ledger_forbidden"}
-    assert "scope admin" in result["description_placeholders"]["detail"]
-    assert not entry.subentries
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert ledger.integration_token  # the admin path is tested with the admin-token site
 
 
 async def test_new_account_without_tariff_is_explained(
@@ -512,21 +516,25 @@ async def test_new_account_refused_by_the_ledger(
     assert "name" in result["description_placeholders"]["detail"]
 
 
-async def test_new_account_with_a_revoked_token(
+async def test_revoked_token_at_the_ledger_step(
     hass: HomeAssistant, ledger: LedgerSite, sim: MeterSimulator
 ) -> None:
+    """A token revoked while the flow runs is named as such, not as an unreachable ledger."""
     await ledger.call("POST", "/api/v1/tariffs", FLAT_TARIFF)
     token = await ledger.call("POST", "/api/v1/tokens", {"scope": "integration"})
     entry = MockConfigEntry(
         domain=DOMAIN, unique_id=ledger.ledger_id, data={"url": ledger.url, "token": token["token"]}
     )
     entry.add_to_hass(hass)
-    result = await _add_meter(hass, entry, HIKING, _tcp(sim, HIKING_UNIT), link="new")
-    tariff_id = result["data_schema"].schema["tariff"].config["options"][0]["value"]
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_METER), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], HIKING)
     await ledger.call("DELETE", f"/api/v1/tokens/{token['id']}")
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"account_name": "Ben", "tariff": tariff_id}
+        result["flow_id"], _tcp(sim, HIKING_UNIT)
     )
+    assert result["step_id"] == "ledger"
     assert result["errors"] == {"base": "invalid_auth"}
 
 
