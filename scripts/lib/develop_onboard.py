@@ -1,9 +1,14 @@
-"""Finish scripts/develop's Home Assistant once it runs: owner, token, dashboard.
+"""Finish scripts/develop's Home Assistant once it runs: owner, token, dashboards, events.
 
 On first start it creates the owner user through Home Assistant's onboarding API (the same
 calls the onboarding screens make), finishes onboarding, writes a long-lived access token to
 ``.dev/ha_token`` and the login to ``.dev/ha_login``, and saves a dashboard built from the
-integration's real entities. Later starts reuse the token and only refresh the dashboard.
+integration's real entities. The core-config step is not posted (scripts/lib/develop_config.py
+marks it done): it would set up integrations that need the internet; an older .dev that has
+them gets them removed. The Energy dashboard gets the house meter as the grid and each room
+as a device inside it, unless it was configured already. Later starts reuse the token.
+Then it stays and prints one line per integration event (top-up credited, supply cut or
+restored, low balance, ...) to the terminal, reconnecting when Home Assistant restarts.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,15 @@ import aiohttp
 CLIENT_ID = "http://127.0.0.1/"  # any URL works as an onboarding client id
 USERNAME = "owner"
 DASHBOARD = "prepaid-meters"  # the dashboard's URL path
+#: Set up by an older scripts/develop's onboarding; they need the internet (errors offline).
+INTERNET_DOMAINS = ("met", "radio_browser", "google_translate")
+#: The house meter's grid price in EUR/kWh (it has no prepaid account, so no cost entity):
+#: Home Assistant computes the grid cost from it.
+GRID_PRICE = 0.35
+#: The integration's events shown on the terminal (``prepaid_meter_<kind>``).
+EVENT_KINDS = (
+    "top_up_credited", "supply_changed", "low_balance", "order_needs_attention", "reading_held",
+)  # fmt: skip
 
 
 async def _wait_for_http(http: aiohttp.ClientSession, base: str) -> None:
@@ -56,8 +71,9 @@ async def _onboard(http: aiohttp.ClientSession, base: str, dev: Path) -> str:
         response.raise_for_status()
         access: str = (await response.json())["access_token"]
     headers = {"Authorization": f"Bearer {access}"}
+    # Not core_config: it sets up weather, radio and TTS integrations that need the internet
+    # (scripts/lib/develop_config.py marks it done before the first start).
     for step, body in (
-        ("core_config", {}),
         ("analytics", {}),
         ("integration", {"client_id": CLIENT_ID, "redirect_uri": CLIENT_ID}),
     ):
@@ -86,14 +102,77 @@ async def _ws(
     return results
 
 
-def dashboard(entities: list[dict[str, Any]], devices: dict[str, str]) -> dict[str, Any]:
-    """One section per meter: balance, days left, supply, relay, energy and power."""
+def meters_by_device(entities: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Group the integration's enabled entities: device id -> key ("power", ...) -> entity id."""
     by_device: dict[str, dict[str, str]] = {}
     for entity in entities:
         if entity.get("platform") != "prepaid_meter" or entity.get("disabled_by"):
             continue
         key = str(entity.get("unique_id", "")).split("_", 1)[-1]
         by_device.setdefault(entity.get("device_id") or "", {})[key] = entity["entity_id"]
+    return by_device
+
+
+def energy_prefs(entities: list[dict[str, Any]], devices: dict[str, str]) -> dict[str, Any]:
+    """Energy dashboard preferences: the house meter is the grid, each room a device in it.
+
+    The house meter is the meter without a prepaid account (no balance); its cost comes from
+    ``GRID_PRICE``. Each room is nested under it (``included_in_stat``), with its power.
+    Home Assistant has no cost field for individual devices; a room's cost is its Total cost
+    entity (on the Prepaid meters dashboard).
+    """
+    by_device = meters_by_device(entities)
+
+    def name(device_id: str) -> str:
+        return devices.get(device_id, "")
+
+    house = sorted(
+        (d for d, keys in by_device.items() if "energy_total" in keys and "balance" not in keys),
+        key=name,
+    )
+    rooms = sorted(
+        (d for d, keys in by_device.items() if "energy_total" in keys and "balance" in keys),
+        key=name,
+    )
+    sources: list[dict[str, Any]] = []
+    grid_stat = None
+    if house:
+        keys = by_device[house[0]]
+        grid_stat = keys["energy_total"]
+        grid: dict[str, Any] = {
+            "type": "grid",
+            "stat_energy_from": grid_stat,
+            "stat_energy_to": None,
+            "stat_cost": None,
+            "entity_energy_price": None,
+            "number_energy_price": GRID_PRICE,
+            "stat_compensation": None,
+            "entity_energy_price_export": None,
+            "number_energy_price_export": None,
+            "cost_adjustment_day": 0.0,
+        }
+        if "power" in keys:
+            grid["stat_rate"] = keys["power"]
+        sources.append(grid)
+    consumption = []
+    for device_id in rooms:
+        keys = by_device[device_id]
+        device: dict[str, Any] = {"stat_consumption": keys["energy_total"], "name": name(device_id)}
+        if "power" in keys:
+            device["stat_rate"] = keys["power"]
+        if grid_stat is not None:
+            device["included_in_stat"] = grid_stat
+        consumption.append(device)
+    return {
+        "energy_sources": sources,
+        "device_consumption": consumption,
+        "device_consumption_water": [],
+    }
+
+
+def dashboard(entities: list[dict[str, Any]], devices: dict[str, str]) -> dict[str, Any]:
+    """One section per meter: balance, days left, supply, relay, energy and power."""
+    by_device = meters_by_device(entities)
     wanted = (
         "balance", "days_left", "supply_allowed", "relay", "energy_total", "power",
         "total_cost", "price", "next_supply_change", "last_top_up",
@@ -126,10 +205,19 @@ async def main(base: str, dev_dir: str) -> int:
     token_file = dev / "ha_token"
     async with aiohttp.ClientSession() as http:
         await _wait_for_http(http, base)
-        async with http.get(f"{base}/api/onboarding") as response:
-            steps = await response.json() if response.status == 200 else []
-        user_done = any(s.get("step") == "user" and s.get("done") for s in steps)
         token = token_file.read_text(encoding="utf-8").strip() if token_file.exists() else ""
+        # /api/onboarding answers 404 once onboarding is over, and also while it is not set up
+        # yet: with a token we are past onboarding; without one, wait for the steps.
+        steps: list[dict[str, Any]] | None = None
+        for _ in range(120):
+            async with http.get(f"{base}/api/onboarding") as response:
+                if response.status == 200:
+                    steps = await response.json()
+                    break
+            if token:
+                break
+            await asyncio.sleep(0.5)
+        user_done = steps is None or any(s.get("step") == "user" and s.get("done") for s in steps)
         if not user_done:
             access = await _onboard(http, base, dev)
             (token,) = await _ws(
@@ -167,12 +255,113 @@ async def main(base: str, dev_dir: str) -> int:
             {"type": "lovelace/config/save", "url_path": DASHBOARD,
              "config": dashboard(entities, names)},
         )  # fmt: skip
+        await _energy(http, base, token, entities, names)
+        await _remove_internet_integrations(http, base, token)
     login = dev / "ha_login"
     words = login.read_text(encoding="utf-8").split() if login.exists() else []
     user, password = [*words, "?", "?"][:2]
     print(f"develop: Home Assistant ready at {base}  user: {user}  password: {password}")
-    print(f"develop: dashboard {base}/{DASHBOARD}; long-lived access token in .dev/ha_token")
+    print(f"develop: dashboard {base}/{DASHBOARD}, energy {base}/energy; "
+          "long-lived access token in .dev/ha_token", flush=True)  # fmt: skip
+    await follow_events(base, token)
     return 0
+
+
+async def _energy(
+    http: aiohttp.ClientSession,
+    base: str,
+    token: str,
+    entities: list[dict[str, Any]],
+    names: dict[str, str],
+) -> None:
+    """Configure the Energy dashboard unless someone already did."""
+    async with http.ws_connect(f"{base}/api/websocket") as ws:
+        await ws.receive_json()
+        await ws.send_json({"type": "auth", "access_token": token})
+        await ws.receive_json()
+        await ws.send_json({"id": 1, "type": "energy/get_prefs"})
+        reply = await ws.receive_json()
+    current = reply.get("result") or {} if reply.get("success") else {}
+    if current.get("energy_sources") or current.get("device_consumption"):
+        return
+    prefs = energy_prefs(entities, names)
+    if prefs["energy_sources"] or prefs["device_consumption"]:
+        await _ws(http, base, token, {"type": "energy/save_prefs", **prefs})
+        print("develop: Energy dashboard set up: the house meter as the grid, rooms inside it")
+
+
+async def _remove_internet_integrations(http: aiohttp.ClientSession, base: str, token: str) -> None:
+    """Delete what an older scripts/develop's onboarding set up and needs the internet."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with http.get(f"{base}/api/config/config_entries/entry", headers=headers) as response:
+        entries = await response.json() if response.status == 200 else []
+    for entry in entries:
+        if entry.get("domain") in INTERNET_DOMAINS:
+            async with http.delete(
+                f"{base}/api/config/config_entries/entry/{entry['entry_id']}", headers=headers
+            ) as response:
+                if response.status == 200:
+                    print(f"develop: removed {entry['domain']} (needs the internet)")
+
+
+def event_line(event: dict[str, Any], devices: dict[str, str]) -> str | None:
+    """One terminal line for one of the integration's bus events, or None."""
+    kind = str(event.get("event_type", "")).removeprefix("prepaid_meter_")
+    data: dict[str, Any] = event.get("data") or {}
+    who = ", ".join(devices.get(d, d) for d in data.get("device_ids") or []) or (
+        data.get("meter") or f"account {data.get('account_id')}"
+    )
+    money = f"{data.get('amount', '?')} {data.get('currency') or ''}".strip()
+    if kind == "top_up_credited":
+        return f"{who}: top-up of {money} credited"
+    if kind == "supply_changed":
+        return f"{data.get('meter') or who}: supply {data.get('state')} ({data.get('reason')})"
+    if kind == "low_balance":
+        balance = data.get("balance_minor")
+        shown = f"{balance / 100:.2f}" if isinstance(balance, int) else "?"
+        return f"{who}: low balance (level {data.get('level')}, balance {shown})"
+    if kind == "order_needs_attention":
+        return f"{who}: payment of {money} needs attention ({data.get('reason')})"
+    if kind == "reading_held":
+        return f"{who}: reading {data.get('value')} held ({data.get('hold')})"
+    return None
+
+
+async def follow_events(base: str, token: str) -> None:
+    """Print the integration's events as they happen; reconnect after a restart."""
+    while True:
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.ws_connect(f"{base}/api/websocket", heartbeat=30) as ws,
+            ):
+                await ws.receive_json()
+                await ws.send_json({"type": "auth", "access_token": token})
+                if (await ws.receive_json())["type"] != "auth_ok":
+                    return
+                await ws.send_json({"id": 1, "type": "config/device_registry/list"})
+                while (reply := await ws.receive_json()).get("id") != 1:
+                    continue
+                devices = {
+                    d["id"]: d.get("name_by_user") or d.get("name") or ""
+                    for d in reply.get("result") or []
+                }
+                for number, kind in enumerate(EVENT_KINDS, start=2):
+                    await ws.send_json(
+                        {"id": number, "type": "subscribe_events",
+                         "event_type": f"prepaid_meter_{kind}"}
+                    )  # fmt: skip
+                async for message in ws:
+                    if message.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    payload = message.json()
+                    if payload.get("type") == "event" and (
+                        line := event_line(payload["event"], devices)
+                    ):
+                        print(f"event {time.strftime('%H:%M:%S')} {line}", flush=True)
+        except aiohttp.ClientError, OSError, ValueError, KeyError:
+            pass
+        await asyncio.sleep(2)
 
 
 if __name__ == "__main__":

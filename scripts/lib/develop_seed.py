@@ -1,18 +1,24 @@
 """Give scripts/develop's Home Assistant a ledger site with the simulator's meters, once.
 
 In the ledger: demo tariffs (flat and time-of-use), one prepaid account and ledger meter per
-tenant room (reused when they exist; Room 3 is protected, never cut), a little credit, and an
-integration-scope token (the narrowest that runs a site). The homeowner's own meter is shown
-in Home Assistant without a prepaid account.
-In Home Assistant: the site (URL + that token) and one meter subentry per simulated meter,
-each linked to its ledger meter, written into the config entry storage before Home Assistant
+tenant room (reused when they exist; Room 3 is protected, never cut) and a little credit.
+The homeowner's own meter is shown in Home Assistant without a prepaid account.
+In Home Assistant: the site (URL + token) and one meter subentry per simulated meter, each
+linked to its ledger meter, written into the config entry storage before Home Assistant
 starts with Home Assistant's own ConfigEntry class, so the stored shape is exactly what it
-expects. Leaves an existing prepaid_meter entry alone (the user may have changed it).
+expects. Leaves an existing prepaid_meter entry alone (the user may have changed it), except
+that an integration-scope token from an older scripts/develop is swapped for the admin token.
+
+The site's token is the ledger's admin token, like the landlord's own site set up from the
+add-on: "Add meter" can then open a new prepaid account (creating accounts needs the admin
+scope). ``PREPAID_DEVELOP_SITE_SCOPE=integration`` gives it a new integration-scope token
+instead (the narrowest that runs a site: it links existing ledger meters only).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.request
 import uuid
@@ -30,6 +36,8 @@ from custom_components.prepaid_meter.const import DOMAIN, SUBENTRY_METER
 from custom_components.prepaid_meter.meter_flow import meter_unique_id
 
 STORAGE_KEY = "core.config_entries"
+#: "admin" (default, the landlord's own site) or "integration" (the narrowest site token).
+SITE_SCOPE = os.environ.get("PREPAID_DEVELOP_SITE_SCOPE", "admin")
 
 #: name, unit id, profile, extra settings, credit in cents, tariff, account settings; must
 #: match the simulated meters in scripts/develop. Credit None: no prepaid account (the home).
@@ -124,6 +132,31 @@ def ledger_meters(ledger_url: str, admin_token: str) -> dict[str, int]:
     return found
 
 
+def _upgrade_token(
+    entries: list[dict[str, Any]], ledger_url: str, ledger_id: str, admin_token: str
+) -> bool:
+    """Give this ledger's site the admin token if it has an integration token; True if changed.
+
+    Older versions of scripts/develop seeded an integration token, with which "Add meter"
+    cannot open an account. Not done with ``PREPAID_DEVELOP_SITE_SCOPE=integration``.
+    """
+    if SITE_SCOPE != "admin":
+        return False
+    changed = False
+    for entry in entries:
+        data = entry.get("data") or {}
+        if entry.get("unique_id") != ledger_id or data.get("token") == admin_token:
+            continue
+        try:
+            scope = _call(ledger_url, str(data.get("token")), "GET", "/api/v1/whoami")["scope"]
+        except OSError:  # urllib's HTTPError (a revoked token) is an OSError too
+            continue
+        if scope == "integration":
+            entry["data"] = {**data, "token": admin_token}
+            changed = True
+    return changed
+
+
 def main(config_dir: str, ledger_url: str, admin_token: str, sim_port: str) -> int:
     """Seed the storage file; print what was done."""
     path = Path(config_dir) / ".storage" / STORAGE_KEY
@@ -138,15 +171,26 @@ def main(config_dir: str, ledger_url: str, admin_token: str, sim_port: str) -> i
         }
     )
     entries: list[dict[str, Any]] = stored["data"]["entries"]
-    if any(entry["domain"] == DOMAIN for entry in entries):
-        print("develop: Home Assistant already has a Prepaid Meter entry; left as it is")
-        return 0
     with urllib.request.urlopen(f"{ledger_url}/api/v1/health", timeout=5) as response:  # noqa: S310
         ledger_id = json.load(response)["ledger_id"]
+    existing = [entry for entry in entries if entry["domain"] == DOMAIN]
+    if existing:
+        if _upgrade_token(existing, ledger_url, ledger_id, admin_token):
+            path.write_text(json.dumps(stored, indent=2, default=str), encoding="utf-8")
+            print("develop: the demo site now uses the ledger's admin token (Add meter can "
+                  "open accounts)")  # fmt: skip
+        else:
+            print("develop: Home Assistant already has a Prepaid Meter entry; left as it is")
+        return 0
     links = ledger_meters(ledger_url, admin_token)
-    token = _call(
-        ledger_url, admin_token, "POST", "/api/v1/tokens", {"scope": "integration", "name": "ha"}
-    )["token"]
+    token = (
+        admin_token
+        if SITE_SCOPE == "admin"
+        else _call(
+            ledger_url, admin_token, "POST", "/api/v1/tokens",
+            {"scope": "integration", "name": "ha"},
+        )["token"]
+    )  # fmt: skip
     subentries = []
     for name, unit, profile, extra, _credit, _tariff, _settings in DEMO_METERS:
         data = {
