@@ -27,6 +27,11 @@ case $rc in
   5) echo "pytest: no tests were collected"; failed+=("pytest (no tests)") ;;
   *) failed+=("pytest") ;;
 esac
+# The suite is pinned to one Home Assistant; this runs the integration in the newest release on
+# PyPI as well (scripts/smoke-newest-ha; it prints the version). Full runs only, like coverage.
+if [ $# -eq 0 ] && [ "${PREPAID_SMOKE_HA_SKIP:-0}" != 1 ]; then
+  step "smoke with the newest Home Assistant" bash scripts/lib/smoke_newest_ha.sh
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'scripts/test: FAILED: %s\n' "$(IFS=,; echo "${failed[*]}")" >&2
   exit 1
