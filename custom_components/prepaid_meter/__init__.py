@@ -83,6 +83,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
     await sync.async_config_entry_first_refresh()
     entry.async_on_unload(sync.async_add_listener(sync.sync_repair_issues))
     sync.sync_repair_issues()
+    entry.async_on_unload(sync.async_add_listener(sync.watch_reachability))
     # A meter that does not answer yet is unavailable, never a reason to fail the site. Lines
     # are read in parallel; a shared connection serialises the meters on one line.
     await asyncio.gather(*(coordinator.async_refresh() for coordinator in runtime.meters.values()))
@@ -90,6 +91,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrepaidConfigEntry) -> b
     for controller in runtime.supply.values():
         controller.start()
     sync.start_stream()
+    sync.watch_reachability()  # until the stream says hello, the ledger counts as unreachable
     # The one place that reacts to a change of the entry: flows only update it (HA 2026.12).
     entry.async_on_unload(entry.add_update_listener(async_apply_entry_update))
     return True

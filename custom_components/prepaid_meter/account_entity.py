@@ -97,6 +97,12 @@ class AccountEntity(CoordinatorEntity[LedgerSync]):
         account = self.account
         return None if account is None else str(account.data.get("currency"))
 
+    def with_as_of(self, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Add ``as_of``: when the ledger last told us the state shown (stale in an outage)."""
+        account = self.account
+        as_of = None if account is None or account.as_of is None else account.as_of.isoformat()
+        return {**(attributes or {}), "as_of": as_of}
+
     def money(self, amount_minor: object) -> Decimal | None:
         """Return an amount of the account's minor units in major units (``None`` if unknown)."""
         account = self.account

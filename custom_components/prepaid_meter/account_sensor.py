@@ -160,6 +160,10 @@ class AccountSensor(AccountEntity, SensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details of the value, and ``as_of``: when the ledger last confirmed it."""
+        return self.with_as_of(self._details())
+
+    def _details(self) -> dict[str, Any] | None:
         """Band of the price; status and time of the last top-up; history behind days left."""
         key = self.entity_description.key
         if key == "price" and isinstance(price := _status(self, "price"), dict):

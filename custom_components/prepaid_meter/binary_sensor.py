@@ -1,4 +1,4 @@
-"""Binary sensors: each meter's connectivity; supply allowed and low balance of its account."""
+"""Binary sensors: the ledger's and each meter's connectivity; supply and low balance."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from homeassistant.components.binary_sensor import (
 )
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from . import PrepaidConfigEntry
 from .account_entity import AccountEntity, add_account_entities
+from .const import DOMAIN
 from .entity import MeterEntity, add_meter_entities
+from .ledger_sync import LedgerSync
 
 PARALLEL_UPDATES = 0
 
@@ -50,6 +54,7 @@ async def async_setup_entry(
         async_add_entities,
         lambda coordinator: [MeterConnectivity(coordinator, CONNECTIVITY)],
     )
+    async_add_entities([LedgerConnection(entry)])
     add_account_entities(
         hass,
         entry,
@@ -93,7 +98,9 @@ class SupplyAllowed(AccountEntity, BinarySensorEntity):
     def extra_state_attributes(self) -> dict[str, Any]:
         """Why (``credit``, ``friendly_hours``, ``protected``, ...) and until when."""
         supply = self._supply()
-        return {"reason": supply.get("reason"), "changes_at": supply.get("changes_at")}
+        return self.with_as_of(
+            {"reason": supply.get("reason"), "changes_at": supply.get("changes_at")}
+        )
 
 
 class LowBalance(AccountEntity, BinarySensorEntity):
@@ -115,3 +122,63 @@ class LowBalance(AccountEntity, BinarySensorEntity):
         thresholds = list(account.data.get("low_balance_minor") or [])
         threshold = self.money(thresholds[level - 1]) if 0 < level <= len(thresholds) else None
         return {"level": level, "threshold": None if threshold is None else str(threshold)}
+
+
+class LedgerConnection(CoordinatorEntity[LedgerSync], BinarySensorEntity):
+    """On while the ledger site answers and its event stream is open: balances are current.
+
+    Always available, so an outage shows as "disconnected" (with since when and how many
+    readings wait), not as a dashboard of silently frozen balances.
+    """
+
+    _attr_has_entity_name = True
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = "ledger_connection"
+
+    def __init__(self, entry: PrepaidConfigEntry) -> None:
+        """Describe the ledger site as a service device of its own."""
+        runtime = entry.runtime_data
+        super().__init__(runtime.sync)
+        self._attr_unique_id = f"{entry.entry_id}_ledger_connection"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, entry.entry_id)},
+            name=entry.title,
+            manufacturer="Prepaid Meter",
+            model="Ledger",
+            sw_version=runtime.identity.version,
+            entry_type=DeviceEntryType.SERVICE,
+            configuration_url=runtime.client.url,
+        )
+        self._shown: tuple[object, ...] = ()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write only when the connection's state or its details changed (not per event)."""
+        shown = (self.is_on, tuple(self.extra_state_attributes.items()))
+        if shown != self._shown:
+            self._shown = shown
+            super()._handle_coordinator_update()
+
+    @property
+    def available(self) -> bool:
+        """Always report, also (especially) when the ledger is down."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """Connected: the ledger answers and pushes its changes."""
+        return self.coordinator.ledger_ok
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """What is wrong, since when, and how many readings wait to be sent."""
+        sync = self.coordinator
+        since = sync.unreachable_since
+        return {
+            "event_stream": sync.stream_connected,
+            "readings_accepted": sync.posting_ok,
+            "last_read_ok": sync.last_update_success,
+            "unreachable_since": None if since is None else since.isoformat(),
+            "queued_readings": len(sync.queue),
+        }

@@ -7,7 +7,7 @@ unavailable. Requests of meters on one line are still serialised by the shared c
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -28,6 +28,9 @@ from .const import (
 from .meter_errors import MeterLinkError, RelayMismatch
 from .meter_link import MeterLink
 from .profiles import MeterProfile
+from .shared.meter_ratings import default_max_power, default_register_modulus
+from .shared.reading_guard import MeterLimits
+from .total_guard import HeldTotal, TotalGuard
 
 if TYPE_CHECKING:
     from . import PrepaidConfigEntry
@@ -43,6 +46,10 @@ class MeterData:
     relay_closed: bool | None
     relay_error: str | None
     read_at: datetime
+    #: The total register as read, for the ledger (``values`` holds the total to show).
+    raw_total: Decimal | None = None
+    #: The total register's value that is not shown, while a step is held.
+    held_total: HeldTotal | None = None
 
 
 class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
@@ -75,6 +82,7 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
             minutes=subentry.data.get(CONF_UNREACHABLE_MINUTES, DEFAULT_UNREACHABLE_MINUTES)
         )
         self.failing_since: datetime | None = None
+        self.guard = TotalGuard(model_limits(self.profile))
 
     @property
     def issue_id(self) -> str:
@@ -103,6 +111,11 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
                     "values": ", ".join(implausible),
                 },
             )
+        now = dt_util.utcnow()
+        raw_total = values.get(self.profile.total_key)
+        if raw_total is not None:
+            # The total's step is judged like the ledger judges it: a glitch is never shown.
+            values[self.profile.total_key] = self.guard.judge(raw_total, now)
         relay_closed: bool | None = None
         relay_error: str | None = None
         if self.profile.relay is not None:
@@ -112,7 +125,7 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
                 # The measurements stay valid; only the relay entity becomes unavailable.
                 relay_error = str(err)
         self._note_success()
-        return MeterData(values, relay_closed, relay_error, dt_util.utcnow())
+        return MeterData(values, relay_closed, relay_error, now, raw_total, self.guard.held)
 
     def _note_failure(self) -> None:
         now = dt_util.utcnow()
@@ -181,9 +194,34 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
         """
         if self.data is None:
             return
-        self.data = MeterData(self.data.values, closed, error, self.data.read_at)
+        self.data = replace(self.data, relay_closed=closed, relay_error=error)
+        self.async_update_listeners()
+
+    def follow_ledger_limits(
+        self, limits: MeterLimits, value: Decimal | None, at: datetime | None
+    ) -> None:
+        """Judge the total by the ledger meter's limits; show its new starting point if newer.
+
+        After a person accepts or re-bases a held reading in the ledger, the entity moves to it.
+        """
+        if not self.guard.follow_ledger(limits, value, at) or self.data is None:
+            return
+        shown = self.guard.shown
+        if shown is None:
+            return
+        values = {**self.data.values, self.profile.total_key: shown}
+        self.data = replace(self.data, values=values, held_total=self.guard.held)
         self.async_update_listeners()
 
 
 def _relay_word(state: bool | None) -> str:
     return "unknown" if state is None else ("closed" if state else "open")
+
+
+def model_limits(profile: MeterProfile) -> MeterLimits:
+    """Return the limits the ledger gives a meter of this model until it says otherwise."""
+    unit = "kWh" if profile.quantity == "energy" else "m3"
+    return MeterLimits(
+        default_max_power(profile.id, unit),
+        default_register_modulus(profile.id) if unit == "kWh" else None,
+    )

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
 from .automation_events import bus_event_type, from_ledger_event
 from .const import CONF_LEDGER_METER_ID, DOMAIN
@@ -31,6 +33,7 @@ from .held_readings import async_sync_issues, held_from_alert
 from .ledger_client import LedgerClient, LedgerConnectionError, LedgerError, LedgerRequestError
 from .money import minor_to_major
 from .reading_queue import ReadingQueue
+from .shared.reading_guard import MeterLimits
 
 if TYPE_CHECKING:
     from . import PrepaidConfigEntry
@@ -45,6 +48,8 @@ FLUSH_DELAY_S = 0.5
 STATUS_REFRESH_S = 30.0
 RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 60.0
+#: An outage longer than this becomes a repair issue (shorter ones are routine restarts).
+OUTAGE_REPAIR_AFTER = timedelta(minutes=5)
 
 
 def _merged(current: AccountState | None, changes: dict[str, Any]) -> AccountState | None:
@@ -54,7 +59,7 @@ def _merged(current: AccountState | None, changes: dict[str, Any]) -> AccountSta
     """
     if current is None or all(current.data.get(k) == v for k, v in changes.items()):
         return None
-    return replace(current, data={**current.data, **changes})
+    return replace(current, data={**current.data, **changes}, as_of=dt_util.utcnow())
 
 
 #: What a readings response tells about each account.
@@ -72,6 +77,8 @@ class AccountState:
 
     data: dict[str, Any]
     last_topup: dict[str, Any] | None = None
+    #: When the ledger last told us this account's state (a read, a push, a readings answer).
+    as_of: datetime | None = None
 
     @property
     def supply_allowed(self) -> bool | None:
@@ -126,6 +133,12 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         self._status_read_at: dict[int, float] = {}
         self._stream_task: asyncio.Task[None] | None = None
         self.meter_subentries: dict[int, str] = {}
+        #: Since when the ledger cannot be followed (None: it can); a repair issue after a while.
+        self.unreachable_since: datetime | None = None
+        self.outage_repair_after = OUTAGE_REPAIR_AFTER
+        self._outage_unsub: CALLBACK_TYPE | None = None
+        #: The coordinator of each followed ledger meter (its total is judged by its limits).
+        self._followed: dict[int, MeterCoordinator] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -156,6 +169,7 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             statuses[meter_id] = status
             meter_account[meter_id] = int(status["account_id"])
             self._status_read_at[meter_id] = self.hass.loop.time()
+        self._apply_limits(statuses)
         accounts: dict[int, AccountState] = {}
         for account_id in sorted(set(meter_account.values())):
             accounts[account_id] = await self._read_account(account_id)
@@ -194,6 +208,7 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
                 accounts[account_id] = await self._read_account(account_id)
         except LedgerError as err:
             _LOGGER.warning("Ledger meters %s not read yet: %s", meter_ids, err)
+        self._apply_limits(statuses)
         if statuses:
             self.async_set_updated_data(
                 replace(
@@ -205,10 +220,20 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             )
 
     @callback
+    def _apply_limits(self, statuses: dict[int, dict[str, Any]]) -> None:
+        """Give each followed meter its ledger meter's guard limits and last accepted reading."""
+        for meter_id, status in statuses.items():
+            if (meter := self._followed.get(meter_id)) is None:
+                continue
+            if (guard := guard_state(status)) is not None:
+                meter.follow_ledger_limits(*guard)
+
+    @callback
     def forget_meter(self, meter_id: int) -> None:
         """Stop following a meter whose subentry was removed (its held readings' issues go)."""
         self.meter_ids.discard(meter_id)
         self.meter_subentries.pop(meter_id, None)
+        self._followed.pop(meter_id, None)
         self._status_read_at.pop(meter_id, None)
         data = self.data
         self.async_set_updated_data(
@@ -244,7 +269,7 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             "topups", params={"account": str(account_id), "limit": "1"}
         )
         items = orders.get("topups") or []
-        return AccountState(account, items[0] if items else None)
+        return AccountState(account, items[0] if items else None, dt_util.utcnow())
 
     @property
     def ledger_ok(self) -> bool:
@@ -256,6 +281,50 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         if (account_id := self.data.meter_account.get(meter_id)) is None:
             return None
         return self.data.accounts.get(account_id)
+
+    @property
+    def outage_issue_id(self) -> str:
+        """Repair issue raised while the ledger has been unreachable for a while."""
+        return f"ledger_unreachable_{self.config_entry.entry_id}"
+
+    @callback
+    def watch_reachability(self) -> None:
+        """Note when the ledger stops being followable; tell a person if it lasts (listener)."""
+        if self.ledger_ok:
+            if self.unreachable_since is not None:
+                self.unreachable_since = None
+                self._cancel_outage_timer()
+                ir.async_delete_issue(self.hass, DOMAIN, self.outage_issue_id)
+            return
+        if self.unreachable_since is None:
+            self.unreachable_since = dt_util.utcnow()
+            self._outage_unsub = async_call_later(
+                self.hass, self.outage_repair_after, self._raise_outage
+            )
+
+    @callback
+    def _raise_outage(self, _now: datetime) -> None:
+        self._outage_unsub = None
+        if self.unreachable_since is None:
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.outage_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="ledger_unreachable",
+            translation_placeholders={
+                "url": self.client.url,
+                "since": self.unreachable_since.isoformat(timespec="seconds"),
+                "queued": str(len(self.queue)),
+            },
+        )
+
+    def _cancel_outage_timer(self) -> None:
+        if self._outage_unsub is not None:
+            self._outage_unsub()
+            self._outage_unsub = None
 
     def has_unsent(self, meter_id: int) -> bool:
         """Tell whether readings of this meter are queued or in flight (not yet decided on)."""
@@ -273,8 +342,8 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
     @callback
     def follow_meter(self, meter: MeterCoordinator, meter_id: int) -> CALLBACK_TYPE:
         """Queue the meter's cumulative register after every successful poll."""
-        key = meter.profile.total_key
         self.meter_subentries[meter_id] = meter.subentry.subentry_id
+        self._followed[meter_id] = meter
         last_sent: list[datetime | None] = [None]
 
         @callback
@@ -282,7 +351,8 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             data = meter.data
             if data is None or not meter.last_update_success or data.read_at == last_sent[0]:
                 return  # a relay update republishes the same reading
-            value = data.values.get(key)
+            # The register as read: the ledger judges (and holds) it itself.
+            value = data.raw_total
             if value is None or not value.is_finite():
                 return  # never post what cannot be a register value
             last_sent[0] = data.read_at
@@ -378,6 +448,7 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             self._status_read_at[meter_id] = self.hass.loop.time()
             with contextlib.suppress(LedgerError):
                 statuses[meter_id] = await self.client.async_get(f"meters/{meter_id}/status")
+        self._apply_limits(statuses)
         if statuses:
             self.async_set_updated_data(
                 replace(self.data, meter_status={**self.data.meter_status, **statuses})
@@ -424,6 +495,8 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
 
     async def async_stop(self) -> None:
         """Stop the stream and any pending flush; the queue stays on disk."""
+        self._cancel_outage_timer()
+        ir.async_delete_issue(self.hass, DOMAIN, self.outage_issue_id)
         if self._flush_unsub is not None:
             self._flush_unsub()
             self._flush_unsub = None
@@ -502,6 +575,11 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             reading_id := payload.get("reading_id"), int
         ):
             self.forget_held(reading_id)
+            if payload.get("action") in ("accept", "rebase") and (
+                payload.get("meter_id") in self.meter_ids
+            ):
+                # A person moved the meter's starting point: the total entity follows now.
+                await self._async_read_statuses([int(payload["meter_id"])])
         account_id = payload.get("account_id")
         if account_id not in self.data.accounts:
             return
@@ -522,6 +600,25 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             )
         if (mapped := from_ledger_event(event_type, payload)) is not None:
             self.notify_account_event(account_id, *mapped)
+
+
+def guard_state(
+    status: dict[str, Any],
+) -> tuple[MeterLimits, Decimal | None, datetime | None] | None:
+    """Read the guard's limits and the last accepted reading from a meter status."""
+    limits = status.get("limits")
+    if not isinstance(limits, dict) or limits.get("max_power") is None:
+        return None  # an older ledger: the model's own limits stay
+    try:
+        modulus = limits.get("register_modulus")
+        parsed = MeterLimits(
+            Decimal(str(limits["max_power"])), None if modulus is None else Decimal(str(modulus))
+        )
+        value = None if status.get("last_value") is None else Decimal(str(status["last_value"]))
+        at = None if status.get("last_at") is None else datetime.fromisoformat(status["last_at"])
+    except ArithmeticError, ValueError, TypeError:
+        return None
+    return parsed, value, at
 
 
 #: Readings go to the ledger in millionths (1 Wh / 1 ml is far below any meter's resolution).

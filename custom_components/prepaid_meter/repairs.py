@@ -6,7 +6,7 @@ swap to re-base from) and gives a reason; the ledger applies it and audits both.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import probatio
 from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
@@ -21,6 +21,9 @@ from homeassistant.helpers.selector import (
 )
 
 from .const import DOMAIN
+
+if TYPE_CHECKING:
+    from . import PrepaidConfigEntry
 from .held_readings import ACTIONS
 from .ledger_client import LedgerAuthError, LedgerError, LedgerRequestError
 
@@ -28,13 +31,18 @@ MAX_REASON = 500
 
 
 class HeldReadingRepairFlow(RepairsFlow):
-    """Accept, reject or re-base from one held reading, with a reason."""
+    """Decide on a meter's held readings with a reason: the latest as chosen, earlier rejected.
 
-    def __init__(self, issue_id: str, entry_id: str, reading_id: int, hold: str) -> None:
-        """Remember which reading of which entry this flow decides on."""
+    A burst of glitches is rejected as one; a real surge or a meter reset is accepted or
+    re-based from its latest reading, and the earlier readings of the burst are rejected (the
+    latest decides where the meter stands).
+    """
+
+    def __init__(self, issue_id: str, entry_id: str, reading_ids: list[int], hold: str) -> None:
+        """Remember which readings (oldest first) of which entry this flow decides on."""
         self._issue_id = issue_id
         self._entry_id = entry_id
-        self._reading_id = reading_id
+        self._reading_ids = reading_ids
         self._hold = hold
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
@@ -53,9 +61,7 @@ class HeldReadingRepairFlow(RepairsFlow):
                 errors["reason"] = "reason_required"
             else:
                 try:
-                    await entry.runtime_data.client.async_resolve_reading(
-                        self._reading_id, str(user_input["action"]), reason
-                    )
+                    await self._async_decide(entry, str(user_input["action"]), reason)
                 except LedgerAuthError:
                     errors["base"] = "invalid_auth"
                 except LedgerRequestError as err:
@@ -65,7 +71,8 @@ class HeldReadingRepairFlow(RepairsFlow):
                     errors["base"] = "ledger_unavailable"
                     placeholders["detail"] = str(err)
                 else:
-                    entry.runtime_data.sync.forget_held(self._reading_id)
+                    for reading_id in self._reading_ids:
+                        entry.runtime_data.sync.forget_held(reading_id)
                     return self.async_create_entry(data={})
         schema = probatio.Schema(
             {
@@ -88,6 +95,18 @@ class HeldReadingRepairFlow(RepairsFlow):
             description_placeholders=placeholders,
         )
 
+    async def _async_decide(self, entry: PrepaidConfigEntry, action: str, reason: str) -> None:
+        """Send the decision on the latest reading, then reject the earlier ones of the burst."""
+        client = entry.runtime_data.client
+        *earlier, latest = self._reading_ids
+        await client.async_resolve_reading(latest, action, reason)
+        for reading_id in earlier:
+            try:
+                await client.async_resolve_reading(reading_id, "reject", reason)
+            except LedgerRequestError as err:
+                if err.status != 409:  # already decided elsewhere: nothing left to do
+                    raise
+
 
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
@@ -95,6 +114,10 @@ async def async_create_fix_flow(
     """Create the fix flow of a held-reading issue (the only fixable issue we raise)."""
     if data is None or not issue_id.startswith("reading_held_"):
         raise ValueError(f"{DOMAIN}: no fix flow for issue {issue_id}")
+    ids = str(data.get("ids") or data["reading_id"])
     return HeldReadingRepairFlow(
-        issue_id, str(data["entry_id"]), int(str(data["reading_id"])), str(data["hold"])
+        issue_id,
+        str(data["entry_id"]),
+        [int(reading_id) for reading_id in ids.split(",")],
+        str(data["hold"]),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -211,6 +212,27 @@ class MeasurementSensor(MeterEntity, SensorEntity):
             return None
         value = self.coordinator.data.values.get(self.entity_description.key)
         return None if value is None else value * self.entity_description.scale
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """On the meter's total: the register value that is held, not shown, and why.
+
+        The state keeps the last good total, so the Energy dashboard never records a glitch.
+        """
+        data = self.coordinator.data
+        if (
+            data is None
+            or data.held_total is None
+            or self.entity_description.key != self.coordinator.profile.total_key
+        ):
+            return None
+        held = data.held_total
+        return {
+            "held_value": str(held.value * self.entity_description.scale),
+            "held_kind": held.kind,
+            "held_since": held.since.isoformat(),
+            "held_reads": held.reads,
+        }
 
 
 class LastReadingSensor(MeterEntity, SensorEntity):

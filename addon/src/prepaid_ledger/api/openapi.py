@@ -335,6 +335,16 @@ SCHEMAS: dict[str, Schema] = {
             },
             "days_left": {"type": "string", "nullable": True},
             "forecast_days": {"type": "integer"},
+            "last_value": {"type": "string", "nullable": True},
+            "last_at": {"type": "string", "format": "date-time", "nullable": True},
+            "limits": {
+                "type": "object",
+                "description": "What the reading guard allows (settings, else model defaults)",
+                "properties": {
+                    "max_power": {"type": "string"},
+                    "register_modulus": {"type": "string", "nullable": True},
+                },
+            },
         },
     },
     "ReadingsInput": {

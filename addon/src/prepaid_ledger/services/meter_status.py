@@ -17,7 +17,7 @@ from prepaid_ledger.domain.forecast import FORECAST_DAYS, current_rate, days_lef
 from prepaid_ledger.domain.money import format_decimal
 from prepaid_ledger.domain.tariffs import period_keys
 from prepaid_ledger.services.accounts import balance_of, get_account
-from prepaid_ledger.services.meters import get_meter
+from prepaid_ledger.services.meters import get_meter, meter_json
 from prepaid_ledger.services.readings import TOTAL_BAND
 from prepaid_ledger.services.tariffs import versions_for_pricing
 from prepaid_ledger.store.models import Account, ChargeLine, ChargeState, PeriodUsage
@@ -91,4 +91,9 @@ async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> d
         "price": {"per_unit": format_decimal(rate.price), "band": rate.band, "kind": tariff.kind},
         "days_left": None if forecast is None else format_decimal(forecast),
         "forecast_days": len(history),
+        # What the integration needs to show the meter's total as the guard judges it: the
+        # last accepted reading and the guard's limits.
+        "last_value": meter.last_value,
+        "last_at": meter.last_at.isoformat() if meter.last_at else None,
+        "limits": meter_json(meter)["limits"],
     }
