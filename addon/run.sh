@@ -7,6 +7,8 @@ data="${PREPAID_LEDGER_DATA:-/data}"
 port="${PREPAID_LEDGER_PORT:-8099}"
 python="${PREPAID_LEDGER_PYTHON:-/opt/venv/bin/python}"
 
+# Optional ("?") options the user has not set are absent from options.json: bashio::config then
+# prints "null", so every optional option is read only after bashio::config.has_value.
 optional() {  # export VAR from OPTION only when the option has a value
   if bashio::config.has_value "$2"; then export "$1=$(bashio::config "$2")"; fi
 }
@@ -15,6 +17,9 @@ optional PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET stripe_webhook_secret
 optional PREPAID_LEDGER_STRIPE_API_KEY stripe_api_key
 optional PREPAID_LEDGER_STANDARD_WEBHOOK_SECRET standard_webhook_secret
 optional PREPAID_LEDGER_PUBLIC_BASE_URL public_base_url
+if ! bashio::config.has_value 'public_base_url'; then
+  bashio::log.warning "public_base_url is not set: no pay links or Stripe Checkout for tenants until it is"
+fi
 export PREPAID_LEDGER_CURRENCY="$(bashio::config 'currency')"
 export PREPAID_LEDGER_TIMEZONE="$(bashio::config 'timezone')"
 # Ingress requests come from the Supervisor only; the ledger trusts X-Ingress-Path from there.

@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
+from prepaid_ledger.api.app import create_app
+from prepaid_ledger.config import Settings
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger
 from tests.ledger.test_stream import read_events
 from tests.ledger.webhook_helpers import FakeStripe, serve_fake_stripe
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+@contextlib.asynccontextmanager
+async def running_public_ledger(settings: Settings, path: str = "") -> AsyncIterator[Ledger]:
+    """Like running_ledger, with public_base_url the address the test reaches it at (+ PATH).
+
+    The socket is bound first, so the configured URL names the port the ledger really has.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    public = dataclasses.replace(settings, public_base_url=base_url + path)
+    runner = web.AppRunner(create_app(public), shutdown_timeout=2)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Ledger(base_url, http, public)
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -26,7 +54,7 @@ async def stripe_ledger(tmp_path: Path) -> AsyncIterator[tuple[Ledger, FakeStrip
             max_topup_minor=20_000,
             tenant_min_topup_minor=500,
         )
-        async with running_ledger(settings) as ledger:
+        async with running_public_ledger(settings) as ledger:
             fake.webhook_url = f"{ledger.base_url}/webhooks/stripe"
             fake.webhook_delay_s = 0
             yield ledger, fake
@@ -159,6 +187,7 @@ async def test_refresh_status_rechecks_with_stripe(
         f"{url}/orders/{order['id']}/refresh", allow_redirects=False
     ) as resp:
         assert resp.status == 303
+        assert resp.headers["Location"] == url  # back to the page under public_base_url
     assert await ledger.balance(account["id"]) == 2000
     # Another account's order cannot be refreshed through this link.
     other = await ledger.account(name="Other")
@@ -178,3 +207,112 @@ async def test_stripe_outage_shows_a_message_and_opens_no_order(
     assert status == 502
     assert "Stripe did not answer" in page
     assert (await ledger.ok("GET", "/api/v1/topups"))["topups"] == []
+
+
+# ---- Pay links come from public_base_url only: no Host header, no guessed port -------------
+
+
+async def test_without_public_base_url_no_pay_link_is_issued(tmp_path: Path) -> None:
+    # The landlord's page comes through ingress (the Supervisor stands at 127.0.0.1 here).
+    settings = make_settings(tmp_path, None, ingress_proxy="127.0.0.1")
+    async with running_ledger(settings) as ledger:
+        account = await ledger.account()
+        status, body = await ledger.call("POST", f"/api/v1/accounts/{account['id']}/pay-link")
+        assert status == 409
+        assert body["error"]["code"] == "no_public_base_url"
+        assert "public_base_url" in body["error"]["message"]
+        # Refused before anything changed: no tenant token was made (nor the old one revoked).
+        entries = (await ledger.ok("GET", "/api/v1/audit"))["entries"]
+        assert [e for e in entries if e["action"].startswith("token.")] == []
+        # The landlord page carries the (empty) setting, so it can say pay links need it.
+        ingress = {"X-Ingress-Path": "/api/hassio_ingress/abc123"}
+        async with ledger.http.get(ledger.base_url + "/", headers=ingress) as resp:
+            assert resp.status == 200
+            page = await resp.text()
+        assert 'data-public-base-url=""' in page
+        assert 'id="account-pay-link-notice"' in page
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://pay.example.com",
+        "https://pay.example.com/",  # a trailing slash is not doubled
+        "https://203.0.113.7:8443/ledger",
+        "http://homeassistant.local",  # no port: none is added (Core may be on 80 or 8123)
+    ],
+)
+async def test_pay_link_uses_exactly_the_public_base_url(tmp_path: Path, base: str) -> None:
+    settings = make_settings(tmp_path, None, public_base_url=base)
+    async with running_ledger(settings) as ledger:
+        account = await ledger.account()
+        # Whatever Host the request names, the link is built from the setting alone.
+        issued = await ledger.ok(
+            "POST",
+            f"/api/v1/accounts/{account['id']}/pay-link",
+            headers={"Host": "attacker.example:8123", "X-Forwarded-Host": "evil.example"},
+        )
+        url = issued["url"]
+        assert re.fullmatch(re.escape(base.rstrip("/")) + r"/pay/plt_[\w-]+", url)
+        for guessed in ("127.0.0.1", "attacker", "evil", ":8123", ":8099"):
+            assert guessed not in url
+        assert issued["qr_svg"].startswith("<svg")
+
+
+async def test_checkout_without_public_base_url_says_so_and_charges_nothing(
+    tmp_path: Path,
+) -> None:
+    async with serve_fake_stripe() as (fake, stripe_base):
+        settings = make_settings(
+            tmp_path, None, stripe_api_key="sk_test_pay", stripe_api_base=stripe_base
+        )
+        async with running_ledger(settings) as ledger:
+            account = await ledger.account()
+            # A tenant token from before (or made by hand): the page shows, payment does not.
+            token = (
+                await ledger.ok(
+                    "POST", "/api/v1/tokens", json={"scope": "tenant", "account_id": account["id"]}
+                )
+            )["token"]
+            async with ledger.http.get(
+                f"{ledger.base_url}/pay/{token}", headers={"Host": "attacker.example:8123"}
+            ) as resp:
+                assert resp.status == 200
+                page = await resp.text()
+            # The form posts to the page's own path: no address from the Host header or a port.
+            assert f"action='/pay/{token}/checkout'" in page
+            assert "attacker" not in page
+            assert "8123" not in page
+            async with ledger.http.post(
+                f"{ledger.base_url}/pay/{token}/checkout", data={"amount": "10"}
+            ) as resp:
+                assert resp.status == 409
+                refused = await resp.text()
+            assert "public address (public_base_url)" in refused
+            assert "Nothing was charged" in refused
+            assert fake.created == []
+            assert (await ledger.ok("GET", "/api/v1/topups"))["topups"] == []
+
+
+async def test_stripe_returns_the_tenant_under_the_public_base_url(tmp_path: Path) -> None:
+    async with serve_fake_stripe() as (fake, stripe_base):
+        settings = make_settings(
+            tmp_path, None, stripe_api_key="sk_test_pay", stripe_api_base=stripe_base
+        )
+        async with running_public_ledger(settings, "/ledger") as ledger:
+            account = await ledger.account()
+            url = (await ledger.ok("POST", f"/api/v1/accounts/{account['id']}/pay-link"))["url"]
+            assert url.startswith(f"{ledger.base_url}/ledger/pay/")
+            token = url.rsplit("/", 1)[1]
+            # The tenant reached the ledger some other way (a LAN address, say): Stripe's return
+            # addresses and the form still use the public base URL, never the request's Host.
+            async with ledger.http.post(
+                f"{ledger.base_url}/pay/{token}/checkout",
+                data={"amount": "10"},
+                headers={"Host": "lan-name:9999"},
+                allow_redirects=False,
+            ) as resp:
+                assert resp.status == 303
+            (created,) = fake.created
+            assert created["success_url"] == f"{url}?paid={{CHECKOUT_SESSION_ID}}"
+            assert created["cancel_url"] == f"{url}?cancelled=1"

@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import Locator, Page, expect
 
 from tests.ledger.conftest import ADMIN_TOKEN, Ledger, make_settings, running_ledger
+from tests.ledger.test_pay_page import running_public_ledger
 from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
 from tests.web.conftest import screenshot
 
@@ -24,7 +25,7 @@ async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
     settings = make_settings(
         tmp_path, None, default_currency="EUR", default_timezone="Europe/Berlin"
     )
-    async with running_ledger(settings) as running:
+    async with running_public_ledger(settings) as running:  # public_base_url: its own address
         yield running
 
 
@@ -95,7 +96,9 @@ async def test_landlord_creates_tops_up_and_watches_balances_live(
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Pay link for Room 2 - Ben").click()
     await expect(page.locator("#link-qr svg")).to_be_visible()
+    await expect(page.locator("#link-notice")).to_be_hidden()
     link = await page.locator("#link-url").inner_text()
+    assert link.startswith(f"{ledger.settings.public_base_url}/pay/plt_")
     async with aiohttp.ClientSession() as http, http.get(link) as resp:
         assert resp.status == 200
         assert "27.49 EUR" in await resp.text()
@@ -157,6 +160,36 @@ async def test_ingress_is_trusted_only_from_the_supervisor(tmp_path: Path) -> No
             assert resp.headers["Location"] == "login"
         status, _ = await ledger.call("GET", "/api/v1/whoami", token=None, headers=ingress)
         assert status == 401
+
+
+async def test_without_public_base_url_the_page_says_pay_links_need_it(
+    page: Page, tmp_path: Path
+) -> None:
+    async with running_ledger(make_settings(tmp_path, None)) as ledger:
+        await ledger.account(name="Room 4 - Dan")
+        await sign_in(page, ledger)
+        # The account page says why there is no pay link ...
+        await page.get_by_role("button", name="Open Room 4 - Dan").click()
+        notice = page.locator("#account-pay-link-notice")
+        await expect(notice).to_be_visible()
+        await expect(notice).to_contain_text("public_base_url")
+        # ... and so does the pay-link dialog, instead of a link made from this page's address.
+        await page.get_by_role("button", name="Pay link for Room 4 - Dan").click()
+        await expect(page.locator("#link-notice")).to_be_visible()
+        await expect(page.locator("#link-notice")).to_contain_text("public_base_url")
+        await expect(page.locator("#link-url")).to_be_hidden()
+        await expect(page.locator("#link-qr svg")).to_have_count(0)
+        await expect(page.locator("#link-print")).to_be_hidden()
+        entries = (await ledger.ok("GET", "/api/v1/audit"))["entries"]
+        assert [e for e in entries if e["action"].startswith("token.")] == []
+
+
+async def test_with_public_base_url_the_notice_stays_hidden(page: Page, ledger: Ledger) -> None:
+    await ledger.account(name="Room 8 - Hal")
+    await sign_in(page, ledger)
+    await page.get_by_role("button", name="Open Room 8 - Hal").click()
+    await expect(page.locator("#account-summary")).to_contain_text("balance 0.00 EUR")
+    await expect(page.locator("#account-pay-link-notice")).to_be_hidden()
 
 
 async def deliver(ledger: Ledger, event: dict[str, Any]) -> dict[str, Any]:

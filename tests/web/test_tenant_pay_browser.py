@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.ledger.conftest import make_settings, running_ledger
+from tests.ledger.conftest import make_settings
+from tests.ledger.test_pay_page import running_public_ledger
 from tests.ledger.webhook_helpers import serve_fake_stripe
 from tests.web.conftest import screenshot
 
@@ -19,7 +20,7 @@ async def test_tenant_pays_through_checkout_and_sees_the_credit(
 ) -> None:
     async with serve_fake_stripe() as (fake, base):
         settings = make_settings(tmp_path, None, stripe_api_key="sk_test_web", stripe_api_base=base)
-        async with running_ledger(settings) as ledger:
+        async with running_public_ledger(settings) as ledger:
             fake.webhook_url = f"{ledger.base_url}/webhooks/stripe"
             fake.webhook_delay_s = 1.0  # the page shows the open order first, then the credit
             account = await ledger.account(name="Room 2 - Ana")

@@ -39,6 +39,8 @@ class Settings:
     stream_retention_s: float = 90 * 24 * 3600.0
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
+    # Where tenants and Stripe reach the ledger (pay links, QR codes, Checkout return URLs),
+    # used exactly as given; None: no pay links (never guessed from a Host header or a port).
     public_base_url: str | None = None
     # Requests from this address carrying X-Ingress-Path come through Home Assistant's ingress
     # (the Supervisor has authenticated an admin user); None: ingress is never trusted.
@@ -76,7 +78,7 @@ def settings_from(data_dir: Path, database_url: str | None, **overrides: object)
         "standard_webhook_secret": os.environ.get(STANDARD_SECRET_ENV) or None,
         "stripe_api_key": os.environ.get(STRIPE_API_KEY_ENV) or None,
         "stripe_api_base": os.environ.get(STRIPE_API_BASE_ENV) or None,
-        "public_base_url": os.environ.get(PUBLIC_BASE_URL_ENV) or None,
+        "public_base_url": os.environ.get(PUBLIC_BASE_URL_ENV, "").strip().rstrip("/") or None,
         "ingress_proxy": os.environ.get(INGRESS_PROXY_ENV) or None,
         "default_currency": os.environ.get(DEFAULT_CURRENCY_ENV) or "EUR",
         "default_timezone": os.environ.get(DEFAULT_TIMEZONE_ENV) or "UTC",

@@ -124,11 +124,12 @@ async def post_pay_link(request: web.Request) -> web.Response:
     """Issue the account's tenant pay link (revoking the previous one) with a QR code (admin)."""
     principal = require_scope(request, "admin")
     account_id = path_id(request)
+    public_base_url = settings_of(request).public_base_url
+    pay_links.public_base(public_base_url)  # 409 before the current link is revoked
     issued = await db_of(request).write(
         lambda s: pay_links.issue_pay_link(s, account_id, principal.actor)
     )
-    base = settings_of(request).public_base_url or f"{request.scheme}://{request.host}"
-    url = f"{base.rstrip('/')}/pay/{issued['token']}"
+    url = pay_links.pay_link_url(public_base_url, issued["token"])
     return web.json_response(
         {"account_id": account_id, "token_id": issued["id"], "url": url, "qr_svg": qr_svg(url)},
         status=201,

@@ -2,6 +2,11 @@
 
 Issuing a new link revokes the account's previous one, so a landlord who suspects a leaked
 QR code prints a new one and the old code stops working at once.
+
+A link a tenant gets (and Stripe's return address) is built from the configured public base
+URL only: never from the request's Host header (whoever sent the request chose it, and the
+landlord reaches the ledger through Home Assistant's ingress, an address no tenant can use),
+and never with a guessed port. Without that setting there is no link to give.
 """
 
 from __future__ import annotations
@@ -18,6 +23,24 @@ from prepaid_ledger.store.models import Account, ApiToken, utcnow
 
 PAY_LINK_NAME = "pay link"
 MAX_TOKEN_LENGTH = 200
+NO_PUBLIC_BASE_URL = "no_public_base_url"
+NO_PUBLIC_BASE_URL_MESSAGE = (
+    "pay links need the public base URL: set the add-on option public_base_url to the address "
+    "where tenants and Stripe reach the ledger, e.g. https://pay.example.com"
+)
+
+
+def public_base(public_base_url: str | None) -> str:
+    """Return the configured public base URL without a trailing slash; 409 when unset."""
+    base = (public_base_url or "").strip().rstrip("/")
+    if not base:
+        raise ConflictError(NO_PUBLIC_BASE_URL, NO_PUBLIC_BASE_URL_MESSAGE)
+    return base
+
+
+def pay_link_url(public_base_url: str | None, token: str) -> str:
+    """Return the tenant's pay page for TOKEN under the public base URL, exactly as set."""
+    return f"{public_base(public_base_url)}/pay/{token}"
 
 
 async def issue_pay_link(session: AsyncSession, account_id: int, actor: str) -> dict[str, Any]:

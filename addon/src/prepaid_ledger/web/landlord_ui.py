@@ -38,6 +38,8 @@ def _page(name: str, request: web.Request, **values: str) -> web.Response:
         "base": base,
         "currency": settings.default_currency,
         "timezone": settings.default_timezone,
+        # Empty when unset: the page then says pay links need it instead of offering one.
+        "public_base_url": settings.public_base_url or "",
     } | values
     for key, value in replacements.items():
         text = text.replace("{{" + key + "}}", html.escape(value, quote=True))

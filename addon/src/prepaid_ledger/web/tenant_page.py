@@ -30,7 +30,7 @@ from prepaid_ledger.services import accounts, topups
 from prepaid_ledger.services.accounts import ConflictError
 from prepaid_ledger.services.lookup import NotFoundError
 from prepaid_ledger.services.meter_status import account_days_left, daily_costs
-from prepaid_ledger.services.pay_links import account_for_pay_token
+from prepaid_ledger.services.pay_links import account_for_pay_token, pay_link_url
 from prepaid_ledger.store.models import Account, utcnow
 
 routes = web.RouteTableDef()
@@ -38,6 +38,10 @@ OPEN_STATUSES = frozenset({"pending", "processing"})
 RECENT_DAYS = 7
 ORDERS_SHOWN = 10
 _STYLE = resources.files("prepaid_ledger.web").joinpath("style.css").read_text(encoding="utf-8")
+NO_ONLINE_PAYMENT = (
+    "Online payment is not set up yet: the landlord has to set the ledger's public address "
+    "(public_base_url) first. Nothing was charged."
+)
 _NOT_FOUND = (
     "<!doctype html><meta charset=utf-8><title>Link not valid</title>"
     "<main><h1>This pay link is not valid</h1>"
@@ -244,7 +248,7 @@ async def _show(
         return _html(_NOT_FOUND, 404)
     page = render(
         data,
-        page_url=f"{_base_url(request)}/pay/{token}",
+        page_url=html.escape(_page_url(request, token), quote=True),
         minimum=settings.tenant_min_topup_minor,
         maximum=settings.max_topup_minor,
         error=error,
@@ -265,9 +269,15 @@ async def pay_page(request: web.Request) -> web.Response:
     return await _show(request, notice=notice)
 
 
-def _base_url(request: web.Request) -> str:
-    configured = settings_of(request).public_base_url
-    return (configured or f"{request.scheme}://{request.host}").rstrip("/")
+def _page_url(request: web.Request, token: str) -> str:
+    """Where the page's forms and redirects point: under the public base URL when set.
+
+    Without one the path alone (the browser keeps the address it used); never an address made
+    from the request's Host header or a guessed port.
+    """
+    if settings_of(request).public_base_url:
+        return pay_link_url(settings_of(request).public_base_url, token)
+    return f"/pay/{token}"
 
 
 @routes.post("/pay/{token}/checkout")
@@ -282,11 +292,14 @@ async def pay_checkout(request: web.Request) -> web.StreamResponse:
     found = await db.read(lambda s: account_for_pay_token(s, token))
     if found is None:
         return _html(_NOT_FOUND, 404)
+    if not settings.public_base_url:
+        return await _show(request, status=409, error=NO_ONLINE_PAYMENT, amount=amount_text[:20])
     try:
         amount = parse_amount(
             amount_text, found.currency, settings.tenant_min_topup_minor, settings.max_topup_minor
         )
-        page = f"{_base_url(request)}/pay/{token}"
+        # Stripe sends the tenant back to an absolute address: the public base URL or nothing.
+        page = pay_link_url(settings.public_base_url, token)
         checkout = await create_checkout_session(
             settings,
             account_number=found.number or str(found.id),
@@ -347,4 +360,4 @@ async def pay_refresh(request: web.Request) -> web.StreamResponse:
         )
     except (ConflictError, ApiError) as err:
         return await _show(request, status=409, notice=f"Could not refresh: {err.message}")
-    raise web.HTTPSeeOther(f"{_base_url(request)}/pay/{token}")
+    raise web.HTTPSeeOther(_page_url(request, token))
