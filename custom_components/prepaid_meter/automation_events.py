@@ -44,8 +44,7 @@ def from_ledger_event(
         }
         if status == "succeeded":
             return TOP_UP_CREDITED, order
-        if status == "needs_attention":
-            return ORDER_NEEDS_ATTENTION, {**order, "reason": payload.get("reason")}
+        # needs_attention: announced by the ledger's alert, which carries the whole order.
         return None
     if event_type == "alert":
         kind = str(payload.get("kind", ""))

@@ -27,6 +27,7 @@ from .const import (
 )
 from .meter_errors import MeterLinkError, RelayMismatch
 from .meter_link import MeterLink
+from .problems import async_raise_problem
 from .profiles import MeterProfile
 from .shared.meter_ratings import default_max_power, default_register_modulus
 from .shared.reading_guard import MeterLimits
@@ -132,19 +133,14 @@ class MeterCoordinator(DataUpdateCoordinator[MeterData | None]):
         if self.failing_since is None:
             self.failing_since = now
         if now - self.failing_since >= self._unreachable_after:
-            ir.async_create_issue(
+            async_raise_problem(
                 self.hass,
-                DOMAIN,
                 self.issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key="meter_unreachable",
-                translation_placeholders={
-                    "meter": self.subentry.title,
-                    "endpoint": self.link.endpoint,
-                    "unit_id": str(self.unit_id),
-                    "since": self.failing_since.isoformat(timespec="seconds"),
-                },
+                "meter_unreachable",
+                meter=self.subentry.title,
+                endpoint=self.link.endpoint,
+                unit_id=str(self.unit_id),
+                since=self.failing_since.isoformat(timespec="seconds"),
             )
 
     def _note_success(self) -> None:

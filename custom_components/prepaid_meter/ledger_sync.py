@@ -26,12 +26,14 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .automation_events import bus_event_type, from_ledger_event
+from . import order_attention
+from .automation_events import ORDER_NEEDS_ATTENTION, bus_event_type, from_ledger_event
 from .const import CONF_LEDGER_METER_ID, DOMAIN
 from .coordinator import MeterCoordinator
 from .held_readings import async_sync_issues, held_from_alert
 from .ledger_client import LedgerClient, LedgerConnectionError, LedgerError, LedgerRequestError
 from .money import minor_to_major
+from .problems import async_raise_problem
 from .reading_queue import ReadingQueue
 from .shared.reading_guard import MeterLimits
 
@@ -173,6 +175,7 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         accounts: dict[int, AccountState] = {}
         for account_id in sorted(set(meter_account.values())):
             accounts[account_id] = await self._read_account(account_id)
+        await self._sync_orders_needing_attention(accounts)
         return SiteData(accounts, statuses, meter_account, await self._read_held())
 
     async def _read_held(self) -> dict[int, dict[str, Any]]:
@@ -217,6 +220,34 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
                     meter_status={**self.data.meter_status, **statuses},
                     meter_account={**self.data.meter_account, **meter_account},
                 )
+            )
+
+    async def _sync_orders_needing_attention(self, accounts: dict[int, AccountState]) -> None:
+        """Raise (or clear) the repair issues of orders that need a person, from the ledger.
+
+        An order lists no minor-unit exponent; the site's accounts in that currency tell it.
+        """
+        exponents = {
+            str(a.data.get("currency")): a.data.get("currency_exponent") for a in accounts.values()
+        }
+        try:
+            listed = await self.client.async_get(
+                "topups", params={"status": "needs_attention", "limit": "100"}
+            )
+        except LedgerRequestError as err:
+            _LOGGER.debug("Orders needing attention not available: %s", err)
+            return
+        orders = listed.get("topups") if isinstance(listed, dict) else None
+        if isinstance(orders, list):
+            order_attention.async_sync(
+                self.hass,
+                self.config_entry.entry_id,
+                self.client.url,
+                [
+                    {"currency_exponent": exponents.get(str(o.get("currency"))), **o}
+                    for o in orders
+                    if isinstance(o, dict)
+                ],
             )
 
     @callback
@@ -307,18 +338,13 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         self._outage_unsub = None
         if self.unreachable_since is None:
             return
-        ir.async_create_issue(
+        async_raise_problem(
             self.hass,
-            DOMAIN,
             self.outage_issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="ledger_unreachable",
-            translation_placeholders={
-                "url": self.client.url,
-                "since": self.unreachable_since.isoformat(timespec="seconds"),
-                "queued": str(len(self.queue)),
-            },
+            "ledger_unreachable",
+            url=self.client.url,
+            since=self.unreachable_since.isoformat(timespec="seconds"),
+            queued=str(len(self.queue)),
         )
 
     def _cancel_outage_timer(self) -> None:
@@ -466,8 +492,12 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
             **data,
         }
         account = self.data.accounts.get(account_id) if account_id is not None else None
-        if isinstance(data.get("amount_minor"), int) and account is not None:
-            exponent = int(account.data.get("currency_exponent", 2))
+        exponent = (
+            account.data.get("currency_exponent")
+            if account is not None
+            else data.get("currency_exponent")
+        )
+        if isinstance(data.get("amount_minor"), int) and isinstance(exponent, int):
             event["amount"] = str(minor_to_major(data["amount_minor"], exponent))
         self.hass.bus.async_fire(bus_event_type(kind), event)
         async_dispatcher_send(
@@ -565,6 +595,19 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         if isinstance(event_id := payload.get("id"), int):
             self.last_event_id = event_id
         self.events_received += 1
+        if event_type == "alert" and payload.get("kind") == ORDER_NEEDS_ATTENTION:
+            # Also for a payment no account of ours matches (a typo): a person must see it.
+            order = order_attention.order_data(payload)
+            order_attention.async_raise(
+                self.hass, self.config_entry.entry_id, self.client.url, order
+            )
+            self.notify_account_event(order["account_id"], ORDER_NEEDS_ATTENTION, order)
+        elif (
+            event_type == "topup.updated"
+            and payload.get("status") != "needs_attention"
+            and isinstance(order_id := payload.get("order_id"), int)
+        ):
+            order_attention.async_resolved(self.hass, self.config_entry.entry_id, order_id)
         if event_type == "alert" and payload.get("kind") == "reading_held":
             if payload.get("meter_id") in self.meter_ids and isinstance(
                 reading_id := payload.get("reading_id"), int

@@ -32,6 +32,7 @@ from .ledger_sync import LedgerSync
 from .meter_config import profile_from_config
 from .meter_errors import EndpointConflict
 from .meter_link import async_attach_meter
+from .problems import async_raise_problem
 from .supply_control import OverrideStore, SupplyController
 
 if TYPE_CHECKING:
@@ -139,14 +140,8 @@ def _attach(
         link = async_attach_meter(hass, entry, subentry.data, profile)
     except EndpointConflict as err:
         _LOGGER.error("Meter %s not started: %s", subentry.title, err)
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="endpoint_conflict",
-            translation_placeholders={"meter": subentry.title, "detail": str(err)},
+        async_raise_problem(
+            hass, issue_id, "endpoint_conflict", meter=subentry.title, detail=str(err)
         )
         return None
     ir.async_delete_issue(hass, DOMAIN, issue_id)

@@ -27,6 +27,7 @@ from .automation_events import RELAY_FAILED, SUPPLY_CHANGED
 from .const import DEFAULT_SCAN_INTERVAL, DOMAIN
 from .coordinator import MeterCoordinator
 from .ledger_sync import LedgerSync
+from .problems import async_raise_problem
 from .relay_policy import (
     RelayAction,
     RelayDecision,
@@ -196,14 +197,12 @@ class SupplyController:
         if self.failure.tries != TRIES_BEFORE_REPAIR:
             return
         wanted = "closed" if decision.action is RelayAction.CLOSE else "open"
-        ir.async_create_issue(
+        async_raise_problem(
             self.hass,
-            DOMAIN,
             self.issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=f"relay_not_{wanted}",
-            translation_placeholders={"meter": title, "tries": str(self.failure.tries)},
+            f"relay_not_{wanted}",
+            meter=title,
+            tries=str(self.failure.tries),
         )
         account = self.sync.account_of_meter(self.ledger_meter_id)
         self.sync.notify_account_event(

@@ -87,6 +87,14 @@ _TIME_IN = _TIME | {
 #: Money a request sets (domain/money.py).
 _MINOR_SETTING = {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}
 _NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
+_GUARD_LIMITS = {
+    "type": "object",
+    "description": "What the reading guard allows (settings, else model defaults)",
+    "properties": {
+        "max_power": {"type": "string"},
+        "register_modulus": {"type": "string", "nullable": True},
+    },
+}
 _SEGMENT = {
     "type": "object",
     "required": ["start", "price"],
@@ -305,14 +313,7 @@ SCHEMAS: dict[str, Schema] = {
             "model": {"type": "string", "nullable": True},
             "max_power": {"type": "string", "nullable": True},
             "register_modulus": {"type": "string", "nullable": True},
-            "limits": {
-                "type": "object",
-                "description": "What the reading guard allows (settings, else model defaults)",
-                "properties": {
-                    "max_power": {"type": "string"},
-                    "register_modulus": {"type": "string", "nullable": True},
-                },
-            },
+            "limits": _GUARD_LIMITS,
         },
     },
     "MeterStatus": {
@@ -337,14 +338,7 @@ SCHEMAS: dict[str, Schema] = {
             "forecast_days": {"type": "integer"},
             "last_value": {"type": "string", "nullable": True},
             "last_at": {"type": "string", "format": "date-time", "nullable": True},
-            "limits": {
-                "type": "object",
-                "description": "What the reading guard allows (settings, else model defaults)",
-                "properties": {
-                    "max_power": {"type": "string"},
-                    "register_modulus": {"type": "string", "nullable": True},
-                },
-            },
+            "limits": _GUARD_LIMITS,
         },
     },
     "ReadingsInput": {
