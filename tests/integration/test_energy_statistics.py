@@ -27,6 +27,7 @@ from custom_components.prepaid_meter.const import DOMAIN
 
 from .live_room import Room, RoomFactory, entity_id, wait_for
 
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(
     recorder_mock: Recorder, enable_custom_integrations: None
