@@ -18,7 +18,12 @@ from prepaid_ledger.config import Settings
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger
 from tests.ledger.test_stream import read_events
-from tests.ledger.webhook_helpers import FakeStripe, serve_fake_stripe
+from tests.ledger.webhook_helpers import (
+    FakeStripe,
+    checkout_completed,
+    serve_fake_stripe,
+    stripe_delivery,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -207,6 +212,34 @@ async def test_stripe_outage_shows_a_message_and_opens_no_order(
     assert status == 502
     assert "Stripe did not answer" in page
     assert (await ledger.ok("GET", "/api/v1/topups"))["topups"] == []
+
+
+async def test_orders_not_settled_yet_say_so_in_plain_words(
+    stripe_ledger: tuple[Ledger, FakeStripe],
+) -> None:
+    ledger, _ = stripe_ledger
+    account = await ledger.account(name="Room 5")
+    url = await pay_link(ledger, account["id"])
+    outcomes = []
+    for event in (
+        checkout_completed(account["number"], 1500, payment_status="unpaid"),
+        checkout_completed(account["number"], 900, "usd"),  # the account uses EUR
+    ):
+        body, headers = stripe_delivery(event)
+        outcomes.append(
+            await ledger.ok("POST", "/webhooks/stripe", data=body, headers=headers, token=None)
+        )
+    waiting, checking = (o["order_id"] for o in outcomes)
+    assert [o["status"] for o in outcomes] == ["processing", "needs_attention"]
+    async with ledger.http.get(url) as resp:
+        page = await resp.text()
+    rows = dict(re.findall(r"<tr data-order='(\d+)'>(.*?)</tr>", page, re.DOTALL))
+    assert (
+        "We received this payment and are checking it; your landlord has been told."
+        in (rows[str(checking)])
+    )
+    assert "waiting for the payment provider" in rows[str(waiting)].lower()
+    assert "checking it" not in rows[str(waiting)]
 
 
 # ---- Pay links come from public_base_url only: no Host header, no guessed port -------------

@@ -214,18 +214,33 @@ async def test_orders_board_resolves_orders_with_a_reason(page: Page, ledger: Le
     await expect(page.locator(f"#orders tr[data-order='{stray['order_id']}']")).to_contain_text(
         "needs attention"
     )
-    # The bank confirmed the processing payment: credit it by hand, with a reason.
+    processing_row = page.locator(f"#orders tr[data-order='{processing['order_id']}']")
+    await expect(processing_row).to_contain_text("Waiting for the payment provider")
+    # The bank confirmed the processing payment: credit it by hand (to its own account, chosen
+    # already), with a reason.
     await page.get_by_role(
-        "button", name=f"Credit manually: order {processing['order_id']}"
+        "button", name=f"Credit to an account: order {processing['order_id']}"
     ).click()
-    await page.get_by_role("button", name="Confirm: credit manually").click()
-    await expect(page.locator("#action-error")).to_have_text("a reason is required")
-    await page.get_by_label("Reason (required, kept in the audit log)").fill("bank statement 12/03")
-    await page.get_by_role("button", name="Confirm: credit manually").click()
+    grouped = " ".join(account["number"][i : i + 3] for i in (0, 3, 6))
+    await expect(page.locator("#credit-chosen")).to_have_text(
+        f"Credit to: Room 4 - Eva, account {grouped}"
+    )
+    await page.get_by_role("button", name="Credit this payment").click()
+    await expect(page.locator("#credit-reason-error")).to_have_text("a reason is required")
+    credit_reason = page.locator("#credit-dialog").get_by_label(
+        "Reason (required, kept in the audit log)"
+    )
+    await credit_reason.fill("bank statement 12/03")
+    await page.get_by_role("button", name="Credit this payment").click()
     await expect(row(page, "Room 4 - Eva").locator(".balance")).to_have_text("15.00 EUR")
     # The payment for an unknown account number: mark it failed.
     await page.get_by_role("button", name=f"Mark failed: order {stray['order_id']}").click()
-    await page.get_by_label("Reason (required, kept in the audit log)").fill("not our tenant")
+    await page.get_by_role("button", name="Confirm: mark failed").click()
+    await expect(page.locator("#action-error")).to_have_text("a reason is required")
+    action_reason = page.locator("#action-dialog").get_by_label(
+        "Reason (required, kept in the audit log)"
+    )
+    await action_reason.fill("not our tenant")
     await page.get_by_role("button", name="Confirm: mark failed").click()
     await expect(board).to_have_count(0)
     await expect(page.locator("#orders-empty")).to_be_visible()

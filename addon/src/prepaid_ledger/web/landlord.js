@@ -13,7 +13,12 @@ async function api(path, options = {}) {
   const isJson = (response.headers.get("content-type") || "").includes("json");
   const body = isJson ? await response.json() : await response.text();
   if (response.status === 401) { location.href = "login"; }
-  if (!response.ok) { throw new Error((body && body.error && body.error.message) || `HTTP ${response.status}`); }
+  if (!response.ok) {
+    const error = new Error((body && body.error && body.error.message) || `HTTP ${response.status}`);
+    error.code = (body && body.error && body.error.code) || "";
+    error.status = response.status;
+    throw error;
+  }
   return body;
 }
 
@@ -287,14 +292,68 @@ async function printStatement() {
 // ---- Orders board ----------------------------------------------------------------------------
 const ACTIONS = [
   ["recheck", "Re-check with provider"],
-  ["credit", "Credit manually"],
+  ["credit", "Credit to an account…"],
   ["refund", "Refund"],
   ["fail", "Mark failed"],
 ];
 
+// Why an order needs a person, in plain words (the ledger's attention_code).
+const ATTENTION_REASONS = {
+  unknown_account: "Unknown account: no account has the number the payer typed",
+  closed_account: "Closed account: the payment is for an account that is closed",
+  currency_mismatch: "Currency mismatch: paid in another currency than the account uses",
+  invalid_amount: "Amount problem: the amount cannot be credited as it is",
+  stuck_processing: "Stuck with the payment provider: no final answer from it",
+  paid_not_credited: "Paid late: the provider confirmed it after the order had failed or expired",
+};
+
+function attentionCode(order) {
+  if (order.attention_code) { return order.attention_code; }
+  const why = (order.attention_reason || "").toLowerCase();  // a ledger without codes
+  if (why.startsWith("cannot credit")) { return "unknown_account"; }
+  if (why.includes("closed")) { return "closed_account"; }
+  if (why.includes("currency")) { return "currency_mismatch"; }
+  if (why.includes("amount")) { return "invalid_amount"; }
+  if (why.includes("processing") || why.includes("provider")) { return "stuck_processing"; }
+  return "";
+}
+
+function plainReason(order) {
+  if (order.status === "processing") { return "Waiting for the payment provider"; }
+  if (order.status === "pending") { return "Checkout opened, not paid yet"; }
+  const code = attentionCode(order);
+  if (code === "unknown_account" && /check digit/i.test(order.attention_reason || "")) {
+    return "Unknown account: the number the payer typed has a typo (its check digit is wrong)";
+  }
+  return ATTENTION_REASONS[code] || "The ledger could not credit this payment on its own";
+}
+
 function age(iso) {
   const minutes = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60000));
   return minutes < 90 ? `${minutes} min` : minutes < 2880 ? `${Math.round(minutes / 60)} h` : `${Math.round(minutes / 1440)} d`;
+}
+
+// Decimal places of a currency: from an account in it, else what the browser knows (ISO 4217).
+function exponentOf(currency) {
+  const account = state.accounts.find((a) => a.currency === currency);
+  if (account) { return account.currency_exponent; }
+  try {
+    return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
+  } catch { return 2; }
+}
+
+// What the payer typed as the account, when it is not simply the account's own number.
+function typedRef(order, account) {
+  const typed = String(order.account_ref || "").trim();
+  if (!typed || (account && (typed === String(account.id) || normalizeNumber(typed) === account.number))) { return ""; }
+  return typed;
+}
+
+function reasonSpan(text, className = "reason") {
+  const span = document.createElement("span");
+  span.className = className;
+  span.textContent = text;
+  return span;
 }
 
 async function loadOrders() {
@@ -306,17 +365,17 @@ async function loadOrders() {
     const tr = document.createElement("tr");
     tr.dataset.order = order.id;
     const account = names[order.account_id];
-    const exponent = account ? account.currency_exponent : 2;
-    tr.append(cell(`#${order.id} · ${order.source}`), cell(account ? account.name : order.account_ref));
-    tr.append(cell(money(order.amount_minor, order.currency, exponent), "num"));
+    tr.append(cell(`#${order.id} · ${order.source}`));
+    const who = cell(account ? account.name : order.account_id ? `account ${order.account_id}` : "no account");
+    const typed = typedRef(order, account);
+    if (typed) { who.append(reasonSpan(`payer typed: ${typed}`, "reason typed")); }
+    else if (!account && !order.account_id) { who.append(reasonSpan("the payment named no account number", "reason typed")); }
+    tr.append(who);
+    tr.append(cell(money(order.amount_minor, order.currency, exponentOf(order.currency)), "num amount"));
     const status = cell(order.status.replaceAll("_", " "), `status status-${order.status}`);
-    if (order.attention_reason) {
-      const why = document.createElement("span");
-      why.className = "reason";
-      why.textContent = order.attention_reason;
-      status.append(why);
-    }
-    tr.append(status, cell(age(order.created_at)));
+    status.append(reasonSpan(plainReason(order), "reason plain"));
+    if (order.attention_reason) { status.append(reasonSpan(order.attention_reason, "reason detail")); }
+    tr.append(status, cell(age(order.created_at), "age"));
     const td = document.createElement("td");
     const box = document.createElement("div");
     box.className = "actions";
@@ -326,8 +385,8 @@ async function loadOrders() {
       const button = document.createElement("button");
       button.textContent = label;
       button.className = action === "credit" ? "" : "secondary";
-      button.setAttribute("aria-label", `${label}: order ${order.id}`);
-      button.addEventListener("click", () => openAction(order, action, label));
+      button.setAttribute("aria-label", `${label.replace("…", "")}: order ${order.id}`);
+      button.addEventListener("click", () => (action === "credit" ? openCredit(order) : openAction(order, action, label)));
       box.append(button);
     }
     td.append(box);
@@ -364,6 +423,200 @@ async function submitAction(event) {
     scheduleReload();
   } catch (error) {
     $("#action-error").textContent = error.message;
+  }
+}
+
+// ---- Account numbers: the ledger's rule (domain/account_number.py), checked as people type ----
+// Damm's operation table: row = interim digit, column = next digit. A valid number (body plus
+// check digit) ends at interim 0; one wrong digit or two swapped neighbours never do.
+const DAMM = [
+  [0, 3, 1, 7, 5, 9, 8, 6, 4, 2],
+  [7, 0, 9, 2, 1, 5, 4, 8, 6, 3],
+  [4, 2, 0, 6, 8, 7, 1, 3, 5, 9],
+  [1, 7, 5, 0, 9, 8, 3, 4, 2, 6],
+  [6, 1, 2, 3, 0, 4, 5, 9, 7, 8],
+  [3, 6, 7, 4, 2, 0, 9, 5, 8, 1],
+  [5, 8, 6, 9, 7, 2, 0, 1, 3, 4],
+  [8, 9, 4, 5, 3, 6, 2, 0, 1, 7],
+  [9, 4, 3, 8, 6, 1, 7, 2, 0, 5],
+  [2, 5, 8, 1, 4, 3, 6, 7, 9, 0],
+];
+const NUMBER_MIN_LENGTH = 9;   // len(str(NUMBER_BASE)) + 1
+const NUMBER_MAX_LENGTH = 20;
+
+function normalizeNumber(text) { return String(text).replace(/[ \t\u00a0-]/g, ""); }
+
+function dammCheckDigit(digits) {
+  let interim = 0;
+  for (const char of digits) { interim = DAMM[interim][char.charCodeAt(0) - 48]; }
+  return interim;
+}
+
+function isValidAccountNumber(text) {
+  const number = normalizeNumber(text);
+  return number.length >= NUMBER_MIN_LENGTH && number.length <= NUMBER_MAX_LENGTH &&
+    /^[0-9]+$/.test(number) && number[0] !== "0" && dammCheckDigit(number) === 0;
+}
+
+// What the typed text is: a name or part of a number still being typed ({}), a complete valid
+// number ({ number }), or a number that cannot be right ({ error }).
+function checkTyped(text) {
+  const number = normalizeNumber(text);
+  if (!/^[0-9]+$/.test(number) || number.length < NUMBER_MIN_LENGTH) { return {}; }
+  if (number.length > NUMBER_MAX_LENGTH) { return { error: `an account number has at most ${NUMBER_MAX_LENGTH} digits` }; }
+  if (number[0] === "0") { return { error: "an account number never starts with 0" }; }
+  if (!isValidAccountNumber(number)) { return { error: "check digit wrong: please check the number for a typo" }; }
+  return { number };
+}
+
+const groupNumber = (number) => (String(number || "").match(/.{1,3}/g) || []).join(" ");
+
+// ---- Credit an order to an account -----------------------------------------------------------
+const credit = { order: null, account: null, number: null };
+const CREDIT_ACCOUNT_ERRORS = new Set([
+  "invalid_account_number", "unknown_account", "invalid_account", "account_closed", "currency_mismatch",
+]);
+
+function creditFieldError(id, message) {
+  $(`#credit-${id}-error`).textContent = message;
+  const input = $(`#credit-${id}`);
+  if (message) { input.setAttribute("aria-invalid", "true"); } else { input.removeAttribute("aria-invalid"); }
+}
+
+function creditable(account, order) {
+  if (account.status !== "open") { return "closed"; }
+  if (account.currency !== order.currency) { return `${account.currency} account: this payment is ${order.currency}`; }
+  return "";
+}
+
+function showChosen() {
+  const { account, number } = credit;
+  $("#credit-chosen").textContent = account
+    ? `Credit to: ${account.name}, account ${groupNumber(account.number) || account.id}`
+    : number ? `Credit to account number ${groupNumber(number)} (not in the list: the ledger checks it)` : "";
+}
+
+function chooseCreditAccount(account) {
+  credit.account = account;
+  credit.number = null;
+  $("#credit-account").value = account.number || String(account.id);
+  creditFieldError("account", "");
+  $("#credit-matches").replaceChildren();
+  showChosen();
+}
+
+function creditMatches(text) {
+  const needle = text.trim().toLowerCase();
+  if (!needle) { return []; }
+  const digits = normalizeNumber(needle);
+  const byNumber = /^[0-9]+$/.test(digits);
+  return state.accounts
+    .filter((a) => a.status === "open")
+    .filter((a) => a.name.toLowerCase().includes(needle) || (byNumber && String(a.number || "").includes(digits)))
+    .slice(0, 8);
+}
+
+function renderCreditMatches(matches) {
+  $("#credit-matches").replaceChildren(...matches.map((account) => {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "match secondary";
+    const problem = creditable(account, credit.order);
+    button.textContent = `${account.name} · ${groupNumber(account.number)} · ${money(account.balance_minor, account.currency, account.currency_exponent)}${problem ? ` (${problem})` : ""}`;
+    button.setAttribute("aria-label", `Choose ${account.name}`);
+    button.disabled = Boolean(problem);
+    button.addEventListener("click", () => chooseCreditAccount(account));
+    li.append(button);
+    return li;
+  }));
+}
+
+function creditTyping() {
+  const text = $("#credit-account").value;
+  credit.account = null;
+  credit.number = null;
+  const typed = checkTyped(text);
+  creditFieldError("account", typed.error || "");
+  if (typed.number) {
+    const exact = state.accounts.find((a) => a.number === typed.number);
+    const problem = exact && creditable(exact, credit.order);
+    if (exact && !problem) { credit.account = exact; }
+    else if (exact) { creditFieldError("account", `${exact.name}: ${problem}`); }
+    else { credit.number = typed.number; }
+  }
+  renderCreditMatches(typed.error ? [] : creditMatches(text));
+  showChosen();
+}
+
+// Enter in the search field picks the only match instead of submitting without an account.
+function creditKey(event) {
+  if (event.key !== "Enter" || credit.account || credit.number) { return; }
+  const enabled = [...document.querySelectorAll("#credit-matches button:not([disabled])")];
+  if (enabled.length === 1) { event.preventDefault(); enabled[0].click(); }
+}
+
+function openCredit(order) {
+  const account = state.accounts.find((a) => a.id === order.account_id);
+  credit.order = order;
+  credit.account = null;
+  credit.number = null;
+  const typed = typedRef(order, account);
+  $("#credit-order").textContent = `Order #${order.id}: ${money(order.amount_minor, order.currency, exponentOf(order.currency))}` +
+    `${typed ? `, the payer typed ${typed}` : account ? ` for ${account.name}` : ""}. ${plainReason(order)}.`;
+  $("#credit-account").value = "";
+  $("#credit-reason").value = "";
+  creditFieldError("account", "");
+  creditFieldError("reason", "");
+  $("#credit-error").textContent = "";
+  $("#credit-matches").replaceChildren();
+  if (account && !creditable(account, order)) { chooseCreditAccount(account); }
+  showChosen();
+  $("#credit-dialog").showModal();
+  $("#credit-account").focus();
+}
+
+async function submitCredit(event) {
+  event.preventDefault();
+  const { order } = credit;
+  creditFieldError("reason", "");
+  $("#credit-error").textContent = "";
+  const target = credit.account ? credit.account.id : credit.number;
+  const reason = $("#credit-reason").value.trim();
+  let refused = false;
+  if (target === null) {
+    const typed = checkTyped($("#credit-account").value);
+    creditFieldError("account", $("#credit-account-error").textContent || typed.error ||
+      "choose an account from the matches, or type its full account number");
+    refused = true;
+  }
+  if (!reason) { creditFieldError("reason", "a reason is required"); refused = true; }
+  if (refused) { (target === null ? $("#credit-account") : $("#credit-reason")).focus(); return; }
+  const button = $("#credit-confirm");
+  button.disabled = true;
+  try {
+    await api(`api/v1/topups/${order.id}/actions`, {
+      method: "POST",
+      headers: { "Idempotency-Key": `ui-credit-${Date.now()}-${Math.random().toString(36).slice(2)}` },
+      body: JSON.stringify({ action: "credit", account: target, reason }),
+    });
+    $("#credit-dialog").close();
+    const row = document.querySelector(`#orders tr[data-order='${order.id}']`);
+    if (row) { row.remove(); }
+    $("#orders-empty").hidden = document.querySelectorAll("#orders tbody tr").length > 0;
+    scheduleReload();
+  } catch (error) {
+    if (CREDIT_ACCOUNT_ERRORS.has(error.code) || /^account\b/.test(error.message)) {
+      creditFieldError("account", error.message);
+      $("#credit-account").focus();
+    } else if (/^reason\b/.test(error.message)) {
+      creditFieldError("reason", error.message);
+      $("#credit-reason").focus();
+    } else {
+      $("#credit-error").textContent = `Not credited: ${error.message}`;
+    }
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -558,6 +811,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#new-account").addEventListener("submit", createAccount);
   $("#topup-form").addEventListener("submit", submitTopup);
   $("#action-form").addEventListener("submit", submitAction);
+  $("#credit-form").addEventListener("submit", submitCredit);
+  $("#credit-account").addEventListener("input", creditTyping);
+  $("#credit-account").addEventListener("keydown", creditKey);
+  $("#credit-reason").addEventListener("input", () => creditFieldError("reason", ""));
   $("#batch-form").addEventListener("submit", batchTopup);
   $("#account-close").addEventListener("click", () => { state.open = null; $("#account-page").hidden = true; });
   $("#account-print").addEventListener("click", () => printStatement().catch((error) => { $("#account-statement").textContent = error.message; }));

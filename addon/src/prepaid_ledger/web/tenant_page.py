@@ -37,6 +37,13 @@ routes = web.RouteTableDef()
 OPEN_STATUSES = frozenset({"pending", "processing"})
 RECENT_DAYS = 7
 ORDERS_SHOWN = 10
+#: What a tenant is told about an order that is not settled yet, in plain words.
+ORDER_NOTES = {
+    "needs_attention": (
+        "We received this payment and are checking it; your landlord has been told."
+    ),
+    "processing": "Waiting for the payment provider.",
+}
 _STYLE = resources.files("prepaid_ledger.web").joinpath("style.css").read_text(encoding="utf-8")
 NO_ONLINE_PAYMENT = (
     "Online payment is not set up yet: the landlord has to set the ledger's public address "
@@ -126,12 +133,14 @@ def _orders_html(orders: list[dict[str, Any]], tz: ZoneInfo, page_url: str) -> s
             if order["status"] in OPEN_STATUSES and order["provider"] == "stripe"
             else ""
         )
+        note = ORDER_NOTES.get(order["status"])
+        note_html = f"<p class=order-note>{html.escape(note)}</p>" if note else ""
         items.append(
             f"<tr data-order='{order['id']}'><td>{_local(order['created_at'], tz)}"
             f"<ol class=timeline>{steps}</ol></td>"
             f"<td class=num>{money(order['amount_minor'], order['currency'])}</td>"
             f"<td><span class='status status-{status}'>{status.replace('_', ' ')}</span>"
-            f"{refresh}</td></tr>"
+            f"{note_html}{refresh}</td></tr>"
         )
     return (
         "<table><thead><tr><th>Order</th><th class=num>Amount</th><th>Status</th></tr></thead>"
