@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.ledger.conftest import Ledger
 from tests.ledger.webhook_helpers import (
+    assert_alert,
+    attention_alerts,
     charge_refunded,
     checkout_completed,
     standard_delivery,
@@ -218,3 +221,122 @@ async def test_a_payment_beyond_what_the_ledger_can_hold_needs_attention(
     detail = await ledger.ok("GET", f"/api/v1/topups/{order['id']}")
     assert f"amount {amount} is beyond what the ledger can hold" in detail["timeline"][-1]["reason"]
     assert await ledger.balance(account["id"]) == 0
+
+
+async def test_every_uncreditable_payment_alerts_with_its_order(ledger: Ledger) -> None:
+    """Each cause raises one order_needs_attention alert carrying the order (issue 19)."""
+    account = await ledger.account()
+    closed = await ledger.account(name="Gone")
+    await ledger.ok("POST", f"/api/v1/accounts/{closed['id']}/close", json={"reason": "moved"})
+    number = account["number"]
+    typo = number[:-1] + str((int(number[-1]) + 1) % 10)
+    stripe_cases = [
+        # (event, expected alert fields)
+        (
+            checkout_completed(typo, 1234),
+            {"account_id": None, "amount_minor": 1234, "currency": "EUR"}
+            | {"account_number": typo, "reason": "unknown_account"},
+        ),
+        (
+            checkout_completed(closed["number"], 2345),
+            {"account_id": closed["id"], "amount_minor": 2345, "currency": "EUR"}
+            | {"account_number": closed["number"], "reason": "closed_account"},
+        ),
+        (
+            checkout_completed(number, 3456, currency="usd"),
+            {"account_id": account["id"], "amount_minor": 3456, "currency": "USD"}
+            | {"account_number": number, "reason": "currency_mismatch"},
+        ),
+        (
+            checkout_completed(None, 4567, metadata={"account": typo}),
+            {"account_id": None, "amount_minor": 4567, "currency": "EUR"}
+            | {"account_number": typo, "reason": "unknown_account"},
+        ),
+    ]
+    start = datetime.now(UTC)
+    expected: dict[int, dict[str, object]] = {}
+    for event, fields in stripe_cases:
+        status, result = await post_stripe(ledger, *stripe_delivery(event))
+        assert (status, result["outcome"]) == (200, "needs_attention")
+        expected[result["order_id"]] = fields
+    standard_cases = [
+        (
+            {"account": "100000000", "amount_minor": 999, "currency": "EUR", "reference": "p1"},
+            {"account_id": None, "amount_minor": 999, "currency": "EUR"}
+            | {"account_number": "100000000", "reason": "unknown_account"},
+        ),
+        (
+            # Beyond what the ledger can hold: the order records 0 and says why.
+            {"account": number, "amount_minor": 10**30, "currency": "EUR", "reference": "p2"},
+            {"account_id": account["id"], "amount_minor": 0, "currency": "EUR"}
+            | {"account_number": number, "reason": "invalid_amount"},
+        ),
+    ]
+    for data, fields in standard_cases:
+        body, headers = standard_delivery(data)
+        status, result = await ledger.call(
+            "POST", "/webhooks/standard", data=body, headers=headers, token=None
+        )
+        assert (status, result["outcome"]) == (200, "needs_attention")
+        expected[result["order_id"]] = fields
+    end = datetime.now(UTC)
+    alerts = await attention_alerts(ledger)
+    assert set(alerts) == set(expected)
+    for order_id, fields in expected.items():
+        (alert,) = alerts[order_id]
+        assert_alert(
+            alert,
+            expected={"order_id": order_id, "age_minutes": 0} | fields,
+            created_between=(start, end),
+        )
+        order = await ledger.ok("GET", f"/api/v1/topups/{order_id}")
+        assert order["attention_code"] == fields["reason"]
+    assert await ledger.balance(account["id"]) == 0
+
+
+async def test_paid_after_the_order_failed_needs_attention(ledger: Ledger) -> None:
+    """Stripe confirms a payment for an order a person had failed: never dropped."""
+    account = await ledger.account()
+    start = datetime.now(UTC)
+    completed = checkout_completed(account["number"], 800, payment_status="unpaid")
+    _, result = await post_stripe(ledger, *stripe_delivery(completed))
+    assert result["outcome"] == "processing"
+    order_id = result["order_id"]
+    await ledger.ok(
+        "POST",
+        f"/api/v1/topups/{order_id}/actions",
+        json={"action": "fail", "reason": "tenant says they cancelled"},
+    )
+    succeeded = checkout_completed(
+        account["number"],
+        800,
+        session_id=completed["data"]["object"]["id"],
+        event_type="checkout.session.async_payment_succeeded",
+    )
+    _, result = await post_stripe(ledger, *stripe_delivery(succeeded))
+    assert (result["outcome"], result["order_id"]) == ("needs_attention", order_id)
+    end = datetime.now(UTC)
+    (alert,) = (await attention_alerts(ledger))[order_id]
+    assert_alert(
+        alert,
+        expected={
+            "order_id": order_id,
+            "account_id": account["id"],
+            "amount_minor": 800,
+            "currency": "EUR",
+            "account_number": account["number"],
+            "reason": "paid_not_credited",
+            "age_minutes": 0,
+        },
+        created_between=(start, end),
+    )
+    assert await ledger.balance(account["id"]) == 0
+    # The person credits it by hand; the same event again changes nothing.
+    await ledger.ok(
+        "POST",
+        f"/api/v1/topups/{order_id}/actions",
+        json={"action": "credit", "reason": "paid after all"},
+    )
+    _, again = await post_stripe(ledger, *stripe_delivery(succeeded))
+    assert again["duplicate"] is True
+    assert await ledger.balance(account["id"]) == 800

@@ -16,7 +16,7 @@ import standardwebhooks
 import stripe
 from aiohttp import web
 
-from tests.ledger.conftest import STANDARD_SECRET, STRIPE_SECRET
+from tests.ledger.conftest import STANDARD_SECRET, STRIPE_SECRET, Ledger
 
 
 def checkout_completed(
@@ -130,6 +130,13 @@ class FakeStripe:
     this fake where a "Pay" button marks the session paid, delivers the signed
     ``checkout.session.completed`` webhook to ``webhook_url`` (as Stripe does, shortly after)
     and redirects to the session's ``success_url``.
+
+    ``GET /v1/events`` lists ``events`` as Stripe documents it (https://docs.stripe.com/api/
+    events/list): newest first, filtered by ``type`` or ``types[]`` and ``created[gte|gt|lte|
+    lt]``, at most ``limit`` (and at most ``events_page_size``) per page, the rest reached
+    with ``starting_after`` (an event id), answered as a list object ``{"object": "list",
+    "data": [...], "has_more": ..., "url": "/v1/events"}``. ``event_queries`` and
+    ``events_auth`` record the query and the Authorization header of every call.
     """
 
     def __init__(self) -> None:
@@ -144,6 +151,10 @@ class FakeStripe:
         self.webhook_delay_s = 0.5
         self.deliveries: list[int] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.events: list[dict[str, Any]] = []
+        self.events_page_size = 100
+        self.event_queries: list[list[tuple[str, str]]] = []
+        self.events_auth: list[str] = []
 
     def _outage(self) -> web.Response | None:
         if not self.broken:
@@ -194,6 +205,50 @@ class FakeStripe:
             "url": f"{self.base_url}/c/pay/{session_id}",
         }
         return web.json_response(self.sessions[session_id])
+
+    async def list_events(self, request: web.Request) -> web.Response:
+        # Kept apart from ``auth``: a ledger with an API key lists events on its own at start.
+        self.events_auth.append(request.headers.get("Authorization", ""))
+        query = list(request.query.items())
+        self.event_queries.append(query)
+        if (outage := self._outage()) is not None:
+            return outage
+        types = {value for key, value in query if key == "type" or key.startswith("types[")}
+        bounds = {
+            key[len("created[") : -1]: int(value)
+            for key, value in query
+            if key.startswith("created[")
+        }
+        checks = {
+            "gte": lambda c, b: c >= b,
+            "gt": lambda c, b: c > b,
+            "lte": lambda c, b: c <= b,
+            "lt": lambda c, b: c < b,
+        }
+        ordered = sorted(enumerate(self.events), key=lambda p: (p[1]["created"], p[0]))
+        found = [
+            event
+            for _, event in reversed(ordered)  # newest first
+            if (not types or event["type"] in types)
+            and all(checks[op](event["created"], bound) for op, bound in bounds.items())
+        ]
+        if after := request.query.get("starting_after"):
+            ids = [event["id"] for event in found]
+            if after not in ids:
+                return web.json_response(
+                    {"error": {"type": "invalid_request_error", "message": "No such event"}},
+                    status=400,
+                )
+            found = found[ids.index(after) + 1 :]
+        limit = min(int(request.query.get("limit", "10")), self.events_page_size)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": found[:limit],
+                "has_more": len(found) > limit,
+                "url": "/v1/events",
+            }
+        )
 
     async def hosted_page(self, request: web.Request) -> web.Response:
         session = self.sessions[request.match_info["id"]]
@@ -247,6 +302,7 @@ async def serve_fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
     app = web.Application()
     app.router.add_get("/v1/checkout/sessions/{id}", fake.handle)
     app.router.add_post("/v1/checkout/sessions", fake.create)
+    app.router.add_get("/v1/events", fake.list_events)
     app.router.add_get("/c/pay/{id}", fake.hosted_page)
     app.router.add_post("/c/pay/{id}", fake.hosted_pay)
     runner = web.AppRunner(app)
@@ -258,3 +314,29 @@ async def serve_fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
         yield fake, fake.base_url
     finally:
         await runner.cleanup()
+
+
+async def attention_alerts(ledger: Ledger) -> dict[int, list[dict[str, Any]]]:
+    """Every ``order_needs_attention`` alert on the event stream so far, by order id."""
+    from tests.ledger.test_stream import read_events  # noqa: PLC0415 - a test module's helper
+
+    found: dict[int, list[dict[str, Any]]] = {}
+    for event in await read_events(ledger, 100_000, last_id=0, stop_idle=0.5):
+        data = event["data"]
+        if event["type"] == "alert" and data.get("kind") == "order_needs_attention":
+            found.setdefault(data["order_id"], []).append(data)
+    return found
+
+
+def assert_alert(
+    alert: dict[str, Any],
+    *,
+    expected: dict[str, Any],
+    created_between: tuple[datetime, datetime],
+) -> None:
+    """The alert names the order with exactly these values, created within the window."""
+    assert alert["kind"] == "order_needs_attention"
+    assert {key: alert[key] for key in expected} == expected
+    created = datetime.fromisoformat(alert["created_at"])
+    assert created_between[0] <= created <= created_between[1], alert["created_at"]
+    assert isinstance(alert["age_minutes"], int)

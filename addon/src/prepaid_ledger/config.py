@@ -19,6 +19,7 @@ INGRESS_PROXY_ENV = "PREPAID_LEDGER_INGRESS_PROXY"  # the Supervisor's address i
 DEFAULT_CURRENCY_ENV = "PREPAID_LEDGER_CURRENCY"
 DEFAULT_TIMEZONE_ENV = "PREPAID_LEDGER_TIMEZONE"
 TENANT_MIN_TOPUP_ENV = "PREPAID_LEDGER_TENANT_MIN_TOPUP_MINOR"
+RECONCILE_MINUTES_ENV = "PREPAID_LEDGER_RECONCILE_MINUTES"  # 0: never list Stripe's events
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105
 
 
@@ -48,6 +49,9 @@ class Settings:
     default_currency: str = "EUR"
     default_timezone: str = "UTC"
     tenant_min_topup_minor: int = 100
+    # Reconciliation with Stripe (with an API key): list its paid-checkout events this often
+    # and re-check stuck orders with it; 0 turns both off (services/reconcile.py).
+    reconcile_minutes: float = 10.0
 
 
 def load_admin_token(data_dir: Path) -> tuple[str, Path | None]:
@@ -85,5 +89,7 @@ def settings_from(data_dir: Path, database_url: str | None, **overrides: object)
     }
     if min_topup := os.environ.get(TENANT_MIN_TOPUP_ENV):
         values["tenant_min_topup_minor"] = int(min_topup)
+    if reconcile_minutes := os.environ.get(RECONCILE_MINUTES_ENV):
+        values["reconcile_minutes"] = float(reconcile_minutes)
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

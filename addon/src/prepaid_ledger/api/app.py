@@ -12,6 +12,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from prepaid_ledger.api import (
+    provider_check,
     routes_accounts,
     routes_admin,
     routes_metering,
@@ -37,12 +38,15 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 async def _watchdog_loop(db: Database, settings: Settings) -> None:
-    """Flag orders stuck in processing, periodically."""
+    """Flag (or, with Stripe reconciliation on, first re-check) stuck orders, periodically."""
     while True:
         try:
-            flagged = await db.write(lambda s: watchdog(s, settings.processing_timeout_s))
-            if flagged:
-                _LOGGER.warning("watchdog: %d order(s) need attention", flagged)
+            if provider_check.reconcile_enabled(settings):
+                await provider_check.recheck_stuck_orders(db, settings)
+            else:
+                flagged = await db.write(lambda s: watchdog(s, settings.processing_timeout_s))
+                if flagged:
+                    _LOGGER.warning("watchdog: %d order(s) need attention", flagged)
             horizon = utcnow() - timedelta(seconds=settings.stream_retention_s)
             await db.write(functools.partial(events.prune, before=horizon))
             cut = await db.write(lambda s: reevaluate_supply(s, utcnow()))
@@ -51,6 +55,16 @@ async def _watchdog_loop(db: Database, settings: Settings) -> None:
         except Exception:
             _LOGGER.exception("watchdog run failed")
         await asyncio.sleep(settings.watchdog_interval_s)
+
+
+async def _reconcile_loop(db: Database, settings: Settings) -> None:
+    """Reconcile with Stripe's event list at start, then every reconcile_minutes."""
+    while True:
+        try:
+            await provider_check.reconcile_now(db, settings)
+        except Exception:
+            _LOGGER.exception("reconcile run failed")
+        await asyncio.sleep(settings.reconcile_minutes * 60)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -81,11 +95,17 @@ def create_app(settings: Settings) -> web.Application:
             await db.close()
             raise
         state.db = db
-        task = asyncio.create_task(_watchdog_loop(db, settings), name="ledger-watchdog")
+        tasks = [asyncio.create_task(_watchdog_loop(db, settings), name="ledger-watchdog")]
+        if provider_check.reconcile_enabled(settings):
+            tasks.append(
+                asyncio.create_task(_reconcile_loop(db, settings), name="ledger-reconcile")
+            )
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         state.db = None
         await db.close()
 

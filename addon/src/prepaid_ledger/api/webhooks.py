@@ -9,11 +9,11 @@ from typing import Any
 import standardwebhooks
 import stripe
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
 
 from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.api.errors import ApiError
 from prepaid_ledger.services.webhooks import (
+    apply_event,
     handle_standard_event,
     handle_stripe_event,
     parse_event,
@@ -22,7 +22,6 @@ from prepaid_ledger.services.webhooks import (
 
 _LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-_ATTEMPTS = 4
 
 
 async def _reject(request: web.Request, provider: str, reason: str, body: bytes) -> web.Response:
@@ -37,16 +36,8 @@ async def _reject(request: web.Request, provider: str, reason: str, body: bytes)
 
 
 async def _apply(request: web.Request, work: Any) -> web.Response:
-    """Run the event's transaction; a concurrent duplicate fails a UNIQUE insert and re-runs."""
-    for attempt in range(_ATTEMPTS):
-        try:
-            result = await db_of(request).write(work)
-        except IntegrityError:
-            if attempt == _ATTEMPTS - 1:
-                raise
-            continue
-        return web.json_response(result)
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Run the event's transaction (the one reconciliation with Stripe uses too)."""
+    return web.json_response(await apply_event(db_of(request), work))
 
 
 @routes.post("/webhooks/stripe")

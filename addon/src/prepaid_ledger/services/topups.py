@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.domain.money import MAX_MINOR
+from prepaid_ledger.domain.money import MAX_MINOR, currency_exponent
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.accounts import (
     ConflictError,
@@ -50,10 +50,27 @@ _TRANSITIONS: dict[str, set[str]] = {
     "needs_attention": {"succeeded", "failed", "processing", "expired"},
     "succeeded": {"refunded", "partially_refunded"},
     "partially_refunded": {"refunded", "partially_refunded"},
-    "failed": set(),
+    # A payment the provider confirms for a failed or expired order is never dropped.
+    "failed": {"needs_attention"},
     "expired": {"needs_attention"},
     "refunded": set(),
 }
+
+# Why an order needs attention: stable codes carried by the order and by its alert.
+UNKNOWN_ACCOUNT = "unknown_account"
+CLOSED_ACCOUNT = "closed_account"
+CURRENCY_MISMATCH = "currency_mismatch"
+INVALID_AMOUNT = "invalid_amount"
+STUCK_PROCESSING = "stuck_processing"
+PAID_NOT_CREDITED = "paid_not_credited"
+ATTENTION_CODES = (
+    UNKNOWN_ACCOUNT,
+    CLOSED_ACCOUNT,
+    CURRENCY_MISMATCH,
+    INVALID_AMOUNT,
+    STUCK_PROCESSING,
+    PAID_NOT_CREDITED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +119,7 @@ def order_json(order: TopupOrder, timeline: list[TopupOrderEvent] | None = None)
         "credited_minor": order.credited_minor,
         "refunded_minor": order.refunded_minor,
         "attention_reason": order.attention_reason,
+        "attention_code": order.attention_code,
         "created_at": order.created_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),
     }
@@ -121,17 +139,28 @@ async def set_status(
     reason: str | None = None,
     *,
     now: datetime | None = None,
+    code: str | None = None,
 ) -> None:
-    """Move an order along the state machine, timestamped in its timeline; emit topup.updated."""
+    """Move an order along the state machine, timestamped in its timeline; emit topup.updated.
+
+    Moving to ``needs_attention`` takes a stable ``code`` (one of ATTENTION_CODES) besides the
+    human reason, and raises the order's alert (attention_alert). A note on an order already
+    needing attention (a re-check that changed nothing: no code) keeps its cause and raises
+    no second alert.
+    """
     if order.status != status and status not in _TRANSITIONS.get(order.status, set()):
         raise ConflictError(
             "invalid_transition", f"order {order.id} cannot go from {order.status} to {status}"
         )
     now = now or utcnow()
+    flagged = status == "needs_attention" and (order.status != status or code is not None)
     order.status = status
     order.updated_at = now
-    if status == "needs_attention":
+    if flagged:
         order.attention_reason = reason
+        order.attention_code = code or order.attention_code or PAID_NOT_CREDITED
+    if inspect(order).pending:
+        await session.flush()  # a new order: its id goes into the timeline and the events
     session.add(
         TopupOrderEvent(order_id=order.id, status=status, at=now, reason=reason, actor=actor)
     )
@@ -148,14 +177,47 @@ async def set_status(
             "reason": reason,
         },
     )
-    if status == "needs_attention":
-        events.emit(
-            session,
-            "alert",
-            order.account_id,
-            {"kind": "order_needs_attention", "order_id": order.id, "reason": reason},
-        )
+    if flagged:
+        events.emit(session, "alert", order.account_id, attention_alert(order, now))
     await session.flush()
+
+
+def attention_alert(order: TopupOrder, now: datetime | None = None) -> dict[str, Any]:
+    """Return the alert that puts an order in front of a person: the whole order, and why.
+
+    The one place that shapes ``order_needs_attention``, whatever the cause (set_status raises
+    it on every move to needs_attention). Home Assistant fires
+    ``prepaid_meter_order_needs_attention`` and raises a repair issue from it, also for a
+    payment that matches no account (a typo), so every field is the order's own.
+    """
+    now = now or utcnow()
+    created = order.created_at or now
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return {
+        "kind": "order_needs_attention",
+        "order_id": order.id,
+        "account_id": order.account_id,
+        "amount_minor": order.amount_minor,
+        "currency": order.currency,
+        "currency_exponent": _exponent_or_none(order.currency),
+        # What the payer typed (client_reference_id, metadata.account, a provider's account
+        # field), else whatever reference the payment carried; None when it carried nothing.
+        "account_number": order.account_ref or order.reference or None,
+        "reason": order.attention_code,
+        "detail": order.attention_reason,
+        "provider": order.provider,
+        "provider_payment_id": order.provider_payment_id,
+        "created_at": created.isoformat(),
+        "age_minutes": max(0, int((now - created).total_seconds() // 60)),
+    }
+
+
+def _exponent_or_none(currency: str) -> int | None:
+    try:
+        return currency_exponent(currency)
+    except InputError:
+        return None
 
 
 async def _new_order(
@@ -303,16 +365,7 @@ async def receive_payment(
         .with_for_update()
     )
     if existing is not None:
-        # A Checkout Session the pay page opened is "pending" until its webhook arrives.
-        open_order = (
-            existing.status in {"pending", "processing"} and existing.transaction_id is None
-        )
-        if credit and open_order:
-            return existing, await credit_or_flag(session, existing, payment, actor)
-        if not credit and existing.status == "pending":
-            await set_status(session, existing, "processing", actor, "payment not final yet")
-            return existing, "processing"
-        return existing, "duplicate_payment"
+        return existing, await _payment_for_existing(session, existing, payment, actor, credit)
     account: Account | None = None
     try:
         account = await resolve_account_ref(session, payment.account_ref, lock=True)
@@ -335,6 +388,35 @@ async def receive_payment(
         await set_status(session, order, "processing", actor, "payment not final yet")
         return order, "processing"
     return order, await credit_or_flag(session, order, payment, actor)
+
+
+async def _payment_for_existing(
+    session: AsyncSession, order: TopupOrder, payment: Payment, actor: str, credit: bool
+) -> str:
+    """Apply a payment to the order that already holds its provider payment id."""
+    if order.transaction_id is not None:
+        return "duplicate_payment"
+    # A Checkout Session the pay page opened is "pending" until its webhook arrives; an order
+    # flagged as stuck is credited when the provider finally confirms it.
+    open_order = order.status in {"pending", "processing"} or (
+        order.status == "needs_attention" and order.attention_code == STUCK_PROCESSING
+    )
+    if credit and open_order:
+        return await credit_or_flag(session, order, payment, actor)
+    if credit and order.status in {"failed", "expired"}:
+        await set_status(
+            session,
+            order,
+            "needs_attention",
+            actor,
+            f"the provider reports this payment paid, but the order was {order.status}",
+            code=PAID_NOT_CREDITED,
+        )
+        return "needs_attention"
+    if not credit and order.status == "pending":
+        await set_status(session, order, "processing", actor, "payment not final yet")
+        return "processing"
+    return "duplicate_payment"
 
 
 async def open_checkout_order(
@@ -398,19 +480,22 @@ async def credit_or_flag(
             "needs_attention",
             actor,
             f"cannot credit: {getattr(err, 'message', str(err))}",
+            code=UNKNOWN_ACCOUNT,
         )
         return "needs_attention"
     if account.status != "open":
-        reason = f"account {account.id} is closed"
+        code, reason = CLOSED_ACCOUNT, f"account {account.id} is closed"
     elif account.currency != payment.currency:
+        code = CURRENCY_MISMATCH
         reason = f"currency mismatch: paid {payment.currency}, account uses {account.currency}"
     elif payment.amount_minor <= 0:
+        code = INVALID_AMOUNT
         reason = payment.amount_problem or "amount mismatch: amount must be positive"
     else:
         await credit_order(session, order, account, actor)
         return "credited"
     order.account_id = account.id
-    await set_status(session, order, "needs_attention", actor, reason)
+    await set_status(session, order, "needs_attention", actor, reason, code=code)
     return "needs_attention"
 
 
@@ -563,24 +648,66 @@ async def list_orders(
     return [order_json(o) for o in await session.scalars(query)]
 
 
-async def watchdog(session: AsyncSession, timeout_s: float, now: datetime | None = None) -> int:
-    """Mark orders stuck in processing longer than the timeout as needs_attention (+ alert)."""
-    now = now or utcnow()
-    cutoff = now - timedelta(seconds=timeout_s)
-    stuck = list(
+async def stuck_orders(
+    session: AsyncSession,
+    timeout_s: float,
+    now: datetime | None = None,
+    statuses: tuple[str, ...] = ("pending", "processing"),
+) -> list[TopupOrder]:
+    """Return the uncredited orders in these states, untouched for longer than the timeout."""
+    cutoff = (now or utcnow()) - timedelta(seconds=timeout_s)
+    return list(
         await session.scalars(
             select(TopupOrder)
-            .where(TopupOrder.status == "processing", TopupOrder.updated_at < cutoff)
-            .with_for_update()
+            .where(
+                TopupOrder.status.in_(statuses),
+                TopupOrder.transaction_id.is_(None),
+                TopupOrder.updated_at < cutoff,
+            )
+            .order_by(TopupOrder.id)
         )
     )
-    for order in stuck:
-        await set_status(
-            session,
-            order,
-            "needs_attention",
-            "watchdog",
-            f"stuck in processing for more than {int(timeout_s)} s",
-            now=now,
-        )
-    return len(stuck)
+
+
+async def flag_stuck(
+    session: AsyncSession,
+    order_id: int,
+    timeout_s: float,
+    actor: str,
+    *,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Mark one order needs_attention (stuck_processing) if it is still stuck; say if it was."""
+    now = now or utcnow()
+    order = await get_order(session, order_id, lock=True)
+    if not (
+        order.status in {"pending", "processing"}
+        and order.transaction_id is None
+        and order.updated_at < now - timedelta(seconds=timeout_s)
+    ):
+        return False
+    reason = f"stuck in {order.status} for more than {int(timeout_s)} s"
+    await set_status(
+        session,
+        order,
+        "needs_attention",
+        actor,
+        f"{reason}; {note}" if note else reason,
+        now=now,
+        code=STUCK_PROCESSING,
+    )
+    return True
+
+
+async def watchdog(session: AsyncSession, timeout_s: float, now: datetime | None = None) -> int:
+    """Mark orders stuck in processing beyond the timeout as needs_attention (+ alert).
+
+    Used when Stripe cannot be asked (no API key, reconciliation off); otherwise
+    services.reconcile re-checks each stuck pending or processing order with Stripe first.
+    """
+    now = now or utcnow()
+    flagged = 0
+    for order in await stuck_orders(session, timeout_s, now, ("processing",)):
+        flagged += await flag_stuck(session, order.id, timeout_s, "watchdog", now=now)
+    return flagged

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import currency_exponent
 from prepaid_ledger.services import audit, topups
 from prepaid_ledger.services.validation import reject_lone_surrogates
+from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.models import ProviderEvent, TopupOrder, WebhookRejection
 
 _CLOSING_EVENTS = {
@@ -20,6 +22,21 @@ _CLOSING_EVENTS = {
     "checkout.session.expired": ("expired", "checkout session expired unpaid"),
 }
 _NO_CURRENCY = "XXX"  # ISO 4217 "no currency": kept when a provider omits it
+_ATTEMPTS = 4
+
+
+async def apply_event[T](db: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one event's transaction; a concurrent duplicate fails a UNIQUE insert and re-runs.
+
+    On the re-run the look-up finds the row the other delivery wrote and answers "duplicate".
+    """
+    for attempt in range(_ATTEMPTS):
+        try:
+            return await db.write(work)
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def record_rejection(session: AsyncSession, provider: str, reason: str, body_sha256: str) -> None:
@@ -68,6 +85,7 @@ async def _finish(
     session: AsyncSession,
     *,
     provider: str,
+    actor: str | None = None,
     event_id: str,
     event_type: str,
     outcome: str,
@@ -87,7 +105,7 @@ async def _finish(
     await session.flush()  # a concurrent duplicate of this event fails here (UNIQUE)
     audit.record(
         session,
-        actor=provider,
+        actor=actor or provider,
         action=f"webhook.{provider}",
         target=f"event:{event_id}"[:64],
         before=None,
@@ -125,10 +143,17 @@ def stripe_payment(session_obj: Mapping[str, Any]) -> topups.Payment:
     )
 
 
+PAID_CHECKOUT_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+
+
 async def handle_stripe_event(
-    session: AsyncSession, event: Mapping[str, Any], payload: str
+    session: AsyncSession, event: Mapping[str, Any], payload: str, actor: str = "stripe"
 ) -> dict[str, Any]:
-    """Apply one verified Stripe event (idempotent on event id and on checkout session id)."""
+    """Apply one verified Stripe event (idempotent on event id and on checkout session id).
+
+    The webhook and the reconciliation with Stripe's event list (services.reconcile) both come
+    here, so the same UNIQUE constraints make each event and each session count once.
+    """
     event_id = str(event.get("id") or "")
     event_type = str(event.get("type") or "")
     if not event_id or len(event_id) > 255:
@@ -138,7 +163,7 @@ async def handle_stripe_event(
         return seen
     obj = _mapping(_mapping(event.get("data")).get("object"))
     order: TopupOrder | None = None
-    if event_type in {"checkout.session.completed", "checkout.session.async_payment_succeeded"}:
+    if event_type in PAID_CHECKOUT_EVENTS:
         payment = stripe_payment(obj)
         if not payment.payment_id:
             outcome = "ignored_no_session_id"
@@ -146,7 +171,7 @@ async def handle_stripe_event(
             paid = event_type.endswith("async_payment_succeeded") or (
                 obj.get("payment_status") in {"paid", "no_payment_required"}
             )
-            order, outcome = await topups.receive_payment(session, payment, "stripe", credit=paid)
+            order, outcome = await topups.receive_payment(session, payment, actor, credit=paid)
     elif event_type in _CLOSING_EVENTS:
         status, reason = _CLOSING_EVENTS[event_type]
         order = await session.scalar(
@@ -158,7 +183,7 @@ async def handle_stripe_event(
             .with_for_update()
         )
         if order is not None and order.status in {"pending", "processing", "needs_attention"}:
-            await topups.set_status(session, order, status, "stripe", reason)
+            await topups.set_status(session, order, status, actor, reason)
             outcome = status
         else:
             outcome = "ignored"
@@ -169,6 +194,7 @@ async def handle_stripe_event(
     return await _finish(
         session,
         provider="stripe",
+        actor=actor,
         event_id=event_id,
         event_type=event_type,
         outcome=outcome,
@@ -251,8 +277,15 @@ async def apply_stripe_recheck(
     checkout: Mapping[str, Any],
     actor: str,
     reason: str,
+    *,
+    stuck_after_s: float | None = None,
 ) -> dict[str, Any]:
-    """Apply what Stripe's API says about an order's checkout session (admin re-check)."""
+    """Apply what Stripe's API says about an order's checkout session (re-check).
+
+    An admin's re-check leaves an undecided order as it is. The automatic re-check of an order
+    stuck longer than ``stuck_after_s`` (services.reconcile) makes it needs_attention instead,
+    unless it is a checkout still open and unpaid (no money has moved; Stripe expires it).
+    """
     order = await topups.get_order(session, order_id, lock=True)
     before = topups.order_json(order)
     open_states = {"pending", "processing", "needs_attention"}
@@ -263,6 +296,19 @@ async def apply_stripe_recheck(
             await topups.credit_or_flag(session, order, stripe_payment(checkout), actor)
         elif checkout.get("status") == "expired":
             await topups.set_status(session, order, "expired", actor, note)
+        elif (
+            stuck_after_s is not None
+            and order.status != "needs_attention"
+            and not (order.status == "pending" and checkout.get("status") == "open")
+        ):
+            await topups.set_status(
+                session,
+                order,
+                "needs_attention",
+                actor,
+                f"stuck in {order.status} for more than {int(stuck_after_s)} s; {note}",
+                code=topups.STUCK_PROCESSING,
+            )
         else:
             await topups.set_status(session, order, order.status, actor, note)
     after = topups.order_json(order)

@@ -264,6 +264,8 @@ class TopupOrder(Base):
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("journal_transactions.id"))
     attention_reason: Mapped[str | None] = mapped_column(Text)
+    # A stable code for why it needs attention (services.topups.ATTENTION_CODES).
+    attention_code: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("provider", "provider_payment_id"),)
