@@ -1,10 +1,12 @@
 #!/usr/bin/with-contenv bashio
 # Start the ledger with the add-on's options, then announce it to Home Assistant (discovery).
-# DATA, PORT and PYTHON may be overridden for tests; in the add-on they are /data, 8099, the venv.
+# DATA, PORT, PUBLIC_PORT and PYTHON may be overridden for tests; in the add-on they are /data,
+# 8099 (private: ingress, the integration, admin API), 8100 (public: webhooks, pay pages), the venv.
 set -euo pipefail
 
 data="${PREPAID_LEDGER_DATA:-/data}"
 port="${PREPAID_LEDGER_PORT:-8099}"
+public_port="${PREPAID_LEDGER_PUBLIC_PORT:-8100}"
 python="${PREPAID_LEDGER_PYTHON:-/opt/venv/bin/python}"
 
 # Optional ("?") options the user has not set are absent from options.json: bashio::config then
@@ -30,7 +32,7 @@ exponent="$("$python" -c 'import sys; from prepaid_ledger.domain.money import cu
 scale=$((10 ** exponent))
 export PREPAID_LEDGER_TENANT_MIN_TOPUP_MINOR=$(( $(bashio::config 'tenant_min_topup') * scale ))
 
-args=(serve --data-dir "$data" --host 0.0.0.0 --port "$port"
+args=(serve --data-dir "$data" --host 0.0.0.0 --port "$port" --public-port "$public_port"
   --processing-timeout "$(( $(bashio::config 'stuck_order_minutes') * 60 ))"
   --max-topup-minor "$(( $(bashio::config 'max_topup') * scale ))"
   --log-level "$(bashio::config 'log_level')")

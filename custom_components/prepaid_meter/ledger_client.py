@@ -70,9 +70,12 @@ class LedgerClient:
         *,
         auth: bool = True,
         params: dict[str, str] | None = None,
+        repeatable: bool = False,
     ) -> dict[str, Any]:
         """Call the ledger and return its JSON object (see ``_call`` for the errors)."""
-        result: dict[str, Any] = await self._call(method, path, body, auth=auth, params=params)
+        result: dict[str, Any] = await self._call(
+            method, path, body, auth=auth, params=params, repeatable=repeatable
+        )
         return result
 
     async def _call(
@@ -85,6 +88,7 @@ class LedgerClient:
         params: dict[str, str] | None = None,
         idempotency_key: str | None = None,
         as_text: bool = False,
+        repeatable: bool = False,
     ) -> Any:
         """Call the ledger: the one place that maps its answers to our exceptions.
 
@@ -92,10 +96,38 @@ class LedgerClient:
         ``LedgerRequestError`` with the ledger's code and message; anything else that is not
         200/201 (5xx keeps the ledger's message, e.g. "Stripe did not answer") or not the
         ledger's shape is ``LedgerConnectionError``. ``as_text`` returns a text body (CSV).
+
+        The ledger closes a connection idle for 5 s; a request sent on a pooled connection just
+        as it closes fails with ServerDisconnectedError before the ledger read it. aiohttp sends
+        a GET once more by itself; other requests are sent once more here when repeating them
+        cannot do anything twice: one with an Idempotency-Key, or one the caller marks
+        ``repeatable`` (readings: re-sends are free).
         """
         headers = {"Authorization": f"Bearer {self._token}"} if auth else {}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
+        retry = repeatable or idempotency_key is not None
+        while True:
+            try:
+                return await self._call_once(
+                    method, path, body, headers=headers, params=params, as_text=as_text
+                )
+            except LedgerConnectionError as err:
+                if not (retry and isinstance(err.__cause__, aiohttp.ServerDisconnectedError)):
+                    raise
+                retry = False
+
+    async def _call_once(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+        as_text: bool,
+    ) -> Any:
+        """Send one request and map its answer (``_call`` documents the errors)."""
         try:
             async with self._session.request(
                 method,
@@ -152,7 +184,9 @@ class LedgerClient:
 
     async def async_post_readings(self, readings: list[dict[str, str | int]]) -> dict[str, Any]:
         """Send a batch of cumulative readings; the ledger charges each once (re-sends are free)."""
-        return await self._request("POST", "api/v1/readings", {"readings": readings})
+        return await self._request(
+            "POST", "api/v1/readings", {"readings": readings}, repeatable=True
+        )
 
     def open_event_stream(self, after: str) -> Any:
         """Open the Server-Sent Events stream after an event id (or ``latest``).

@@ -49,6 +49,8 @@ def main(room: str, amount_text: str) -> int:
     """Send the payment; print the account's balance after it."""
     dev = Path(os.environ.get("PREPAID_DEVELOP_DIR", ".dev"))
     ledger = f"http://127.0.0.1:{os.environ.get('PREPAID_DEVELOP_LEDGER_PORT', '8099')}"
+    # Stripe reaches the public listener only: the webhook goes there, as in production.
+    public = f"http://127.0.0.1:{os.environ.get('PREPAID_DEVELOP_LEDGER_PUBLIC_PORT', '8100')}"
     if not room.isdigit():
         raise SystemExit(f"demo-payment: ROOM is a room number such as 1, got {room!r}")
     cents = parse_amount(amount_text)
@@ -70,7 +72,7 @@ def main(room: str, amount_text: str) -> int:
         body, secret, timestamp=int(time.time())
     )
     request = urllib.request.Request(  # noqa: S310
-        f"{ledger}/webhooks/stripe",
+        f"{public}/webhooks/stripe",
         data=body.encode(),
         method="POST",
         headers={"Stripe-Signature": header, "Content-Type": "application/json"},

@@ -254,7 +254,11 @@ def test_config_yaml_is_loaded_by_the_supervisor() -> None:
     assert CONFIG["discovery"] == ["prepaid_meter"]
     assert CONFIG["ingress"] is True
     assert CONFIG["panel_admin"] is True
-    assert CONFIG["ports"] == {f"{CONFIG['ingress_port']}/tcp": None}
+    # Two listeners, both closed until mapped: 8100 public (webhooks, pay pages), the ingress
+    # port 8099 private (admin API, landlord page), each described.
+    assert CONFIG["ingress_port"] == 8099
+    assert CONFIG["ports"] == {"8100/tcp": None, "8099/tcp": None}
+    assert set(CONFIG["ports_description"]) == set(CONFIG["ports"])
     assert CONFIG["init"] is False
     assert CONFIG["panel_icon"].startswith("mdi:")
 
@@ -502,7 +506,7 @@ async def test_run_script_starts_the_ledger_and_announces_it(
     data.mkdir()
     options = supervisor_options(user)
     (tmp_path / "options.json").write_text(json.dumps(options), encoding="utf-8")
-    port = free_port()
+    port, public_port = free_port(), free_port()
     env = {
         key: value for key, value in os.environ.items() if not key.startswith("PREPAID_LEDGER_")
     } | {
@@ -511,6 +515,7 @@ async def test_run_script_starts_the_ledger_and_announces_it(
         "SUPERVISOR_TOKEN": "supervisor-token-xyz",
         "PREPAID_LEDGER_DATA": str(data),
         "PREPAID_LEDGER_PORT": str(port),
+        "PREPAID_LEDGER_PUBLIC_PORT": str(public_port),
         "PREPAID_LEDGER_PYTHON": sys.executable,
     }
     process = await asyncio.create_subprocess_exec(
@@ -532,6 +537,8 @@ async def test_run_script_starts_the_ledger_and_announces_it(
                 assert process.returncode is None, await process.stdout.read()  # type: ignore[union-attr]
                 await asyncio.sleep(0.1)
             async with http.get(f"http://127.0.0.1:{port}/api/v1/health") as resp:
+                assert resp.status == 200
+            async with http.get(f"http://127.0.0.1:{public_port}/api/v1/health") as resp:
                 assert resp.status == 200
             # Without the option the ledger made its own token (0600 in its data folder).
             token = expected["admin_token"] or (data / "admin-token").read_text().strip()

@@ -24,8 +24,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
-from prepaid_ledger.api.app import create_app
+from prepaid_ledger.api.server import start_sites
 from prepaid_ledger.config import Settings
 
 ADMIN_TOKEN = "test-admin-token"
@@ -152,10 +151,21 @@ async def fresh_postgres_database(server: PostgresServer) -> str:
 
 
 class Ledger:
-    """A running ledger service plus an HTTP client for it."""
+    """A running ledger service plus an HTTP client for it.
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession, settings: Settings) -> None:
+    ``base_url`` is the private listener (everything); ``public_url`` the public one (webhooks,
+    pay pages, health).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        public_url: str = "",
+    ) -> None:
         self.base_url = base_url
+        self.public_url = public_url
         self.http = session
         self.settings = settings
 
@@ -238,20 +248,24 @@ def make_settings(data_dir: Path, database_url: str | None, **overrides: Any) ->
 
 @contextlib.asynccontextmanager
 async def running_ledger(settings: Settings) -> AsyncIterator[Ledger]:
-    """Serve the app on 127.0.0.1 with a real TCP site; tear everything down afterwards."""
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    """Serve both listeners on 127.0.0.1 (the service's own server settings, real TCP sites).
+
+    Everything is torn down afterwards.
+    """
+    listeners = await start_sites(
+        settings,
+        host="127.0.0.1",
+        port=0,
+        public_host="127.0.0.1",
+        public_port=0,
+        shutdown_timeout=2,
+    )
     try:
-        server = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]
         connector = aiohttp.TCPConnector(limit=100)
         async with aiohttp.ClientSession(connector=connector) as http:
-            yield Ledger(f"http://127.0.0.1:{port}", http, settings)
+            yield Ledger(listeners.private_url, http, settings, listeners.public_url)
     finally:
-        await runner.cleanup()
+        await listeners.cleanup()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -52,6 +52,8 @@ async def test_serve_subprocess_end_to_end(tmp_path: Path) -> None:
         str(tmp_path),
         "--port",
         str(port),
+        "--public-port",
+        str(free_port()),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env=env,

@@ -46,6 +46,7 @@ async def test_pays_a_room_through_the_signed_stripe_webhook(
     (tmp_path / "stripe_webhook_secret").write_text(STRIPE_SECRET)
     monkeypatch.setenv("PREPAID_DEVELOP_DIR", str(tmp_path))
     monkeypatch.setenv("PREPAID_DEVELOP_LEDGER_PORT", ledger.base_url.rsplit(":", 1)[1])
+    monkeypatch.setenv("PREPAID_DEVELOP_LEDGER_PUBLIC_PORT", ledger.public_url.rsplit(":", 1)[1])
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, demo_payment.main, "2", "12.50") == 0
     assert await ledger.balance(account["id"]) == 1250

@@ -11,8 +11,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
-
 from prepaid_ledger import __version__
 from prepaid_ledger.config import ADMIN_TOKEN_ENV, settings_from
 from prepaid_ledger.domain.money import MAX_MINOR
@@ -54,7 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service")
     add_store_options(serve, data_dir_required=True)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8099, help="TCP port (default 8099)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=8099,
+        help="TCP port of the private listener: API, landlord page, ingress (default 8099)",
+    )
+    serve.add_argument(
+        "--public-host",
+        help="address of the public listener (default: the same as --host)",
+    )
+    serve.add_argument(
+        "--public-port",
+        type=int,
+        default=8100,
+        help="TCP port of the public listener: webhooks, pay pages, health (default 8100)",
+    )
     serve.add_argument(
         "--processing-timeout",
         type=float,
@@ -90,7 +103,7 @@ def _database_url(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from prepaid_ledger.api.app import create_app  # noqa: PLC0415 - only the server needs it
+    from prepaid_ledger.api.server import start_sites  # noqa: PLC0415 - only serve needs it
 
     settings = settings_from(
         args.data_dir,
@@ -104,11 +117,18 @@ async def _serve(args: argparse.Namespace) -> int:
             f"(set {ADMIN_TOKEN_ENV} to choose one)",
             flush=True,
         )
-    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
-    await site.start()
-    print(f"prepaid-ledger {__version__} listening on http://{args.host}:{args.port}", flush=True)
+    listeners = await start_sites(
+        settings,
+        host=args.host,
+        port=args.port,
+        public_host=args.public_host or args.host,
+        public_port=args.public_port,
+    )
+    print(
+        f"prepaid-ledger {__version__} listening on {listeners.private_url} (private: API, "
+        f"landlord page) and {listeners.public_url} (public: webhooks, pay pages)",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -116,7 +136,7 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await listeners.cleanup()
     return 0
 
 

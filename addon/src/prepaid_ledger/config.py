@@ -20,6 +20,7 @@ DEFAULT_CURRENCY_ENV = "PREPAID_LEDGER_CURRENCY"
 DEFAULT_TIMEZONE_ENV = "PREPAID_LEDGER_TIMEZONE"
 TENANT_MIN_TOPUP_ENV = "PREPAID_LEDGER_TENANT_MIN_TOPUP_MINOR"
 RECONCILE_MINUTES_ENV = "PREPAID_LEDGER_RECONCILE_MINUTES"  # 0: never list Stripe's events
+TRUSTED_PROXIES_ENV = "PREPAID_LEDGER_TRUSTED_PROXIES"  # comma-separated reverse-proxy addresses
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105
 
 
@@ -52,6 +53,17 @@ class Settings:
     # Reconciliation with Stripe (with an API key): list its paid-checkout events this often
     # and re-check stuck orders with it; 0 turns both off (services/reconcile.py).
     reconcile_minutes: float = 10.0
+    # Bounds on what the public port can make the ledger store or hold (docs/security.md).
+    webhook_rejections_kept: int = 1000
+    webhook_rejections_per_minute: int = 60
+    max_streams_per_token: int = 5
+    # The landlord's browser sessions end after this long without a request (idle) and this
+    # long after sign-in whatever happens (absolute); services/web_sessions.py.
+    session_idle_s: float = 30 * 60.0
+    session_absolute_s: float = 12 * 3600.0
+    # Reverse proxies whose X-Forwarded-Proto / X-Forwarded-For / X-Forwarded-Host are believed
+    # (exact request.remote addresses); anyone else's forwarding headers are ignored.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def load_admin_token(data_dir: Path) -> tuple[str, Path | None]:
@@ -89,6 +101,8 @@ def settings_from(data_dir: Path, database_url: str | None, **overrides: object)
     }
     if min_topup := os.environ.get(TENANT_MIN_TOPUP_ENV):
         values["tenant_min_topup_minor"] = int(min_topup)
+    if proxies := os.environ.get(TRUSTED_PROXIES_ENV):
+        values["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
     if reconcile_minutes := os.environ.get(RECONCILE_MINUTES_ENV):
         values["reconcile_minutes"] = float(reconcile_minutes)
     values.update(overrides)

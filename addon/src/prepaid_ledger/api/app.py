@@ -1,4 +1,9 @@
-"""Assembling the aiohttp application: middlewares, routes, database lifecycle, watchdog."""
+"""Assembling the aiohttp applications: middlewares, routes, database lifecycle, watchdog.
+
+Two applications share one LedgerState: the private one (ingress, LAN, the integration) serves
+everything; the public one, the only one a landlord maps or proxies to the internet, serves just
+the payment webhooks, the tenants' pay pages and health, so the admin login is never published.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Final
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from prepaid_ledger.api import (
     provider_check,
@@ -22,7 +29,7 @@ from prepaid_ledger.api import (
 )
 from prepaid_ledger.api.auth import auth_middleware_factory
 from prepaid_ledger.api.context import SETTINGS_KEY, STATE_KEY, LedgerState
-from prepaid_ledger.api.errors import error_middleware
+from prepaid_ledger.api.errors import Handler, error_middleware, error_response
 from prepaid_ledger.api.openapi import openapi_handler
 from prepaid_ledger.config import Settings
 from prepaid_ledger.services import events
@@ -34,7 +41,71 @@ from prepaid_ledger.store.models import utcnow
 from prepaid_ledger.web import landlord_ui, tenant_page
 
 _LOGGER = logging.getLogger(__name__)
-MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Largest request body of the private app (readings batches from the integration).
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+#: Largest request body of the public app: webhooks and the pay page's forms are small.
+MAX_PUBLIC_BODY_BYTES: Final = 256 * 1024
+#: Seconds a client has to deliver a whole request body once its headers arrived.
+BODY_TIMEOUT_S: Final = 10.0
+#: The Server header of every response: no product version for a scanner to match.
+SERVER_NAME: Final = "prepaid-ledger"
+#: For responses that set no policy of their own (JSON, CSV, redirects, errors).
+DEFAULT_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
+_MULTIPART = "multipart/form-data"
+
+
+async def security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """Add the headers every response carries (on_response_prepare, so errors get them too).
+
+    A policy a handler chose (the landlord and pay pages set their own CSP) is kept.
+    """
+    headers = response.headers
+    headers["Server"] = SERVER_NAME
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+    headers.setdefault("Referrer-Policy", "no-referrer")
+
+
+def transport_middleware(max_body: int) -> Middleware:
+    """Build the middleware that bounds a request body in size and in time.
+
+    A declared Content-Length above ``max_body`` is refused with 413 before any of the body is
+    read. Otherwise the whole body is read here, within BODY_TIMEOUT_S (aiohttp has no body
+    timeout of its own), so a client that stops sending mid-body gets 408 instead of holding a
+    handler; handlers then get the buffered body from request.read()/json()/post(). Multipart
+    bodies are refused (415): no route takes them, and post() would read them past the deadline.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        declared = request.content_length
+        if declared is not None and declared > max_body:
+            return _closing(
+                413, "payload_too_large", f"the request body may be at most {max_body} bytes"
+            )
+        if request.can_read_body and request.match_info.http_exception is None:
+            if request.content_type == _MULTIPART:
+                return _closing(415, "unsupported_media_type", "multipart bodies are not accepted")
+            try:
+                async with asyncio.timeout(BODY_TIMEOUT_S):
+                    await request.read()
+            except TimeoutError:
+                _LOGGER.info("request body timed out: %s %s", request.method, request.path)
+                return _closing(
+                    408,
+                    "request_timeout",
+                    f"the request body did not arrive in {BODY_TIMEOUT_S:g} s",
+                )
+        return await handler(request)
+
+    return middleware
+
+
+def _closing(status: int, code: str, message: str) -> web.Response:
+    """Return an error that also closes the connection (the rest of the body is not wanted)."""
+    response = error_response(status, code, message)
+    response.force_close()
+    return response
 
 
 async def _watchdog_loop(db: Database, settings: Settings) -> None:
@@ -72,6 +143,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[
             error_middleware,
+            transport_middleware(MAX_BODY_BYTES),
             auth_middleware_factory(settings.admin_token, settings.ingress_proxy),
         ],
         client_max_size=MAX_BODY_BYTES,
@@ -86,6 +158,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(tenant_page.routes)
     app.router.add_routes(landlord_ui.routes)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
+    app.on_response_prepare.append(security_headers)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         db = Database(settings.database_url)
@@ -114,4 +187,24 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
+    return app
+
+
+def create_public_app(settings: Settings, private_app: web.Application) -> web.Application:
+    """Return the public application: webhooks, pay pages and health; 404 for everything else.
+
+    It shares the private app's settings and LedgerState (the database is opened and closed by
+    the private app, so start it first and stop it last); it has no auth middleware because
+    none of its routes takes a bearer token.
+    """
+    app = web.Application(
+        middlewares=[error_middleware, transport_middleware(MAX_PUBLIC_BODY_BYTES)],
+        client_max_size=MAX_PUBLIC_BODY_BYTES,
+    )
+    app[SETTINGS_KEY] = settings
+    app[STATE_KEY] = private_app[STATE_KEY]
+    app.router.add_routes(webhooks.routes)
+    app.router.add_routes(tenant_page.routes)
+    app.router.add_get("/api/v1/health", routes_admin.health)
+    app.on_response_prepare.append(security_headers)
     return app

@@ -5,15 +5,19 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.api.context import db_of
-from prepaid_ledger.api.errors import ApiError, Handler
+from prepaid_ledger.api import throttle
+from prepaid_ledger.api.context import db_of, settings_of
+from prepaid_ledger.api.errors import ApiError, Handler, error_response
+from prepaid_ledger.config import Settings
+from prepaid_ledger.services import web_sessions
 from prepaid_ledger.services.tokens import hash_token
-from prepaid_ledger.store.models import ApiToken
+from prepaid_ledger.store.models import ApiToken, utcnow
 
 PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/openapi.json"})
 SCOPES = ("admin", "integration", "tenant")
@@ -53,59 +57,183 @@ def require_account_access(principal: Principal, account_id: int) -> None:
 SESSION_COOKIE = "prepaid_ledger_session"
 CSRF_HEADER = "X-Requested-With"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SAME_SITE_FETCH = frozenset({"same-origin", "none"})
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
-def session_value(admin_token: str) -> str:
-    """Return the landlord's browser-session cookie value: a MAC of the admin token.
+def _from_trusted_proxy(request: web.Request, settings: Settings) -> bool:
+    return request.remote is not None and request.remote in settings.trusted_proxies
 
-    Changing the admin token ends every browser session; the token itself never leaves the
-    login form.
+
+def _first_forwarded(request: web.Request, name: str) -> str:
+    return request.headers.get(name, "").split(",")[0].strip().lower()
+
+
+def _arrived_over_https(request: web.Request, settings: Settings) -> bool:
+    """Whether this request came over TLS, directly or through a trusted proxy.
+
+    X-Forwarded-Proto is believed only from a configured trusted proxy.
     """
-    return hmac.new(admin_token.encode(), b"prepaid-ledger web session", "sha256").hexdigest()
+    return request.secure or (
+        _from_trusted_proxy(request, settings)
+        and _first_forwarded(request, "X-Forwarded-Proto") == "https"
+    )
 
 
-def browser_principal(
-    request: web.Request, admin_token: str, ingress_proxy: str | None
-) -> Principal | None:
-    """Return the admin reaching the web UI through ingress or with a session cookie, or None.
+def is_https(request: web.Request, settings: Settings) -> bool:
+    """Whether the session cookie must be Secure: https here, or an https public address."""
+    public = (settings.public_base_url or "").lower()
+    return public.startswith("https://") or _arrived_over_https(request, settings)
 
-    Ingress is trusted only from the Supervisor's address (Home Assistant has authenticated the
-    user and only admins see add-on panels); anywhere else the login cookie is required.
+
+def _origin(scheme: str, host: str) -> str:
+    """scheme://host[:port] in lower case, without the scheme's default port."""
+    scheme, host = scheme.lower(), host.lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default and host.endswith(":" + default):
+        host = host[: -len(default) - 1]
+    return f"{scheme}://{host}"
+
+
+def own_origins(request: web.Request, settings: Settings) -> set[str]:
+    """Return the origins our pages can have: this request's, a trusted proxy's, the public one."""
+    scheme = "https" if _arrived_over_https(request, settings) else request.scheme
+    origins = {_origin(scheme, request.host)}
+    if _from_trusted_proxy(request, settings):
+        forwarded_host = _first_forwarded(request, "X-Forwarded-Host")
+        if forwarded_host:
+            origins.add(_origin(scheme, forwarded_host))
+    if settings.public_base_url:
+        public = urlsplit(settings.public_base_url)
+        if public.scheme and public.netloc:
+            origins.add(_origin(public.scheme, public.netloc))
+    return origins
+
+
+def cross_site_reason(
+    request: web.Request, settings: Settings, *, check_origin: bool
+) -> str | None:
+    """Return why a state-changing browser request is not from our own pages, or None.
+
+    Sec-Fetch-Site (set by the browser, not by scripts) must be same-origin or none when
+    present; with CHECK_ORIGIN an Origin header, when present, must be one of own_origins.
     """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site.strip().lower() not in _SAME_SITE_FETCH:
+        return f"a {fetch_site[:20]} request cannot change anything here"
+    origin = request.headers.get("Origin")
     if (
-        ingress_proxy is not None
-        and request.remote == ingress_proxy
-        and "X-Ingress-Path" in request.headers
+        check_origin
+        and origin is not None
+        and _normalised(origin) not in own_origins(request, settings)
     ):
-        user = request.headers.get("X-Remote-User-Name") or "home assistant"
-        return Principal("admin", None, f"ingress:{user[:40]}")
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    if cookie and hmac.compare_digest(cookie.encode(), session_value(admin_token).encode()):
-        return Principal("admin", None, "admin:web")
+        return "requests from another origin cannot change anything here"
     return None
 
 
+def _normalised(origin: str) -> str:
+    try:
+        parts = urlsplit(origin.strip())
+    except ValueError:
+        return ""  # matches no origin of ours
+    return _origin(parts.scheme, parts.netloc)
+
+
+def session_policy(settings: Settings) -> web_sessions.SessionPolicy:
+    """Return the browser-session rules in force (admin token, idle and absolute lifetimes)."""
+    return web_sessions.SessionPolicy(
+        settings.admin_token, settings.session_idle_s, settings.session_absolute_s
+    )
+
+
+def trusted_ingress(request: web.Request, ingress_proxy: str | None) -> bool:
+    """Whether the request came through Home Assistant's ingress (the Supervisor's address)."""
+    return (
+        ingress_proxy is not None
+        and request.remote == ingress_proxy
+        and "X-Ingress-Path" in request.headers
+    )
+
+
+async def session_principal(request: web.Request, settings: Settings) -> Principal | None:
+    """Return the admin of a live browser session (cookie), or None; ends an expired one."""
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    if not session_id:
+        return None
+    db = db_of(request)
+    policy = session_policy(settings)
+    now = utcnow()
+    verdict = await db.read(lambda s: web_sessions.check(s, session_id, policy, now))
+    if verdict is web_sessions.Verdict.EXPIRED:
+        await db.write(lambda s: web_sessions.end(s, session_id))
+        return None
+    if verdict is web_sessions.Verdict.UNKNOWN:
+        return None
+    if verdict is web_sessions.Verdict.VALID_STALE:
+        await db.write(lambda s: web_sessions.touch(s, session_id, now))
+    return Principal("admin", None, "admin:web")
+
+
+async def browser_principal(request: web.Request, settings: Settings) -> Principal | None:
+    """Return the admin reaching the web UI through ingress or with a session cookie, or None.
+
+    Ingress is trusted only from the Supervisor's address (Home Assistant has authenticated the
+    user and only admins see add-on panels); anywhere else a live login session is required.
+    """
+    if trusted_ingress(request, settings.ingress_proxy):
+        user = request.headers.get("X-Remote-User-Name") or "home assistant"
+        return Principal("admin", None, f"ingress:{user[:40]}")
+    return await session_principal(request, settings)
+
+
+def too_many_attempts(retry_after: int) -> web.Response:
+    """429 in the JSON error format, with Retry-After."""
+    response = error_response(429, "too_many_attempts", throttle.too_many_message(retry_after))
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def auth_middleware_factory(admin_token: str, ingress_proxy: str | None = None) -> Any:
-    """Build the middleware that authenticates everything under /api/v1 but health and docs."""
+    """Build the middleware that authenticates everything under /api/v1 but health and docs.
+
+    Browser-session and ingress rules, throttling and lifetimes come from the app's settings
+    (admin_token and ingress_proxy are the same values, kept for the caller's signature).
+    """
 
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
             return await handler(request)
+        settings = settings_of(request)
         header = request.headers.get("Authorization", "")
         if not header:
-            browser = browser_principal(request, admin_token, ingress_proxy)
+            browser = await browser_principal(request, settings)
             if browser is not None:
-                # A cross-site form cannot set this header: no CSRF through the cookie.
-                if request.method not in _SAFE_METHODS and CSRF_HEADER not in request.headers:
-                    raise ApiError(403, "forbidden", f"browser requests need {CSRF_HEADER}")
+                if request.method not in _SAFE_METHODS:
+                    # A cross-site form cannot set this header: no CSRF through the cookie.
+                    if CSRF_HEADER not in request.headers:
+                        raise ApiError(403, "forbidden", f"browser requests need {CSRF_HEADER}")
+                    # Through ingress the Host is the add-on's, not the page's: Origin can
+                    # only be compared for the cookie session.
+                    reason = cross_site_reason(
+                        request, settings, check_origin=browser.actor == "admin:web"
+                    )
+                    if reason is not None:
+                        raise ApiError(403, "forbidden", reason)
                 request["principal"] = browser
                 return await handler(request)
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "unauthorized", "missing bearer token")
-        if hmac.compare_digest(token.encode(), admin_token.encode()):
+        tracker = throttle.tracker_of(request.app)
+        address = throttle.client_address(request, settings.trusted_proxies)
+        wait = tracker.retry_after(address)
+        if wait is not None:
+            return too_many_attempts(wait)
+        raw = token.encode("utf-8", "surrogatepass")
+        if hmac.compare_digest(raw, admin_token.encode("utf-8", "surrogatepass")):
+            tracker.success(address)
             request["principal"] = Principal("admin", None, "admin")
             return await handler(request)
         db = db_of(request)
@@ -119,7 +247,9 @@ def auth_middleware_factory(admin_token: str, ingress_proxy: str | None = None) 
 
         row = await db.read(lookup)
         if row is None:
+            tracker.failure(address)
             raise ApiError(401, "unauthorized", "invalid or revoked token")
+        tracker.success(address)
         request["principal"] = Principal(row.scope, row.account_id, f"token:{row.id}")
         return await handler(request)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from prepaid_ledger.api.rate_limit import SlidingWindow
 from prepaid_ledger.config import Settings
 from prepaid_ledger.store.database import Database
 
@@ -16,6 +18,10 @@ class LedgerState:
 
     db: Database | None = None
     ledger_id: str = ""
+    # How many rejected webhooks are written per minute (api/webhooks.py, made on first use).
+    rejection_log_limit: SlidingWindow | None = None
+    # Open event streams per caller (api/stream.py caps them).
+    open_streams: Counter[str] = field(default_factory=Counter)
 
 
 STATE_KEY = web.AppKey("ledger_state", LedgerState)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -11,7 +10,7 @@ from aiohttp import web
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services.accounts import ConflictError
 from prepaid_ledger.services.lookup import NotFoundError
-from prepaid_ledger.services.validation import reject_lone_surrogates
+from prepaid_ledger.services.validation import loads_bounded
 
 _LOGGER = logging.getLogger(__name__)
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -20,27 +19,34 @@ type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ApiError(Exception):
     """An error with an explicit HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     """Return the JSON error body."""
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    return web.json_response(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers
+    )
 
 
 async def read_json(request: web.Request) -> object:
     """Parse the request body as JSON or fail with 400 invalid_json."""
     raw = await request.read()
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {err}") from err
-    reject_lone_surrogates(value)
-    return value
+        return loads_bounded(raw)
+    except InputError as err:
+        if err.code == "invalid_unicode":
+            raise
+        raise ApiError(400, err.code, err.message) from err
 
 
 @web.middleware
@@ -49,7 +55,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as err:
-        return error_response(err.status, err.code, err.message)
+        return error_response(err.status, err.code, err.message, err.headers)
     except InputError as err:
         return error_response(422, err.code, err.message)
     except NotFoundError as err:

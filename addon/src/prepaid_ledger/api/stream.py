@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.auth import Principal, require_scope
-from prepaid_ledger.api.context import db_of
+from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
+from prepaid_ledger.api.errors import ApiError
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services import events as stream_events
 from prepaid_ledger.store.models import StreamEvent
@@ -21,6 +22,7 @@ from prepaid_ledger.store.models import StreamEvent
 routes = web.RouteTableDef()
 CLOSING_KEY = web.AppKey("stream_closing", asyncio.Event)
 KEEPALIVE_S = 15.0
+_TICK_S = 1.0  # how soon a stream notices that its client has gone
 _PAGE = 500
 
 
@@ -60,6 +62,28 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     """Stream events after Last-Event-ID (admin, integration; tenants get their own account's)."""
     principal = require_scope(request, "admin", "integration", "tenant")
     start = _start_id(request)
+    open_streams = request.app[STATE_KEY].open_streams
+    if open_streams[principal.actor] >= settings_of(request).max_streams_per_token:
+        raise ApiError(
+            429,
+            "too_many_streams",
+            f"this token already has {open_streams[principal.actor]} open event streams; "
+            "close one first",
+            headers={"Retry-After": str(int(KEEPALIVE_S))},
+        )
+    open_streams[principal.actor] += 1
+    try:
+        return await _serve(request, principal, start)
+    finally:
+        open_streams[principal.actor] -= 1
+        if open_streams[principal.actor] <= 0:
+            del open_streams[principal.actor]
+
+
+async def _serve(
+    request: web.Request, principal: Principal, start: int | None
+) -> web.StreamResponse:
+    """Send the stream to one client until it leaves or the app shuts down."""
     last_id = await db_of(request).read(_latest_id) if start is None else start
     response = web.StreamResponse(
         headers={
@@ -92,24 +116,35 @@ async def _pump(
             # Events the client has not seen were pruned: tell it to re-read the state.
             reset = {"oldest_id": oldest, "last_event_id": last_id}
             await response.write(f"event: stream.reset\ndata: {json.dumps(reset)}\n\n".encode())
+    idle = 0.0
+    changed = db.change_signal()
+    fetch = True
     while not closing.is_set():
-        changed = db.change_signal()
-        batch = await db.read(functools.partial(_fetch, principal=principal, after=last_id))
-        for event in batch:
-            await response.write(format_event(event))
-            last_id = event.id
-        if len(batch) == _PAGE:
-            continue
+        if fetch:
+            changed = db.change_signal()
+            batch = await db.read(functools.partial(_fetch, principal=principal, after=last_id))
+            for event in batch:
+                await response.write(format_event(event))
+                last_id = event.id
+                idle = 0.0
+            if len(batch) == _PAGE:
+                continue
         waiter = asyncio.ensure_future(changed.wait())
         closer = asyncio.ensure_future(closing.wait())
         try:
             done, _ = await asyncio.wait(
-                {waiter, closer}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                {waiter, closer}, timeout=_TICK_S, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             for task in (waiter, closer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        fetch = waiter in done  # between ticks only the client's presence is checked
+        if request.transport is None or request.transport.is_closing():
+            return  # the client left: free its place in the per-token count at once
         if not done:
+            idle += _TICK_S
+        if idle >= KEEPALIVE_S:
             await response.write(b": keepalive\n\n")
+            idle = 0.0

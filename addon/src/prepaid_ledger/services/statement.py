@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -147,24 +145,86 @@ async def build_statement(
     }
 
 
+#: A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV Injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: Characters that make a text cell quoted: separators (a comma here, a semicolon or a tab in
+#: spreadsheets set up for other locales), quotes and line breaks. Quoted, a cell stays one cell
+#: whatever separator the reader assumes, so no formula can start mid-text.
+_QUOTE_IF = frozenset(',;\t"\r\n')
+
+
+class Number:
+    """A cell holding a number the ledger computed; written as is, never neutralised."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: int | Decimal) -> None:
+        self.text = str(value) if isinstance(value, int) else format_decimal(value)
+
+
+def text_cell(value: object) -> str:
+    """Return a text cell (reason, name, band) neutralised as OWASP recommends, quoted if needed.
+
+    A leading =, +, -, @, tab or carriage return gets a single quote in front, so spreadsheets
+    show the text instead of evaluating it; a reason "-5" is text and is neutralised too.
+    """
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_TRIGGERS):
+        text = "'" + text
+    if _QUOTE_IF.isdisjoint(text):
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _row(cells: list[str | Number]) -> str:
+    return (
+        ",".join(cell.text if isinstance(cell, Number) else text_cell(cell) for cell in cells)
+        + "\r\n"
+    )
+
+
 def statement_csv(statement: dict[str, Any]) -> str:
-    """Return the statement as CSV: section, date, description, quantity, amount (signed, minor)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "date", "description", "quantity", "amount_minor"])
-    writer.writerow(
-        ["opening_balance", statement["from"] or "", "", "", statement["opening_balance_minor"]]
-    )
+    """Return the statement as CSV: section, date, description, quantity, amount (signed, minor).
+
+    Numbers (quantities, amounts) are written as numbers; every text cell goes through
+    text_cell, since descriptions and band names are typed by people (and tenants read this).
+    """
+    rows: list[list[str | Number]] = [
+        ["section", "date", "description", "quantity", "amount_minor"],
+        [
+            "opening_balance",
+            statement["from"] or "",
+            "",
+            "",
+            Number(int(statement["opening_balance_minor"])),
+        ],
+    ]
     for name in ("topups", "adjustments", "refunds", "settlements"):
-        for item in statement[name]:
-            writer.writerow([name, item["at"], item["description"], "", item["amount_minor"]])
-    for line in statement["consumption"]:
-        writer.writerow(
-            ["consumption", line["day"], line["band"], line["quantity"], -line["amount_minor"]]
+        rows.extend(
+            [name, item["at"], item["description"], "", Number(int(item["amount_minor"]))]
+            for item in statement[name]
         )
-    for line in statement["standing_charges"]:
-        writer.writerow(["standing_charge", line["day"], "", "1", -line["amount_minor"]])
-    writer.writerow(
-        ["closing_balance", statement["to"] or "", "", "", statement["closing_balance_minor"]]
+    rows.extend(
+        [
+            "consumption",
+            line["day"],
+            line["band"],
+            Number(Decimal(line["quantity"])),
+            Number(-int(line["amount_minor"])),
+        ]
+        for line in statement["consumption"]
     )
-    return out.getvalue()
+    rows.extend(
+        ["standing_charge", line["day"], "", Number(1), Number(-int(line["amount_minor"]))]
+        for line in statement["standing_charges"]
+    )
+    rows.append(
+        [
+            "closing_balance",
+            statement["to"] or "",
+            "",
+            "",
+            Number(int(statement["closing_balance_minor"])),
+        ]
+    )
+    return "".join(_row(row) for row in rows)

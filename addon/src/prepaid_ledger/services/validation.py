@@ -155,6 +155,45 @@ def in_id_range(value: int) -> bool:
     return 1 <= value <= MAX_ID
 
 
+#: Deepest JSON nesting any request of ours needs is 4 (a tariff's bands); 32 leaves room and
+#: keeps a body nested 100,000 deep from reaching a recursive walk.
+MAX_JSON_DEPTH: Final = 32
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """Return whether containers nest deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def loads_bounded(raw: bytes | str, where: str = "request body") -> object:
+    """Parse JSON that must be UTF-8, at most MAX_JSON_DEPTH deep, and valid Unicode text."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = json.loads(text)
+    except UnicodeDecodeError as err:
+        raise InputError("invalid_json", f"{where} is not UTF-8 text") from err
+    except json.JSONDecodeError as err:
+        raise InputError("invalid_json", f"{where} is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise InputError("too_deep", f"{where} nests deeper than {MAX_JSON_DEPTH}") from err
+    if _too_deep(value, MAX_JSON_DEPTH):
+        raise InputError("too_deep", f"{where} nests deeper than {MAX_JSON_DEPTH}")
+    reject_lone_surrogates(value, where)
+    return value
+
+
 def reject_lone_surrogates(value: object, where: str = "request body") -> None:
     """Refuse text that is not valid Unicode (a lone surrogate escape such as udb35)."""
     try:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import currency_exponent
 from prepaid_ledger.services import audit, topups
-from prepaid_ledger.services.validation import reject_lone_surrogates
+from prepaid_ledger.services.validation import loads_bounded
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.models import ProviderEvent, TopupOrder, WebhookRejection
 
@@ -39,9 +38,22 @@ async def apply_event[T](db: Database, work: Callable[[AsyncSession], Awaitable[
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def record_rejection(session: AsyncSession, provider: str, reason: str, body_sha256: str) -> None:
-    """Keep a trace of a delivery that failed verification (nothing is credited)."""
-    session.add(WebhookRejection(provider=provider, reason=reason[:2000], body_sha256=body_sha256))
+MAX_REJECTION_REASON = 500
+
+
+async def record_rejection(
+    session: AsyncSession, provider: str, reason: str, body_sha256: str, *, keep: int
+) -> None:
+    """Keep a trace of a delivery that failed verification; only the newest ``keep`` stay.
+
+    Forged deliveries come from the public port: the table must not grow with them.
+    """
+    row = WebhookRejection(
+        provider=provider, reason=reason[:MAX_REJECTION_REASON], body_sha256=body_sha256
+    )
+    session.add(row)
+    await session.flush()
+    await session.execute(delete(WebhookRejection).where(WebhookRejection.id <= row.id - keep))
 
 
 def _currency(value: object) -> str:
@@ -260,14 +272,27 @@ async def handle_standard_event(
 
 
 def parse_event(payload: str) -> Mapping[str, Any]:
-    """Return the verified body as a JSON object."""
-    try:
-        event = json.loads(payload)
-    except json.JSONDecodeError as err:
-        raise InputError("invalid_json", "webhook body is not JSON") from err
+    """Return the verified body as a JSON object (bounded depth, valid Unicode)."""
+    event = loads_bounded(payload, "webhook body")
     if not isinstance(event, Mapping):
         raise InputError("invalid_event", "webhook body must be a JSON object")
-    reject_lone_surrogates(event, "webhook body")
+    if not isinstance(event.get("type"), str) or not isinstance(event.get("data"), Mapping):
+        raise InputError("invalid_event", "webhook body needs a string type and a data object")
+    return event
+
+
+def parse_stripe_event(payload: str) -> Mapping[str, Any]:
+    """Return a verified Stripe event: a string id and type, and a data.object object.
+
+    Stripe always sends this shape; anything else was signed with the secret but is not an
+    event, so it is refused (4xx) rather than half-read.
+    """
+    event = parse_event(payload)
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+        raise InputError("invalid_event", "event id must be a string of 1 to 255 characters")
+    if not isinstance(event["data"].get("object"), Mapping):
+        raise InputError("invalid_event", "event data.object must be a JSON object")
     return event
 
 

@@ -3,36 +3,65 @@
 The page is static HTML and one local script (Home Assistant instances are often offline: no
 CDN); the script calls the same JSON API as everyone else, with paths relative to the page so
 the ingress prefix (`X-Ingress-Path`) just works, and follows the event stream to stay live.
+Sign-in starts a server-side session (services/web_sessions.py); failed sign-ins are throttled
+per client address (api/throttle.py).
 """
 
 from __future__ import annotations
 
 import hmac
 import html
+import re
 from importlib import resources
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.api.auth import SESSION_COOKIE, browser_principal, session_value
-from prepaid_ledger.api.context import settings_of
+from prepaid_ledger.api import throttle
+from prepaid_ledger.api.auth import (
+    SESSION_COOKIE,
+    browser_principal,
+    cross_site_reason,
+    is_https,
+    session_policy,
+    trusted_ingress,
+)
+from prepaid_ledger.api.context import db_of, settings_of
+from prepaid_ledger.api.errors import ApiError
+from prepaid_ledger.services import web_sessions
+from prepaid_ledger.store.models import utcnow
 
 routes = web.RouteTableDef()
 _FILES = resources.files("prepaid_ledger.web")
 _ASSETS = {"landlord.js": "text/javascript", "style.css": "text/css", "landlord.css": "text/css"}
-_SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "base-uri 'self'; frame-ancestors 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-}
+_CSP = (
+    "default-src 'self'; script-src 'self'; object-src 'none'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors {ancestors}"
+)
+_INGRESS_PATH = re.compile(r"/api/hassio_ingress/[A-Za-z0-9_-]+")
 MAX_LOGIN_FIELD = 500
 
 
+def _security_headers(through_ingress: bool) -> dict[str, str]:
+    """No caching, no sniffing, scripts only from here; framing only inside Home Assistant."""
+    return {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": _CSP.format(ancestors="'self'" if through_ingress else "'none'"),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
 def _page(name: str, request: web.Request, **values: str) -> web.Response:
-    base = request.headers.get("X-Ingress-Path", "").rstrip("/") + "/"
     settings = settings_of(request)
+    through_ingress = trusted_ingress(request, settings.ingress_proxy)
+    base = "/"
+    if through_ingress:
+        # Only the Supervisor's header, and only its shape, can become the page's base.
+        ingress_path = request.headers.get("X-Ingress-Path", "").rstrip("/")
+        if _INGRESS_PATH.fullmatch(ingress_path):
+            base = ingress_path + "/"
     text = _FILES.joinpath(name).read_text(encoding="utf-8")
     replacements = {
         "base": base,
@@ -43,18 +72,21 @@ def _page(name: str, request: web.Request, **values: str) -> web.Response:
     } | values
     for key, value in replacements.items():
         text = text.replace("{{" + key + "}}", html.escape(value, quote=True))
-    return web.Response(text=text, content_type="text/html", headers=_SECURITY_HEADERS)
+    return web.Response(
+        text=text, content_type="text/html", headers=_security_headers(through_ingress)
+    )
 
 
-def _authenticated(request: web.Request) -> bool:
-    settings = settings_of(request)
-    return browser_principal(request, settings.admin_token, settings.ingress_proxy) is not None
+def _login_page(request: web.Request, status: int, error: str) -> web.Response:
+    response = _page("login.html", request, error=error)
+    response.set_status(status)
+    return response
 
 
 @routes.get("/")
 async def landlord_home(request: web.Request) -> web.StreamResponse:
     """Show the landlord UI, or send a browser without a session to the login page."""
-    if not _authenticated(request):
+    if await browser_principal(request, settings_of(request)) is None:
         raise web.HTTPSeeOther("login")
     return _page("landlord.html", request)
 
@@ -67,32 +99,74 @@ async def login_page(request: web.Request) -> web.Response:
 
 @routes.post("/login")
 async def login(request: web.Request) -> web.StreamResponse:
-    """Check the admin token and start a browser session (HttpOnly, SameSite=Strict)."""
+    """Check the admin token and start a new server-side session (HttpOnly, SameSite=Strict).
+
+    Attempts from an address that failed too often are refused before the form is read.
+    """
     settings = settings_of(request)
-    form = await request.post()
+    if cross_site_reason(request, settings, check_origin=False) is not None:
+        return _login_page(request, 403, "Sign in from this page, not from another site.")
+    tracker = throttle.tracker_of(request.app)
+    address = throttle.client_address(request, settings.trusted_proxies)
+    wait = tracker.retry_after(address)
+    if wait is not None:
+        message = throttle.too_many_message(wait)
+        response = _login_page(request, 429, message[:1].upper() + message[1:] + ".")
+        response.headers["Retry-After"] = str(wait)
+        return response
+    try:
+        form = await request.post()
+    except ValueError:  # UnicodeDecodeError included: the body is not UTF-8
+        return _login_page(request, 400, "The form could not be read; type the token again.")
     raw = form.get("token")
     token = raw.strip() if isinstance(raw, str) and len(raw) <= MAX_LOGIN_FIELD else ""
-    if not token or not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
-        response = _page("login.html", request, error="That is not the admin token.")
-        response.set_status(401)
-        return response
+    expected = settings.admin_token.encode("utf-8", "surrogatepass")
+    if not token or not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), expected):
+        tracker.failure(address)
+        return _login_page(request, 401, "That is not the admin token.")
+    tracker.success(address)
+    policy = session_policy(settings)
+    previous = request.cookies.get(SESSION_COOKIE, "")
+    now = utcnow()
+
+    async def rotate(session: AsyncSession) -> str:
+        if previous:
+            await web_sessions.end(session, previous)  # a cookie set beforehand is never kept
+        return await web_sessions.start(session, policy, now)
+
+    session_id = await db_of(request).write(rotate)
     response = web.HTTPSeeOther("./")
     response.set_cookie(
         SESSION_COOKIE,
-        session_value(settings.admin_token),
+        session_id,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=is_https(request, settings),
         path="/",
     )
     raise response
 
 
 @routes.post("/logout")
-async def logout(_request: web.Request) -> web.StreamResponse:
-    """End the browser session."""
+async def logout(request: web.Request) -> web.StreamResponse:
+    """End the browser session on the server and clear its cookie (own pages only)."""
+    settings = settings_of(request)
+    # Through ingress the Host is the add-on's, not the page's: no Origin to compare there.
+    check_origin = not trusted_ingress(request, settings.ingress_proxy)
+    reason = cross_site_reason(request, settings, check_origin=check_origin)
+    if reason is not None:
+        raise ApiError(403, "forbidden", reason)
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    if session_id:
+        await db_of(request).write(lambda s: web_sessions.end(s, session_id))
     response = web.HTTPSeeOther("login")
-    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(
+        SESSION_COOKIE,
+        path="/",
+        secure=is_https(request, settings),
+        httponly=True,
+        samesite="Strict",
+    )
     raise response
 
 

@@ -1,29 +1,36 @@
 """The tenant's pay page: balance, days left, recent use, orders, and Stripe Checkout top-ups.
 
 Reached with a pay link (a revocable tenant token in the URL, printed as a QR code by the
-landlord). Server-rendered HTML with no external assets, so it works on any phone; a few lines
-of inline script refresh it while an order is still open.
+landlord), so anyone holding the link can load it: it is built for a hostile client. HTML comes
+only from autoescaping Jinja2 templates; the page's stylesheet and its small refresh script are
+served by the ledger itself (no external assets, no inline script or style); checkout requests
+reuse a Stripe session that is still open and are rate limited per link and per address.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
+import math
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.api.errors import ApiError
 from prepaid_ledger.api.provider_check import recheck_order
-from prepaid_ledger.api.stripe_api import create_checkout_session
+from prepaid_ledger.api.stripe_api import create_checkout_session, fetch_checkout_session
+from prepaid_ledger.api.throttle import client_address
+from prepaid_ledger.config import Settings
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import currency_exponent, from_minor, parse_decimal
 from prepaid_ledger.services import accounts, topups
@@ -31,7 +38,15 @@ from prepaid_ledger.services.accounts import ConflictError
 from prepaid_ledger.services.lookup import NotFoundError
 from prepaid_ledger.services.meter_status import account_days_left, daily_costs
 from prepaid_ledger.services.pay_links import account_for_pay_token, pay_link_url
-from prepaid_ledger.store.models import Account, utcnow
+from prepaid_ledger.store.models import Account, TopupOrder, utcnow
+from prepaid_ledger.web.pay_guard import (
+    OpenCheckout,
+    PayGuard,
+    Reservation,
+    guard_of,
+    reserve,
+)
+from prepaid_ledger.web.templates import render as render_template
 
 routes = web.RouteTableDef()
 OPEN_STATUSES = frozenset({"pending", "processing"})
@@ -44,16 +59,35 @@ ORDER_NOTES = {
     ),
     "processing": "Waiting for the payment provider.",
 }
-_STYLE = resources.files("prepaid_ledger.web").joinpath("style.css").read_text(encoding="utf-8")
 NO_ONLINE_PAYMENT = (
     "Online payment is not set up yet: the landlord has to set the ledger's public address "
     "(public_base_url) first. Nothing was charged."
 )
-_NOT_FOUND = (
-    "<!doctype html><meta charset=utf-8><title>Link not valid</title>"
-    "<main><h1>This pay link is not valid</h1>"
-    "<p>It may have been replaced by a newer one. "
-    "Ask your landlord for the current link.</p></main>"
+UNREADABLE_FORM = (
+    "The amount could not be read: the form did not arrive as UTF-8 text. "
+    "Type the amount again, e.g. 20. Nothing was charged."
+)
+#: Where the page's own assets live, below the public base URL (or the site root without one).
+ASSETS_PATH = "/pay-assets"
+#: Stripe's hosted Checkout pages: the checkout form's redirect goes there (CSP form-action).
+STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+# ---- Open Stripe sessions ---------------------------------------------------------------
+#: Stripe keeps a Checkout Session open for 24 hours unless told otherwise.
+STRIPE_SESSION_LIFETIME = timedelta(hours=24)
+#: A session is reused only while the tenant still has this long to pay on it.
+REUSE_MARGIN = timedelta(minutes=15)
+#: A session the ledger has not looked at for this long is asked about again before reuse.
+RECHECK_AFTER_S = 60.0
+MAX_FORM_FIELDS = 8
+
+_FILES = resources.files("prepaid_ledger.web")
+_SCRIPT = _FILES.joinpath("pay.js").read_text(encoding="utf-8")
+# The usage bars' widths as classes: style attributes would need style-src 'unsafe-inline'.
+_STYLE = (
+    _FILES.joinpath("style.css").read_text(encoding="utf-8")
+    + "\n"
+    + "".join(f".bar.w-{p} {{ width: {p}%; }}\n" for p in range(101))
 )
 
 
@@ -78,6 +112,9 @@ def parse_amount(raw: str, currency: str, minimum: int, maximum: int) -> int:
             f"choose an amount from {money(minimum, currency)} to {money(maximum, currency)}",
         )
     return int(minor)
+
+
+# ---- Reading and rendering the page ---------------------------------------------------------
 
 
 @dataclass
@@ -115,126 +152,133 @@ def _local(iso: str, tz: ZoneInfo) -> str:
     return datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def _orders_html(orders: list[dict[str, Any]], tz: ZoneInfo, page_url: str) -> str:
-    if not orders:
-        return "<p class=muted>No top-ups yet.</p>"
-    items = []
-    for order in orders:
-        status = html.escape(order["status"])
-        steps = "".join(
-            f"<li>{html.escape(e['status'])} {_local(e['at'], tz)[11:]}"
-            + (f" · {html.escape(e['reason'])}" if e.get("reason") else "")
-            + "</li>"
-            for e in order.get("timeline", [])
-        )
-        refresh = (
-            f"<form method=post action='{page_url}/orders/{order['id']}/refresh'>"
-            "<button class=secondary type=submit>Refresh status</button></form>"
-            if order["status"] in OPEN_STATUSES and order["provider"] == "stripe"
-            else ""
-        )
-        note = ORDER_NOTES.get(order["status"])
-        note_html = f"<p class=order-note>{html.escape(note)}</p>" if note else ""
-        items.append(
-            f"<tr data-order='{order['id']}'><td>{_local(order['created_at'], tz)}"
-            f"<ol class=timeline>{steps}</ol></td>"
-            f"<td class=num>{money(order['amount_minor'], order['currency'])}</td>"
-            f"<td><span class='status status-{status}'>{status.replace('_', ' ')}</span>"
-            f"{note_html}{refresh}</td></tr>"
-        )
-    return (
-        "<table><thead><tr><th>Order</th><th class=num>Amount</th><th>Status</th></tr></thead>"
-        f"<tbody>{''.join(items)}</tbody></table>"
-    )
+def _order_view(order: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    status = str(order["status"])
+    return {
+        "id": int(order["id"]),
+        "created": _local(order["created_at"], tz),
+        "steps": [
+            {
+                "status": step["status"],
+                "time": _local(step["at"], tz)[11:],
+                "reason": step.get("reason") or "",
+            }
+            for step in order.get("timeline", [])
+        ],
+        "amount": money(order["amount_minor"], order["currency"]),
+        "status": status,
+        "status_text": status.replace("_", " "),
+        "note": ORDER_NOTES.get(status, ""),
+        "refreshable": status in OPEN_STATUSES and order["provider"] == "stripe",
+    }
 
 
 def render(
     data: PageData,
     *,
     page_url: str,
+    assets: str,
     minimum: int,
     maximum: int,
     error: str | None,
     notice: str | None,
     amount: str = "",
 ) -> str:
-    """Render the whole page as HTML (every value escaped)."""
+    """Render the whole page as HTML (the template escapes every value)."""
     account = data.account
     currency = account["currency"]
     tz = ZoneInfo(account["timezone"])
     supply = account["supply"]
-    supply_text = "On" if supply["allowed"] else "Off"
-    reason = html.escape(str(supply.get("reason") or "").replace("_", " "))
     largest = max((cost for _, cost in data.recent), default=0) or 1
-    recent_rows = "".join(
-        f"<tr><td>{day}</td><td class=num>{money(cost, currency)}</td>"
-        f"<td aria-hidden=true><span class=bar style='width:{round(100 * cost / largest)}%'>"
-        "</span></td></tr>"
-        for day, cost in data.recent
-    )
-    open_order = any(o["status"] in OPEN_STATUSES for o in data.orders)
-    error_html = (
-        f"<p class=error id=amount-error role=alert>{html.escape(error)}</p>" if error else ""
-    )
-    notice_html = f"<p class=notice role=status>{html.escape(notice)}</p>" if notice else ""
-    step = Decimal(1).scaleb(-currency_exponent(currency))
     days = data.days_left
-    days_text = f"{Decimal(days):.1f}" if days is not None else "-"
-    refresh_script = (
-        "<script>setTimeout(function(){location.replace(location.pathname)},2000)</script>"
-        if open_order
-        else ""
+    return render_template(
+        "pay.html",
+        account_name=account["name"],
+        account_number=account["number"] or "",
+        notice=notice or "",
+        error=error or "",
+        balance=money(account["balance_minor"], currency),
+        days_left=f"{Decimal(days):.1f}" if days is not None else "-",
+        supply_allowed=bool(supply["allowed"]),
+        supply_reason=str(supply.get("reason") or "").replace("_", " "),
+        page_url=page_url,
+        assets=assets,
+        currency=currency,
+        amount=amount,
+        minimum=money(minimum, currency),
+        maximum=money(maximum, currency),
+        step=f"{Decimal(1).scaleb(-currency_exponent(currency)):f}",
+        recent_days=RECENT_DAYS,
+        recent=[
+            {
+                "day": day,
+                "cost": money(cost, currency),
+                "percent": min(100, max(0, round(100 * cost / largest))),
+            }
+            for day, cost in data.recent
+        ],
+        orders=[_order_view(order, tz) for order in data.orders],
+        open_order=any(o["status"] in OPEN_STATUSES for o in data.orders),
     )
-    return f"""<!doctype html>
-<html lang=en><head><meta charset=utf-8>
-<meta name=viewport content="width=device-width, initial-scale=1">
-<title>{html.escape(account["name"])} · Prepaid account</title>
-<style>{_STYLE}</style></head>
-<body><main>
-<p class=muted>Prepaid account {html.escape(account["number"] or "")}</p>
-<h1>{html.escape(account["name"])}</h1>
-{notice_html}
-<section class="card figures" aria-label="Account">
- <div class=figure><div class=muted>Balance</div>
-  <div class=value id=balance>{money(account["balance_minor"], currency)}</div></div>
- <div class=figure><div class=muted>Days left</div>
-  <div class=value id=days-left>{days_text}</div></div>
- <div class=figure><div class=muted>Supply</div>
-  <div class="value supply-{"on" if supply["allowed"] else "off"}" id=supply>{supply_text}</div>
-  <div class=muted>{reason}</div></div>
-</section>
-<section class=card aria-labelledby=topup-title>
- <h2 id=topup-title>Top up</h2>
- <form method=post action='{page_url}/checkout'>
-  <label for=amount>Amount ({html.escape(currency)})</label>
-  <input id=amount name=amount inputmode=decimal required value="{html.escape(amount)}"
-   aria-describedby="amount-help{" amount-error" if error else ""}">
-  <p class=muted id=amount-help>From {money(minimum, currency)} to {money(maximum, currency)},
-   in steps of {step:f}. You pay on Stripe's secure page.</p>
-  {error_html}
-  <button type=submit>Pay</button>
- </form>
-</section>
-<section class=card aria-labelledby=use-title>
- <h2 id=use-title>Last {RECENT_DAYS} days</h2>
- <table><thead><tr><th>Day</th><th class=num>Cost</th><th><span class=muted>·</span></th></tr>
- </thead><tbody>{recent_rows}</tbody></table>
-</section>
-<section class=card aria-labelledby=orders-title>
- <h2 id=orders-title>Top-ups</h2>
- <div id=orders>{_orders_html(data.orders, tz, page_url)}</div>
-</section>
-</main>{refresh_script}</body></html>"""
 
 
-def _html(text: str, status: int = 200) -> web.Response:
+def _origin(url: str | None) -> str | None:
+    """Return scheme://host[:port] of URL for a CSP source list, or None if not plainly one."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789.-:[]")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    if not set(parts.netloc.lower()) <= allowed:
+        return None  # user info, spaces or separators have no place in a header's source list
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def content_security_policy(settings: Settings) -> str:
+    """Return the page's policy: only its own script and style, never framed, forms go home.
+
+    The page may be reached on another address than the public base URL (a LAN name), while
+    its assets and forms use the public one: both are allowed. The checkout form is answered
+    with a redirect to Stripe's hosted page, which form-action also governs.
+    """
+    public = _origin(settings.public_base_url)
+    own = " ".join(["'self'", *([public] if public else [])])
+    checkout = [STRIPE_CHECKOUT_ORIGIN]
+    if (api := _origin(settings.stripe_api_base)) is not None:
+        checkout.append(api)  # a configured Stripe-compatible endpoint serves its own pages
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {own}",
+            f"style-src {own}",
+            f"form-action {own} {' '.join(checkout)}",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ]
+    )
+
+
+def _html(request: web.Request, text: str, status: int = 200) -> web.Response:
     response = web.Response(text=text, status=status, content_type="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'"
-    )
+    response.headers["Content-Security-Policy"] = content_security_policy(settings_of(request))
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"  # browsers that predate frame-ancestors
     return response
+
+
+def _not_found(request: web.Request) -> web.Response:
+    return _html(request, render_template("pay_not_found.html"), 404)
+
+
+def _site_root(request: web.Request) -> str:
+    """Return the public base URL without a trailing slash, or "" (the site root) if unset."""
+    return (settings_of(request).public_base_url or "").strip().rstrip("/")
 
 
 async def _show(
@@ -244,6 +288,7 @@ async def _show(
     error: str | None = None,
     notice: str | None = None,
     amount: str = "",
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     token = request.match_info["token"]
     settings = settings_of(request)
@@ -254,28 +299,52 @@ async def _show(
 
     data = await db_of(request).read(work)
     if data is None:
-        return _html(_NOT_FOUND, 404)
+        return _not_found(request)
     page = render(
         data,
-        page_url=html.escape(_page_url(request, token), quote=True),
+        page_url=_page_url(request, token),
+        assets=_site_root(request) + ASSETS_PATH,
         minimum=settings.tenant_min_topup_minor,
         maximum=settings.max_topup_minor,
         error=error,
         notice=notice,
         amount=amount,
     )
-    return _html(page, status)
+    response = _html(request, page, status)
+    response.headers.update(headers or {})
+    return response
 
 
 @routes.get("/pay/{token}")
 async def pay_page(request: web.Request) -> web.Response:
     """Show the tenant's account; after Stripe, say whether the payment arrived yet."""
     notice = None
-    if request.query.get("paid"):
+    if paid := request.query.get("paid"):
         notice = "Thank you. Your payment shows below as soon as Stripe confirms it."
+        guard_of(request).mark_paid(paid[:255])
     elif request.query.get("cancelled"):
         notice = "Payment cancelled: nothing was charged."
     return await _show(request, notice=notice)
+
+
+@routes.get(ASSETS_PATH + "/pay.js")
+async def pay_script(_request: web.Request) -> web.Response:
+    """Serve the page's refresh script from the ledger itself (CSP script-src 'self')."""
+    return _asset(_SCRIPT, "text/javascript")
+
+
+@routes.get(ASSETS_PATH + "/pay.css")
+async def pay_style(_request: web.Request) -> web.Response:
+    """Serve the page's stylesheet from the ledger itself (CSP style-src 'self')."""
+    return _asset(_STYLE, "text/css")
+
+
+def _asset(body: str, content_type: str) -> web.Response:
+    return web.Response(
+        text=body,
+        content_type=content_type,
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _page_url(request: web.Request, token: str) -> str:
@@ -289,38 +358,68 @@ def _page_url(request: web.Request, token: str) -> str:
     return f"/pay/{token}"
 
 
+# ---- Checkout --------------------------------------------------------------------------------
+
+
+class UnreadableFormError(Exception):
+    """The checkout form's body is not UTF-8 form data (a hostile or broken client)."""
+
+
+async def _form_amount(request: web.Request) -> str:
+    """Return the form's amount field; UnreadableFormError if it is not UTF-8 form data.
+
+    aiohttp decodes url-encoded bodies leniently (a stray byte is an error deep inside, a
+    percent-encoded one turns into U+FFFD), so the body is decoded here, strictly. Other
+    content types are read as url-encoded too (a browser's text/plain form, or none at all).
+    """
+    if request.content_type == "multipart/form-data":
+        raise UnreadableFormError  # the page's form is url-encoded; nothing else is read
+    body = await request.read()
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except ValueError as err:  # UnicodeDecodeError included; too many fields
+        raise UnreadableFormError from err
+    return next((value for key, value in pairs if key == "amount"), "")
+
+
 @routes.post("/pay/{token}/checkout")
 async def pay_checkout(request: web.Request) -> web.StreamResponse:
-    """Open a Stripe Checkout Session for the typed amount; record a pending order; redirect."""
+    """Send the tenant to a Stripe Checkout Session for the typed amount.
+
+    An open session of this account for the same amount is reused; otherwise a new one is
+    opened (within the per-link and per-address limits) and recorded as a pending order.
+    """
     token = request.match_info["token"]
     settings = settings_of(request)
     db = db_of(request)
-    form = await request.post()
-    raw = form.get("amount")
-    amount_text = raw if isinstance(raw, str) else ""
+    try:
+        amount_text = await _form_amount(request)
+    except UnreadableFormError:
+        return await _show(request, status=400, error=UNREADABLE_FORM)  # 404 for a bad link
     found = await db.read(lambda s: account_for_pay_token(s, token))
     if found is None:
-        return _html(_NOT_FOUND, 404)
+        return _not_found(request)
     if not settings.public_base_url:
         return await _show(request, status=409, error=NO_ONLINE_PAYMENT, amount=amount_text[:20])
+    guard = guard_of(request)
     try:
         amount = parse_amount(
             amount_text, found.currency, settings.tenant_min_topup_minor, settings.max_topup_minor
         )
-        # Stripe sends the tenant back to an absolute address: the public base URL or nothing.
-        page = pay_link_url(settings.public_base_url, token)
-        checkout = await create_checkout_session(
-            settings,
-            account_number=found.number or str(found.id),
-            account_name=found.name,
-            amount_minor=amount,
-            currency=found.currency,
-            success_url=f"{page}?paid={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{page}?cancelled=1",
-            idempotency_key=f"pay-{found.id}-{secrets.token_hex(12)}",
-        )
-        checkout_id, url = _checkout_target(checkout)
-        await db.write(lambda s: _open_order(s, found.id, checkout_id, amount))
+        async with guard.lock(found.id):
+            url = await _reusable_checkout(request, guard, found, amount)
+            if url is None:
+                address = client_address(request, settings.trusted_proxies)
+                wait = reserve(guard, token, address)
+                if isinstance(wait, float):
+                    return await _too_many(request, wait, amount_text[:20])
+                url = await _new_checkout(request, guard, token, found, amount, reservation=wait)
     except (InputError, ConflictError, ApiError) as err:
         status = (
             err.status
@@ -331,6 +430,130 @@ async def pay_checkout(request: web.Request) -> web.StreamResponse:
         )
         return await _show(request, status=status, error=err.message, amount=amount_text[:20])
     raise web.HTTPSeeOther(url)
+
+
+async def _too_many(request: web.Request, wait_s: float, amount: str) -> web.Response:
+    seconds = max(1, math.ceil(wait_s))
+    minutes = max(1, math.ceil(seconds / 60))
+    message = (
+        "Too many payment attempts in a short time. Please wait "
+        f"{minutes} minute{'s' if minutes != 1 else ''} and try again. Nothing was charged."
+    )
+    return await _show(
+        request, status=429, error=message, amount=amount, headers={"Retry-After": str(seconds)}
+    )
+
+
+async def _new_checkout(
+    request: web.Request,
+    guard: PayGuard,
+    token: str,
+    found: Account,
+    amount: int,
+    *,
+    reservation: Reservation,
+) -> str:
+    """Open a Checkout Session at Stripe, record it as a pending order; return its page."""
+    settings = settings_of(request)
+    # Stripe sends the tenant back to an absolute address: the public base URL or nothing.
+    page = pay_link_url(settings.public_base_url, token)
+    try:
+        checkout = await create_checkout_session(
+            settings,
+            account_number=found.number or str(found.id),
+            account_name=found.name,
+            amount_minor=amount,
+            currency=found.currency,
+            success_url=f"{page}?paid={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{page}?cancelled=1",
+            idempotency_key=f"pay-{found.id}-{secrets.token_hex(12)}",
+        )
+    except (ConflictError, ApiError):
+        guard.links.remove(reservation.link, reservation.at)  # nothing was opened
+        guard.addresses.remove(reservation.address, reservation.at)
+        raise
+    checkout_id, url = _checkout_target(checkout)
+    order = await db_of(request).write(lambda s: _open_order(s, found.id, checkout_id, amount))
+    opened = datetime.fromisoformat(order["created_at"])
+    guard.remember(
+        checkout_id,
+        OpenCheckout(url, _expires_at(checkout, opened), time.monotonic()),
+    )
+    return url
+
+
+def _expires_at(checkout: dict[str, Any], opened: datetime) -> datetime:
+    """When Stripe closes the session: its expires_at, or 24 hours after it was opened."""
+    expires = checkout.get("expires_at")
+    if isinstance(expires, int) and not isinstance(expires, bool):
+        with contextlib.suppress(ValueError, OverflowError, OSError):
+            return datetime.fromtimestamp(expires, tz=opened.tzinfo)
+    return opened + STRIPE_SESSION_LIFETIME
+
+
+async def _reusable_checkout(
+    request: web.Request, guard: PayGuard, account: Account, amount: int
+) -> str | None:
+    """Return the page of an open session of this account for AMOUNT opened by the pay page.
+
+    Found among the account's pending Stripe orders; a session not looked at for a while (or
+    not known to this process, after a restart) is asked about at Stripe first, so a paid or
+    expired one is never offered again.
+    """
+    now = utcnow()
+    candidates = await db_of(request).read(
+        lambda s: _pending_checkouts(s, account, amount, now - STRIPE_SESSION_LIFETIME)
+    )
+    for session_id, opened in candidates:
+        if session_id in guard.paid:
+            continue
+        known = guard.sessions.get(session_id)
+        if known is None or time.monotonic() - known.checked_at > RECHECK_AFTER_S:
+            known = await _ask_stripe(request, guard, session_id, opened)
+        if known is not None and known.expires_at - now > REUSE_MARGIN:
+            return known.url
+    return None
+
+
+async def _ask_stripe(
+    request: web.Request, guard: PayGuard, session_id: str, opened: datetime
+) -> OpenCheckout | None:
+    """Ask Stripe whether SESSION_ID still takes payments (remembered if so, else forgotten)."""
+    try:
+        found = await fetch_checkout_session(settings_of(request), session_id)
+    except (ConflictError, ApiError):
+        return None  # not reusable now; a new session is opened instead
+    url = found.get("url")
+    if found.get("status") != "open" or found.get("payment_status") == "paid":
+        guard.sessions.pop(session_id, None)
+        return None
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return None
+    checkout = OpenCheckout(url, _expires_at(found, opened), time.monotonic())
+    guard.remember(session_id, checkout)
+    return checkout
+
+
+async def _pending_checkouts(
+    session: AsyncSession, account: Account, amount: int, since: datetime
+) -> list[tuple[str, datetime]]:
+    """Return the newest pending Checkout orders the pay page opened for account and amount."""
+    rows = await session.execute(
+        select(TopupOrder.provider_payment_id, TopupOrder.created_at)
+        .where(
+            TopupOrder.account_id == account.id,
+            TopupOrder.provider == "stripe",
+            TopupOrder.source == "stripe",
+            TopupOrder.status == "pending",
+            TopupOrder.amount_minor == amount,
+            TopupOrder.currency == account.currency,
+            TopupOrder.reference == TopupOrder.provider_payment_id,
+            TopupOrder.created_at >= since,
+        )
+        .order_by(TopupOrder.id.desc())
+        .limit(3)
+    )
+    return [(str(payment_id), created) for payment_id, created in rows if payment_id]
 
 
 def _checkout_target(checkout: dict[str, Any]) -> tuple[str, str]:
@@ -355,7 +578,7 @@ async def pay_refresh(request: web.Request) -> web.StreamResponse:
     db = db_of(request)
     found = await db.read(lambda s: account_for_pay_token(s, token))
     if found is None:
-        return _html(_NOT_FOUND, 404)
+        return _not_found(request)
     order_id = int(raw_order) if raw_order.isascii() and raw_order.isdigit() else 0
     order = None
     if 0 < order_id < 2**31:
