@@ -44,9 +44,11 @@ async def _watch(page: Page) -> list[str]:
     page.on("pageerror", lambda error: seen.append(f"pageerror: {error}"))
     page.on(
         "console",
-        lambda message: seen.append(f"console: {message.text}")
-        if "Content Security Policy" in message.text
-        else None,  # failed loads (the wrong-token 401 of sign_in, a favicon) are not ours
+        lambda message: (
+            seen.append(f"console: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),  # failed loads (the wrong-token 401 of sign_in, a favicon) are not ours
     )
     await page.add_init_script(
         "document.addEventListener('securitypolicyviolation',"
