@@ -19,16 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from custom_components.prepaid_meter.profiles import (
-    MeterProfile,
-    ProfileError,
-    RegisterRelay,
-    load_custom_profile_yaml,
-)
-
+from .custom_maps import CustomMapError, load_custom_map_yaml
 from .devices import RelayModule, SimulatedMeter
 from .load import ConstantLoad, SineLoad
-from .maps import MAPS, MeterMap, RelayRegisters, Value, get_map
+from .maps import MAPS, MeterMap, get_map
 from .server import MeterSimulator
 
 COMMANDS = """commands:
@@ -55,39 +49,6 @@ class MeterSpec:
     unit_id: int
     map: MeterMap
     watts: float
-
-
-_KINDS = {"uint16": "u16", "int16": "s16", "uint32": "u32", "int32": "s32", "float32": "f32"}
-
-
-def map_from_custom_profile(profile: MeterProfile) -> MeterMap:
-    """Simulate a user's custom YAML map (no manual to write it from: the YAML is the manual)."""
-    relay = profile.relay if isinstance(profile.relay, RegisterRelay) else None
-    return MeterMap(
-        model=profile.id,
-        quantity=profile.quantity,
-        read_functions=frozenset(profile.function_of(r.key) for r in profile.registers),
-        values=tuple(
-            Value(
-                key=r.key,
-                address=r.address,
-                kind=_KINDS[r.data_type],  # type: ignore[arg-type]
-                per_count=r.scale,
-                word_order=r.word_order,
-                byte_order=r.byte_order,
-            )
-            for r in profile.registers
-        ),
-        max_span=profile.max_registers_per_request,
-        forbidden=tuple((g.start, g.end, g.function) for g in profile.forbidden),
-        write_functions=frozenset(profile.write_functions),
-        relay=None
-        if relay is None
-        else RelayRegisters(
-            address=relay.address, cut=relay.cut_words, restore=relay.restore_words
-        ),
-        relay_read_function=3,
-    )
 
 
 def _unit(text: str) -> int:
@@ -257,10 +218,13 @@ async def run(args: argparse.Namespace) -> int:
     custom: dict[str, MeterMap] = {}
     try:
         for path in args.custom_profile:
-            profile = load_custom_profile_yaml(path.read_text(encoding="utf-8"))
-            custom[profile.id] = map_from_custom_profile(profile)
+            try:
+                meter_map = load_custom_map_yaml(path.read_text(encoding="utf-8"))
+            except CustomMapError as err:
+                raise CustomMapError(f"{path}: {err}") from err
+            custom[meter_map.model] = meter_map
         specs = [parse_meter(text, custom) for text in args.meter]
-    except (OSError, ProfileError, argparse.ArgumentTypeError) as err:
+    except (OSError, CustomMapError, argparse.ArgumentTypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not specs:

@@ -3,8 +3,8 @@
 This is the simulator's own data, deliberately not derived from the integration's profiles:
 when a profile gets an address, a scale, a type or a word order wrong, the simulator still
 answers like the real meter and the integration's tests fail. Each map says where its facts
-come from. Custom YAML maps (a user's own meter) are the one exception: the CLI converts them
-(``map_from_custom_profile`` in ``__main__``), since no manual exists for them here.
+come from. Custom YAML maps (a user's own meter) have no manual: ``custom_maps`` reads them
+with the simulator's own reader, written from the format's documentation.
 """
 
 from __future__ import annotations
