@@ -6,18 +6,7 @@ suffix: they are the vocabulary the integration maps to form errors and repair i
 
 from __future__ import annotations
 
-#: Exception codes of the Modbus application protocol, for readable messages.
-EXCEPTION_NAMES: dict[int, str] = {
-    1: "illegal function",
-    2: "illegal data address",
-    3: "illegal data value",
-    4: "server device failure",
-    5: "acknowledge",
-    6: "server device busy",
-    8: "memory parity error",
-    10: "gateway path unavailable",
-    11: "gateway target device failed to respond",
-}
+import modbus_connection as mc
 
 
 class MeterLinkError(Exception):
@@ -36,14 +25,38 @@ class NoResponse(MeterLinkError):  # noqa: N818
         self.unit_id = unit_id
 
 
-class ExceptionResponse(MeterLinkError):  # noqa: N818
-    """The unit answered with a Modbus exception code."""
+def _typed(error: mc.ModbusExceptionError) -> mc.ModbusExceptionError:
+    """Return the library's typed exception for ``error``'s code (``IllegalFunctionError``, ...).
 
-    def __init__(self, unit_id: int, code: int, detail: str) -> None:
-        name = EXCEPTION_NAMES.get(code, "unknown exception")
-        super().__init__(f"unit {unit_id}: refused with code {code} ({name}): {detail}")
+    The backends already raise those; a bare ``ModbusExceptionError`` with a standard code
+    (raised by hand, e.g. by a test double) is rebuilt as its typed subclass.
+    """
+    if type(error) is not mc.ModbusExceptionError:
+        return error
+    return mc.ModbusExceptionError.from_code(error.exception_code, str(error), block=error.block)
+
+
+class ExceptionResponse(MeterLinkError):  # noqa: N818
+    """The unit answered with a Modbus exception code.
+
+    ``error`` is ``modbus_connection``'s typed exception for it (``IllegalFunctionError``,
+    ``ServerDeviceBusyError``, ...; the base ``ModbusExceptionError`` for a non-standard
+    code): branch on its type rather than on ``code``.
+    """
+
+    def __init__(self, unit_id: int, error: mc.ModbusExceptionError) -> None:
+        """Name the code as the library's ``ExceptionCode`` does ("illegal data address")."""
+        error = _typed(error)
+        code = error.exception_code
+        if isinstance(code, mc.ExceptionCode):
+            name = code.name.lower().replace("_", " ")
+        else:
+            name = "unknown exception"
+        number = int(code or 0)
+        super().__init__(f"unit {unit_id}: refused with code {number} ({name}): {error}")
         self.unit_id = unit_id
-        self.code = code
+        self.code = number
+        self.error = error
 
 
 class DecodeError(MeterLinkError):

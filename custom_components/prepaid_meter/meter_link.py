@@ -26,7 +26,7 @@ from homeassistant.components.modbus.connection import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from modbus_connection.model import Component, ComponentGroup
+from modbus_connection.model import ComponentGroup, ManualComponent
 
 from .const import CONF_FRAME_GAP_MS, CONF_UNIT_ID
 from .meter_config import ModbusParams, describe, modbus_params
@@ -42,7 +42,7 @@ from .meter_errors import (
     WrongProfile,
 )
 from .profiles import CoilRelay, MeterProfile, RegisterRelay, UndecodableWords
-from .profiles.model import value_of, words_of
+from .profiles.model import MeterComponent, decoded_values, value_of, words_of
 
 if TYPE_CHECKING:
     from . import PrepaidConfigEntry
@@ -56,8 +56,8 @@ ANSWER_TIMEOUT = 1.0
 #: characters, the bytes of 10 registers. Reading a wider gap costs the line more than a
 #: second request does (measured in bench/modbus_polling.py). Modbus TCP bridges any gap.
 RTU_MAX_GAP = 10
-#: Exception codes that mean "this unit does not have what the profile asks for".
-_PROFILE_MISMATCH_CODES = frozenset({1, 2, 3})
+#: Exception responses that mean "this unit does not have what the profile asks for".
+_PROFILE_MISMATCH = (mc.IllegalFunctionError, mc.IllegalDataAddressError, mc.IllegalDataValueError)
 
 
 @dataclass(slots=True)
@@ -76,7 +76,7 @@ def _translated(unit_id: int, unit: mc.ModbusUnit) -> Iterator[None]:
     try:
         yield
     except mc.ModbusExceptionError as err:
-        raise ExceptionResponse(unit_id, err.exception_code or 0, str(err)) from err
+        raise ExceptionResponse(unit_id, err) from err
     except mc.ModbusConnectionError as err:
         raise EndpointUnreachable(str(err)) from err
     except mc.ModbusTimeoutError as err:
@@ -114,18 +114,21 @@ class MeterLink:
         self.stats = LinkStats()
         self._answering = False
         self._max_gap = max_gap
-        self._components = [component(unit) for component in profile.components]
+        self._components: list[MeterComponent | ManualComponent] = [
+            component(unit) for component in profile.components
+        ]
         if max_gap is not None:
             for component in self._components:
                 component.max_gap = max_gap  # before the group plans its reads
         self._reading = ComponentGroup(unit, self._components)
         relay = profile.relay
-        self._relay: Component | None = None
+        #: The relay's component and the unit it is on (the meter's, or the relay module's).
+        self._relay: tuple[ManualComponent, mc.ModbusUnit] | None = None
         self._relay_unit_id = unit_id
         if isinstance(relay, RegisterRelay):
-            self._relay = relay.component(fc16_only=profile.relay_fc16_only)(unit)
+            self._relay = relay.component(unit, fc16_only=profile.relay_fc16_only), unit
         elif isinstance(relay, CoilRelay) and relay.unit_id is not None and relay_unit:
-            self._relay = relay.component()(relay_unit)
+            self._relay = relay.component(relay_unit), relay_unit
             self._relay_unit_id = relay.unit_id
 
     def with_profile(self, profile: MeterProfile) -> MeterLink:
@@ -163,7 +166,7 @@ class MeterLink:
         self._answering = True
         values: dict[str, Decimal] = {}
         for component in self._components:
-            values |= component.values()
+            values |= decoded_values(component)
         return values
 
     async def probe(self) -> dict[str, Decimal]:
@@ -177,7 +180,7 @@ class MeterLink:
         try:
             values = await self.read_values()
         except ExceptionResponse as err:
-            if err.code in _PROFILE_MISMATCH_CODES:
+            if isinstance(err.error, _PROFILE_MISMATCH):
                 raise WrongProfile(f"{name}: {err}") from err
             raise
         except DecodeError as err:
@@ -191,16 +194,16 @@ class MeterLink:
 
     async def read_relay(self) -> bool | None:
         """Return True when the relay is closed (supply on), None when the meter does not say."""
-        component, relay = self._relay_component()
-        with _translated(self._relay_unit_id, component.modbus_unit):
+        component, unit, relay = self._relay_component()
+        with _translated(self._relay_unit_id, unit):
             await component.async_update()
         if isinstance(relay, RegisterRelay):
-            words = words_of(int(component.words), relay.count)  # type: ignore[attr-defined]
+            words = words_of(int(component.get("words")), relay.count)
             try:
                 return relay.state(words)
             except ValueError as err:
                 raise DecodeError(f"unit {self.unit_id}: {err}") from err
-        return bool(component.state) == relay.closed_when  # type: ignore[attr-defined]
+        return bool(component.get("state")) == relay.closed_when
 
     async def set_relay(self, closed: bool) -> bool:
         """Switch the relay, read it back and return the confirmed state.
@@ -209,11 +212,11 @@ class MeterLink:
         device accepted the write but reads back something else: the caller must show that
         as an error, never as the state it asked for.
         """
-        component, relay = self._relay_component()
+        component, unit, relay = self._relay_component()
         self.stats.relay_commands += 1
         not_echoed: NoResponse | None = None
         try:
-            with _translated(self._relay_unit_id, component.modbus_unit):
+            with _translated(self._relay_unit_id, unit):
                 if isinstance(relay, RegisterRelay):
                     words = relay.restore_words if closed else relay.cut_words
                     await component.write("words", value_of(words))
@@ -232,7 +235,9 @@ class MeterLink:
             raise not_echoed
         return closed
 
-    def _relay_component(self) -> tuple[Component, RegisterRelay | CoilRelay]:
+    def _relay_component(
+        self,
+    ) -> tuple[ManualComponent, mc.ModbusUnit, RegisterRelay | CoilRelay]:
         relay = self.profile.relay
         if relay is None:
             raise RelayNotConfigured(f"profile {self.profile.id!r} has no relay")
@@ -240,7 +245,7 @@ class MeterLink:
             raise RelayNotConfigured(
                 f"profile {self.profile.id!r}: the relay module's unit id is not configured"
             )
-        return self._relay, relay
+        return *self._relay, relay
 
 
 def gap_for(params: ModbusParams) -> int | None:

@@ -2,10 +2,13 @@
 
 A model's registers are a ``MeterComponent`` subclass: typed fields at their addresses, the
 register space (FC03 holding / FC04 input), the widest read the device takes (``max_span``)
-and, where a device refuses some addresses, its readable ranges. Home Assistant's shared
-Modbus stack plans and runs the reads from that declaration. ``MeterProfile`` adds what a
-prepaid meter needs on top: the model's name, which total it bills on, the plausible range of
-every value, the relay, factory line settings and the FC03/FC04 firmware variants.
+and, where a device refuses some addresses, its readable ranges. A map known only at run time
+(a custom YAML map, a built-in map read from the other register space) is a ``ManualMap``,
+read as the library's ``ManualComponent``; relays are ``ManualComponent``s too. Home
+Assistant's shared Modbus stack plans and runs the reads from those declarations.
+``MeterProfile`` adds what a prepaid meter needs on top: the model's name, which total it
+bills on, the plausible range of every value, the relay, factory line settings and the
+FC03/FC04 firmware variants.
 
 Values decode to exact ``Decimal`` (``Register``): energy totals become money, so a binary
 float never stands between the meter and the ledger. Every profile validates itself on
@@ -23,10 +26,13 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from modbus_connection.model import Component, RawField, coil
-from modbus_connection.model.fields import CoilField, RegisterField
+from modbus_connection.model import Component, ManualComponent, RawField, coil
+from modbus_connection.model.fields import RegisterField
+
+if TYPE_CHECKING:
+    from modbus_connection import ModbusUnit
 
 type DataType = Literal["uint16", "int16", "uint32", "int32", "float32"]
 type Order = Literal["big", "little"]
@@ -190,6 +196,53 @@ def _duplicate_keys(registers: Sequence[Register]) -> list[str]:
     return sorted({k for k in keys if keys.count(k) > 1})
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManualMap:
+    """Registers known only at run time, read as a ``modbus_connection`` ``ManualComponent``.
+
+    The run-time counterpart of a ``MeterComponent`` subclass (a custom YAML map, or a
+    built-in map read from the other register space): it answers the same questions
+    (``register_space``, ``max_span``, ``register_ranges``, ``readings()``) and, called with
+    a unit, builds the component that reads it.
+    """
+
+    name: str
+    registers: tuple[Register, ...]
+    register_space: RegisterSpace
+    max_span: int = PROTOCOL_MAX_READ
+    register_ranges: tuple[tuple[int, int], ...] | None = None
+    max_gap: int = MeterComponent.max_gap
+
+    def readings(self) -> tuple[Register, ...]:
+        """Return the meter values this map declares, in declaration order."""
+        return self.registers
+
+    def __call__(self, unit: ModbusUnit) -> ManualComponent:
+        """Build the component that reads these registers from ``unit``."""
+        holding = self.register_space == "holding"
+        component = ManualComponent(
+            unit,
+            max_gap=self.max_gap,
+            max_span=self.max_span,
+            holding_ranges=self.register_ranges if holding else None,
+            input_ranges=None if holding else self.register_ranges,
+        )
+        for register in self.registers:
+            component.add(register.key, register, space=self.register_space)
+        return component
+
+
+#: A model's register map: declared as a class, or built at run time.
+type ComponentSpec = type[MeterComponent] | ManualMap
+
+
+def decoded_values(component: MeterComponent | ManualComponent) -> dict[str, Decimal]:
+    """Return the values a component's last update read, by key (absent keys were not read)."""
+    if isinstance(component, MeterComponent):
+        return component.values()
+    return {key: value for key, value in component.values.items() if value is not None}
+
+
 def meter_component(
     name: str,
     registers: Sequence[Register],
@@ -197,20 +250,21 @@ def meter_component(
     space: RegisterSpace,
     max_span: int = PROTOCOL_MAX_READ,
     register_ranges: tuple[tuple[int, int], ...] | None = None,
-) -> type[MeterComponent]:
-    """Build a component class from registers known only at run time (a custom YAML map)."""
+) -> ManualMap:
+    """Declare a component from registers known only at run time (a custom YAML map)."""
     if duplicates := _duplicate_keys(registers):
         raise ProfileError(f"duplicate register keys {duplicates}")
+    # A ManualComponent keeps values by key, so no key can shadow a component attribute any
+    # more; the rule stays so the set of accepted custom maps does not change.
     if reserved := sorted(r.key for r in registers if hasattr(MeterComponent, r.key)):
         raise ProfileError(f"register keys {reserved} are reserved names; choose others")
-    attributes: dict[str, Any] = {r.key: r for r in registers}
-    attributes |= {
-        "register_space": space,
-        "max_span": max_span,
-        "register_ranges": register_ranges,
-        "__doc__": f"Registers of the custom map {name!r}.",
-    }
-    return type(name, (MeterComponent,), attributes)
+    return ManualMap(
+        name=name,
+        registers=tuple(registers),
+        register_space=space,
+        max_span=max_span,
+        register_ranges=register_ranges,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,15 +352,12 @@ class RegisterRelay:
         """Registers written and read back."""
         return len(self.cut_words)
 
-    def component(self, *, fc16_only: bool) -> type[Component]:
-        """Return the relay registers as a component with one writable field, ``words``."""
-        return _register_relay_component(self.address, self.count, fc16_only)
-
-
-@functools.cache
-def _register_relay_component(address: int, count: int, fc16_only: bool) -> type[Component]:
-    words = RawField(address, count=count, writable=True, force_fc16=fc16_only)
-    return type("RelayRegisters", (Component,), {"register_space": "holding", "words": words})
+    def component(self, unit: ModbusUnit, *, fc16_only: bool) -> ManualComponent:
+        """Return the relay registers on ``unit`` as a component with one field, ``words``."""
+        component = ManualComponent(unit)
+        words = RawField(self.address, count=self.count, writable=True, force_fc16=fc16_only)
+        component.add("words", words, space="holding")
+        return component
 
 
 def words_of(value: int, count: int) -> tuple[int, ...]:
@@ -339,15 +390,11 @@ class CoilRelay:
         if self.unit_id is not None and not 1 <= self.unit_id <= 247:
             raise ProfileError(f"relay: module unit id {self.unit_id} outside 1..247")
 
-    def component(self) -> type[Component]:
-        """Return the module's coil as a component with one writable bit, ``state``."""
-        return _coil_relay_component(self.coil)
-
-
-@functools.cache
-def _coil_relay_component(address: int) -> type[Component]:
-    state: CoilField = coil(address, writable=True)
-    return type("RelayCoil", (Component,), {"state": state})
+    def component(self, unit: ModbusUnit) -> ManualComponent:
+        """Return the module's coil on ``unit`` as a component with one bit, ``state``."""
+        component = ManualComponent(unit)
+        component.add("state", coil(self.coil, writable=True))
+        return component
 
 
 type RelaySpec = RegisterRelay | CoilRelay
@@ -373,7 +420,7 @@ class MeterProfile:
     manufacturer: str = ""
     quantity: Quantity = "energy"
     #: The register map: one component per register space the model is read from.
-    components: tuple[type[MeterComponent], ...]
+    components: tuple[ComponentSpec, ...]
     #: Write functions the device accepts; {16} makes even one-register writes FC16.
     write_functions: frozenset[WriteFunction] = frozenset({6, 16})
     relay: RelaySpec | None = None
@@ -392,9 +439,10 @@ class MeterProfile:
         if self.quantity not in TOTAL_KEY:
             raise ProfileError(f"{where}: quantity must be 'energy' or 'water'")
         if not self.components or not all(
-            isinstance(c, type) and issubclass(c, MeterComponent) for c in self.components
+            isinstance(c, ManualMap) or (isinstance(c, type) and issubclass(c, MeterComponent))
+            for c in self.components
         ):
-            raise ProfileError(f"{where}: at least one MeterComponent is required")
+            raise ProfileError(f"{where}: at least one MeterComponent (or ManualMap) is required")
         if not self.registers:
             raise ProfileError(f"{where}: at least one register is required")
         if duplicates := _duplicate_keys(self.registers):
@@ -423,7 +471,7 @@ class MeterProfile:
         ):
             raise ProfileError(f"{where}: a multi-register relay needs FC16 writes")
 
-    def _check_component(self, component: type[MeterComponent]) -> None:
+    def _check_component(self, component: ComponentSpec) -> None:
         where = f"profile {self.id!r}"
         space = component.register_space
         if space not in FUNCTION_OF_SPACE:
@@ -515,16 +563,15 @@ class MeterProfile:
         return dataclasses.replace(self, relay=relay)
 
 
-def in_space(component: type[MeterComponent], space: RegisterSpace) -> type[MeterComponent]:
+def in_space(component: ComponentSpec, space: RegisterSpace) -> ManualMap:
     """Read the same registers from the other register space (FC03 instead of FC04)."""
-    key = (component, space)
-    if (variant := _VARIANTS.get(key)) is None:
-        variant = _VARIANTS[key] = type(
-            f"{component.__name__}_{space}",
-            (component,),
-            {"register_space": space, "__doc__": component.__doc__},
-        )
-    return variant
-
-
-_VARIANTS: dict[tuple[type[MeterComponent], RegisterSpace], type[MeterComponent]] = {}
+    if isinstance(component, ManualMap):
+        return dataclasses.replace(component, register_space=space)
+    return ManualMap(
+        name=f"{component.__name__}_{space}",
+        registers=component.readings(),
+        register_space=space,
+        max_span=component.max_span,
+        register_ranges=component.register_ranges,
+        max_gap=component.max_gap,
+    )
