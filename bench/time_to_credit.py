@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -280,7 +281,7 @@ async def posting_cost(entry: MockConfigEntry, rooms: list[dict[str, Any]], cycl
         events_before = sync.events_received
         started = time.thread_time()
         for room in rooms:
-            sync.add_reading(int(room["meter"]["id"]), f"{value:.2f}", at)
+            sync.add_reading(int(room["meter"]["id"]), Decimal(f"{value:.2f}"), at)
         await sync.async_flush()
         target = events_before + len(rooms)
         await wait_until(lambda target=target: sync.events_received >= target)

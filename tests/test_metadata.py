@@ -11,6 +11,7 @@ from typing import Any
 
 import homeassistant
 import prepaid_ledger
+import prepaid_meter_contract
 import pytest
 import yaml
 from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
@@ -200,7 +201,7 @@ def test_every_action_is_described_translated_and_has_an_icon() -> None:
 def test_every_action_error_is_translated() -> None:
     exceptions = _json(INTEGRATION / "strings.json")["exceptions"]
     source = (INTEGRATION / "services.py").read_text()
-    keys = set(re.findall(r'_invalid\(\s*"(\w+)"', source))
+    keys = set(re.findall(r'_(?:invalid|refused_as)\(\s*"(\w+)"', source))
     keys |= set(re.findall(r'translation_key="(\w+)"', source))
     money = (INTEGRATION / "money.py").read_text()
     keys |= set(re.findall(r'"((?:invalid_)?amount\w*)"', money))
@@ -262,6 +263,23 @@ def test_ledger_dependencies_installed(requirement: str) -> None:
     """The pinned environment satisfies what the ledger package declares."""
     req = Requirement(requirement)
     assert req.specifier.contains(Version(metadata.version(req.name)))
+
+
+def test_both_halves_pin_the_contract_this_checkout_builds() -> None:
+    """The integration's manifest and the add-on require the contract version in contract/.
+
+    Home Assistant installs the manifest's pin from PyPI and the add-on image installs the
+    add-on's, so a pin that differs from contract/pyproject.toml would ship another contract.
+    """
+    version = tomllib.loads((ROOT / "contract" / "pyproject.toml").read_text())["project"][
+        "version"
+    ]
+    assert prepaid_meter_contract.__version__ == version
+    wanted = f"prepaid-meter-contract=={version}"
+    assert wanted in _json(INTEGRATION / "manifest.json")["requirements"]
+    addon = tomllib.loads((ADDON / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert wanted in addon
+    assert metadata.version("prepaid-meter-contract") == version, "run scripts/setup"
 
 
 def _tier_rules() -> dict[str, set[str]]:

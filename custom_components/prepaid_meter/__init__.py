@@ -13,9 +13,10 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
+from prepaid_meter_contract.client import LedgerClient
+from prepaid_meter_contract.errors import LedgerAuthError, LedgerError
 
 from .const import CONF_TOKEN, CONF_URL, DOMAIN
-from .ledger_client import LedgerAuthError, LedgerClient, LedgerError
 from .ledger_sync import LedgerSync
 from .services import async_setup_services
 from .site_meters import (

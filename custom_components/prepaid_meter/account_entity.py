@@ -16,6 +16,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from prepaid_meter_contract.resources import MeterStatus
 
 from .const import DOMAIN
 from .entity import add_entities_per_meter
@@ -81,7 +82,7 @@ class AccountEntity(CoordinatorEntity[LedgerSync]):
         return self.coordinator.account_of_meter(self.meter_id)
 
     @property
-    def meter_status(self) -> dict[str, Any] | None:
+    def meter_status(self) -> MeterStatus | None:
         """Cost, price and days left of the ledger meter."""
         data = self.coordinator.data
         return None if data is None else data.meter_status.get(self.meter_id)
@@ -95,7 +96,7 @@ class AccountEntity(CoordinatorEntity[LedgerSync]):
     def currency(self) -> str | None:
         """The account's ISO 4217 currency."""
         account = self.account
-        return None if account is None else str(account.data.get("currency"))
+        return None if account is None else account.data.currency
 
     def with_as_of(self, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
         """Add ``as_of``: when the ledger last told us the state shown (stale in an outage)."""
@@ -103,9 +104,9 @@ class AccountEntity(CoordinatorEntity[LedgerSync]):
         as_of = None if account is None or account.as_of is None else account.as_of.isoformat()
         return {**(attributes or {}), "as_of": as_of}
 
-    def money(self, amount_minor: object) -> Decimal | None:
+    def money(self, amount_minor: int) -> Decimal | None:
         """Return an amount of the account's minor units in major units (``None`` if unknown)."""
         account = self.account
-        if account is None or not isinstance(amount_minor, int):
+        if account is None:
             return None
-        return minor_to_major(amount_minor, int(account.data.get("currency_exponent", 2)))
+        return minor_to_major(amount_minor, account.data.currency_exponent)

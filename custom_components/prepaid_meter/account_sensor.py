@@ -15,7 +15,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import UnitOfTime, UnitOfVolume
-from homeassistant.util import dt as dt_util
+from prepaid_meter_contract.resources import Account
 
 from .account_entity import AccountEntity
 
@@ -30,41 +30,39 @@ class AccountSensorDescription(SensorEntityDescription):
     money: bool = False
 
 
-def _account_money(field: str) -> Callable[[AccountEntity], Decimal | None]:
+def _account_money(amount: Callable[[Account], int]) -> Callable[[AccountEntity], Decimal | None]:
     def read(entity: AccountEntity) -> Decimal | None:
         account = entity.account
-        return None if account is None else entity.money(account.data.get(field))
+        return None if account is None else entity.money(amount(account.data))
 
     return read
 
 
-def _status(entity: AccountEntity, field: str) -> Any:
+def _status_money(entity: AccountEntity) -> Decimal | None:
     status = entity.meter_status
-    return None if status is None else status.get(field)
+    return None if status is None else entity.money(status.cost_total_minor)
 
 
 def _price(entity: AccountEntity) -> Decimal | None:
-    price = _status(entity, "price")
-    return None if not isinstance(price, dict) else Decimal(str(price["per_unit"]))
+    status = entity.meter_status
+    return None if status is None else status.price.per_unit
 
 
 def _days_left(entity: AccountEntity) -> Decimal | None:
-    days = _status(entity, "days_left")
-    return None if days is None else Decimal(str(days))
+    status = entity.meter_status
+    return None if status is None else status.days_left
 
 
 def _last_top_up(entity: AccountEntity) -> Decimal | None:
     account = entity.account
     if account is None or account.last_topup is None:
         return None
-    return entity.money(account.last_topup.get("amount_minor"))
+    return entity.money(account.last_topup.amount_minor)
 
 
 def _next_supply_change(entity: AccountEntity) -> datetime | None:
     account = entity.account
-    supply = None if account is None else account.data.get("supply")
-    changes_at = supply.get("changes_at") if isinstance(supply, dict) else None
-    return None if not changes_at else dt_util.parse_datetime(str(changes_at))
+    return None if account is None else account.data.supply.changes_at
 
 
 ACCOUNT_SENSORS: tuple[AccountSensorDescription, ...] = (
@@ -74,7 +72,7 @@ ACCOUNT_SENSORS: tuple[AccountSensorDescription, ...] = (
         device_class=SensorDeviceClass.MONETARY,
         state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
-        value=_account_money("balance_minor"),
+        value=_account_money(lambda account: account.balance_minor),
         money=True,
     ),
     AccountSensorDescription(
@@ -83,7 +81,7 @@ ACCOUNT_SENSORS: tuple[AccountSensorDescription, ...] = (
         device_class=SensorDeviceClass.MONETARY,
         state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
-        value=_account_money("emergency_credit_remaining_minor"),
+        value=_account_money(lambda account: account.emergency_credit_remaining_minor),
         money=True,
     ),
     AccountSensorDescription(
@@ -92,7 +90,7 @@ ACCOUNT_SENSORS: tuple[AccountSensorDescription, ...] = (
         device_class=SensorDeviceClass.MONETARY,
         state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
-        value=_account_money("debt_minor"),
+        value=_account_money(lambda account: account.debt_minor),
         money=True,
     ),
     AccountSensorDescription(
@@ -101,7 +99,7 @@ ACCOUNT_SENSORS: tuple[AccountSensorDescription, ...] = (
         device_class=SensorDeviceClass.MONETARY,
         state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
-        value=lambda entity: entity.money(_status(entity, "cost_total_minor")),
+        value=_status_money,
         money=True,
     ),
     AccountSensorDescription(
@@ -152,10 +150,10 @@ class AccountSensor(AccountEntity, SensorEntity):
         if self.entity_description.money:
             return self.currency
         if self.entity_description.key == "price":
-            unit = _status(self, "unit")
-            if self.currency is None or unit is None:
+            status = self.meter_status
+            if self.currency is None or status is None:
                 return None
-            return f"{self.currency}/{_UNIT_LABEL.get(str(unit), str(unit))}"
+            return f"{self.currency}/{_UNIT_LABEL.get(status.unit, status.unit)}"
         return self.entity_description.native_unit_of_measurement
 
     @property
@@ -166,15 +164,16 @@ class AccountSensor(AccountEntity, SensorEntity):
     def _details(self) -> dict[str, Any] | None:
         """Band of the price; status and time of the last top-up; history behind days left."""
         key = self.entity_description.key
-        if key == "price" and isinstance(price := _status(self, "price"), dict):
-            return {"band": price.get("band"), "tariff_kind": price.get("kind")}
+        status = self.meter_status
+        if key == "price" and status is not None:
+            return {"band": status.price.band, "tariff_kind": status.price.kind}
         if key == "last_top_up" and (account := self.account) and account.last_topup:
             order = account.last_topup
             return {
-                "status": order.get("status"),
-                "order_id": order.get("id"),
-                "time": order.get("updated_at") or order.get("created_at"),
+                "status": str(order.status),
+                "order_id": order.order_id,
+                "time": None if order.at is None else order.at.isoformat(),
             }
         if key == "days_left":
-            return {"days_averaged": _status(self, "forecast_days")}
+            return {"days_averaged": None if status is None else status.forecast_days}
         return None

@@ -6,7 +6,17 @@ entity, so an automation can use either.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
+
+from prepaid_meter_contract.events import (
+    LowBalanceAlert,
+    ReadingHeldAlert,
+    StreamEvent,
+    TopupUpdated,
+)
+from prepaid_meter_contract.vocabulary import OrderStatus
+from prepaid_meter_contract.wire import format_decimal
 
 TOP_UP_CREDITED: Final = "top_up_credited"
 LOW_BALANCE: Final = "low_balance"
@@ -23,7 +33,15 @@ EVENT_KINDS: Final = (
     READING_HELD,
     RELAY_FAILED,
 )
-_LOW_BALANCE_PREFIX: Final = "low_balance_level_"
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationEvent:
+    """One event for automations: its kind, its data, and an amount to show in major units."""
+
+    kind: str
+    data: dict[str, Any]
+    amount_minor: int | None = None
 
 
 def bus_event_type(kind: str) -> str:
@@ -31,35 +49,36 @@ def bus_event_type(kind: str) -> str:
     return f"prepaid_meter_{kind}"
 
 
-def from_ledger_event(
-    event_type: str, payload: dict[str, Any]
-) -> tuple[str, dict[str, Any]] | None:
-    """Map one ledger stream event to (kind, data), or ``None`` if automations need not see it."""
-    if event_type == "topup.updated":
-        status = payload.get("status")
-        order = {
-            "order_id": payload.get("order_id"),
-            "amount_minor": payload.get("amount_minor"),
-            "currency": payload.get("currency"),
-        }
-        if status == "succeeded":
-            return TOP_UP_CREDITED, order
-        # needs_attention: announced by the ledger's alert, which carries the whole order.
-        return None
-    if event_type == "alert":
-        kind = str(payload.get("kind", ""))
-        if kind.startswith(_LOW_BALANCE_PREFIX) and kind[len(_LOW_BALANCE_PREFIX) :].isdigit():
-            return LOW_BALANCE, {
-                "level": int(kind[len(_LOW_BALANCE_PREFIX) :]),
-                "balance_minor": payload.get("balance_minor"),
-                "threshold_minor": payload.get("threshold_minor"),
+def from_ledger_event(event: StreamEvent) -> AutomationEvent | None:
+    """Map one ledger stream event to an automation event, or ``None`` if none is needed.
+
+    An order needing attention is announced by the ledger's alert, which carries the whole
+    order (``order_attention``), not by its ``topup.updated``.
+    """
+    match event:
+        case TopupUpdated(status=OrderStatus.SUCCEEDED):
+            data = {
+                "order_id": event.order_id,
+                "amount_minor": event.amount_minor,
+                "currency": event.currency,
             }
-        if kind == READING_HELD:
-            return READING_HELD, {
-                "reading_id": payload.get("reading_id"),
-                "ledger_meter_id": payload.get("meter_id"),
-                "hold": payload.get("hold"),
-                "value": payload.get("value"),
-                "last_value": payload.get("last_value"),
+            return AutomationEvent(TOP_UP_CREDITED, data, event.amount_minor)
+        case LowBalanceAlert():
+            data = {
+                "level": event.level,
+                "balance_minor": event.balance_minor,
+                "threshold_minor": event.threshold_minor,
             }
+            return AutomationEvent(LOW_BALANCE, data)
+        case ReadingHeldAlert():
+            data = {
+                "reading_id": event.reading_id,
+                "ledger_meter_id": event.meter_id,
+                "hold": str(event.hold),
+                "value": format_decimal(event.value),
+                "last_value": None
+                if event.last_value is None
+                else format_decimal(event.last_value),
+            }
+            return AutomationEvent(READING_HELD, data)
     return None

@@ -14,6 +14,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from prepaid_meter_contract.resources import Supply
 
 from . import PrepaidConfigEntry
 from .account_entity import AccountEntity, add_account_entities
@@ -83,24 +84,24 @@ class MeterConnectivity(MeterEntity, BinarySensorEntity):
 class SupplyAllowed(AccountEntity, BinarySensorEntity):
     """The ledger's supply decision for the account, with its reason and next change."""
 
-    def _supply(self) -> dict[str, Any]:
+    def _supply(self) -> Supply | None:
         account = self.account
-        supply = None if account is None else account.data.get("supply")
-        return supply if isinstance(supply, dict) else {}
+        return None if account is None else account.data.supply
 
     @property
     def is_on(self) -> bool | None:
         """On while the ledger allows supply."""
-        allowed = self._supply().get("allowed")
-        return None if allowed is None else bool(allowed)
+        supply = self._supply()
+        return None if supply is None else supply.allowed
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         """Why (``credit``, ``friendly_hours``, ``protected``, ...) and until when."""
         supply = self._supply()
-        return self.with_as_of(
-            {"reason": supply.get("reason"), "changes_at": supply.get("changes_at")}
-        )
+        if supply is None:
+            return self.with_as_of({"reason": None, "changes_at": None})
+        changes_at = None if supply.changes_at is None else supply.changes_at.isoformat()
+        return self.with_as_of({"reason": str(supply.reason), "changes_at": changes_at})
 
 
 class LowBalance(AccountEntity, BinarySensorEntity):
@@ -110,7 +111,7 @@ class LowBalance(AccountEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         """On at level 1 or deeper."""
         account = self.account
-        return None if account is None else int(account.data.get("low_balance_level", 0)) > 0
+        return None if account is None else account.data.low_balance_level > 0
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
@@ -118,8 +119,8 @@ class LowBalance(AccountEntity, BinarySensorEntity):
         account = self.account
         if account is None:
             return {}
-        level = int(account.data.get("low_balance_level", 0))
-        thresholds = list(account.data.get("low_balance_minor") or [])
+        level = account.data.low_balance_level
+        thresholds = account.data.low_balance_minor
         threshold = self.money(thresholds[level - 1]) if 0 < level <= len(thresholds) else None
         return {"level": level, "threshold": None if threshold is None else str(threshold)}
 

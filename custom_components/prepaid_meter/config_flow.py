@@ -25,6 +25,8 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
+from prepaid_meter_contract.client import LedgerClient, LedgerIdentity
+from prepaid_meter_contract.errors import LedgerAuthError, LedgerError
 from yarl import URL
 
 from .const import (
@@ -36,7 +38,6 @@ from .const import (
     DOMAIN,
     SUBENTRY_METER,
 )
-from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerIdentity
 from .meter_flow import MeterSubentryFlow
 
 if TYPE_CHECKING:

@@ -18,6 +18,8 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
+from prepaid_meter_contract.meter_ratings import default_max_power, default_register_modulus
+from prepaid_meter_contract.reading_guard import MeterLimits
 
 from .const import (
     CONF_UNREACHABLE_MINUTES,
@@ -29,8 +31,6 @@ from .meter_errors import MeterLinkError, RelayMismatch
 from .meter_link import MeterLink
 from .problems import async_raise_problem
 from .profiles import MeterProfile
-from .shared.meter_ratings import default_max_power, default_register_modulus
-from .shared.reading_guard import MeterLimits
 from .total_guard import HeldTotal, TotalGuard
 
 if TYPE_CHECKING:

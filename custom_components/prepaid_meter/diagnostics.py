@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 
 from . import PrepaidConfigEntry
 from .const import CONF_ACCOUNT_NAME, CONF_TOKEN
+from .ledger_sync import AccountState
 
 TO_REDACT = {CONF_TOKEN}
 #: Who a tenant is and how to pay into their account: never in a bug report.
@@ -80,7 +81,7 @@ async def async_get_config_entry_diagnostics(
             "accounts": {}
             if sync.data is None
             else {
-                str(k): async_redact_data({**v.data, "last_topup": v.last_topup}, TENANT_REDACT)
+                str(k): async_redact_data(_account(v), TENANT_REDACT)
                 for k, v in sync.data.accounts.items()
             },
         },
@@ -92,4 +93,20 @@ async def async_get_config_entry_diagnostics(
         },
         "meters": meters,
         "modbus_connections": connections,
+    }
+
+
+def _account(state: AccountState) -> dict[str, Any]:
+    """Return an account as the ledger described it, with its last top-up."""
+    last = state.last_topup
+    return {
+        **state.data.model_dump(mode="json"),
+        "last_topup": None
+        if last is None
+        else {
+            "order_id": last.order_id,
+            "status": str(last.status),
+            "amount_minor": last.amount_minor,
+            "at": None if last.at is None else last.at.isoformat(),
+        },
     }

@@ -58,7 +58,7 @@ class AccountEvents(AccountEntity, EventEntity):
     @callback
     def _on_event(self, account_id: int | None, kind: str, data: dict[str, Any]) -> None:
         account = self.account
-        if account is None or account.data.get("id") != account_id:
+        if account is None or account.data.id != account_id:
             return
         attributes = {k: v for k, v in data.items() if k != "config_entry_id"}
         self._trigger_event(kind, attributes)

@@ -9,26 +9,53 @@ the ledger, which audits it, and rejects the earlier ones of the burst with the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Final, Self
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from prepaid_meter_contract.events import ReadingHeldAlert
+from prepaid_meter_contract.readings import HeldReading
+from prepaid_meter_contract.vocabulary import RESOLUTIONS, StepKind
+from prepaid_meter_contract.wire import format_decimal
 
 from .const import DOMAIN
 
 ISSUE_PREFIX: Final = "reading_held_"
-HOLD_KINDS: Final = ("surge", "reset", "backwards")
-#: What a person may decide for each kind of hold (the ledger enforces the same).
-ACTIONS: Final[dict[str, tuple[str, ...]]] = {
-    "surge": ("reject", "accept"),
-    "reset": ("reject", "rebase"),
-    "backwards": ("reject", "rebase"),
-}
-
-
 #: How many held values an issue lists before it says "and N more".
 LISTED_VALUES: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A reading the ledger's guard holds: which meter, what value, when, and why."""
+
+    id: int
+    meter_id: int
+    value: Decimal
+    at: datetime
+    hold: StepKind
+
+    @classmethod
+    def from_listed(cls, reading: HeldReading) -> Self | None:
+        """Read it from ``GET /readings/held`` (a decided reading has no hold: ``None``)."""
+        if reading.hold is None:
+            return None
+        return cls(reading.id, reading.meter_id, reading.value, reading.at, reading.hold)
+
+    @classmethod
+    def from_alert(cls, alert: ReadingHeldAlert) -> Self:
+        """Read it from the ledger's ``reading_held`` alert."""
+        return cls(alert.reading_id, alert.meter_id, alert.value, alert.at, alert.hold)
+
+
+def followed(readings: Iterable[HeldReading], meter_ids: set[int]) -> dict[int, Held]:
+    """Return the held readings of the followed meters, by reading id."""
+    found = (Held.from_listed(r) for r in readings if r.meter_id in meter_ids)
+    return {held.id: held for held in found if held is not None}
 
 
 def issue_id(entry_id: str, meter_id: int) -> str:
@@ -36,36 +63,25 @@ def issue_id(entry_id: str, meter_id: int) -> str:
     return f"{ISSUE_PREFIX}{entry_id}_{meter_id}"
 
 
-def _listed(readings: list[Mapping[str, Any]]) -> str:
+def _listed(readings: list[Held]) -> str:
     """Return the held values, oldest first, for a person to read."""
-    shown = ", ".join(str(r.get("value")) for r in readings[:LISTED_VALUES])
+    shown = ", ".join(format_decimal(r.value) for r in readings[:LISTED_VALUES])
     more = len(readings) - LISTED_VALUES
     return shown if more <= 0 else f"{shown} (+{more})"
-
-
-def held_from_alert(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a held reading as ``GET /readings/held`` lists it, from an ``alert`` event."""
-    return {
-        "id": payload.get("reading_id"),
-        "meter_id": payload.get("meter_id"),
-        "value": payload.get("value"),
-        "at": payload.get("at"),
-        "hold": payload.get("hold"),
-    }
 
 
 @callback
 def async_sync_issues(
     hass: HomeAssistant,
     entry_id: str,
-    held: Mapping[int, Mapping[str, Any]],
+    held: Mapping[int, Held],
     meter_names: Mapping[int, str],
 ) -> None:
     """Make the entry's repair issues match the held readings: one per meter, no more."""
-    by_meter: dict[int, list[Mapping[str, Any]]] = {}
+    by_meter: dict[int, list[Held]] = {}
     for _, reading in sorted(held.items()):
-        if reading.get("meter_id") in meter_names and reading.get("hold") in HOLD_KINDS:
-            by_meter.setdefault(int(reading["meter_id"]), []).append(reading)
+        if reading.meter_id in meter_names and reading.hold in RESOLUTIONS:
+            by_meter.setdefault(reading.meter_id, []).append(reading)
     wanted = {issue_id(entry_id, meter_id): readings for meter_id, readings in by_meter.items()}
     prefix = f"{ISSUE_PREFIX}{entry_id}_"
     registry = ir.async_get(hass)
@@ -74,8 +90,8 @@ def async_sync_issues(
             ir.async_delete_issue(hass, DOMAIN, existing)
     for issue, readings in wanted.items():
         latest = readings[-1]
-        hold = str(latest["hold"])
-        ids = [int(r["id"]) for r in readings]
+        hold = str(latest.hold)
+        ids = [r.id for r in readings]
         listed = ",".join(map(str, ids))
         current = registry.async_get_issue(DOMAIN, issue)
         if current is not None and current.data is not None and current.data.get("ids") == listed:
@@ -89,9 +105,9 @@ def async_sync_issues(
             severity=ir.IssueSeverity.WARNING,
             translation_key=f"reading_held_{hold}",
             translation_placeholders={
-                "meter": meter_names[int(latest["meter_id"])],
+                "meter": meter_names[latest.meter_id],
                 "value": _listed(readings),
-                "at": str(latest.get("at")),
+                "at": latest.at.isoformat(),
             },
             data={
                 "entry_id": entry_id,

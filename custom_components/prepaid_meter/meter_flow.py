@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import modbus_connection as mc
 import probatio
 from homeassistant.config_entries import ConfigSubentryFlow, SubentryFlowResult
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -24,6 +25,9 @@ from homeassistant.helpers.selector import (
     TextSelector,
     TextSelectorConfig,
 )
+from prepaid_meter_contract.client import LedgerClient
+from prepaid_meter_contract.errors import LedgerAuthError, LedgerError, LedgerRequestError
+from prepaid_meter_contract.resources import TariffSummary
 
 from .const import (
     CONF_ACCOUNT_NAME,
@@ -56,7 +60,6 @@ from .const import (
     PARITY_OPTIONS,
     PROFILE_CUSTOM,
 )
-from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerRequestError
 from .meter_config import line_key, modbus_params, profile_from_config, profile_has_relay_module
 from .meter_errors import (
     DecodeError,
@@ -71,8 +74,6 @@ from .profiles import PROFILES, MeterProfile, ProfileError
 
 #: The ledger's unit for each kind of meter.
 LEDGER_UNITS = {"energy": "kWh", "water": "m3"}
-#: Modbus exception code 1: the meter does not support the function code.
-ILLEGAL_FUNCTION = 1
 CONNECTIONS = [CONNECTION_TCP, CONNECTION_RTU_OVER_TCP, CONNECTION_SERIAL]
 BAUD_RATES = ["1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"]
 
@@ -171,7 +172,7 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         """Start with nothing chosen."""
         self._meter: dict[str, Any] = {}
         self._data: dict[str, Any] = {}
-        self._tariffs: dict[str, dict[str, Any]] = {}
+        self._tariffs: dict[str, TariffSummary] = {}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Ask for the meter's name, model and kind of connection."""
@@ -302,10 +303,8 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         """Ledger meters of this unit that no other meter of this site is linked to."""
         client = self._ledger_client()
         unit = self._unit()
-        accounts = {a["id"]: a for a in await client.async_list("accounts")}
-        self._tariffs = {
-            str(t["id"]): t for t in await client.async_list("tariffs") if t.get("unit") == unit
-        }
+        accounts = {a.id: a for a in await client.async_accounts()}
+        self._tariffs = {str(t.id): t for t in await client.async_tariffs() if t.unit == unit}
         own = self._get_reconfigure_subentry().subentry_id if self.source == "reconfigure" else None
         taken = {
             subentry.data.get(CONF_LEDGER_METER_ID)
@@ -313,12 +312,12 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             if subentry.subentry_id != own
         }
         options = []
-        for meter in await client.async_list("meters"):
-            if meter.get("unit") != unit or meter["id"] in taken:
+        for meter in await client.async_meters():
+            if meter.unit != unit or meter.id in taken:
                 continue
-            account = accounts.get(meter.get("account_id"), {})
-            label = f"{meter['name']} (meter {meter['id']}, account {account.get('name', '-')})"
-            options.append(SelectOptionDict(value=str(meter["id"]), label=label))
+            owner = accounts.get(meter.account_id)
+            label = f"{meter.name} (meter {meter.id}, account {owner.name if owner else '-'})"
+            options.append(SelectOptionDict(value=str(meter.id), label=label))
         return options
 
     async def async_step_ledger_new(
@@ -338,9 +337,9 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             except LedgerError as err:
                 errors["base"], placeholders["detail"] = _ledger_error(err)
             else:
-                return self._async_finish({**self._data, CONF_LEDGER_METER_ID: meter["id"]})
+                return self._async_finish({**self._data, CONF_LEDGER_METER_ID: meter.id})
         tariffs = [
-            SelectOptionDict(value=key, label=f"{t['name']} ({t['currency']})")
+            SelectOptionDict(value=key, label=f"{t.name} ({t.currency})")
             for key, t in self._tariffs.items()
         ]
         schema = probatio.Schema(
@@ -433,7 +432,8 @@ async def _async_probe(link: MeterLink) -> int | None:
         if (
             fallback is None
             or not isinstance(refused, ExceptionResponse)
-            or refused.code != ILLEGAL_FUNCTION
+            # The meter does not support the function code (exception code 1).
+            or not isinstance(refused.error, mc.IllegalFunctionError)
         ):
             raise
         await link.with_profile(link.profile.with_read_function(fallback)).probe()

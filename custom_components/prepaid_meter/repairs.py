@@ -24,8 +24,8 @@ from .const import DOMAIN
 
 if TYPE_CHECKING:
     from . import PrepaidConfigEntry
-from .held_readings import ACTIONS
-from .ledger_client import LedgerAuthError, LedgerError, LedgerRequestError
+from prepaid_meter_contract.errors import LedgerAuthError, LedgerError, LedgerRequestError
+from prepaid_meter_contract.vocabulary import RESOLUTIONS, ResolveAction, StepKind
 
 MAX_REASON = 500
 
@@ -50,7 +50,7 @@ class HeldReadingRepairFlow(RepairsFlow):
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is None or entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="entry_not_loaded")
-        actions = ACTIONS[self._hold]
+        actions = [str(action) for action in RESOLUTIONS[StepKind(self._hold)]]
         errors: dict[str, str] = {}
         issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self._issue_id)
         placeholders = {**((issue and issue.translation_placeholders) or {}), "detail": ""}
@@ -99,10 +99,10 @@ class HeldReadingRepairFlow(RepairsFlow):
         """Send the decision on the latest reading, then reject the earlier ones of the burst."""
         client = entry.runtime_data.client
         *earlier, latest = self._reading_ids
-        await client.async_resolve_reading(latest, action, reason)
+        await client.async_resolve_reading(latest, ResolveAction(action), reason)
         for reading_id in earlier:
             try:
-                await client.async_resolve_reading(reading_id, "reject", reason)
+                await client.async_resolve_reading(reading_id, ResolveAction.REJECT, reason)
             except LedgerRequestError as err:
                 if err.status != 409:  # already decided elsewhere: nothing left to do
                     raise

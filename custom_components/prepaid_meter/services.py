@@ -13,22 +13,25 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import probatio
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.service import async_register_admin_service
+from homeassistant.helpers.service import async_get_config_entry, async_register_admin_service
 from homeassistant.util import dt as dt_util
+from prepaid_meter_contract.client import LedgerClient
+from prepaid_meter_contract.errors import LedgerAuthError, LedgerError, LedgerRequestError
+from prepaid_meter_contract.resources import Account
+from pydantic import BaseModel
 
 from .const import CONF_LEDGER_METER_ID, DOMAIN
-from .ledger_client import LedgerAuthError, LedgerClient, LedgerError, LedgerRequestError
 from .money import MAX_AMOUNT_CHARS, AmountError, major_to_minor
 from .supply_control import SupplyController
 
@@ -63,26 +66,71 @@ ACCOUNT_NUMBER_MIN_DIGITS: Final = 9
 _SEPARATORS: Final = re.compile(r"[\s\-]")
 DEFAULT_RECHECK_REASON: Final = "refresh requested from Home Assistant"
 
+
+def _invalid(key: str, **placeholders: object) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={name: str(value) for name, value in placeholders.items()},
+    )
+
+
+def _drop_blank(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Treat an empty text field (as a cleared form field sends it) as not given."""
+
+    def drop(data: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if key not in keys or value != ""}
+
+    return drop
+
+
+def _refused_as[T](key: str, rule: Callable[[T], T]) -> Callable[[T], T]:
+    """Run a rule over the call's fields; when it fails, refuse the call with our ``key``.
+
+    The rule (which fields go together) is the schema's, so Home Assistant checks it before
+    the action runs; the refusal is a translated validation error, as every other one.
+    """
+
+    def check(data: T) -> T:
+        try:
+            return rule(data)
+        except probatio.Invalid as err:
+            raise _invalid(key) from err
+
+    return check
+
+
 _TARGET: Final = {
     probatio.Optional(ATTR_DEVICE_ID): cv.string,
     probatio.Optional(ATTR_ACCOUNT): cv.string,
     probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
 }
+#: A call names its account by a meter device or by the account, exactly one of them.
+_ONE_TARGET: Final = (
+    _drop_blank(ATTR_DEVICE_ID, ATTR_ACCOUNT, ATTR_CONFIG_ENTRY_ID),
+    _refused_as("target_required", probatio.ExactlyOne(ATTR_DEVICE_ID, ATTR_ACCOUNT)),
+)
 _AMOUNT: Final = probatio.Any(str, int, float)
 
-TOP_UP_SCHEMA: Final = probatio.Schema(
-    {
-        **_TARGET,
-        probatio.Required(ATTR_AMOUNT): _AMOUNT,
-        probatio.Optional(ATTR_REFERENCE): cv.string,
-    }
+TOP_UP_SCHEMA: Final = probatio.All(
+    probatio.Schema(
+        {
+            **_TARGET,
+            probatio.Required(ATTR_AMOUNT): _AMOUNT,
+            probatio.Optional(ATTR_REFERENCE): cv.string,
+        }
+    ),
+    *_ONE_TARGET,
 )
-ADJUST_BALANCE_SCHEMA: Final = probatio.Schema(
-    {
-        **_TARGET,
-        probatio.Required(ATTR_AMOUNT): _AMOUNT,
-        probatio.Required(ATTR_REASON): cv.string,
-    }
+ADJUST_BALANCE_SCHEMA: Final = probatio.All(
+    probatio.Schema(
+        {
+            **_TARGET,
+            probatio.Required(ATTR_AMOUNT): _AMOUNT,
+            probatio.Required(ATTR_REASON): cv.string,
+        }
+    ),
+    *_ONE_TARGET,
 )
 REFRESH_TOP_UP_SCHEMA: Final = probatio.Schema(
     {
@@ -91,32 +139,31 @@ REFRESH_TOP_UP_SCHEMA: Final = probatio.Schema(
         probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
     }
 )
-GET_STATEMENT_SCHEMA: Final = probatio.Schema(
-    {
-        **_TARGET,
-        probatio.Optional(ATTR_FROM): cv.date,
-        probatio.Optional(ATTR_TO): cv.date,
-        probatio.Optional(ATTR_FORMAT, default="json"): probatio.In(["json", "csv"]),
-    }
+GET_STATEMENT_SCHEMA: Final = probatio.All(
+    probatio.Schema(
+        {
+            **_TARGET,
+            probatio.Optional(ATTR_FROM): cv.date,
+            probatio.Optional(ATTR_TO): cv.date,
+            probatio.Optional(ATTR_FORMAT, default="json"): probatio.In(["json", "csv"]),
+        }
+    ),
+    *_ONE_TARGET,
 )
 
 
-SET_SUPPLY_OVERRIDE_SCHEMA: Final = probatio.Schema(
-    {
-        probatio.Required(ATTR_DEVICE_ID): cv.string,
-        probatio.Required(ATTR_SUPPLY): probatio.In(["on", "off", "auto"]),
-        probatio.Optional(ATTR_DURATION): cv.positive_time_period,
-        probatio.Optional(ATTR_UNTIL): cv.datetime,
-    }
+SET_SUPPLY_OVERRIDE_SCHEMA: Final = probatio.All(
+    probatio.Schema(
+        {
+            probatio.Required(ATTR_DEVICE_ID): cv.string,
+            probatio.Required(ATTR_SUPPLY): probatio.In(["on", "off", "auto"]),
+            probatio.Optional(ATTR_DURATION): cv.positive_time_period,
+            probatio.Optional(ATTR_UNTIL): cv.datetime,
+        }
+    ),
+    # An override lasts for a while or until a time (or, without either, until changed).
+    _refused_as("override_duration_or_until", cv.has_at_most_one_key(ATTR_DURATION, ATTR_UNTIL)),
 )
-
-
-def _invalid(key: str, **placeholders: object) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders={name: str(value) for name, value in placeholders.items()},
-    )
 
 
 async def _ledger[T](call: Awaitable[T]) -> T:
@@ -133,6 +180,11 @@ async def _ledger[T](call: Awaitable[T]) -> T:
             translation_key="ledger_unavailable",
             translation_placeholders={"error": str(err)},
         ) from err
+
+
+def as_response(answer: BaseModel) -> ServiceResponse:
+    """Return the ledger's answer as an action's response: the fields the ledger sent."""
+    return answer.model_dump(mode="json", exclude_unset=True)
 
 
 def amount_to_minor(raw: object, target: Target, *, signed: bool) -> int:
@@ -153,7 +205,7 @@ class Target:
     """The ledger site and account an action works on."""
 
     entry: PrepaidConfigEntry
-    account: dict[str, Any]
+    account: Account
 
     @property
     def client(self) -> LedgerClient:
@@ -163,35 +215,50 @@ class Target:
     @property
     def account_id(self) -> int:
         """The ledger's id of the account."""
-        return int(self.account["id"])
+        return self.account.id
 
     @property
     def currency(self) -> str:
         """The account's ISO 4217 currency."""
-        return str(self.account["currency"])
+        return self.account.currency
 
     @property
     def exponent(self) -> int:
         """Decimals of the account's currency, as the ledger states them."""
-        exponent = self.account.get("currency_exponent")
-        if isinstance(exponent, bool) or not isinstance(exponent, int):
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="ledger_too_old",
-                translation_placeholders={"field": "currency_exponent"},
-            )
-        return exponent
+        return self.account.currency_exponent
+
+
+def _loaded_entry(hass: HomeAssistant, config_entry_id: str) -> PrepaidConfigEntry:
+    """Return the loaded site ``config_entry_id``: Home Assistant's checks, in our words.
+
+    Home Assistant's own refusals name the integration by its domain and stop at "not
+    loaded"; ours name the ledger site and say what to check, the same as for a meter's site.
+    """
+    try:
+        entry: PrepaidConfigEntry = async_get_config_entry(hass, DOMAIN, config_entry_id)
+    except ServiceValidationError as err:
+        placeholders = err.translation_placeholders or {}
+        if err.translation_key == "service_config_entry_not_loaded":
+            raise _invalid(
+                "site_not_loaded", site=placeholders.get("entry_title", config_entry_id)
+            ) from err
+        if err.translation_key in {
+            "service_config_entry_not_found",
+            "service_config_entry_wrong_domain",
+        }:
+            raise _invalid("unknown_site", config_entry_id=config_entry_id) from err
+        raise
+    return entry
 
 
 def _loaded_site(hass: HomeAssistant, config_entry_id: str | None) -> PrepaidConfigEntry:
-    """Return the site named by ``config_entry_id``, or the only loaded one."""
+    """Return the site named by ``config_entry_id``, or the only loaded one.
+
+    Without a name this is not Home Assistant's fallback (the only entry, which must be
+    loaded): a second site that failed to load does not block a call for the loaded one.
+    """
     if config_entry_id is not None:
-        entry = hass.config_entries.async_get_entry(config_entry_id)
-        if entry is None or entry.domain != DOMAIN:
-            raise _invalid("unknown_site", config_entry_id=config_entry_id)
-        if entry.state is not ConfigEntryState.LOADED:
-            raise _invalid("site_not_loaded", site=entry.title)
-        return entry
+        return _loaded_entry(hass, config_entry_id)
     loaded: list[PrepaidConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
     if not loaded:
         raise _invalid("no_site_loaded")
@@ -200,29 +267,34 @@ def _loaded_site(hass: HomeAssistant, config_entry_id: str | None) -> PrepaidCon
     return loaded[0]
 
 
-async def _meter_target(hass: HomeAssistant, device_id: str, config_entry_id: str | None) -> Target:
-    """Follow a meter device to its subentry, its ledger meter and that meter's account."""
+def _meter_site(
+    hass: HomeAssistant, device_id: str, config_entry_id: str | None = None
+) -> tuple[PrepaidConfigEntry, ConfigSubentry]:
+    """Return the loaded site of a meter device and the meter's subentry."""
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
         raise _invalid("not_a_meter", device_id=device_id)
     subentry_id = next((ident for domain, ident in device.identifiers if domain == DOMAIN), None)
-    if subentry_id is None:
-        raise _invalid("not_a_meter", device_id=device_id)
     entry = hass.config_entries.async_get_entry(device.config_entry_id)
-    if entry is not None and entry.domain == DOMAIN and subentry_id in entry.subentries:
-        if config_entry_id is not None and config_entry_id != entry.entry_id:
-            raise _invalid("site_mismatch", meter=device.name, site=entry.title)
-        if entry.state is not ConfigEntryState.LOADED:
-            raise _invalid("site_not_loaded", site=entry.title)
-        subentry = entry.subentries[subentry_id]
-        meter_id = subentry.data.get(CONF_LEDGER_METER_ID)
-        if meter_id is None:
-            raise _invalid("meter_not_linked", meter=subentry.title)
-        client: LedgerClient = entry.runtime_data.client
-        meter = await _ledger(client.async_get_meter(int(meter_id)))
-        account = await _ledger(client.async_get_account(int(meter["account_id"])))
-        return Target(entry, account)
-    raise _invalid("not_a_meter", device_id=device_id)
+    subentry = (
+        None if entry is None or entry.domain != DOMAIN else entry.subentries.get(subentry_id or "")
+    )
+    if entry is None or subentry is None:
+        raise _invalid("not_a_meter", device_id=device_id)
+    if config_entry_id is not None and config_entry_id != entry.entry_id:
+        raise _invalid("site_mismatch", meter=device.name, site=entry.title)
+    return _loaded_entry(hass, entry.entry_id), subentry
+
+
+async def _meter_target(hass: HomeAssistant, device_id: str, config_entry_id: str | None) -> Target:
+    """Follow a meter device to its subentry, its ledger meter and that meter's account."""
+    entry, subentry = _meter_site(hass, device_id, config_entry_id)
+    meter_id = subentry.data.get(CONF_LEDGER_METER_ID)
+    if meter_id is None:
+        raise _invalid("meter_not_linked", meter=subentry.title)
+    client: LedgerClient = entry.runtime_data.client
+    meter = await _ledger(client.async_get_meter(int(meter_id)))
+    return Target(entry, await _ledger(client.async_get_account(meter.account_id)))
 
 
 async def _account_target(entry: PrepaidConfigEntry, raw: str) -> Target:
@@ -233,22 +305,18 @@ async def _account_target(entry: PrepaidConfigEntry, raw: str) -> Target:
         raise _invalid("invalid_account", account=raw)
     if len(digits) < ACCOUNT_NUMBER_MIN_DIGITS:
         return Target(entry, await _ledger(client.async_get_account(int(digits))))
-    for account in await _ledger(client.async_list("accounts")):
-        if account.get("number") == digits:
+    for account in await _ledger(client.async_accounts()):
+        if account.number == digits:
             return Target(entry, account)
     raise _invalid("unknown_account_number", account=raw)
 
 
 async def _resolve_target(hass: HomeAssistant, data: dict[str, Any]) -> Target:
-    """Return the site and account a call targets (exactly one of device or account)."""
-    device_id: str | None = data.get(ATTR_DEVICE_ID) or None
-    account: str | None = data.get(ATTR_ACCOUNT) or None
-    config_entry_id: str | None = data.get(ATTR_CONFIG_ENTRY_ID) or None
-    if device_id is not None and account is None:
-        return await _meter_target(hass, device_id, config_entry_id)
-    if account is not None and device_id is None:
-        return await _account_target(_loaded_site(hass, config_entry_id), account)
-    raise _invalid("target_required")
+    """Return the site and account a call targets (its schema let exactly one through)."""
+    config_entry_id: str | None = data.get(ATTR_CONFIG_ENTRY_ID)
+    if ATTR_DEVICE_ID in data:
+        return await _meter_target(hass, data[ATTR_DEVICE_ID], config_entry_id)
+    return await _account_target(_loaded_site(hass, config_entry_id), data[ATTR_ACCOUNT])
 
 
 def _required_text(data: dict[str, Any], field: str) -> str:
@@ -275,7 +343,8 @@ async def _async_top_up(call: ServiceCall) -> ServiceResponse:
     amount = amount_to_minor(call.data[ATTR_AMOUNT], target, signed=False)
     reference = str(call.data.get(ATTR_REFERENCE) or "").strip() or None
     key = top_up_idempotency_key(target.account_id, amount, reference)
-    return await _ledger(target.client.async_top_up(target.account_id, amount, reference, key))
+    order = await _ledger(target.client.async_top_up(target.account_id, amount, reference, key))
+    return as_response(order)
 
 
 async def _async_adjust_balance(call: ServiceCall) -> ServiceResponse:
@@ -292,7 +361,7 @@ async def _async_refresh_top_up(call: ServiceCall) -> ServiceResponse:
     entry = _loaded_site(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID) or None)
     reason = str(call.data.get(ATTR_REASON) or "").strip() or DEFAULT_RECHECK_REASON
     client = entry.runtime_data.client
-    return await _ledger(client.async_recheck_top_up(call.data[ATTR_ORDER_ID], reason))
+    return as_response(await _ledger(client.async_recheck_top_up(call.data[ATTR_ORDER_ID], reason)))
 
 
 async def _async_get_statement(call: ServiceCall) -> ServiceResponse:
@@ -317,23 +386,11 @@ async def _async_get_statement(call: ServiceCall) -> ServiceResponse:
 
 def _meter_controller(hass: HomeAssistant, device_id: str) -> SupplyController:
     """Return the relay controller of a linked meter device with a relay."""
-    device = dr.async_get(hass).async_get(device_id)
-    subentry_id = (
-        None
-        if device is None
-        else next((ident for domain, ident in device.identifiers if domain == DOMAIN), None)
-    )
-    if device is None or subentry_id is None:
-        raise _invalid("not_a_meter", device_id=device_id)
-    entry = hass.config_entries.async_get_entry(device.config_entry_id)
-    if entry is not None and entry.domain == DOMAIN and subentry_id in entry.subentries:
-        if entry.state is not ConfigEntryState.LOADED:
-            raise _invalid("site_not_loaded", site=entry.title)
-        controller: SupplyController | None = entry.runtime_data.supply.get(subentry_id)
-        if controller is None:
-            raise _invalid("no_relay_control", meter=entry.subentries[subentry_id].title)
-        return controller
-    raise _invalid("not_a_meter", device_id=device_id)
+    entry, subentry = _meter_site(hass, device_id)
+    controller: SupplyController | None = entry.runtime_data.supply.get(subentry.subentry_id)
+    if controller is None:
+        raise _invalid("no_relay_control", meter=subentry.title)
+    return controller
 
 
 async def _async_set_supply_override(call: ServiceCall) -> ServiceResponse:
@@ -341,8 +398,6 @@ async def _async_set_supply_override(call: ServiceCall) -> ServiceResponse:
     supply: str = call.data[ATTR_SUPPLY]
     duration: timedelta | None = call.data.get(ATTR_DURATION)
     until = call.data.get(ATTR_UNTIL)
-    if duration is not None and until is not None:
-        raise _invalid("override_duration_or_until")
     if supply == "auto":
         if duration is not None or until is not None:
             raise _invalid("override_duration_or_until")

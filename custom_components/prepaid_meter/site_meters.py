@@ -17,6 +17,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
+from prepaid_meter_contract.client import LedgerClient, LedgerIdentity
 
 from .const import (
     CONF_ENFORCE_WHEN_OFFLINE,
@@ -27,7 +28,6 @@ from .const import (
     SUBENTRY_METER,
 )
 from .coordinator import MeterCoordinator
-from .ledger_client import LedgerClient, LedgerIdentity
 from .ledger_sync import LedgerSync
 from .meter_config import profile_from_config
 from .meter_errors import EndpointConflict

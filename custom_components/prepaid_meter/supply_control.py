@@ -23,7 +23,7 @@ from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from .automation_events import RELAY_FAILED, SUPPLY_CHANGED
+from .automation_events import RELAY_FAILED, SUPPLY_CHANGED, AutomationEvent
 from .const import DEFAULT_SCAN_INTERVAL, DOMAIN
 from .coordinator import MeterCoordinator
 from .ledger_sync import LedgerSync
@@ -113,12 +113,11 @@ class SupplyController:
         """Return what the decision rests on right now."""
         account = self.sync.account_of_meter(self.ledger_meter_id)
         data = self.meter.data
-        supply = account.data.get("supply") if account is not None else None
         return RelayInputs(
             now=dt_util.utcnow(),
             relay_closed=None if data is None else data.relay_closed,
             supply_allowed=None if account is None else account.supply_allowed,
-            supply_reason=supply.get("reason") if isinstance(supply, dict) else None,
+            supply_reason=None if account is None else account.data.supply.reason,
             last_reading_at=None
             if data is None or not self.meter.last_update_success
             else data.read_at,
@@ -206,16 +205,18 @@ class SupplyController:
         )
         account = self.sync.account_of_meter(self.ledger_meter_id)
         self.sync.notify_account_event(
-            None if account is None else account.data.get("id"),
-            RELAY_FAILED,
-            {
-                **self._relay_ids(),
-                "meter": title,
-                "wanted": wanted,
-                "reason": decision.reason,
-                "tries": self.failure.tries,
-                "error": str(err),
-            },
+            None if account is None else account.data.id,
+            AutomationEvent(
+                RELAY_FAILED,
+                {
+                    **self._relay_ids(),
+                    "meter": title,
+                    "wanted": wanted,
+                    "reason": decision.reason,
+                    "tries": self.failure.tries,
+                    "error": str(err),
+                },
+            ),
         )
 
     def _obeyed(self) -> None:
@@ -245,7 +246,7 @@ class SupplyController:
         }
         _LOGGER.info("%s: supply %s (%s)", self.meter.subentry.title, data["state"], reason)
         self.sync.notify_account_event(
-            None if account is None else account.data.get("id"), SUPPLY_CHANGED, data
+            None if account is None else account.data.id, AutomationEvent(SUPPLY_CHANGED, data)
         )
 
     async def async_set_override(self, *, closed: bool, until: datetime | None) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
-from .shared.reading_guard import MeterLimits, classify
+from prepaid_meter_contract.reading_guard import MeterLimits, classify
 
 #: A meter not linked to a ledger has no person deciding on its holds. A held register that
 #: stays consistent with itself this many polls in a row (five minutes at the 10 s poll) is

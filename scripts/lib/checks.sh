@@ -12,6 +12,7 @@ step "ruff check" ruff check .
 step "ruff format" ruff format --check --quiet .
 step "mypy (integration)" mypy --strict custom_components/prepaid_meter
 step "mypy (ledger, Python 3.12)" mypy --strict --python-version 3.12 addon/src/prepaid_ledger
+step "mypy (contract, Python 3.12)" mypy --strict --python-version 3.12 contract/src/prepaid_meter_contract
 step "mypy (simulator)" mypy --strict meter_simulator
 echo "==> pytest"
 python -m pytest --cov --cov-report=term "$@"

@@ -42,7 +42,7 @@ pm_exec() {
   local envs=(
     "PATH=$venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     "VIRTUAL_ENV=$venv" "HOME=${HOME:-/root}" "TERM=${TERM:-dumb}" "LANG=C.UTF-8"
-    "PM_REPO=$PM_REPO" "PYTHONPATH=$PM_REPO:$PM_REPO/addon/src"
+    "PM_REPO=$PM_REPO" "PYTHONPATH=$PM_REPO:$PM_REPO/contract/src:$PM_REPO/addon/src"
   )
   # Home Assistant installs packages with uv, which reads SSL_CERT_FILE rather than pip's settings.
   [ -z "${PIP_CERT:-}" ] || envs+=("SSL_CERT_FILE=$PIP_CERT")

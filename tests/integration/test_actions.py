@@ -7,21 +7,28 @@ JPY 0, KWD 3). After every refused call the ledger is read again to show nothing
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
+import probatio
 import pytest
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from prepaid_meter_contract.client import LedgerClient
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
 from custom_components.prepaid_meter.const import CONF_TOKEN, CONF_URL, DOMAIN
-from custom_components.prepaid_meter.ledger_client import LedgerClient
+from custom_components.prepaid_meter.services import (
+    ADJUST_BALANCE_SCHEMA,
+    GET_STATEMENT_SCHEMA,
+    SET_SUPPLY_OVERRIDE_SCHEMA,
+    TOP_UP_SCHEMA,
+)
 from meter_simulator import MeterSimulator
 from tests.integration.conftest import (
     ACREL_UNIT,
@@ -184,6 +191,77 @@ async def refused(
 async def balance(ledger: LedgerSite, account_id: int) -> int:
     """An account's balance as the ledger reports it."""
     return int((await ledger.call("GET", f"/api/v1/accounts/{account_id}"))["balance_minor"])
+
+
+# ------------------------------------------------------------------ which fields go together
+
+Schema = Callable[[dict[str, Any]], dict[str, Any]]
+BOTH = {"device_id": "a-device", "account": "7"}
+OVERRIDE = {"device_id": "a-device", "supply": "on"}
+
+
+@pytest.mark.parametrize(
+    ("schema", "data", "key"),
+    [
+        (TOP_UP_SCHEMA, {"amount": "1"}, "target_required"),
+        (TOP_UP_SCHEMA, BOTH | {"amount": "1"}, "target_required"),
+        (TOP_UP_SCHEMA, {"device_id": "", "account": "", "amount": "1"}, "target_required"),
+        (TOP_UP_SCHEMA, {"config_entry_id": "a-site", "amount": "1"}, "target_required"),
+        (ADJUST_BALANCE_SCHEMA, {"amount": "1", "reason": "x"}, "target_required"),
+        (ADJUST_BALANCE_SCHEMA, BOTH | {"amount": "1", "reason": "x"}, "target_required"),
+        (GET_STATEMENT_SCHEMA, {}, "target_required"),
+        (GET_STATEMENT_SCHEMA, BOTH | {"format": "csv"}, "target_required"),
+        (
+            SET_SUPPLY_OVERRIDE_SCHEMA,
+            OVERRIDE | {"duration": {"hours": 1}, "until": "2030-01-01 00:00:00"},
+            "override_duration_or_until",
+        ),
+    ],
+)
+def test_schema_refuses_fields_that_do_not_go_together(
+    schema: Schema, data: dict[str, Any], key: str
+) -> None:
+    """The schemas refuse no target, two targets, or two ends of an override: our own words."""
+    with pytest.raises(ServiceValidationError) as info:
+        schema(data)
+    assert (info.value.translation_domain, info.value.translation_key) == (DOMAIN, key)
+
+
+@pytest.mark.parametrize(
+    ("schema", "data", "validated"),
+    [
+        (TOP_UP_SCHEMA, {"device_id": "d", "amount": "1"}, {"device_id": "d", "amount": "1"}),
+        (TOP_UP_SCHEMA, {"account": "7", "amount": 2}, {"account": "7", "amount": 2}),
+        # An empty field, as a cleared form field sends it, is a field not given.
+        (
+            TOP_UP_SCHEMA,
+            {"device_id": "", "account": "7", "config_entry_id": "", "amount": "1"},
+            {"account": "7", "amount": "1"},
+        ),
+        (
+            ADJUST_BALANCE_SCHEMA,
+            {"device_id": "d", "account": "", "amount": "-1", "reason": "x"},
+            {"device_id": "d", "amount": "-1", "reason": "x"},
+        ),
+        (GET_STATEMENT_SCHEMA, {"account": "7"}, {"account": "7", "format": "json"}),
+        (SET_SUPPLY_OVERRIDE_SCHEMA, OVERRIDE, OVERRIDE),
+        (
+            SET_SUPPLY_OVERRIDE_SCHEMA,
+            OVERRIDE | {"duration": {"hours": 1}},
+            OVERRIDE | {"duration": timedelta(hours=1)},
+        ),
+    ],
+)
+def test_schema_takes_fields_that_go_together(
+    schema: Schema, data: dict[str, Any], validated: dict[str, Any]
+) -> None:
+    assert schema(data) == validated
+
+
+def test_schema_names_a_missing_field_before_the_targets() -> None:
+    """A call without an amount is told so (a schema error, as before), not about targets."""
+    with pytest.raises(probatio.Invalid, match="amount"):
+        TOP_UP_SCHEMA(BOTH)
 
 
 # --------------------------------------------------------------------------- top_up
@@ -355,6 +433,40 @@ async def test_targets_that_do_not_resolve(
         amount | {"account": "1", "config_entry_id": "nope"},
         "unknown_site",
     )
+    other_integration = MockConfigEntry(domain="other_domain", title="Not a ledger")
+    other_integration.add_to_hass(hass)
+    err = await refused(
+        hass,
+        ledger,
+        "top_up",
+        amount | {"account": "1", "config_entry_id": other_integration.entry_id},
+        "unknown_site",
+    )
+    assert err.translation_placeholders == {"config_entry_id": other_integration.entry_id}
+
+
+async def test_every_account_action_takes_exactly_one_target(
+    hass: HomeAssistant, ledger: LedgerSite, site: Site
+) -> None:
+    both = {"device_id": site.linked, "account": str(site.room["id"])}
+    for service, data in (
+        ("top_up", {"amount": "1"}),
+        ("adjust_balance", {"amount": "1", "reason": "x"}),
+        ("get_statement", {}),
+    ):
+        await refused(hass, ledger, service, data, "target_required")
+        await refused(hass, ledger, service, data | both, "target_required")
+        blank = {"device_id": "", "account": ""}
+        await refused(hass, ledger, service, data | blank, "target_required")
+    # Empty fields, as a cleared form sends them, are fields not given.
+    order = await act(
+        hass,
+        "top_up",
+        {"device_id": "", "account": str(site.jpy["id"]), "config_entry_id": "", "amount": 5},
+    )
+    assert (order["account_id"], order["amount_minor"]) == (site.jpy["id"], 5)
+    result = await act(hass, "get_statement", {"device_id": site.linked, "account": ""})
+    assert result["account_id"] == site.room["id"]
 
 
 async def test_several_sites_need_a_site_for_an_account(

@@ -11,13 +11,27 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import aiohttp
 import pytest
-
-from custom_components.prepaid_meter.ledger_client import LedgerClient, LedgerConnectionError
+from prepaid_meter_contract.client import LedgerClient
+from prepaid_meter_contract.errors import LedgerConnectionError
+from prepaid_meter_contract.readings import Reading
+from prepaid_meter_contract.vocabulary import ResolveAction
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
+READING = Reading(meter_id=1, value=Decimal(1), at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+#: What the ledger answers on each path (shaped as docs/api.md and the OpenAPI describe them).
+ANSWERS = {
+    "/api/v1/health": {"status": "ok", "ledger_id": "x", "version": "1"},
+    "/api/v1/whoami": {"scope": "integration", "account_id": None},
+    "/api/v1/readings": {"received": 1, "meters": []},
+    "/api/v1/readings/7/resolve": {},
+}
 
 
 class DroppingServer:
@@ -43,7 +57,8 @@ class DroppingServer:
         if len(self.requests) <= self.drops:
             writer.close()
             return
-        body = json.dumps({"accepted": 1, "ledger_id": "x", "version": "1"}).encode()
+        path = head.split(b" ", 2)[1].decode()
+        body = json.dumps(ANSWERS[path]).encode()
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -68,17 +83,21 @@ async def test_a_get_lost_to_a_closing_connection_is_sent_again_by_aiohttp(
     dropping: tuple[DroppingServer, LedgerClient],
 ) -> None:
     server, client = dropping
-    answer = await client.async_get("health")
-    assert answer["ledger_id"] == "x"
-    assert server.requests == [b"GET /api/v1/health HTTP/1.1"] * 2
+    identity = await client.async_identify()
+    assert identity.ledger_id == "x"
+    assert server.requests == [
+        b"GET /api/v1/health HTTP/1.1",
+        b"GET /api/v1/health HTTP/1.1",
+        b"GET /api/v1/whoami HTTP/1.1",
+    ]
 
 
 async def test_readings_are_sent_again_since_re_sends_are_free(
     dropping: tuple[DroppingServer, LedgerClient],
 ) -> None:
     server, client = dropping
-    answer = await client.async_post_readings([{"meter_id": 1, "value": "1", "at": "x"}])
-    assert answer["accepted"] == 1
+    answer = await client.async_post_readings([READING])
+    assert answer.received == 1
     assert server.requests == [b"POST /api/v1/readings HTTP/1.1"] * 2
 
 
@@ -87,7 +106,7 @@ async def test_a_post_that_could_act_twice_is_not_repeated(
 ) -> None:
     server, client = dropping
     with pytest.raises(LedgerConnectionError):
-        await client.async_resolve_reading(7, "accept", "checked")
+        await client.async_resolve_reading(7, ResolveAction.ACCEPT, "checked")
     assert len(server.requests) == 1
 
 
@@ -95,5 +114,5 @@ async def test_only_one_retry(dropping: tuple[DroppingServer, LedgerClient]) -> 
     server, client = dropping
     server.drops = 5
     with pytest.raises(LedgerConnectionError):
-        await client.async_post_readings([{"meter_id": 1, "value": "1", "at": "x"}])
+        await client.async_post_readings([READING])
     assert len(server.requests) == 2

@@ -446,13 +446,13 @@ async def test_queue_is_bounded_oldest_first(hass: HomeAssistant) -> None:
     start = dt_util.utcnow()
     with patch("custom_components.prepaid_meter.reading_queue.MAX_QUEUED", 3):
         for minute in range(5):
-            queue.add(1, str(minute), start + timedelta(minutes=minute))
-    assert [item["value"] for item in queue.head()] == ["2", "3", "4"]
+            queue.add(1, Decimal(minute), start + timedelta(minutes=minute))
+    assert [item.value for item in queue.head()] == [2, 3, 4]
     assert queue.stats().dropped == 2
     await queue.async_save()
     again = ReadingQueue(hass, "bound-test")
     await again.async_load()
-    assert [item["value"] for item in again.head()] == ["2", "3", "4"]
+    assert [item.value for item in again.head()] == [2, 3, 4]
     assert again.stats().dropped == 2
 
 

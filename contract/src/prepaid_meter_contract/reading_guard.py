@@ -8,7 +8,8 @@ consumption; it is told apart as noise (a small step back), the wrap of a fixed-
 counter, a reset or swap (near zero after a large total) or garbage, and only noise and a
 consistent wrap are decided without a person.
 
-Pure functions of decimals and times; the charging service applies the verdict.
+Pure functions of decimals and times. Both halves apply them: the ledger decides what is
+charged, the integration what total an entity may show.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+
+from prepaid_meter_contract.vocabulary import HELD_KINDS, StepKind
 
 #: The margin on top of maximum power x elapsed time: 10 % (mains voltage may run 10 % above
 #: nominal, EN 50160) ...
@@ -27,10 +29,6 @@ ABSOLUTE_MARGIN_TIME = timedelta(minutes=1)
 #: A total this many margins (one minute at full power each) above zero counts as "large": a
 #: drop to near zero from there is a reset or a swap, not a meter that has barely started.
 LARGE_TOTAL_MARGINS = 10
-
-StepKind = Literal["consumption", "wrap", "noise", "surge", "reset", "backwards"]
-#: The kinds a person must decide on; the rest are charged (consumption, wrap) or ignored.
-HELD_KINDS: frozenset[str] = frozenset({"surge", "reset", "backwards"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +79,17 @@ def classify(
     if value >= last_value:
         quantity = value - last_value
         if quantity <= allowed:
-            return Step("consumption", quantity, allowed)
-        return Step("surge", quantity, allowed)
+            return Step(StepKind.CONSUMPTION, quantity, allowed)
+        return Step(StepKind.SURGE, quantity, allowed)
     if last_value - value <= limits.absolute_margin():
-        return Step("noise", Decimal(0), allowed)
+        return Step(StepKind.NOISE, Decimal(0), allowed)
     if limits.register_modulus is not None and last_value < limits.register_modulus:
         wrapped = limits.register_modulus - last_value + value
         if wrapped <= allowed:
-            return Step("wrap", wrapped, allowed)
+            return Step(StepKind.WRAP, wrapped, allowed)
     if value <= allowed and last_value > limits.absolute_margin() * LARGE_TOTAL_MARGINS:
-        return Step("reset", Decimal(0), allowed)
-    return Step("backwards", Decimal(0), allowed)
+        return Step(StepKind.RESET, Decimal(0), allowed)
+    return Step(StepKind.BACKWARDS, Decimal(0), allowed)
 
 
 def _hours(span: timedelta) -> Decimal:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from prepaid_ledger.domain.meter_ratings import default_max_power, default_register_modulus
-from prepaid_ledger.domain.reading_guard import MeterLimits, classify
+from prepaid_meter_contract.meter_ratings import default_max_power, default_register_modulus
+from prepaid_meter_contract.reading_guard import MeterLimits, classify
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 # Eastron SDM120: 45 A maximum x 230 V = 10.35 kW.

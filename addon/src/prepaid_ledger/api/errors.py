@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from prepaid_meter_contract.errors import ErrorBody, ErrorDetail
 
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.services.accounts import ConflictError
@@ -30,11 +31,18 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    field: str | None = None,
 ) -> web.Response:
-    """Return the JSON error body."""
+    """Return the contract's error body (``field``: the value at fault, when there is one)."""
+    detail = ErrorDetail(code=code, message=message, field=field)
     return web.json_response(
-        {"error": {"code": code, "message": message}}, status=status, headers=headers
+        ErrorBody(error=detail).model_dump(mode="json", exclude_none=True),
+        status=status,
+        headers=headers,
     )
 
 
@@ -57,7 +65,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as err:
         return error_response(err.status, err.code, err.message, err.headers)
     except InputError as err:
-        return error_response(422, err.code, err.message)
+        return error_response(422, err.code, err.message, field=err.field)
     except NotFoundError as err:
         return error_response(404, "not_found", err.message)
     except ConflictError as err:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from prepaid_ledger.api.errors import read_json
 from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.services.validation import require_id, require_mapping
+from prepaid_ledger.services.validation import parse_model, require_id, require_mapping
+from prepaid_ledger.store.models import utcnow
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
@@ -35,3 +37,8 @@ def limit_param(request: web.Request) -> int:
 async def json_body(request: web.Request) -> dict[str, Any]:
     """Return the request body, which must be a JSON object."""
     return dict(require_mapping(await read_json(request)))
+
+
+async def parse_body[M: BaseModel](request: web.Request, model: type[M]) -> M:
+    """Read the request body into a contract model: once, at the edge (422 names the field)."""
+    return parse_model(model, await read_json(request), now=utcnow())

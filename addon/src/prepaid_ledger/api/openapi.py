@@ -8,11 +8,28 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from prepaid_meter_contract.errors import ErrorBody
+from prepaid_meter_contract.readings import (
+    HeldReading,
+    ReadingsBatch,
+    ReadingsResult,
+    ResolvedReading,
+    ResolveReading,
+)
+from prepaid_meter_contract.resources import Meter, MeterStatus, Supply
+from prepaid_meter_contract.wire import EARLIEST_TIME, LATEST_TIME
+from pydantic import BaseModel
+from pydantic.json_schema import (
+    GenerateJsonSchema,
+    JsonSchemaMode,
+    JsonSchemaValue,
+    models_json_schema,
+)
+from pydantic_core import core_schema
 
 from prepaid_ledger import __version__
 from prepaid_ledger.domain.money import MAX_MINOR
 from prepaid_ledger.services.topups import STATUSES as ORDER_STATUSES
-from prepaid_ledger.services.validation import EARLIEST_TIME, LATEST_TIME
 
 type Schema = dict[str, Any]
 
@@ -40,7 +57,7 @@ def _errors(*codes: int) -> dict[str, Schema]:
         422: "Invalid input",
         502: "The payment provider did not answer",
     }
-    return {str(code): _json(_ref("Error"), texts[code]) for code in codes}
+    return {str(code): _json(_ref("ErrorBody"), texts[code]) for code in codes}
 
 
 def _op(
@@ -87,14 +104,6 @@ _TIME_IN = _TIME | {
 #: Money a request sets (domain/money.py).
 _MINOR_SETTING = {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}
 _NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
-_GUARD_LIMITS = {
-    "type": "object",
-    "description": "What the reading guard allows (settings, else model defaults)",
-    "properties": {
-        "max_power": {"type": "string"},
-        "register_modulus": {"type": "string", "nullable": True},
-    },
-}
 _SEGMENT = {
     "type": "object",
     "required": ["start", "price"],
@@ -106,26 +115,6 @@ _SEGMENT = {
 }
 
 SCHEMAS: dict[str, Schema] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }
-        },
-    },
-    "Supply": {
-        "type": "object",
-        "required": ["allowed", "reason", "changes_at"],
-        "properties": {
-            "allowed": {"type": "boolean"},
-            "reason": {"type": "string"},
-            "changes_at": _NULLABLE_TIME,
-        },
-    },
     "TariffInput": {
         "type": "object",
         "required": ["name", "currency", "unit", "kind"],
@@ -277,123 +266,6 @@ SCHEMAS: dict[str, Schema] = {
             "model": {"type": "string", "nullable": True, "maxLength": 64},
             "max_power": {**_DECIMAL, "nullable": True},
             "register_modulus": {**_DECIMAL, "nullable": True},
-        },
-    },
-    "HeldReading": {
-        "type": "object",
-        "required": ["id", "meter_id", "account_id", "value", "at", "status"],
-        "properties": {
-            "id": {"type": "integer"},
-            "meter_id": {"type": "integer"},
-            "account_id": {"type": "integer"},
-            "value": {"type": "string"},
-            "at": _TIME,
-            "status": {"type": "string"},
-            "hold": {
-                "type": "string",
-                "nullable": True,
-                "enum": ["surge", "reset", "backwards", None],
-            },
-            "charged_minor": {"type": "integer"},
-            "received_at": _TIME,
-        },
-    },
-    "Meter": {
-        "type": "object",
-        "required": ["id", "name", "unit", "account_id", "tariff_id"],
-        "properties": {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
-            "unit": {"type": "string"},
-            "account_id": {"type": "integer"},
-            "tariff_id": {"type": "integer"},
-            "last_value": {"type": "string", "nullable": True},
-            "last_at": _NULLABLE_TIME,
-            "created_at": _TIME,
-            "model": {"type": "string", "nullable": True},
-            "max_power": {"type": "string", "nullable": True},
-            "register_modulus": {"type": "string", "nullable": True},
-            "limits": _GUARD_LIMITS,
-        },
-    },
-    "MeterStatus": {
-        "type": "object",
-        "required": ["meter_id", "account_id", "currency", "unit", "cost_total_minor", "price"],
-        "properties": {
-            "meter_id": {"type": "integer"},
-            "account_id": {"type": "integer"},
-            "currency": {"type": "string"},
-            "unit": {"type": "string"},
-            "cost_total_minor": {"type": "integer"},
-            "price": {
-                "type": "object",
-                "required": ["per_unit", "band", "kind"],
-                "properties": {
-                    "per_unit": {"type": "string"},
-                    "band": {"type": "string"},
-                    "kind": {"type": "string"},
-                },
-            },
-            "days_left": {"type": "string", "nullable": True},
-            "forecast_days": {"type": "integer"},
-            "last_value": {"type": "string", "nullable": True},
-            "last_at": {"type": "string", "format": "date-time", "nullable": True},
-            "limits": _GUARD_LIMITS,
-        },
-    },
-    "ReadingsInput": {
-        "type": "object",
-        "required": ["readings"],
-        "properties": {
-            "readings": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 5000,
-                "items": {
-                    "type": "object",
-                    "required": ["meter_id", "value", "at"],
-                    "properties": {
-                        "meter_id": {"type": "integer"},
-                        "value": _DECIMAL,
-                        "at": _TIME_IN,
-                    },
-                },
-            }
-        },
-    },
-    "ReadingsResult": {
-        "type": "object",
-        "required": ["received", "meters"],
-        "properties": {
-            "received": {"type": "integer"},
-            "meters": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": [
-                        "meter_id",
-                        "account_id",
-                        "charged_minor",
-                        "balance_minor",
-                        "supply",
-                    ],
-                    "properties": {
-                        "meter_id": {"type": "integer"},
-                        "account_id": {"type": "integer"},
-                        "accepted": {"type": "integer"},
-                        "baseline": {"type": "integer"},
-                        "duplicates": {"type": "integer"},
-                        "flagged": {"type": "integer"},
-                        "held": {"type": "integer"},
-                        "ignored_noise": {"type": "integer"},
-                        "unbilled": {"type": "integer"},
-                        "charged_minor": {"type": "integer"},
-                        "standing_charged_minor": {"type": "integer"},
-                        "balance_minor": {"type": "integer"},
-                        "supply": _ref("Supply"),
-                    },
-                },
-            },
         },
     },
     "TopupInput": {
@@ -728,7 +600,7 @@ def _paths() -> dict[str, Schema]:
             "post": _op(
                 "Ingest a batch of readings (admin, integration)",
                 _json(_ref("ReadingsResult")),
-                body=_ref("ReadingsInput"),
+                body=_ref("ReadingsBatch"),
                 errors=(400, 401, 403, 422),
             )
         },
@@ -749,16 +621,9 @@ def _paths() -> dict[str, Schema]:
         "/api/v1/readings/{id}/resolve": {
             "post": _op(
                 "Accept (a surge), reject, or re-base from (a reset) a held reading; audited",
-                _json(_ref("HeldReading")),
+                _json(_ref("ResolvedReading")),
                 params=[_ID],
-                body={
-                    "type": "object",
-                    "required": ["action", "reason"],
-                    "properties": {
-                        "action": {"type": "string", "enum": ["accept", "reject", "rebase"]},
-                        "reason": {"type": "string", "minLength": 1, "maxLength": 500},
-                    },
-                },
+                body=_ref("ResolveReading"),
                 errors=(400, 401, 403, 404, 409, 422),
             )
         },
@@ -906,6 +771,54 @@ def _paths() -> dict[str, Schema]:
     }
 
 
+class OpenApi30Schema(GenerateJsonSchema):
+    """pydantic's JSON Schema, written the way OpenAPI 3.0 reads it.
+
+    OpenAPI 3.0 knows ``nullable`` rather than a ``null`` type, and ``enum`` rather than
+    ``const``; everything else pydantic writes is valid there as it is.
+    """
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        """Write ``X | None`` as X with ``nullable: true``."""
+        inner = self.generate_inner(schema["schema"])
+        if "$ref" in inner:
+            return {"allOf": [inner], "nullable": True}
+        return {**inner, "nullable": True}
+
+    def literal_schema(self, schema: core_schema.LiteralSchema) -> JsonSchemaValue:
+        """Write a single allowed value as a one-value ``enum``."""
+        result = super().literal_schema(schema)
+        if "const" in result:
+            result["enum"] = [result.pop("const")]
+        return result
+
+
+#: The contract's models, by how they are used: request bodies are described as the ledger
+#: validates them, responses as it writes them.
+_REQUESTS: tuple[type[BaseModel], ...] = (ReadingsBatch, ResolveReading)
+_RESPONSES: tuple[type[BaseModel], ...] = (
+    ErrorBody,
+    Supply,
+    HeldReading,
+    ResolvedReading,
+    Meter,
+    MeterStatus,
+    ReadingsResult,
+)
+
+
+def contract_schemas() -> dict[str, Schema]:
+    """Return the components generated from the contract's models (their ``$defs``)."""
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((model, "validation") for model in _REQUESTS),
+        *((model, "serialization") for model in _RESPONSES),
+    ]
+    _, document = models_json_schema(
+        models, ref_template="#/components/schemas/{model}", schema_generator=OpenApi30Schema
+    )
+    return dict(document["$defs"])
+
+
 def openapi_document() -> dict[str, Any]:
     """Return the OpenAPI document."""
     return {
@@ -918,7 +831,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": SCHEMAS | contract_schemas(),
         },
         "security": [{"bearer": []}],
         "paths": _paths(),

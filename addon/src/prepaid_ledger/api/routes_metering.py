@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prepaid_meter_contract.readings import ReadingsBatch
 
 from prepaid_ledger.api.auth import (
     require_account_access,
     require_scope,
 )
 from prepaid_ledger.api.context import db_of
-from prepaid_ledger.api.http_helpers import json_body, path_id, query_int
+from prepaid_ledger.api.http_helpers import json_body, parse_body, path_id, query_int
 from prepaid_ledger.services import held_readings, meter_status, meters, readings, tariffs
 from prepaid_ledger.store.models import utcnow
 
@@ -132,10 +133,9 @@ async def post_meter_replace(request: web.Request) -> web.Response:
 async def post_readings(request: web.Request) -> web.Response:
     """Ingest a batch of readings (admin, integration)."""
     principal = require_scope(request, "admin", "integration")
-    body = await json_body(request)
-    readings.parse_batch(body, utcnow())  # fail fast on bad input before taking the write lock
-    result = await db_of(request).write(lambda s: readings.ingest(s, body, principal.actor))
-    return web.json_response(result)
+    batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
+    result = await db_of(request).write(lambda s: readings.ingest(s, batch, principal.actor))
+    return web.json_response(result.model_dump(mode="json"))
 
 
 @routes.get("/api/v1/readings/held")

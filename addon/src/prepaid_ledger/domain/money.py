@@ -6,11 +6,13 @@ context that raises instead of silently rounding.
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Final
 
-from prepaid_ledger.domain.errors import InputError
+from prepaid_meter_contract.wire import check_decimal, check_non_negative_decimal
+from prepaid_meter_contract.wire import format_decimal as format_decimal  # noqa: PLC0414 - re-exported
+
+from prepaid_ledger.domain.errors import InputError, wire_rule
 
 #: Context for exact arithmetic: any operation that would have to round raises ``Inexact``.
 EXACT: Final = Context(prec=100, traps=[InvalidOperation, Inexact, Overflow])
@@ -197,10 +199,6 @@ _TWO_DECIMAL_CODES: Final = [
 ]
 _EXPONENTS.update(dict.fromkeys(_TWO_DECIMAL_CODES, 2))
 
-#: Longest decimal string accepted; keeps products of quantity and price exact and cheap.
-MAX_DECIMAL_CHARS: Final = 32
-_DECIMAL_RE: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-
 
 def currency_exponent(code: str) -> int:
     """Return the number of minor-unit decimals of an ISO 4217 currency (``"EUR"`` -> 2)."""
@@ -227,37 +225,15 @@ def parse_currency(value: object, field: str = "currency") -> str:
 
 
 def parse_decimal(value: object, field: str) -> Decimal:
-    """Parse a plain decimal string such as ``"0.2513"`` or ``"-12"``.
-
-    Floats, ints, booleans, exponents, NaN, infinities, blanks and over-long strings are
-    refused so that every amount comes from exact text.
-    """
-    if not isinstance(value, str):
-        raise InputError(
-            "invalid_decimal",
-            f'{field} must be a decimal string such as "0.25", not {type(value).__name__}',
-        )
-    if len(value) > MAX_DECIMAL_CHARS or not _DECIMAL_RE.fullmatch(value):
-        shown = value if len(value) <= MAX_DECIMAL_CHARS else value[:MAX_DECIMAL_CHARS] + "..."
-        raise InputError(
-            "invalid_decimal",
-            f'{field} must be a plain decimal string such as "0.25" '
-            f"(at most {MAX_DECIMAL_CHARS} characters, no exponent); got {shown!r}",
-        )
-    return Decimal(value)
+    """Parse a plain decimal string such as ``"0.2513"`` or ``"-12"`` (the contract's rule)."""
+    with wire_rule(field):
+        return check_decimal(value)
 
 
 def parse_non_negative_decimal(value: object, field: str) -> Decimal:
     """Parse a decimal string that must not be negative (prices, meter values, band limits)."""
-    number = parse_decimal(value, field)
-    if number < 0:
-        raise InputError("negative_decimal", f"{field} must not be negative; got {value!r}")
-    return number.copy_abs()  # turns "-0" into "0" without rounding
-
-
-def format_decimal(value: Decimal) -> str:
-    """Render a decimal as a plain string without exponent (inverse of ``parse_decimal``)."""
-    return f"{value.copy_abs() if value.is_zero() else value:f}"
+    with wire_rule(field):
+        return check_non_negative_decimal(value)
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
 
+from prepaid_meter_contract.vocabulary import SupplyReason
+
 from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.localtime import local_to_instant, require_aware
 from prepaid_ledger.domain.money import parse_minor
@@ -28,14 +30,14 @@ _MINUTES_PER_DAY: Final = 24 * 60
 _HHMM: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|(24):(00)")
 
 # Stable reason codes carried by SupplyDecision.reason.
-PROTECTED: Final = "protected"
-CREDIT: Final = "credit"
-EMERGENCY_CREDIT: Final = "emergency_credit"
-GRACE: Final = "grace"
-FRIENDLY_HOURS: Final = "friendly_hours"
-HOLIDAY: Final = "holiday"
-EXHAUSTED: Final = "exhausted"
-AWAITING_RECONNECT_MARGIN: Final = "awaiting_reconnect_margin"
+PROTECTED: Final = SupplyReason.PROTECTED
+CREDIT: Final = SupplyReason.CREDIT
+EMERGENCY_CREDIT: Final = SupplyReason.EMERGENCY_CREDIT
+GRACE: Final = SupplyReason.GRACE
+FRIENDLY_HOURS: Final = SupplyReason.FRIENDLY_HOURS
+HOLIDAY: Final = SupplyReason.HOLIDAY
+EXHAUSTED: Final = SupplyReason.EXHAUSTED
+AWAITING_RECONNECT_MARGIN: Final = SupplyReason.AWAITING_RECONNECT_MARGIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +176,7 @@ def _wall(day: date, minute: int, tz: tzinfo) -> datetime:
 
 def _intervals_starting_on(
     hours: FriendlyHours, day: date, tz: tzinfo
-) -> list[tuple[datetime, datetime, str]]:
+) -> list[tuple[datetime, datetime, SupplyReason]]:
     found = [
         (_wall(day, w.start_minute, tz), _wall(day, w.end_minute, tz), FRIENDLY_HOURS)
         for w in hours.weekly[day.weekday()]
@@ -186,7 +188,7 @@ def _intervals_starting_on(
 
 def _covering(
     hours: FriendlyHours, tz: tzinfo, instant: datetime
-) -> list[tuple[datetime, datetime, str]]:
+) -> list[tuple[datetime, datetime, SupplyReason]]:
     local_day = instant.astimezone(tz).date()
     return [
         interval
@@ -198,7 +200,7 @@ def _covering(
 
 def protection_at(
     hours: FriendlyHours, tz: tzinfo, instant: datetime
-) -> tuple[str, datetime | None] | None:
+) -> tuple[SupplyReason, datetime | None] | None:
     """Return why cutting is barred at ``instant`` and when that protection ends.
 
     ``None`` means the instant is outside friendly hours and holidays. The end is that of the
@@ -284,7 +286,7 @@ class SupplyDecision:
     """Whether supply is allowed, a stable reason code, and when ``allowed`` next flips."""
 
     allowed: bool
-    reason: str
+    reason: SupplyReason
     changes_at: datetime | None
 
 

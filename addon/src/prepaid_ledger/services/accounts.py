@@ -7,6 +7,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from prepaid_meter_contract.events import (
+    AccountUpdated,
+    LowBalanceAlert,
+    SupplyCutScheduledAlert,
+    event_json,
+)
+from prepaid_meter_contract.resources import Supply
+from prepaid_meter_contract.vocabulary import AccountStatus, AlertKind, SupplyReason
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -163,17 +171,22 @@ def supply_state(account: Account, balance_minor: int) -> SupplyState:
 def decide(account: Account, balance_minor: int, now: datetime) -> SupplyDecision:
     """Return the supply decision for an account now."""
     if account.status == "closed":
-        return SupplyDecision(allowed=False, reason="closed", changes_at=None)
+        return SupplyDecision(allowed=False, reason=SupplyReason.CLOSED, changes_at=None)
     return decide_supply(supply_state(account, balance_minor), now)
+
+
+def supply_of(decision: SupplyDecision) -> Supply:
+    """Return a supply decision as the contract describes it."""
+    return Supply(
+        allowed=decision.allowed,
+        reason=SupplyReason(decision.reason),
+        changes_at=decision.changes_at,
+    )
 
 
 def supply_json(decision: SupplyDecision) -> dict[str, Any]:
     """Return the API shape of a supply decision."""
-    return {
-        "allowed": decision.allowed,
-        "reason": decision.reason,
-        "changes_at": decision.changes_at.isoformat() if decision.changes_at else None,
-    }
+    return supply_of(decision).model_dump(mode="json")
 
 
 async def account_view(session: AsyncSession, account: Account, now: datetime) -> dict[str, Any]:
@@ -207,8 +220,12 @@ async def account_view(session: AsyncSession, account: Account, now: datetime) -
     }
 
 
-async def refresh_account(session: AsyncSession, account: Account, now: datetime) -> None:
-    """After a balance change: update supply state, raise alerts, emit account.updated."""
+async def refresh_account(session: AsyncSession, account: Account, now: datetime) -> AccountUpdated:
+    """After a balance change: update supply state, raise alerts, emit account.updated.
+
+    Returns the account's state as published (also when nothing changed and nothing was
+    emitted), so a caller can answer with it.
+    """
     balance = await balance_of(session, account)
     settings = account.settings
     emergency = int(settings.get("emergency_credit_minor", 0))
@@ -224,42 +241,41 @@ async def refresh_account(session: AsyncSession, account: Account, now: datetime
     if level > account.alert_level:
         events.emit(
             session,
-            "alert",
             account.id,
-            {
-                "kind": f"low_balance_level_{level}",
-                "account_id": account.id,
-                "balance_minor": balance,
-                "threshold_minor": levels[level - 1],
-            },
+            LowBalanceAlert(
+                kind=AlertKind.LOW_BALANCE_LEVEL_1 if level == 1 else AlertKind.LOW_BALANCE_LEVEL_2,
+                account_id=account.id,
+                balance_minor=balance,
+                threshold_minor=levels[level - 1],
+            ),
         )
     account.alert_level = level
     cut_at = decision.changes_at if decision.allowed and exhausted else None
     if cut_at is not None and cut_at != account.cut_scheduled_at:
         events.emit(
             session,
-            "alert",
             account.id,
-            {
-                "kind": "supply_cut_scheduled",
-                "account_id": account.id,
-                "at": cut_at.isoformat(),
-                "reason": decision.reason,
-            },
+            SupplyCutScheduledAlert(
+                kind=AlertKind.SUPPLY_CUT_SCHEDULED,
+                account_id=account.id,
+                at=cut_at,
+                reason=decision.reason,
+            ),
         )
     account.cut_scheduled_at = cut_at
-    published = {
-        "account_id": account.id,
-        "balance_minor": balance,
-        "emergency_credit_remaining_minor": emergency_credit_remaining(balance, emergency),
-        "debt_minor": debt_minor(balance),
-        "low_balance_level": level,
-        "currency": account.currency,
-        "supply": supply_json(decision),
-    }
-    if published != account.last_published:  # readings that change nothing stay quiet
-        account.last_published = published
-        events.emit(session, "account.updated", account.id, published)
+    published = AccountUpdated(
+        account_id=account.id,
+        balance_minor=balance,
+        emergency_credit_remaining_minor=emergency_credit_remaining(balance, emergency),
+        debt_minor=debt_minor(balance),
+        low_balance_level=level,
+        currency=account.currency,
+        supply=supply_of(decision),
+    )
+    if event_json(published) != account.last_published:  # readings that change nothing stay quiet
+        account.last_published = event_json(published)
+        events.emit(session, account.id, published)
+    return published
 
 
 _EDITABLE = frozenset(
@@ -369,14 +385,16 @@ async def close_account(
     )
     events.emit(
         session,
-        "account.updated",
         account.id,
-        {
-            "account_id": account.id,
-            "balance_minor": 0,
-            "currency": account.currency,
-            "supply": after["supply"],
-            "status": "closed",
-        },
+        AccountUpdated(
+            account_id=account.id,
+            balance_minor=0,
+            emergency_credit_remaining_minor=after["emergency_credit_remaining_minor"],
+            debt_minor=0,
+            low_balance_level=after["low_balance_level"],
+            currency=account.currency,
+            supply=supply_of(decide(account, 0, now)),
+            status=AccountStatus.CLOSED,
+        ),
     )
     return after | {"settlement": settlement}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
+from prepaid_meter_contract.events import StreamPayload, event_json
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,11 +12,12 @@ from prepaid_ledger.store.models import StreamEvent
 from prepaid_ledger.store.stream import queue_event
 
 
-def emit(
-    session: AsyncSession, event_type: str, account_id: int | None, payload: dict[str, Any]
-) -> None:
-    """Queue an event; it is written with the transaction and visible when it commits."""
-    queue_event(session, StreamEvent(type=event_type, account_id=account_id, payload=payload))
+def emit(session: AsyncSession, account_id: int | None, event: StreamPayload) -> None:
+    """Queue an event of an account (tenants see their own); written with the transaction."""
+    queue_event(
+        session,
+        StreamEvent(type=event.event_type, account_id=account_id, payload=event_json(event)),
+    )
 
 
 async def prune(session: AsyncSession, before: datetime) -> int:

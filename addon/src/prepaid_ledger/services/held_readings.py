@@ -18,10 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from prepaid_meter_contract.events import ReadingResolved
+from prepaid_meter_contract.vocabulary import ReadingStatus, ResolveAction
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.domain.money import format_decimal
 from prepaid_ledger.services import audit, events
 from prepaid_ledger.services.accounts import ConflictError, get_account, refresh_account
 from prepaid_ledger.services.lookup import load_by_id
@@ -46,7 +49,7 @@ def held_json(row: Reading) -> dict[str, Any]:
         "id": row.id,
         "meter_id": row.meter_id,
         "account_id": row.account_id,
-        "value": row.value,
+        "value": format_decimal(row.value),
         "at": row.at.isoformat(),
         "status": row.status,
         "hold": row.status.removeprefix(HELD_PREFIX)
@@ -126,9 +129,13 @@ async def resolve(
     await session.flush()
     events.emit(
         session,
-        "reading.resolved",
         account.id,
-        {"reading_id": row.id, "meter_id": meter.id, "action": action, "status": row.status},
+        ReadingResolved(
+            reading_id=row.id,
+            meter_id=meter.id,
+            action=ResolveAction(action),
+            status=ReadingStatus(row.status),
+        ),
     )
     await refresh_account(session, account, utcnow())
     result = held_json(row) | {"reason": reason, "action": action}

@@ -71,7 +71,7 @@ async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> d
     used: dict[str, Decimal] = {}
     for key in period_keys(tariff, now, now + timedelta(seconds=1), tz):
         usage = await session.get(PeriodUsage, (meter.id, account.id, key))
-        used[key] = Decimal(usage.quantity) if usage is not None else Decimal(0)
+        used[key] = usage.quantity if usage is not None else Decimal(0)
     rate = current_rate(tariff, now, tz, used)
     cost = await session.scalar(
         select(func.coalesce(func.sum(ChargeState.posted_minor), 0)).where(
@@ -93,7 +93,7 @@ async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> d
         "forecast_days": len(history),
         # What the integration needs to show the meter's total as the guard judges it: the
         # last accepted reading and the guard's limits.
-        "last_value": meter.last_value,
+        "last_value": None if meter.last_value is None else format_decimal(meter.last_value),
         "last_at": meter.last_at.isoformat() if meter.last_at else None,
         "limits": meter_json(meter)["limits"],
     }

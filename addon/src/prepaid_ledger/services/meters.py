@@ -6,17 +6,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.domain.meter_ratings import (
+from prepaid_meter_contract.meter_ratings import (
     MAX_POWER_LIMIT,
     default_max_power,
     default_register_modulus,
 )
+from prepaid_meter_contract.reading_guard import MeterLimits
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import format_decimal, parse_non_negative_decimal
-from prepaid_ledger.domain.reading_guard import MeterLimits
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import ConflictError, get_account
 from prepaid_ledger.services.lookup import NotFoundError, load_by_id
@@ -40,33 +40,36 @@ def meter_json(meter: Meter) -> dict[str, Any]:
         "unit": meter.unit,
         "account_id": meter.account_id,
         "tariff_id": meter.tariff_id,
-        "last_value": meter.last_value,
+        "last_value": _optional_text(meter.last_value),
         "last_at": meter.last_at.isoformat() if meter.last_at else None,
         "created_at": meter.created_at.isoformat(),
         "model": meter.model,
-        "max_power": meter.max_power,
-        "register_modulus": meter.register_modulus,
+        "max_power": _optional_text(meter.max_power),
+        "register_modulus": _optional_text(meter.register_modulus),
         "limits": _limits_json(limits_of(meter)),
     }
 
 
+def _optional_text(value: Decimal | None) -> str | None:
+    return None if value is None else format_decimal(value)
+
+
 def _limits_json(limits: MeterLimits) -> dict[str, Any]:
-    modulus = limits.register_modulus
     return {
         "max_power": format_decimal(limits.max_power),
-        "register_modulus": None if modulus is None else format_decimal(modulus),
+        "register_modulus": _optional_text(limits.register_modulus),
     }
 
 
 def limits_of(meter: Meter) -> MeterLimits:
     """Return the guard's limits for a meter: its own settings, else its model's defaults."""
     max_power = (
-        Decimal(meter.max_power)
+        meter.max_power
         if meter.max_power is not None
         else default_max_power(meter.model, meter.unit)
     )
     modulus = (
-        Decimal(meter.register_modulus)
+        meter.register_modulus
         if meter.register_modulus is not None
         else default_register_modulus(meter.model)
     )
@@ -86,13 +89,13 @@ def _apply_limits(meter: Meter, body: Mapping[str, object]) -> None:
         meter.register_modulus = _optional_positive(body, "register_modulus", Decimal(10**15))
 
 
-def _optional_positive(body: Mapping[str, object], field: str, limit: Decimal) -> str | None:
+def _optional_positive(body: Mapping[str, object], field: str, limit: Decimal) -> Decimal | None:
     if body.get(field) is None:
         return None
     number = parse_non_negative_decimal(body.get(field), field)
     if not 0 < number <= limit:
         raise InputError("out_of_range", f"{field} must be above 0 and at most {limit}")
-    return format_decimal(number)
+    return number
 
 
 async def _check_tariff(session: AsyncSession, tariff_id: int, unit: str, currency: str) -> None:
@@ -126,7 +129,11 @@ async def create_meter(
         raise ConflictError("account_closed", f"account {account_id} is closed")
     await _check_tariff(session, tariff_id, str(unit), account.currency)
     meter = Meter(
-        name=name, unit=str(unit), tariff_id=tariff_id, account_id=account_id, register_offset="0"
+        name=name,
+        unit=str(unit),
+        tariff_id=tariff_id,
+        account_id=account_id,
+        register_offset=Decimal(0),
     )
     _apply_limits(meter, body)
     session.add(meter)
@@ -231,7 +238,7 @@ async def replace_register(
     at = optional_observed_time(body, "at", utcnow())
     if meter.last_at is not None and at < meter.last_at:
         raise InputError("invalid_field", "at must not be before the meter's last reading")
-    meter.last_value = format_decimal(start_value)
+    meter.last_value = start_value
     meter.last_at = at
     session.add(
         Reading(

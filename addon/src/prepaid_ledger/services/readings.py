@@ -10,13 +10,17 @@ local day and band (the statement's source), which keeps the journal small.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
+from prepaid_meter_contract.events import ReadingHeldAlert
+from prepaid_meter_contract.reading_guard import Step, classify
+from prepaid_meter_contract.readings import MeterIngest, ReadingsBatch, ReadingsResult
+from prepaid_meter_contract.readings import Reading as IncomingReading
+from prepaid_meter_contract.vocabulary import AlertKind, ReadingStatus, StepKind
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,9 +30,7 @@ from prepaid_ledger.domain.money import (
     EXACT,
     amount_to_post,
     format_decimal,
-    parse_non_negative_decimal,
 )
-from prepaid_ledger.domain.reading_guard import Step, classify
 from prepaid_ledger.domain.tariffs import (
     MAX_STANDING_DAYS,
     ChargePart,
@@ -38,10 +40,10 @@ from prepaid_ledger.domain.tariffs import (
 )
 from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.services import audit, events, journal
-from prepaid_ledger.services.accounts import account_view, book_of, refresh_account
+from prepaid_ledger.services.accounts import book_of, refresh_account
 from prepaid_ledger.services.meters import limits_of
 from prepaid_ledger.services.tariffs import versions_for_pricing
-from prepaid_ledger.services.validation import in_id_range, not_in_future, parse_time
+from prepaid_ledger.services.validation import in_id_range
 from prepaid_ledger.store.models import (
     Account,
     ChargeLine,
@@ -52,26 +54,14 @@ from prepaid_ledger.store.models import (
     utcnow,
 )
 
-MAX_BATCH = 5000
 #: The longest interval one reading may charge. Charging walks the interval day by day (charge
 #: lines per local day, time-of-use segments, tier periods, standing charges), so the work of
 #: one request must not grow with a span the sender picks: a reading further than this after
 #: the meter's previous one is held (``flagged_gap``) for a person, who re-bases the meter
 #: (``/replace``). A meter that really was silent this long needs a look anyway.
 MAX_CHARGE_GAP = timedelta(days=MAX_STANDING_DAYS)
-MAX_VALUE_CHARS = 40
 STANDING_BAND = "standing"
 TOTAL_BAND = "__total__"  # charge-state row holding the running total over all bands
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingReading:
-    """A validated reading from the request."""
-
-    index: int
-    meter_id: int
-    value: Decimal
-    at: datetime
 
 
 @dataclass(slots=True)
@@ -86,38 +76,10 @@ class MeterOutcome:
     flagged: int = 0
     noise: int = 0
     unbilled: int = 0
-    held: list[tuple[Reading, Step, str | None, datetime | None]] = field(default_factory=list)
+    held: list[tuple[Reading, Step, Decimal | None, datetime | None]] = field(default_factory=list)
     charged_minor: int = 0
     standing_minor: int = 0
     lines: dict[tuple[date, str], list[Decimal]] = field(default_factory=dict)
-
-
-def parse_batch(body: Mapping[str, object], now: datetime) -> list[IncomingReading]:
-    """Validate the whole batch before anything is written (one bad reading fails it all).
-
-    A reading dated more than ``MAX_CLOCK_SKEW`` ahead of ``now`` (the ledger's clock) is
-    refused: it would bill standing charges for days that have not begun.
-    """
-    items = body.get("readings")
-    if not isinstance(items, list) or not items:
-        raise InputError("invalid_field", "readings must be a non-empty list")
-    if len(items) > MAX_BATCH:
-        raise InputError("batch_too_large", f"at most {MAX_BATCH} readings per request")
-    parsed: list[IncomingReading] = []
-    for index, item in enumerate(items):
-        where = f"readings[{index}]"
-        if not isinstance(item, Mapping):
-            raise InputError("invalid_field", f"{where} must be an object")
-        meter_id = item.get("meter_id")
-        if isinstance(meter_id, bool) or not isinstance(meter_id, int) or meter_id < 1:
-            raise InputError("invalid_field", f"{where}.meter_id must be a positive integer")
-        raw_value = item.get("value")
-        if isinstance(raw_value, str) and len(raw_value) > MAX_VALUE_CHARS:
-            raise InputError("invalid_decimal", f"{where}.value has too many digits")
-        value = parse_non_negative_decimal(raw_value, f"{where}.value")
-        at = not_in_future(parse_time(item.get("at"), f"{where}.at"), f"{where}.at", now)
-        parsed.append(IncomingReading(index, meter_id, value, at))
-    return parsed
 
 
 class Charger:
@@ -147,7 +109,11 @@ class Charger:
             state = await self.session.get(ChargeState, key)
             if state is None:
                 state = ChargeState(
-                    meter_id=key[0], account_id=key[1], band=band, exact_total="0", posted_minor=0
+                    meter_id=key[0],
+                    account_id=key[1],
+                    band=band,
+                    exact_total=Decimal(0),
+                    posted_minor=0,
                 )
                 self.session.add(state)
             self.states[band] = state
@@ -159,7 +125,9 @@ class Charger:
             key = (self.meter.id, self.account.id, period)
             usage = await self.session.get(PeriodUsage, key)
             if usage is None:
-                usage = PeriodUsage(meter_id=key[0], account_id=key[1], period=period, quantity="0")
+                usage = PeriodUsage(
+                    meter_id=key[0], account_id=key[1], period=period, quantity=Decimal(0)
+                )
                 self.session.add(usage)
             self.usage[period] = usage
         return usage
@@ -185,16 +153,14 @@ class Charger:
                 if effective <= low:
                     tariff = version
             used = {
-                key: Decimal((await self._usage(key)).quantity)
+                key: (await self._usage(key)).quantity
                 for key in period_keys(tariff, low, high, self.tz)
             }
             priced = price_consumption(tariff, low, high, piece, self.tz, used)
             for part in priced:
                 if part.period is not None:
                     usage = await self._usage(part.period)
-                    usage.quantity = format_decimal(
-                        EXACT.add(Decimal(usage.quantity), part.quantity)
-                    )
+                    usage.quantity = EXACT.add(usage.quantity, part.quantity)
             parts.extend(priced)
         if not parts:
             return 0
@@ -202,17 +168,17 @@ class Charger:
         shares: list[int] = []
         for part in parts:
             state = await self._state(part.band)
-            exact = EXACT.add(Decimal(state.exact_total), part.amount)
+            exact = EXACT.add(state.exact_total, part.amount)
             share = amount_to_post(exact, state.posted_minor, currency)
-            state.exact_total = format_decimal(exact)
+            state.exact_total = exact
             state.posted_minor += share
             shares.append(share)
         total = await self._state(TOTAL_BAND)
-        exact_total = Decimal(total.exact_total)
+        exact_total = total.exact_total
         for part in parts:
             exact_total = EXACT.add(exact_total, part.amount)
         posted = amount_to_post(exact_total, total.posted_minor, currency)
-        total.exact_total = format_decimal(exact_total)
+        total.exact_total = exact_total
         total.posted_minor += posted
         difference = posted - sum(shares)
         if difference:
@@ -246,7 +212,7 @@ async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingRead
         .where(
             Reading.meter_id == meter_id,
             Reading.at == reading.at,
-            Reading.value == format_decimal(reading.value),
+            Reading.value == reading.value,
         )
         .limit(1)
     )
@@ -256,8 +222,9 @@ async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingRead
 async def _ingest_meter(charger: Charger, readings: Sequence[IncomingReading]) -> None:
     session, meter, outcome = charger.session, charger.meter, charger.outcome
     # Held readings do not move the meter's last reading, so a re-sent one is found here.
+    # A reading is its exact text, as in the database: 5.0 and 5.00 are not the same reading.
     held = {
-        (at, value)
+        (at, format_decimal(value))
         for at, value in await session.execute(
             select(Reading.at, Reading.value).where(
                 Reading.meter_id == meter.id, Reading.status.startswith("held_")
@@ -270,7 +237,8 @@ async def _ingest_meter(charger: Charger, readings: Sequence[IncomingReading]) -
             outcome.duplicates += 1
             continue
         if meter.last_at is not None and reading.at <= meter.last_at:
-            if reading.at == meter.last_at and value_text == meter.last_value:
+            last_text = None if meter.last_value is None else format_decimal(meter.last_value)
+            if reading.at == meter.last_at and value_text == last_text:
                 outcome.duplicates += 1
                 continue
             if await _is_resent(session, meter.id, reading):
@@ -279,9 +247,9 @@ async def _ingest_meter(charger: Charger, readings: Sequence[IncomingReading]) -
         row = Reading(
             meter_id=meter.id,
             account_id=charger.account.id,
-            value=value_text,
+            value=reading.value,
             at=reading.at,
-            status="charged",
+            status=ReadingStatus.CHARGED,
             charged_minor=0,
         )
         await apply_reading(charger, row)
@@ -297,44 +265,46 @@ async def apply_reading(charger: Charger, row: Reading, *, accept: bool = False)
     nothing. ``accept`` charges a held surge as it is, for a person who says it was real.
     """
     meter, outcome = charger.meter, charger.outcome
-    value = Decimal(row.value)
+    value = row.value
     if meter.last_value is None or meter.last_at is None:
-        row.status = "baseline"
+        row.status = ReadingStatus.BASELINE
         outcome.baseline += 1
         meter.last_value, meter.last_at = row.value, row.at
         if charger.account.status == "open":
             outcome.standing_minor += charger.standing(row.at)
         return
     if row.at <= meter.last_at:
-        row.status = "flagged_out_of_order"
+        row.status = ReadingStatus.FLAGGED_OUT_OF_ORDER
         outcome.flagged += 1
         return
     if row.at - meter.last_at > MAX_CHARGE_GAP:
-        row.status = "flagged_gap"
+        row.status = ReadingStatus.FLAGGED_GAP
         outcome.flagged += 1
         return
-    last_value = Decimal(meter.last_value)
+    last_value = meter.last_value
     step = classify(last_value, meter.last_at, value, row.at, charger.limits)
-    if accept and step.kind == "surge":
-        step = Step("consumption", step.quantity, step.allowed)
+    if accept and step.kind == StepKind.SURGE:
+        step = Step(StepKind.CONSUMPTION, step.quantity, step.allowed)
     if step.held:
-        row.status = f"held_{step.kind}"
-        outcome.held.append((row, step, meter.last_value, meter.last_at))
+        row.status = ReadingStatus.held(step.kind)
+        outcome.held.append((row, step, last_value, meter.last_at))
         return
-    if step.kind == "noise":
+    if step.kind == StepKind.NOISE:
         # A small step back: not consumption, and the last accepted value stays where it was.
-        row.status = "ignored_noise"
+        row.status = ReadingStatus.IGNORED_NOISE
         outcome.noise += 1
         return
-    row.consumption = format_decimal(step.quantity)
+    row.consumption = step.quantity
     if charger.account.status != "open":
         # A vacant meter (its account was closed): keep the register moving, bill no one.
-        row.status = "unbilled_account_closed"
+        row.status = ReadingStatus.UNBILLED_ACCOUNT_CLOSED
         outcome.unbilled += 1
     else:
         charged = await charger.charge(meter.last_at, row.at, step.quantity)
         row.charged_minor = charged
-        row.status = "charged_wrap" if step.kind == "wrap" else "charged"
+        row.status = (
+            ReadingStatus.CHARGED_WRAP if step.kind == StepKind.WRAP else ReadingStatus.CHARGED
+        )
         outcome.charged_minor += charged
         outcome.standing_minor += charger.standing(row.at)
         outcome.accepted += 1
@@ -346,30 +316,28 @@ def alert_held(charger: Charger) -> None:
     for row, step, last_value, last_at in charger.outcome.held:
         events.emit(
             charger.session,
-            "alert",
             charger.account.id,
-            {
-                "kind": "reading_held",
-                "reading_id": row.id,
-                "meter_id": charger.meter.id,
-                "account_id": charger.account.id,
-                "hold": step.kind,
-                "value": row.value,
-                "at": row.at.isoformat(),
-                "last_value": last_value,
-                "last_at": last_at.isoformat() if last_at else None,
-                "allowed": format_decimal(step.allowed.quantize(Decimal("0.001"))),
-            },
+            ReadingHeldAlert(
+                kind=AlertKind.READING_HELD,
+                reading_id=row.id,
+                meter_id=charger.meter.id,
+                account_id=charger.account.id,
+                hold=step.kind,
+                value=row.value,
+                at=row.at,
+                last_value=last_value,
+                last_at=last_at,
+                allowed=step.allowed.quantize(Decimal("0.001")),
+            ),
         )
 
 
 async def ingest(
-    session: AsyncSession, body: Mapping[str, object], actor: str = "system"
-) -> dict[str, Any]:
+    session: AsyncSession, batch: ReadingsBatch, actor: str = "system"
+) -> ReadingsResult:
     """Ingest a batch; returns per meter what was charged and the account's balance/supply."""
-    batch = parse_batch(body, utcnow())
     by_meter: dict[int, list[IncomingReading]] = defaultdict(list)
-    for reading in batch:
+    for reading in batch.readings:
         by_meter[reading.meter_id].append(reading)
     # Lock order: meters, then accounts, then books (inside journal.post), all by id.
     meters = {
@@ -384,11 +352,10 @@ async def ingest(
     }
     missing = sorted(set(by_meter) - set(meters))
     if missing:
-        first = next(i for i, r in enumerate(batch) if r.meter_id not in meters)
+        first = next(i for i, r in enumerate(batch.readings) if r.meter_id not in meters)
         # Name the first reading at fault, so a client can set it aside and send the rest.
-        raise InputError(
-            "unknown_meter", f"readings[{first}].meter_id: meter(s) {missing} do not exist"
-        )
+        field = f"readings[{first}].meter_id"
+        raise InputError("unknown_meter", f"{field}: meter(s) {missing} do not exist", field)
     account_ids = sorted({m.account_id for m in meters.values()})
     accounts = {
         a.id: a
@@ -414,39 +381,38 @@ async def ingest(
     for charger in chargers:
         alert_held(charger)
     now = utcnow()
-    for account in accounts.values():
-        await refresh_account(session, account, now)
+    states = {a.id: await refresh_account(session, a, now) for a in accounts.values()}
     await session.flush()
     results = []
     for outcome in outcomes:
-        view = await account_view(session, accounts[outcome.account_id], now)
+        state = states[outcome.account_id]
         results.append(
-            {
-                "meter_id": outcome.meter_id,
-                "account_id": outcome.account_id,
-                "accepted": outcome.accepted,
-                "baseline": outcome.baseline,
-                "duplicates": outcome.duplicates,
-                "flagged": outcome.flagged,
-                "held": len(outcome.held),
-                "ignored_noise": outcome.noise,
-                "unbilled": outcome.unbilled,
-                "charged_minor": outcome.charged_minor,
-                "standing_charged_minor": outcome.standing_minor,
-                "balance_minor": view["balance_minor"],
-                "emergency_credit_remaining_minor": view["emergency_credit_remaining_minor"],
-                "debt_minor": view["debt_minor"],
-                "supply": view["supply"],
-            }
+            MeterIngest(
+                meter_id=outcome.meter_id,
+                account_id=outcome.account_id,
+                accepted=outcome.accepted,
+                baseline=outcome.baseline,
+                duplicates=outcome.duplicates,
+                flagged=outcome.flagged,
+                held=len(outcome.held),
+                ignored_noise=outcome.noise,
+                unbilled=outcome.unbilled,
+                charged_minor=outcome.charged_minor,
+                standing_charged_minor=outcome.standing_minor,
+                balance_minor=state.balance_minor,
+                emergency_credit_remaining_minor=state.emergency_credit_remaining_minor,
+                debt_minor=state.debt_minor,
+                supply=state.supply,
+            )
         )
-    result = {"received": len(batch), "meters": results}
+    result = ReadingsResult(received=len(batch.readings), meters=results)
     audit.record(
         session,
         actor=actor,
         action="readings.ingest",
         target=",".join(f"meter:{m}" for m in sorted(by_meter))[:64],
         before=None,
-        after=result,
+        after=result.model_dump(mode="json"),
     )
     return result
 
@@ -480,7 +446,7 @@ async def post_charges(session: AsyncSession, charger: Charger) -> None:
             meter_id=charger.meter.id,
             day=day,
             band=band,
-            quantity=format_decimal(quantity),
+            quantity=quantity,
             amount_minor=int(minor),
         )
         for (day, band), (quantity, minor) in sorted(outcome.lines.items())

@@ -104,7 +104,7 @@ async def build_statement(
                 continue
             quantity, minor = consumption.get((day, line.band), (Decimal(0), 0))
             consumption[day, line.band] = (
-                EXACT.add(quantity, Decimal(line.quantity)),
+                EXACT.add(quantity, line.quantity),
                 minor + line.amount_minor,
             )
     consumption_lines = [

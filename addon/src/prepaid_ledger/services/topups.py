@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prepaid_meter_contract.events import OrderNeedsAttentionAlert, TopupUpdated
+from prepaid_meter_contract.vocabulary import AlertKind, AttentionCode, OrderStatus
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,16 +36,7 @@ from prepaid_ledger.services.validation import (
 )
 from prepaid_ledger.store.models import Account, TopupOrder, TopupOrderEvent, utcnow
 
-STATUSES = (
-    "pending",
-    "processing",
-    "succeeded",
-    "failed",
-    "expired",
-    "refunded",
-    "partially_refunded",
-    "needs_attention",
-)
+STATUSES = tuple(OrderStatus)
 _TRANSITIONS: dict[str, set[str]] = {
     "pending": {"processing", "failed", "expired", "needs_attention"},
     "processing": {"succeeded", "failed", "expired", "needs_attention"},
@@ -57,20 +50,13 @@ _TRANSITIONS: dict[str, set[str]] = {
 }
 
 # Why an order needs attention: stable codes carried by the order and by its alert.
-UNKNOWN_ACCOUNT = "unknown_account"
-CLOSED_ACCOUNT = "closed_account"
-CURRENCY_MISMATCH = "currency_mismatch"
-INVALID_AMOUNT = "invalid_amount"
-STUCK_PROCESSING = "stuck_processing"
-PAID_NOT_CREDITED = "paid_not_credited"
-ATTENTION_CODES = (
-    UNKNOWN_ACCOUNT,
-    CLOSED_ACCOUNT,
-    CURRENCY_MISMATCH,
-    INVALID_AMOUNT,
-    STUCK_PROCESSING,
-    PAID_NOT_CREDITED,
-)
+UNKNOWN_ACCOUNT = AttentionCode.UNKNOWN_ACCOUNT
+CLOSED_ACCOUNT = AttentionCode.CLOSED_ACCOUNT
+CURRENCY_MISMATCH = AttentionCode.CURRENCY_MISMATCH
+INVALID_AMOUNT = AttentionCode.INVALID_AMOUNT
+STUCK_PROCESSING = AttentionCode.STUCK_PROCESSING
+PAID_NOT_CREDITED = AttentionCode.PAID_NOT_CREDITED
+ATTENTION_CODES = tuple(AttentionCode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,23 +152,22 @@ async def set_status(
     )
     events.emit(
         session,
-        "topup.updated",
         order.account_id,
-        {
-            "order_id": order.id,
-            "account_id": order.account_id,
-            "status": status,
-            "amount_minor": order.amount_minor,
-            "currency": order.currency,
-            "reason": reason,
-        },
+        TopupUpdated(
+            order_id=order.id,
+            account_id=order.account_id,
+            status=OrderStatus(status),
+            amount_minor=order.amount_minor,
+            currency=order.currency,
+            reason=reason,
+        ),
     )
     if flagged:
-        events.emit(session, "alert", order.account_id, attention_alert(order, now))
+        events.emit(session, order.account_id, attention_alert(order, now))
     await session.flush()
 
 
-def attention_alert(order: TopupOrder, now: datetime | None = None) -> dict[str, Any]:
+def attention_alert(order: TopupOrder, now: datetime | None = None) -> OrderNeedsAttentionAlert:
     """Return the alert that puts an order in front of a person: the whole order, and why.
 
     The one place that shapes ``order_needs_attention``, whatever the cause (set_status raises
@@ -194,23 +179,23 @@ def attention_alert(order: TopupOrder, now: datetime | None = None) -> dict[str,
     created = order.created_at or now
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
-    return {
-        "kind": "order_needs_attention",
-        "order_id": order.id,
-        "account_id": order.account_id,
-        "amount_minor": order.amount_minor,
-        "currency": order.currency,
-        "currency_exponent": _exponent_or_none(order.currency),
+    return OrderNeedsAttentionAlert(
+        kind=AlertKind.ORDER_NEEDS_ATTENTION,
+        order_id=order.id,
+        account_id=order.account_id,
+        amount_minor=order.amount_minor,
+        currency=order.currency,
+        currency_exponent=_exponent_or_none(order.currency),
         # What the payer typed (client_reference_id, metadata.account, a provider's account
         # field), else whatever reference the payment carried; None when it carried nothing.
-        "account_number": order.account_ref or order.reference or None,
-        "reason": order.attention_code,
-        "detail": order.attention_reason,
-        "provider": order.provider,
-        "provider_payment_id": order.provider_payment_id,
-        "created_at": created.isoformat(),
-        "age_minutes": max(0, int((now - created).total_seconds() // 60)),
-    }
+        account_number=order.account_ref or order.reference or None,
+        reason=AttentionCode(order.attention_code) if order.attention_code else None,
+        detail=order.attention_reason,
+        provider=order.provider,
+        provider_payment_id=order.provider_payment_id,
+        created_at=created,
+        age_minutes=max(0, int((now - created).total_seconds() // 60)),
+    )
 
 
 def _exponent_or_none(currency: str) -> int | None:
@@ -444,16 +429,15 @@ async def open_checkout_order(
     # Visible at once: the landlord's page and Home Assistant show the order as pending.
     events.emit(
         session,
-        "topup.updated",
         account.id,
-        {
-            "order_id": order.id,
-            "account_id": account.id,
-            "status": "pending",
-            "amount_minor": amount_minor,
-            "currency": account.currency,
-            "reason": "checkout opened",
-        },
+        TopupUpdated(
+            order_id=order.id,
+            account_id=account.id,
+            status=OrderStatus.PENDING,
+            amount_minor=amount_minor,
+            currency=account.currency,
+            reason="checkout opened",
+        ),
     )
     audit.record(
         session,

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from prepaid_ledger.domain.errors import InputError
+from prepaid_meter_contract.wire import (
+    MAX_ID,
+    check_not_in_future,
+    check_time_window,
+    check_timestamp,
+    describe,
+)
+from pydantic import BaseModel, ValidationError
+
+from prepaid_ledger.domain.errors import InputError, wire_rule
+
+
+def parse_model[M: BaseModel](model: type[M], data: object, *, now: datetime | None = None) -> M:
+    """Read a parsed JSON body into a contract model, or fail naming the first field at fault.
+
+    ``now`` (the ledger's clock) lets observed times be refused when they lie in the future.
+    """
+    try:
+        return model.model_validate(data, context=None if now is None else {"now": now})
+    except ValidationError as err:
+        wrong = describe(err)
+        raise InputError(wrong.code, wrong.message(), wrong.field) from None
 
 
 def require_mapping(value: object, field: str = "body") -> Mapping[str, object]:
@@ -72,60 +93,28 @@ def require_timezone(data: Mapping[str, object], field: str = "timezone") -> str
     return name
 
 
-#: Every time the API accepts lies in [EARLIEST_TIME, LATEST_TIME). Outside it times are
-#: typing errors (year 1, year 9999), and the extremes overflow when converted to UTC or to a
-#: local time zone. The ledger started in 2026; 2000 leaves room for any imported history.
-EARLIEST_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
-#: How far ahead of the ledger's clock an observed time (a reading, a meter replacement or
-#: reassignment) may lie: clock skew between Home Assistant and the ledger, nothing more. A
-#: reading from the future would bill standing charges for days that have not begun.
-MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
-_OFFSET_MARGIN: Final = timedelta(days=1)  # UTC offsets are below one day
-
-
 def bound_time(value: datetime, field: str) -> datetime:
     """Return an aware time inside [EARLIEST_TIME, LATEST_TIME) or fail naming the field."""
-    window = (
-        f"{field} must lie from {EARLIEST_TIME.isoformat()} to before {LATEST_TIME.isoformat()}"
-    )
-    # Compare the local wall time first: converting year 1 or 9999 to UTC can overflow.
-    naive = value.replace(tzinfo=None)
-    earliest, latest = (t.replace(tzinfo=None) for t in (EARLIEST_TIME, LATEST_TIME))
-    if not earliest - _OFFSET_MARGIN <= naive <= latest + _OFFSET_MARGIN:
-        raise InputError("time_out_of_range", window)
-    if not EARLIEST_TIME <= value.astimezone(UTC) < LATEST_TIME:
-        raise InputError("time_out_of_range", window)
-    return value
+    with wire_rule(field):
+        return check_time_window(value)
 
 
 def parse_time(value: object, field: str) -> datetime:
     """Return an ISO-8601 timestamp with an offset inside the accepted window.
 
     Naive times are ambiguous and rejected. Every time any route accepts comes through here
-    (or ``bound_time``), so none can overflow later.
+    (or ``bound_time``, or the contract's ``Timestamp``), so none can overflow later.
     """
-    if not isinstance(value, str):
+    if isinstance(value, datetime):  # only text comes from JSON
         raise InputError("invalid_field", f"{field} must be an ISO-8601 timestamp string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as err:
-        raise InputError("invalid_field", f"{field} is not a valid ISO-8601 timestamp") from err
-    if parsed.tzinfo is None:
-        raise InputError("invalid_field", f"{field} must include a UTC offset")
-    return bound_time(parsed, field)
+    with wire_rule(field):
+        return check_timestamp(value)
 
 
 def not_in_future(value: datetime, field: str, now: datetime) -> datetime:
     """Return an observed time that is not more than MAX_CLOCK_SKEW ahead of ``now``."""
-    if value > now + MAX_CLOCK_SKEW:
-        minutes = int(MAX_CLOCK_SKEW.total_seconds() // 60)
-        raise InputError(
-            "time_in_future",
-            f"{field} lies more than {minutes} minutes ahead of the ledger's clock "
-            f"({now.isoformat()}); check the clock of the sender",
-        )
-    return value
+    with wire_rule(field):
+        return check_not_in_future(value, now)
 
 
 def optional_time(data: Mapping[str, object], field: str) -> datetime | None:
@@ -145,9 +134,6 @@ def require_id(value: str) -> int:
     if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise InputError("invalid_id", "id must be a positive integer")
     return int(value)
-
-
-MAX_ID = 2**62
 
 
 def in_id_range(value: int) -> bool:

@@ -1,13 +1,15 @@
 """The ledger's tables.
 
 Money is always an integer count of minor units (BigInteger). Exact decimal quantities and
-cumulative exact charges are stored as text so neither SQLite nor PostgreSQL ever turns them
-into floats. Exactly-once rules live here as UNIQUE constraints, not only in application code.
+cumulative exact charges are ``Decimal`` in Python and stored as their plain text
+(``ExactDecimal``), so neither SQLite nor PostgreSQL ever turns them into floats. Exactly-once
+rules live here as UNIQUE constraints, not only in application code.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +29,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from prepaid_ledger.domain.money import format_decimal
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -50,6 +54,46 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Store a finite ``Decimal`` as its plain text (``format_decimal``); give back ``Decimal``.
+
+    The text is exactly what the columns held before this type existed, so stored rows, SQL
+    comparisons (``Reading.value == value``) and migrations are unchanged. Anything but a finite
+    ``Decimal`` is refused, so a float or an unparsed string never reaches the database.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        """The Python type of the column's values."""
+        return Decimal
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        """Render a finite Decimal as plain text (no exponent, no negative zero)."""
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise TypeError(f"ExactDecimal needs a finite Decimal, not {value!r}")
+        return format_decimal(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        """Parse the stored text back, digit for digit."""
+        return None if value is None else Decimal(value)
+
+    def compare_values(self, x: object, y: object) -> bool:
+        """Equal only when the stored text is: ``5.0`` and ``5.00`` are different readings.
+
+        (SQLAlchemy writes a changed attribute only when this says it changed.)
+        """
+        if isinstance(x, Decimal) and isinstance(y, Decimal):
+            if not (x.is_finite() and y.is_finite()):
+                return x is y
+            return format_decimal(x) == format_decimal(y)
+        return x == y
+
+
 def utcnow() -> datetime:
     """Now, aware, in UTC."""
     return datetime.now(UTC)
@@ -69,6 +113,7 @@ class Base(DeclarativeBase):
 
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
         datetime: UTCDateTime(),
+        Decimal: ExactDecimal(),
         dict[str, Any]: JSON(),
         list[Any]: JSON(),
     }
@@ -145,7 +190,7 @@ class ChargeLine(Base):
     meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
     day: Mapped[date] = mapped_column(Date)
     band: Mapped[str] = mapped_column(String(64))
-    quantity: Mapped[str] = mapped_column(Text, default="0")
+    quantity: Mapped[Decimal] = mapped_column(default=Decimal(0))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (Index("ix_charge_lines_account_day", "account_id", "day"),)
 
@@ -183,17 +228,17 @@ class Meter(Base):
     unit: Mapped[str] = mapped_column(String(8))
     tariff_id: Mapped[int] = mapped_column(ForeignKey("tariffs.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    last_value: Mapped[str | None] = mapped_column(Text)
+    last_value: Mapped[Decimal | None]
     last_at: Mapped[datetime | None]
-    register_offset: Mapped[str] = mapped_column(Text, default="0")
+    register_offset: Mapped[Decimal] = mapped_column(default=Decimal(0))
     last_standing_day: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: The meter model (the integration's profile id), for default limits of the reading guard.
     model: Mapped[str | None] = mapped_column(String(64))
     #: Most the meter can count per hour (its unit per hour); None: the model's or unit's default.
-    max_power: Mapped[str | None] = mapped_column(Text)
+    max_power: Mapped[Decimal | None]
     #: Where a fixed-width counter wraps to 0; None: the model's default (float: no wrap).
-    register_modulus: Mapped[str | None] = mapped_column(Text)
+    register_modulus: Mapped[Decimal | None]
 
 
 class MeterAssignment(Base):
@@ -214,11 +259,11 @@ class Reading(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[Decimal]
     at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(24))
-    consumption: Mapped[str | None] = mapped_column(Text)
+    consumption: Mapped[Decimal | None]
     charged_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("journal_transactions.id"))
     __table_args__ = (Index("ix_readings_meter_at", "meter_id", "at"),)
@@ -231,7 +276,7 @@ class ChargeState(Base):
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     band: Mapped[str] = mapped_column(String(64), primary_key=True)
-    exact_total: Mapped[str] = mapped_column(Text, default="0")
+    exact_total: Mapped[Decimal] = mapped_column(default=Decimal(0))
     posted_minor: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
@@ -242,7 +287,7 @@ class PeriodUsage(Base):
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     period: Mapped[str] = mapped_column(String(16), primary_key=True)
-    quantity: Mapped[str] = mapped_column(Text, default="0")
+    quantity: Mapped[Decimal] = mapped_column(default=Decimal(0))
 
 
 class TopupOrder(Base):

@@ -1,0 +1,186 @@
+"""Accounts, meters, tariffs and top-up orders as the ledger describes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict
+
+from prepaid_meter_contract.vocabulary import AccountStatus, OrderStatus, Scope, SupplyReason
+from prepaid_meter_contract.wire import NonNegativeDecimal, PlainDecimal, Timestamp, WireModel
+
+
+class Supply(WireModel):
+    """The ledger's supply decision: may the relay be closed, why, and until when."""
+
+    allowed: bool
+    reason: SupplyReason
+    changes_at: Timestamp | None = None
+
+
+class Account(WireModel):
+    """``GET /api/v1/accounts/{id}``: a prepaid account with its balance and supply."""
+
+    id: int
+    number: str
+    name: str
+    currency: str
+    currency_exponent: int
+    timezone: str
+    status: AccountStatus
+    balance_minor: int
+    emergency_credit_minor: int
+    emergency_credit_remaining_minor: int
+    debt_minor: int
+    protected: bool
+    low_balance_minor: list[int]
+    low_balance_level: int
+    friendly_hours: dict[str, Any]
+    grace_minutes: int
+    reconnect_margin_minor: int
+    supply: Supply
+    created_at: Timestamp
+    closed_at: Timestamp | None = None
+    #: Days the credit lasts at the recent daily cost (None without a complete day of history).
+    days_left: NonNegativeDecimal | None = None
+
+
+class MeterLimits(WireModel):
+    """What the reading guard allows a meter (its own settings, else its model's)."""
+
+    max_power: NonNegativeDecimal
+    register_modulus: NonNegativeDecimal | None = None
+
+
+class Price(WireModel):
+    """The price of the next unit and the tariff band it falls in."""
+
+    per_unit: PlainDecimal
+    band: str
+    kind: str
+
+
+class MeterStatus(WireModel):
+    """``GET /api/v1/meters/{id}/status``: cost so far, current price, days left, guard state."""
+
+    meter_id: int
+    account_id: int
+    currency: str
+    unit: str
+    cost_total_minor: int
+    price: Price
+    days_left: NonNegativeDecimal | None = None
+    forecast_days: int
+    last_value: NonNegativeDecimal | None = None
+    last_at: Timestamp | None = None
+    limits: MeterLimits
+
+
+class Accounts(WireModel):
+    """``GET /api/v1/accounts``."""
+
+    accounts: list[Account]
+
+
+class Meter(WireModel):
+    """``GET /api/v1/meters/{id}``: a meter, whose credit it uses and how it is priced."""
+
+    id: int
+    name: str
+    unit: str
+    account_id: int
+    tariff_id: int
+    last_value: NonNegativeDecimal | None = None
+    last_at: Timestamp | None = None
+    created_at: Timestamp
+    model: str | None = None
+    max_power: NonNegativeDecimal | None = None
+    register_modulus: NonNegativeDecimal | None = None
+    limits: MeterLimits
+
+
+class Meters(WireModel):
+    """``GET /api/v1/meters``."""
+
+    meters: list[Meter]
+
+
+class TariffSummary(WireModel):
+    """A tariff as a list shows it: its name, currency, unit and kind.
+
+    The ledger also sends the current version's prices and bands, not described here yet.
+    """
+
+    id: int
+    name: str
+    currency: str
+    unit: str
+    kind: str
+
+
+class Tariffs(WireModel):
+    """``GET /api/v1/tariffs``."""
+
+    tariffs: list[TariffSummary]
+
+
+class TimelineStep(WireModel):
+    """One status an order went through."""
+
+    status: OrderStatus
+    at: Timestamp
+    reason: str | None = None
+    actor: str | None = None
+
+
+class TopupOrder(WireModel):
+    """A top-up order: one payment's whole life."""
+
+    # What the payer typed may have been sent as a number (a manual top-up's account id).
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+
+    id: int
+    account_id: int | None
+    account_ref: str | None = None
+    amount_minor: int
+    currency: str
+    status: OrderStatus
+    source: str | None = None
+    reference: str | None = None
+    provider: str | None = None
+    provider_payment_id: str | None = None
+    credited_minor: int = 0
+    refunded_minor: int = 0
+    attention_reason: str | None = None
+    attention_code: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    timeline: list[TimelineStep] | None = None
+
+
+class RecheckedOrder(TopupOrder):
+    """The order after the ledger asked its payment provider, with the provider's answer."""
+
+    #: Stripe's ``status/payment_status`` of the Checkout Session, e.g. ``complete/paid``.
+    provider_status: str
+
+
+class TopupOrders(WireModel):
+    """``GET /api/v1/topups``."""
+
+    topups: list[TopupOrder]
+
+
+class Health(WireModel):
+    """``GET /api/v1/health``: who the ledger is."""
+
+    status: str | None = None
+    ledger_id: str
+    version: str
+
+
+class WhoAmI(WireModel):
+    """``GET /api/v1/whoami``: what the caller's token may do."""
+
+    scope: Scope
+    account_id: int | None = None

@@ -1,0 +1,145 @@
+"""Every status word the ledger and the integration exchange, defined once.
+
+``StrEnum`` members compare equal to their strings, so a value read from JSON or from a
+database column can be compared with them directly.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    """What a token may do."""
+
+    ADMIN = "admin"
+    INTEGRATION = "integration"
+    TENANT = "tenant"
+
+
+class OrderStatus(StrEnum):
+    """Where a top-up order stands."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    NEEDS_ATTENTION = "needs_attention"
+
+
+class AttentionCode(StrEnum):
+    """Why an order needs a person (carried by the order and by its alert)."""
+
+    UNKNOWN_ACCOUNT = "unknown_account"
+    CLOSED_ACCOUNT = "closed_account"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    INVALID_AMOUNT = "invalid_amount"
+    STUCK_PROCESSING = "stuck_processing"
+    PAID_NOT_CREDITED = "paid_not_credited"
+
+
+class SupplyReason(StrEnum):
+    """Why supply is allowed or cut right now."""
+
+    CREDIT = "credit"
+    EMERGENCY_CREDIT = "emergency_credit"
+    PROTECTED = "protected"
+    GRACE = "grace"
+    FRIENDLY_HOURS = "friendly_hours"
+    HOLIDAY = "holiday"
+    EXHAUSTED = "exhausted"
+    AWAITING_RECONNECT_MARGIN = "awaiting_reconnect_margin"
+    CLOSED = "closed"
+
+
+class AccountStatus(StrEnum):
+    """Whether an account still bills."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class StepKind(StrEnum):
+    """What a meter's step from its last accepted reading is (``reading_guard.classify``)."""
+
+    CONSUMPTION = "consumption"
+    WRAP = "wrap"
+    NOISE = "noise"
+    SURGE = "surge"
+    RESET = "reset"
+    BACKWARDS = "backwards"
+
+
+#: The kinds a person must decide on; the rest are charged (consumption, wrap) or ignored.
+HELD_KINDS: frozenset[StepKind] = frozenset({StepKind.SURGE, StepKind.RESET, StepKind.BACKWARDS})
+#: A held reading's status is this prefix and its kind (``held_surge``).
+HELD_PREFIX = "held_"
+
+
+class ReadingStatus(StrEnum):
+    """What the ledger did with one reading."""
+
+    BASELINE = "baseline"
+    CHARGED = "charged"
+    CHARGED_WRAP = "charged_wrap"
+    IGNORED_NOISE = "ignored_noise"
+    UNBILLED_ACCOUNT_CLOSED = "unbilled_account_closed"
+    FLAGGED_OUT_OF_ORDER = "flagged_out_of_order"
+    FLAGGED_GAP = "flagged_gap"
+    HELD_SURGE = "held_surge"
+    HELD_RESET = "held_reset"
+    HELD_BACKWARDS = "held_backwards"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    REBASED = "rebased"
+
+    @classmethod
+    def held(cls, kind: StepKind) -> ReadingStatus:
+        """Return the status of a reading held for a kind of step."""
+        return cls(HELD_PREFIX + kind)
+
+
+class ResolveAction(StrEnum):
+    """What a person decides about a held reading."""
+
+    ACCEPT = "accept"
+    REJECT = "reject"
+    REBASE = "rebase"
+
+
+#: What a person may decide for each kind of hold; the first is the choice offered first.
+RESOLUTIONS: dict[StepKind, tuple[ResolveAction, ...]] = {
+    StepKind.SURGE: (ResolveAction.REJECT, ResolveAction.ACCEPT),
+    StepKind.RESET: (ResolveAction.REJECT, ResolveAction.REBASE),
+    StepKind.BACKWARDS: (ResolveAction.REJECT, ResolveAction.REBASE),
+}
+
+
+class EventType(StrEnum):
+    """The ``event:`` names of the ledger's event stream."""
+
+    HELLO = "stream.hello"
+    RESET = "stream.reset"
+    ACCOUNT_UPDATED = "account.updated"
+    TOPUP_UPDATED = "topup.updated"
+    READING_RESOLVED = "reading.resolved"
+    ALERT = "alert"
+
+
+class AlertKind(StrEnum):
+    """The ``kind`` of an ``alert`` event (low-balance alerts carry their level)."""
+
+    LOW_BALANCE_LEVEL_1 = "low_balance_level_1"
+    LOW_BALANCE_LEVEL_2 = "low_balance_level_2"
+    SUPPLY_CUT_SCHEDULED = "supply_cut_scheduled"
+    ORDER_NEEDS_ATTENTION = "order_needs_attention"
+    READING_HELD = "reading_held"
+
+    @property
+    def low_balance_level(self) -> int | None:
+        """The level of a low-balance alert, else ``None``."""
+        prefix = "low_balance_level_"
+        return int(self.removeprefix(prefix)) if self.startswith(prefix) else None
