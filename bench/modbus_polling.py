@@ -137,7 +137,7 @@ async def ledger() -> AsyncIterator[tuple[str, str]]:
     import secrets  # noqa: PLC0415
 
     from aiohttp import web  # noqa: PLC0415
-    from prepaid_ledger.api.app import create_app  # noqa: PLC0415
+    from prepaid_ledger.app import create_app  # noqa: PLC0415
     from prepaid_ledger.config import Settings  # noqa: PLC0415
     from prepaid_ledger.store.database import sqlite_url  # noqa: PLC0415
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.core import HomeAssistant
-from prepaid_ledger.api.app import create_app
+from prepaid_ledger.app import create_app
 from prepaid_ledger.config import Settings
 from prepaid_ledger.store.database import sqlite_url
 from pytest_homeassistant_custom_component.common import MockConfigEntry

@@ -21,7 +21,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from prepaid_ledger.api.app import create_app
+from prepaid_ledger.app import create_app
 from prepaid_ledger.config import Settings
 from prepaid_ledger.store.database import sqlite_url
 from pytest_homeassistant_custom_component.common import MockConfigEntry

@@ -24,8 +24,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from prepaid_ledger.api.server import start_sites
 from prepaid_ledger.config import Settings
+from prepaid_ledger.server import start_sites
 
 ADMIN_TOKEN = "test-admin-token"
 STRIPE_SECRET = "whsec_test_stripe_secret"

@@ -150,7 +150,7 @@ async def test_tariff_versions_and_accounts(ledger: Ledger) -> None:
 
 
 async def test_openapi_documents_every_route(ledger: Ledger) -> None:
-    from prepaid_ledger.api.app import create_app  # noqa: PLC0415
+    from prepaid_ledger.app import create_app  # noqa: PLC0415
 
     document = await ledger.ok("GET", "/api/v1/openapi.json", token=None)
     app = create_app(ledger.settings)

@@ -158,3 +158,43 @@ def test_admin_token_from_env_or_generated_once(
     assert first.database_url.startswith("postgresql")
     again = settings_from(tmp_path / "b", None)
     assert again.admin_token == first.admin_token
+
+
+def test_settings_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What run.sh exports becomes the settings: lists split at commas, blanks are unset."""
+    from prepaid_ledger.config import settings_from  # noqa: PLC0415
+
+    monkeypatch.setenv("PREPAID_LEDGER_TRUSTED_PROXIES", " 172.30.32.1 , 10.0.0.2,")
+    monkeypatch.setenv("PREPAID_LEDGER_PUBLIC_BASE_URL", "https://pay.example.org/ ")
+    monkeypatch.setenv("PREPAID_LEDGER_STRIPE_API_KEY", "   ")
+    monkeypatch.setenv("PREPAID_LEDGER_CURRENCY", "")
+    monkeypatch.setenv("PREPAID_LEDGER_RECONCILE_MINUTES", "0")
+    monkeypatch.setenv("PREPAID_LEDGER_TENANT_MIN_TOPUP_MINOR", "500")
+    settings = settings_from(tmp_path, None)
+    assert settings.trusted_proxies == ("172.30.32.1", "10.0.0.2")
+    assert settings.public_base_url == "https://pay.example.org"
+    assert settings.stripe_api_key is None
+    assert settings.default_currency == "EUR"
+    assert settings.reconcile_minutes == 0
+    assert settings.tenant_min_topup_minor == 500
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PREPAID_LEDGER_RECONCILE_MINUTES", "soon"),
+        ("PREPAID_LEDGER_RECONCILE_MINUTES", "-1"),
+        ("PREPAID_LEDGER_TENANT_MIN_TOPUP_MINOR", "1.5"),
+        ("PREPAID_LEDGER_TENANT_MIN_TOPUP_MINOR", "-100"),
+    ],
+)
+async def test_serve_names_a_wrong_environment_variable(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    """A wrong value stops the start with the variable's name, not a traceback."""
+    code, out = await run_cli(
+        "serve", "--data-dir", str(tmp_path), env=os.environ.copy() | {variable: value}
+    )
+    assert code == 2
+    assert f"prepaid-ledger: {variable}:" in out
+    assert "Traceback" not in out

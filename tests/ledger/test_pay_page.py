@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from prepaid_ledger.api.app import create_app
+from prepaid_ledger.app import create_app
 from prepaid_ledger.config import Settings
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger

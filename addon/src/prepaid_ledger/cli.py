@@ -11,8 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from prepaid_ledger import __version__
-from prepaid_ledger.config import ADMIN_TOKEN_ENV, settings_from
+from prepaid_ledger.config import ADMIN_TOKEN_ENV, ENV_PREFIX, settings_from
 from prepaid_ledger.domain.money import MAX_MINOR
 from prepaid_ledger.store.database import Database, sqlite_url
 
@@ -103,14 +105,20 @@ def _database_url(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from prepaid_ledger.api.server import start_sites  # noqa: PLC0415 - only serve needs it
+    from prepaid_ledger.server import start_sites  # noqa: PLC0415 - only serve needs it
 
-    settings = settings_from(
-        args.data_dir,
-        args.database_url,
-        processing_timeout_s=args.processing_timeout,
-        max_topup_minor=args.max_topup_minor,
-    )
+    try:
+        settings = settings_from(
+            args.data_dir,
+            args.database_url,
+            processing_timeout_s=args.processing_timeout,
+            max_topup_minor=args.max_topup_minor,
+        )
+    except ValidationError as err:
+        for problem in err.errors(include_url=False):
+            name = ENV_PREFIX + str(problem["loc"][0]).upper()
+            print(f"prepaid-ledger: {name}: {problem['msg']}", file=sys.stderr)
+        return 2
     if settings.admin_token_path is not None:
         print(
             f"admin token is stored in {settings.admin_token_path} "

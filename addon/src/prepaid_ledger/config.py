@@ -6,22 +6,63 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prepaid_ledger.store.database import sqlite_url
 
-ADMIN_TOKEN_ENV = "PREPAID_LEDGER_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
-STRIPE_SECRET_ENV = "PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET"  # noqa: S105
-STANDARD_SECRET_ENV = "PREPAID_LEDGER_STANDARD_WEBHOOK_SECRET"  # noqa: S105
-STRIPE_API_KEY_ENV = "PREPAID_LEDGER_STRIPE_API_KEY"
-STRIPE_API_BASE_ENV = "PREPAID_LEDGER_STRIPE_API_BASE"  # e.g. a stripe-mock for testing
-PUBLIC_BASE_URL_ENV = "PREPAID_LEDGER_PUBLIC_BASE_URL"  # where tenants reach their pay page
-INGRESS_PROXY_ENV = "PREPAID_LEDGER_INGRESS_PROXY"  # the Supervisor's address in the add-on
-DEFAULT_CURRENCY_ENV = "PREPAID_LEDGER_CURRENCY"
-DEFAULT_TIMEZONE_ENV = "PREPAID_LEDGER_TIMEZONE"
-TENANT_MIN_TOPUP_ENV = "PREPAID_LEDGER_TENANT_MIN_TOPUP_MINOR"
-RECONCILE_MINUTES_ENV = "PREPAID_LEDGER_RECONCILE_MINUTES"  # 0: never list Stripe's events
-TRUSTED_PROXIES_ENV = "PREPAID_LEDGER_TRUSTED_PROXIES"  # comma-separated reverse-proxy addresses
+#: Every environment variable of the ledger starts with this (``PREPAID_LEDGER_STRIPE_API_KEY``).
+ENV_PREFIX = "PREPAID_LEDGER_"
+ADMIN_TOKEN_ENV = f"{ENV_PREFIX}ADMIN_TOKEN"
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+type _Optional = Annotated[str | None, BeforeValidator(_blank_is_none)]
+
+
+class EnvironmentSettings(BaseSettings):
+    """What the environment sets (``PREPAID_LEDGER_*``); a wrong value stops the start clearly.
+
+    The add-on's ``run.sh`` exports them from the add-on's options; a service started by hand
+    takes them from its environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    admin_token: _Optional = None
+    stripe_webhook_secret: _Optional = None
+    standard_webhook_secret: _Optional = None
+    stripe_api_key: _Optional = None
+    #: Another Stripe API, e.g. a stripe-mock for testing.
+    stripe_api_base: _Optional = None
+    #: Where tenants reach their pay page (used exactly as given, without a trailing slash).
+    public_base_url: _Optional = None
+    #: The Supervisor's address in the add-on (its ingress requests are trusted).
+    ingress_proxy: _Optional = None
+    currency: Annotated[str, BeforeValidator(lambda v: _blank_is_none(v) or "EUR")] = "EUR"
+    timezone: Annotated[str, BeforeValidator(lambda v: _blank_is_none(v) or "UTC")] = "UTC"
+    tenant_min_topup_minor: Annotated[int, Field(ge=0)] = 100
+    #: 0: never list Stripe's events nor re-check stuck orders with it.
+    reconcile_minutes: Annotated[float, Field(ge=0)] = 10.0
+    #: Comma-separated reverse-proxy addresses whose forwarding headers are believed.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)] = ()
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return None if value is None else value.strip().rstrip("/") or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +107,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
 
 
-def load_admin_token(data_dir: Path) -> tuple[str, Path | None]:
-    """Return the admin token: from the environment, else from (or generated into) DIR, 0600."""
-    from_env = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
-    if from_env:
-        return from_env, None
+def load_admin_token(data_dir: Path, from_env: str | None = None) -> tuple[str, Path | None]:
+    """Return the admin token: the environment's, else from (or generated into) DIR, 0600."""
+    if from_env is not None and from_env.strip():
+        return from_env.strip(), None
     path = data_dir / ADMIN_TOKEN_FILE
     if path.exists():
         return path.read_text(encoding="utf-8").strip(), path
@@ -82,28 +122,30 @@ def load_admin_token(data_dir: Path) -> tuple[str, Path | None]:
 
 
 def settings_from(data_dir: Path, database_url: str | None, **overrides: object) -> Settings:
-    """Build settings for a data directory, reading secrets from the environment."""
+    """Build settings for a data directory, reading secrets from the environment.
+
+    Raises ``pydantic.ValidationError`` naming the variable when the environment sets a value
+    that cannot be right (``PREPAID_LEDGER_RECONCILE_MINUTES=soon``).
+    """
+    environment = EnvironmentSettings()
     data_dir.mkdir(parents=True, exist_ok=True)
-    token, token_path = load_admin_token(data_dir)
+    token, token_path = load_admin_token(data_dir, environment.admin_token)
     values: dict[str, object] = {
         "data_dir": data_dir,
         "database_url": database_url or sqlite_url(data_dir),
         "admin_token": token,
         "admin_token_path": token_path,
-        "stripe_webhook_secret": os.environ.get(STRIPE_SECRET_ENV) or None,
-        "standard_webhook_secret": os.environ.get(STANDARD_SECRET_ENV) or None,
-        "stripe_api_key": os.environ.get(STRIPE_API_KEY_ENV) or None,
-        "stripe_api_base": os.environ.get(STRIPE_API_BASE_ENV) or None,
-        "public_base_url": os.environ.get(PUBLIC_BASE_URL_ENV, "").strip().rstrip("/") or None,
-        "ingress_proxy": os.environ.get(INGRESS_PROXY_ENV) or None,
-        "default_currency": os.environ.get(DEFAULT_CURRENCY_ENV) or "EUR",
-        "default_timezone": os.environ.get(DEFAULT_TIMEZONE_ENV) or "UTC",
+        "stripe_webhook_secret": environment.stripe_webhook_secret,
+        "standard_webhook_secret": environment.standard_webhook_secret,
+        "stripe_api_key": environment.stripe_api_key,
+        "stripe_api_base": environment.stripe_api_base,
+        "public_base_url": environment.public_base_url,
+        "ingress_proxy": environment.ingress_proxy,
+        "default_currency": environment.currency,
+        "default_timezone": environment.timezone,
+        "tenant_min_topup_minor": environment.tenant_min_topup_minor,
+        "trusted_proxies": environment.trusted_proxies,
+        "reconcile_minutes": environment.reconcile_minutes,
     }
-    if min_topup := os.environ.get(TENANT_MIN_TOPUP_ENV):
-        values["tenant_min_topup_minor"] = int(min_topup)
-    if proxies := os.environ.get(TRUSTED_PROXIES_ENV):
-        values["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
-    if reconcile_minutes := os.environ.get(RECONCILE_MINUTES_ENV):
-        values["reconcile_minutes"] = float(reconcile_minutes)
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

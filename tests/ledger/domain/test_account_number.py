@@ -13,7 +13,7 @@ from prepaid_ledger.domain.account_number import (
     normalize_account_number,
     serial_from_account_number,
 )
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.errors import InputError
 
 serials = st.integers(min_value=0, max_value=10**12)
 

@@ -5,7 +5,6 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import (
     amount_to_post,
     currency_exponent,
@@ -16,6 +15,7 @@ from prepaid_ledger.domain.money import (
     parse_non_negative_decimal,
     to_minor,
 )
+from prepaid_ledger.errors import InputError
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from prepaid_ledger.domain.apportion import apportion
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.localtime import (
     local_pieces,
     local_to_instant,
@@ -19,6 +18,7 @@ from prepaid_ledger.domain.policy import (
     parse_friendly_hours,
     protection_at,
 )
+from prepaid_ledger.errors import InputError
 
 NEW_YORK = ZoneInfo("America/New_York")
 

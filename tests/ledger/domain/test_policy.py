@@ -5,7 +5,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import parse_minor
 from prepaid_ledger.domain.policy import (
     HORIZON,
@@ -22,6 +21,7 @@ from prepaid_ledger.domain.policy import (
     parse_low_balance_levels,
     protection_at,
 )
+from prepaid_ledger.errors import InputError
 
 LONDON = ZoneInfo("Europe/London")
 EVENINGS = {"start": "18:00", "end": "09:00"}

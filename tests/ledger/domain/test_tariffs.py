@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from prepaid_ledger.domain.apportion import apportion, split_by_time
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.localtime import parse_timezone
 from prepaid_ledger.domain.tariffs import (
     FlatTariff,
@@ -19,6 +18,7 @@ from prepaid_ledger.domain.tariffs import (
     standing_charge_days,
     tariff_to_json,
 )
+from prepaid_ledger.errors import InputError
 
 LONDON = ZoneInfo("Europe/London")
 D = Decimal

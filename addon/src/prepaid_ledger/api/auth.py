@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api import throttle
 from prepaid_ledger.api.context import db_of, settings_of
-from prepaid_ledger.api.errors import ApiError, Handler, error_response
+from prepaid_ledger.api.error_middleware import Handler, error_response
 from prepaid_ledger.config import Settings
+from prepaid_ledger.errors import ApiError
 from prepaid_ledger.services import web_sessions
 from prepaid_ledger.services.tokens import hash_token
 from prepaid_ledger.store.models import ApiToken, utcnow

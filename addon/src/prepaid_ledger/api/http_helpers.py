@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from prepaid_ledger.api.errors import read_json
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.api.error_middleware import read_json
+from prepaid_ledger.errors import InputError
 from prepaid_ledger.services.validation import parse_model, require_id, require_mapping
 from prepaid_ledger.store.models import utcnow
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.auth import Principal
 from prepaid_ledger.api.context import db_of
-from prepaid_ledger.api.errors import ApiError
+from prepaid_ledger.errors import ApiError
 from prepaid_ledger.store.models import IdempotencyKey
 
 type Work = Callable[[AsyncSession], Awaitable[tuple[int, Any]]]

@@ -22,11 +22,10 @@ from aiohttp import web
 
 from prepaid_ledger.api.auth import Principal
 from prepaid_ledger.api.context import db_of, settings_of
-from prepaid_ledger.api.errors import ApiError
 from prepaid_ledger.api.stripe_api import fetch_checkout_session, stripe_client
 from prepaid_ledger.config import Settings
+from prepaid_ledger.errors import ApiError, ConflictError
 from prepaid_ledger.services import reconcile, topups
-from prepaid_ledger.services.accounts import ConflictError
 from prepaid_ledger.services.topups import get_order
 from prepaid_ledger.services.validation import require_str
 from prepaid_ledger.services.webhooks import PAID_CHECKOUT_EVENTS, apply_stripe_recheck

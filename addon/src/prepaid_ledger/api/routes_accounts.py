@@ -17,7 +17,7 @@ from prepaid_ledger.api.auth import (
 )
 from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.api.http_helpers import json_body, path_id
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import accounts, pay_links, statement
 from prepaid_ledger.services.meter_status import account_days_left
 from prepaid_ledger.store.models import Account, utcnow

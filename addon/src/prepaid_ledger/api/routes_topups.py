@@ -11,13 +11,11 @@ from prepaid_ledger.api.auth import (
     require_scope,
 )
 from prepaid_ledger.api.context import db_of, settings_of
-from prepaid_ledger.api.errors import ApiError
 from prepaid_ledger.api.http_helpers import json_body, limit_param, path_id, query_int
 from prepaid_ledger.api.idempotency import idempotency_key, run_idempotent
 from prepaid_ledger.api.provider_check import recheck
-from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.services import accounts, topups
-from prepaid_ledger.services.lookup import NotFoundError
+from prepaid_ledger.errors import ApiError, ConflictError, InputError, NotFoundError
+from prepaid_ledger.services import topups
 from prepaid_ledger.services.validation import require_mapping
 from prepaid_ledger.store.stream import discard_after, pending_count
 
@@ -64,7 +62,7 @@ async def post_topup_batch(request: web.Request) -> web.Response:
                         max_minor,
                     )
                 results.append({"index": index, "ok": True, "order": order})
-            except (InputError, accounts.ConflictError, NotFoundError) as err:
+            except (InputError, ConflictError, NotFoundError) as err:
                 discard_after(session, mark)
                 code = getattr(err, "code", "not_found")
                 message = getattr(err, "message", str(err))

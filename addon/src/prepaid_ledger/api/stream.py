@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.auth import Principal, require_scope
 from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
-from prepaid_ledger.api.errors import ApiError
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.errors import ApiError, InputError
 from prepaid_ledger.services import events as stream_events
 from prepaid_ledger.store.models import StreamEvent
 

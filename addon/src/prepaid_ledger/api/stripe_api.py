@@ -13,9 +13,8 @@ from typing import Any
 import aiohttp
 import stripe
 
-from prepaid_ledger.api.errors import ApiError
 from prepaid_ledger.config import Settings
-from prepaid_ledger.services.accounts import ConflictError
+from prepaid_ledger.errors import ApiError, ConflictError
 
 _TIMEOUT = aiohttp.ClientTimeout(total=20)
 

@@ -13,9 +13,8 @@ import stripe
 from aiohttp import web
 
 from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
-from prepaid_ledger.api.errors import ApiError
 from prepaid_ledger.api.rate_limit import SlidingWindow
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.errors import ApiError, InputError
 from prepaid_ledger.services.webhooks import (
     apply_event,
     handle_standard_event,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.errors import InputError
 
 #: Added to the serial so numbers have a fixed length and never start with 0.
 NUMBER_BASE: Final = 10_000_000

@@ -8,7 +8,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Final
 
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.errors import InputError
 
 #: Parts are at least this fine (10^-9 of a kWh or m3), finer if the input is finer.
 MIN_PART_EXPONENT: Final = -9

@@ -12,7 +12,7 @@ from itertools import pairwise
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.errors import InputError
 
 _SCAN_STEP: Final = timedelta(hours=6)
 _ONE_MICROSECOND: Final = timedelta(microseconds=1)

@@ -12,7 +12,7 @@ from typing import Final
 from prepaid_meter_contract.wire import check_decimal, check_non_negative_decimal
 from prepaid_meter_contract.wire import format_decimal as format_decimal  # noqa: PLC0414 - re-exported
 
-from prepaid_ledger.domain.errors import InputError, wire_rule
+from prepaid_ledger.errors import InputError, wire_rule
 
 #: Context for exact arithmetic: any operation that would have to round raises ``Inexact``.
 EXACT: Final = Context(prec=100, traps=[InvalidOperation, Inexact, Overflow])

@@ -16,9 +16,9 @@ from typing import Final
 
 from prepaid_meter_contract.vocabulary import SupplyReason
 
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.localtime import local_to_instant, require_aware
 from prepaid_ledger.domain.money import parse_minor
+from prepaid_ledger.errors import InputError
 
 WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_WINDOWS_PER_DAY: Final = 8

@@ -17,7 +17,6 @@ from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from typing import Final, Literal
 
 from prepaid_ledger.domain.apportion import apportion, microseconds
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.localtime import local_pieces, require_aware
 from prepaid_ledger.domain.money import (
     EXACT,
@@ -26,6 +25,7 @@ from prepaid_ledger.domain.money import (
     parse_minor,
     parse_non_negative_decimal,
 )
+from prepaid_ledger.errors import InputError
 
 type Unit = Literal["kWh", "m3"]
 type Period = Literal["month", "year"]

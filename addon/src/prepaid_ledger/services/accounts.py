@@ -23,7 +23,6 @@ from prepaid_ledger.domain.account_number import (
     is_valid_account_number,
     normalize_account_number,
 )
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import currency_exponent, parse_currency, parse_minor
 from prepaid_ledger.domain.policy import (
     SupplyDecision,
@@ -37,6 +36,7 @@ from prepaid_ledger.domain.policy import (
     parse_grace_minutes,
     parse_low_balance_levels,
 )
+from prepaid_ledger.errors import ConflictError, InputError
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.validation import (
@@ -46,15 +46,6 @@ from prepaid_ledger.services.validation import (
     require_timezone,
 )
 from prepaid_ledger.store.models import Account, utcnow
-
-
-class ConflictError(Exception):
-    """The request conflicts with the current state (HTTP 409)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def parse_account_settings(body: Mapping[str, object]) -> dict[str, Any]:

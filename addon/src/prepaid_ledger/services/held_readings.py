@@ -23,14 +23,13 @@ from prepaid_meter_contract.vocabulary import ReadingStatus, ResolveAction
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import format_decimal
+from prepaid_ledger.errors import ConflictError, InputError
 from prepaid_ledger.services import audit, events
-from prepaid_ledger.services.accounts import ConflictError, get_account, refresh_account
+from prepaid_ledger.services.accounts import get_account, refresh_account
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.meters import get_meter
 from prepaid_ledger.services.readings import Charger, apply_reading, post_charges
-from prepaid_ledger.services.tariffs import versions_for_pricing
 from prepaid_ledger.services.validation import require_str
 from prepaid_ledger.store.models import Reading, utcnow
 
@@ -90,7 +89,7 @@ async def resolve(
         )
     before = held_json(row)
     account = await get_account(session, meter.account_id, lock=True)
-    charger = Charger(session, meter, account, await versions_for_pricing(session, meter.tariff_id))
+    charger = await Charger.load(session, meter, account)
     if action != "reject":
         if row.account_id != meter.account_id:
             raise ConflictError(

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.errors import InputError
 from prepaid_ledger.store.models import Book, JournalEntry, JournalTransaction
 
 MAX_AMOUNT_MINOR = 10**15  # far beyond any real payment; keeps balances inside BIGINT

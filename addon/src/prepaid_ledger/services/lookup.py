@@ -5,16 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prepaid_ledger.errors import NotFoundError
 from prepaid_ledger.services.validation import in_id_range
 from prepaid_ledger.store.models import Base
-
-
-class NotFoundError(Exception):
-    """A referenced row does not exist (HTTP 404)."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} not found")
-        self.message = f"{what} not found"
 
 
 async def load_by_id[RowT: Base](

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prepaid_ledger.domain.charging import TOTAL_BAND, tariff_at
 from prepaid_ledger.domain.forecast import FORECAST_DAYS, current_rate, days_left
 from prepaid_ledger.domain.money import format_decimal
 from prepaid_ledger.domain.tariffs import period_keys
 from prepaid_ledger.services.accounts import balance_of, get_account
 from prepaid_ledger.services.meters import get_meter, meter_json
-from prepaid_ledger.services.readings import TOTAL_BAND
 from prepaid_ledger.services.tariffs import versions_for_pricing
 from prepaid_ledger.store.models import Account, ChargeLine, ChargeState, PeriodUsage
 
@@ -64,10 +64,7 @@ async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> d
     account = await get_account(session, meter.account_id)
     tz = ZoneInfo(account.timezone)
     versions = await versions_for_pricing(session, meter.tariff_id)
-    tariff = versions[0][1]
-    for effective, version in versions:
-        if effective <= now:
-            tariff = version
+    tariff = tariff_at(versions, now)
     used: dict[str, Decimal] = {}
     for key in period_keys(tariff, now, now + timedelta(seconds=1), tz):
         usage = await session.get(PeriodUsage, (meter.id, account.id, key))

@@ -15,11 +15,11 @@ from prepaid_meter_contract.reading_guard import MeterLimits
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import format_decimal, parse_non_negative_decimal
+from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import audit
-from prepaid_ledger.services.accounts import ConflictError, get_account
-from prepaid_ledger.services.lookup import NotFoundError, load_by_id
+from prepaid_ledger.services.accounts import get_account
+from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.validation import (
     in_id_range,
     optional_observed_time,

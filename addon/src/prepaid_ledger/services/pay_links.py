@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prepaid_ledger.errors import ConflictError
 from prepaid_ledger.services import audit
-from prepaid_ledger.services.accounts import ConflictError, get_account
+from prepaid_ledger.services.accounts import get_account
 from prepaid_ledger.services.tokens import create_token, hash_token
 from prepaid_ledger.store.models import Account, ApiToken, utcnow
 

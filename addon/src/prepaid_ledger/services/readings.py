@@ -24,21 +24,12 @@ from prepaid_meter_contract.vocabulary import AlertKind, ReadingStatus, StepKind
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.apportion import split_by_time
-from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.domain.money import (
-    EXACT,
-    amount_to_post,
-    format_decimal,
-)
-from prepaid_ledger.domain.tariffs import (
-    MAX_STANDING_DAYS,
-    ChargePart,
-    period_keys,
-    price_consumption,
-    standing_charge_days,
-)
+from prepaid_ledger.domain import charging
+from prepaid_ledger.domain.charging import STANDING_BAND
+from prepaid_ledger.domain.money import format_decimal
+from prepaid_ledger.domain.tariffs import MAX_STANDING_DAYS
 from prepaid_ledger.domain.tariffs import Tariff as TariffModel
+from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.accounts import book_of, refresh_account
 from prepaid_ledger.services.meters import limits_of
@@ -47,11 +38,13 @@ from prepaid_ledger.services.validation import in_id_range
 from prepaid_ledger.store.models import (
     Account,
     ChargeLine,
-    ChargeState,
     Meter,
     PeriodUsage,
     Reading,
     utcnow,
+)
+from prepaid_ledger.store.models import (
+    ChargeState as ChargeStateRow,
 )
 
 #: The longest interval one reading may charge. Charging walks the interval day by day (charge
@@ -60,8 +53,6 @@ from prepaid_ledger.store.models import (
 #: the meter's previous one is held (``flagged_gap``) for a person, who re-bases the meter
 #: (``/replace``). A meter that really was silent this long needs a look anyway.
 MAX_CHARGE_GAP = timedelta(days=MAX_STANDING_DAYS)
-STANDING_BAND = "standing"
-TOTAL_BAND = "__total__"  # charge-state row holding the running total over all bands
 
 
 @dataclass(slots=True)
@@ -83,7 +74,10 @@ class MeterOutcome:
 
 
 class Charger:
-    """Charging state for one meter during one batch."""
+    """One meter's charging in one batch: its state read once, charged in memory, written once.
+
+    The prices are a pure function (``domain.charging``); this holds the rows around it.
+    """
 
     def __init__(
         self,
@@ -97,113 +91,83 @@ class Charger:
         self.account = account
         self.versions = versions
         self.tz = ZoneInfo(account.timezone)
-        self.states: dict[str, ChargeState] = {}
-        self.usage: dict[str, PeriodUsage] = {}
+        self.state = charging.ChargeState()
         self.outcome = MeterOutcome(meter.id, account.id)
         self.limits = limits_of(meter)
+        self._band_rows: dict[str, ChargeStateRow] = {}
+        self._usage_rows: dict[str, PeriodUsage] = {}
 
-    async def _state(self, band: str) -> ChargeState:
-        state = self.states.get(band)
-        if state is None:
-            key = (self.meter.id, self.account.id, band)
-            state = await self.session.get(ChargeState, key)
-            if state is None:
-                state = ChargeState(
-                    meter_id=key[0],
-                    account_id=key[1],
-                    band=band,
-                    exact_total=Decimal(0),
-                    posted_minor=0,
-                )
-                self.session.add(state)
-            self.states[band] = state
-        return state
-
-    async def _usage(self, period: str) -> PeriodUsage:
-        usage = self.usage.get(period)
-        if usage is None:
-            key = (self.meter.id, self.account.id, period)
-            usage = await self.session.get(PeriodUsage, key)
-            if usage is None:
-                usage = PeriodUsage(
-                    meter_id=key[0], account_id=key[1], period=period, quantity=Decimal(0)
-                )
-                self.session.add(usage)
-            self.usage[period] = usage
-        return usage
+    @classmethod
+    async def load(cls, session: AsyncSession, meter: Meter, account: Account) -> Charger:
+        """Read the meter's tariff versions and its charge state for the account."""
+        charger = cls(session, meter, account, await versions_for_pricing(session, meter.tariff_id))
+        owner = (ChargeStateRow.meter_id == meter.id, ChargeStateRow.account_id == account.id)
+        charger._band_rows = {
+            row.band: row for row in await session.scalars(select(ChargeStateRow).where(*owner))
+        }
+        used = (PeriodUsage.meter_id == meter.id, PeriodUsage.account_id == account.id)
+        charger._usage_rows = {
+            row.period: row for row in await session.scalars(select(PeriodUsage).where(*used))
+        }
+        charger.state = charging.ChargeState(
+            {
+                band: charging.Running(row.exact_total, row.posted_minor)
+                for band, row in charger._band_rows.items()
+            },
+            {period: row.quantity for period, row in charger._usage_rows.items()},
+        )
+        return charger
 
     def _line(self, day: date, band: str, quantity: Decimal, minor: int) -> None:
         line = self.outcome.lines.setdefault((day, band), [Decimal(0), Decimal(0)])
         line[0] += quantity
         line[1] += minor
 
-    async def charge(self, start: datetime, end: datetime, quantity: Decimal) -> int:
-        """Charge consumption over [start, end]; returns the minor units posted.
-
-        The total posted follows the exact running total of all bands (so it never drifts by
-        more than half a minor unit, however many bands); each band's share follows its own
-        running total, and a rounding difference between the two goes to the reading's
-        largest part, so statement lines always add up to what was posted.
-        """
-        cuts = [effective for effective, _ in self.versions[1:]]
-        parts: list[ChargePart] = []
-        for low, high, piece in split_by_time(start, end, quantity, cuts):
-            tariff = self.versions[0][1]
-            for effective, version in self.versions:
-                if effective <= low:
-                    tariff = version
-            used = {
-                key: (await self._usage(key)).quantity
-                for key in period_keys(tariff, low, high, self.tz)
-            }
-            priced = price_consumption(tariff, low, high, piece, self.tz, used)
-            for part in priced:
-                if part.period is not None:
-                    usage = await self._usage(part.period)
-                    usage.quantity = EXACT.add(usage.quantity, part.quantity)
-            parts.extend(priced)
-        if not parts:
-            return 0
-        currency = self.account.currency
-        shares: list[int] = []
-        for part in parts:
-            state = await self._state(part.band)
-            exact = EXACT.add(state.exact_total, part.amount)
-            share = amount_to_post(exact, state.posted_minor, currency)
-            state.exact_total = exact
-            state.posted_minor += share
-            shares.append(share)
-        total = await self._state(TOTAL_BAND)
-        exact_total = total.exact_total
-        for part in parts:
-            exact_total = EXACT.add(exact_total, part.amount)
-        posted = amount_to_post(exact_total, total.posted_minor, currency)
-        total.exact_total = exact_total
-        total.posted_minor += posted
-        difference = posted - sum(shares)
-        if difference:
-            largest = max(range(len(parts)), key=lambda i: parts[i].amount)
-            shares[largest] += difference
-            (await self._state(parts[largest].band)).posted_minor += difference
-        for part, share in zip(parts, shares, strict=True):
-            self._line(part.start.astimezone(self.tz).date(), part.band, part.quantity, share)
-        return posted
+    def charge(self, start: datetime, end: datetime, quantity: Decimal) -> int:
+        """Charge consumption over [start, end]; returns the minor units posted."""
+        result = charging.charge_consumption(
+            self.versions,
+            self.tz,
+            self.account.currency,
+            self.state,
+            start=start,
+            end=end,
+            quantity=quantity,
+        )
+        self.state = result.state
+        for line in result.lines:
+            self._line(line.day, line.band, line.quantity, line.minor)
+        return result.posted
 
     def standing(self, now: datetime) -> int:
         """Daily standing charges due up to now (one per local day, charged once)."""
-        per_day = self.versions[-1][1].standing_charge_minor_per_day
-        for effective, version in self.versions:
-            if effective <= now:
-                per_day = version.standing_charge_minor_per_day
-        days = standing_charge_days(self.meter.last_standing_day, now, self.tz)
-        if not days:
+        due = charging.standing_due(self.versions, self.meter.last_standing_day, now, self.tz)
+        if not due.days:
             return 0
-        self.meter.last_standing_day = days[-1]
-        if per_day == 0:
-            return 0
-        for day in days:
-            self._line(day, STANDING_BAND, Decimal(1), per_day)
-        return per_day * len(days)
+        self.meter.last_standing_day = due.days[-1]
+        for day in due.days if due.per_day_minor else ():
+            self._line(day, STANDING_BAND, Decimal(1), due.per_day_minor)
+        return due.minor
+
+    def store(self) -> None:
+        """Write the charge state back: changed rows updated, new bands and periods added."""
+        ids = {"meter_id": self.meter.id, "account_id": self.account.id}
+        for band, running in self.state.bands.items():
+            if (row := self._band_rows.get(band)) is None:
+                row = self._band_rows[band] = ChargeStateRow(
+                    **ids, band=band, exact_total=running.exact, posted_minor=running.posted
+                )
+                self.session.add(row)
+            elif (row.exact_total, row.posted_minor) != (running.exact, running.posted):
+                row.exact_total, row.posted_minor = running.exact, running.posted
+        for period, quantity in self.state.usage.items():
+            if (usage := self._usage_rows.get(period)) is None:
+                usage = self._usage_rows[period] = PeriodUsage(
+                    **ids, period=period, quantity=quantity
+                )
+                self.session.add(usage)
+            elif usage.quantity != quantity:
+                usage.quantity = quantity
 
 
 async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingReading) -> bool:
@@ -300,7 +264,7 @@ async def apply_reading(charger: Charger, row: Reading, *, accept: bool = False)
         row.status = ReadingStatus.UNBILLED_ACCOUNT_CLOSED
         outcome.unbilled += 1
     else:
-        charged = await charger.charge(meter.last_at, row.at, step.quantity)
+        charged = charger.charge(meter.last_at, row.at, step.quantity)
         row.charged_minor = charged
         row.status = (
             ReadingStatus.CHARGED_WRAP if step.kind == StepKind.WRAP else ReadingStatus.CHARGED
@@ -371,8 +335,7 @@ async def ingest(
     for meter_id in sorted(by_meter):
         meter = meters[meter_id]
         account = accounts[meter.account_id]
-        versions = await versions_for_pricing(session, meter.tariff_id)
-        charger = Charger(session, meter, account, versions)
+        charger = await Charger.load(session, meter, account)
         await _ingest_meter(charger, by_meter[meter_id])
         await post_charges(session, charger)
         outcomes.append(charger.outcome)
@@ -419,6 +382,7 @@ async def ingest(
 
 async def post_charges(session: AsyncSession, charger: Charger) -> None:
     """One journal transaction for a meter's charges in this batch, with its charge lines."""
+    charger.store()
     outcome, account = charger.outcome, charger.account
     consumption = outcome.charged_minor
     standing = outcome.standing_minor

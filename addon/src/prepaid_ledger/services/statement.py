@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import EXACT, format_decimal
+from prepaid_ledger.errors import InputError
 from prepaid_ledger.services.accounts import book_of, get_account
 from prepaid_ledger.services.validation import bound_time, parse_time
 from prepaid_ledger.store.models import ChargeLine, JournalEntry, JournalTransaction

@@ -9,11 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.domain.tariffs import parse_tariff, tariff_to_json
+from prepaid_ledger.errors import InputError, NotFoundError
 from prepaid_ledger.services import audit
-from prepaid_ledger.services.lookup import NotFoundError
 from prepaid_ledger.services.validation import in_id_range, parse_time
 from prepaid_ledger.store.models import Tariff, TariffVersion, utcnow
 

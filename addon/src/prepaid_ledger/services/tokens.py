@@ -9,10 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.errors import InputError
+from prepaid_ledger.errors import InputError, NotFoundError
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import get_account
-from prepaid_ledger.services.lookup import NotFoundError
 from prepaid_ledger.services.validation import in_id_range
 from prepaid_ledger.store.models import ApiToken, utcnow
 

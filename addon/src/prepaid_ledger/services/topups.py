@@ -18,17 +18,16 @@ from prepaid_meter_contract.vocabulary import AlertKind, AttentionCode, OrderSta
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import MAX_MINOR, currency_exponent
+from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.accounts import (
-    ConflictError,
     book_of,
     get_account,
     refresh_account,
     resolve_account_ref,
 )
-from prepaid_ledger.services.lookup import NotFoundError, load_by_id
+from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.validation import (
     optional_str,
     require_int,

@@ -17,7 +17,7 @@ from prepaid_meter_contract.wire import (
 )
 from pydantic import BaseModel, ValidationError
 
-from prepaid_ledger.domain.errors import InputError, wire_rule
+from prepaid_ledger.errors import InputError, wire_rule
 
 
 def parse_model[M: BaseModel](model: type[M], data: object, *, now: datetime | None = None) -> M:

@@ -9,8 +9,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import currency_exponent
+from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import audit, topups
 from prepaid_ledger.services.validation import loads_bounded
 from prepaid_ledger.store.database import Database

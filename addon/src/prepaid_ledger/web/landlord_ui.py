@@ -27,7 +27,7 @@ from prepaid_ledger.api.auth import (
     trusted_ingress,
 )
 from prepaid_ledger.api.context import db_of, settings_of
-from prepaid_ledger.api.errors import ApiError
+from prepaid_ledger.errors import ApiError
 from prepaid_ledger.services import web_sessions
 from prepaid_ledger.store.models import utcnow
 

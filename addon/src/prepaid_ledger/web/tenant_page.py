@@ -26,16 +26,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.context import db_of, settings_of
-from prepaid_ledger.api.errors import ApiError
 from prepaid_ledger.api.provider_check import recheck_order
 from prepaid_ledger.api.stripe_api import create_checkout_session, fetch_checkout_session
 from prepaid_ledger.api.throttle import client_address
 from prepaid_ledger.config import Settings
-from prepaid_ledger.domain.errors import InputError
 from prepaid_ledger.domain.money import currency_exponent, from_minor, parse_decimal
+from prepaid_ledger.errors import (
+    ApiError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    UnreadableFormError,
+)
 from prepaid_ledger.services import accounts, topups
-from prepaid_ledger.services.accounts import ConflictError
-from prepaid_ledger.services.lookup import NotFoundError
 from prepaid_ledger.services.meter_status import account_days_left, daily_costs
 from prepaid_ledger.services.pay_links import account_for_pay_token, pay_link_url
 from prepaid_ledger.store.models import Account, TopupOrder, utcnow
@@ -359,10 +362,6 @@ def _page_url(request: web.Request, token: str) -> str:
 
 
 # ---- Checkout --------------------------------------------------------------------------------
-
-
-class UnreadableFormError(Exception):
-    """The checkout form's body is not UTF-8 form data (a hostile or broken client)."""
 
 
 async def _form_amount(request: web.Request) -> str:

@@ -29,7 +29,7 @@ from prepaid_ledger.api import (
 )
 from prepaid_ledger.api.auth import auth_middleware_factory
 from prepaid_ledger.api.context import SETTINGS_KEY, STATE_KEY, LedgerState
-from prepaid_ledger.api.errors import Handler, error_middleware, error_response
+from prepaid_ledger.api.error_middleware import Handler, error_middleware, error_response
 from prepaid_ledger.api.openapi import openapi_handler
 from prepaid_ledger.config import Settings
 from prepaid_ledger.services import events

@@ -8,26 +8,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prepaid_meter_contract.errors import ErrorBody, ErrorDetail
 
-from prepaid_ledger.domain.errors import InputError
-from prepaid_ledger.services.accounts import ConflictError
-from prepaid_ledger.services.lookup import NotFoundError
+from prepaid_ledger.errors import ApiError, ConflictError, InputError, NotFoundError
 from prepaid_ledger.services.validation import loads_bounded
 
 _LOGGER = logging.getLogger(__name__)
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ApiError(Exception):
-    """An error with an explicit HTTP status."""
-
-    def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
 
 
 def error_response(

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from aiohttp import web, web_response
 
-from prepaid_ledger.api.app import SERVER_NAME, create_app, create_public_app
+from prepaid_ledger.app import SERVER_NAME, create_app, create_public_app
 from prepaid_ledger.config import Settings
 
 #: Seconds a connection may stay without a complete request: from connect to the end of the

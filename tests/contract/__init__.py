@@ -1,0 +1,1 @@
+"""Tests of the contract package shared by the integration and the ledger."""
