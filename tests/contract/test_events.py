@@ -146,7 +146,9 @@ def test_reading_resolved() -> None:
 # --------------------------------------------------------------------------- alerts
 
 
-@pytest.mark.parametrize(("kind", "level"), [("low_balance_level_1", 1), ("low_balance_level_2", 2)])
+@pytest.mark.parametrize(
+    ("kind", "level"), [("low_balance_level_1", 1), ("low_balance_level_2", 2)]
+)
 def test_low_balance_alert(kind: str, level: int) -> None:
     payload = {"kind": kind, "account_id": 3, "balance_minor": 400, "threshold_minor": 500}
     event = parse_event("alert", _frame(47, payload))
@@ -334,7 +336,7 @@ def test_unknown_event_without_id() -> None:
     ],
 )
 def test_malformed_data_raises_value_error(event_type: str, data: str) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011 - the documented error of a stream not the ledger's
+    with pytest.raises(ValueError):  # the documented error of a stream not the ledger's
         parse_event(event_type, data)
 
 

@@ -68,15 +68,7 @@ def test_spec_example_four_blocks_comment_ids_and_leading_space() -> None:
     stream is not enough to dispatch it.
     """
     stream = (
-        ": test stream\n"
-        "\n"
-        "data: first event\n"
-        "id: 1\n"
-        "\n"
-        "data:second event\n"
-        "id\n"
-        "\n"
-        "data:  third event\n"
+        ": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n"
     )
     assert _summary(_decode(stream)) == [
         ("message", "first event", "1"),
@@ -87,7 +79,8 @@ def test_spec_example_four_blocks_comment_ids_and_leading_space() -> None:
 def test_spec_example_four_blocks_last_block_fires_once_terminated() -> None:
     """The same stream followed by a blank line fires the third event: " third event"."""
     stream = (
-        ": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n"
+        ": test stream\n\ndata: first event\nid: 1\n\n"
+        "data:second event\nid\n\ndata:  third event\n\n"
     )
     events = _decode(stream)
     assert [e.data for e in events] == ["first event", "second event", " third event"]
@@ -170,7 +163,12 @@ def test_unterminated_event_at_end_of_stream_is_discarded() -> None:
 def test_id_persists_across_events() -> None:
     """The last event ID buffer is not reset by a dispatch."""
     events = _decode("id: 7\ndata: a\n\ndata: b\n\nid: 8\ndata: c\n\ndata: d\n\n")
-    assert [(e.data, _last_id(e)) for e in events] == [("a", "7"), ("b", "7"), ("c", "8"), ("d", "8")]
+    assert [(e.data, _last_id(e)) for e in events] == [
+        ("a", "7"),
+        ("b", "7"),
+        ("c", "8"),
+        ("d", "8"),
+    ]
 
 
 def test_id_set_in_a_block_without_data_still_applies() -> None:

@@ -400,8 +400,10 @@ def _batch_with(bad: dict[str, object], index: int = 3) -> dict[str, object]:
         (
             _reading(at="2026-03-01T12:05:01+00:00"),
             "time_in_future",
-            "readings[3].at lies more than 5 minutes ahead of the ledger's clock "
-            "(2026-03-01T12:00:00+00:00); check the clock of the sender",
+            (
+                "readings[3].at lies more than 5 minutes ahead of the ledger's clock "
+                "(2026-03-01T12:00:00+00:00); check the clock of the sender"
+            ),
         ),
         (
             _reading(at="2026-03-01T12:00:00"),

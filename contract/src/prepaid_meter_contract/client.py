@@ -46,7 +46,7 @@ from prepaid_meter_contract.resources import (
     TopupOrders,
     WhoAmI,
 )
-from prepaid_meter_contract.sse import SseDecoder
+from prepaid_meter_contract.sse import SseStream
 from prepaid_meter_contract.vocabulary import OrderStatus, ResolveAction, Scope
 from prepaid_meter_contract.wire import WireModel
 
@@ -203,7 +203,7 @@ class LedgerClient:
         ledger's stream is a ``LedgerConnectionError`` (an idle stream times out after
         ``STREAM_IDLE_S``: the ledger sends keep-alives well within it).
         """
-        decoder = SseDecoder()
+        stream = SseStream()
         try:
             async with self._session.get(
                 self._base / "api/v1/events",
@@ -214,12 +214,14 @@ class LedgerClient:
                     raise LedgerAuthError("event stream: HTTP 401")
                 if response.status != 200:
                     raise LedgerConnectionError(f"event stream: HTTP {response.status}")
-                async for raw in response.content:
-                    if (sse := decoder.feed(raw.decode().rstrip("\r\n"))) is not None:
+                async for chunk in response.content.iter_any():
+                    for sse in stream.feed(chunk):
                         yield parse_event(sse.event, sse.data)
+                for sse in stream.feed(b"", final=True):
+                    yield parse_event(sse.event, sse.data)
         except LedgerError:
             raise
-        except (aiohttp.ClientError, TimeoutError, ValueError, UnicodeDecodeError) as err:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
             raise LedgerConnectionError(f"event stream: {err}") from err
 
     # ------------------------------------------------------------------ accounts and meters

@@ -40,11 +40,20 @@ class StreamReset(WireModel):
     last_event_id: int
 
 
-class AccountUpdated(WireModel):
-    """An account's balance, warning level or supply decision changed."""
+class Recorded(WireModel):
+    """What the stream adds to every stored event: its id and when it happened.
+
+    Alerts about a time of their own (a scheduled cut, a held reading) carry that time as
+    ``at`` instead.
+    """
 
     id: int | None = None
     at: Timestamp | None = None
+
+
+class AccountUpdated(Recorded):
+    """An account's balance, warning level or supply decision changed."""
+
     event_type: ClassVar[EventType] = EventType.ACCOUNT_UPDATED
     account_id: int
     balance_minor: int
@@ -57,13 +66,11 @@ class AccountUpdated(WireModel):
     status: AccountStatus | None = None
 
 
-class TopupUpdated(WireModel):
+class TopupUpdated(Recorded):
     """A top-up order moved to a new status."""
 
     event_type: ClassVar[EventType] = EventType.TOPUP_UPDATED
 
-    id: int | None = None
-    at: Timestamp | None = None
     order_id: int
     account_id: int | None
     status: OrderStatus
@@ -72,27 +79,23 @@ class TopupUpdated(WireModel):
     reason: str | None = None
 
 
-class ReadingResolved(WireModel):
+class ReadingResolved(Recorded):
     """A person decided on a held reading."""
 
     event_type: ClassVar[EventType] = EventType.READING_RESOLVED
 
-    id: int | None = None
-    at: Timestamp | None = None
     reading_id: int
     meter_id: int
     action: ResolveAction
     status: ReadingStatus
 
 
-class LowBalanceAlert(WireModel):
+class LowBalanceAlert(Recorded):
     """The balance fell to or below one of the account's warning levels."""
 
     event_type: ClassVar[EventType] = EventType.ALERT
 
-    id: int | None = None
     kind: Literal[AlertKind.LOW_BALANCE_LEVEL_1, AlertKind.LOW_BALANCE_LEVEL_2]
-    at: Timestamp | None = None
     account_id: int
     balance_minor: int
     threshold_minor: int
@@ -103,12 +106,11 @@ class LowBalanceAlert(WireModel):
         return int(AlertKind(self.kind).low_balance_level or 0)
 
 
-class SupplyCutScheduledAlert(WireModel):
+class SupplyCutScheduledAlert(Recorded):
     """Credit is exhausted and supply will be cut at ``at`` (after grace or friendly hours)."""
 
     event_type: ClassVar[EventType] = EventType.ALERT
 
-    id: int | None = None
     kind: Literal[AlertKind.SUPPLY_CUT_SCHEDULED]
     #: When supply will be cut (not when the alert was raised).
     at: Timestamp
@@ -116,14 +118,12 @@ class SupplyCutScheduledAlert(WireModel):
     reason: str
 
 
-class OrderNeedsAttentionAlert(WireModel):
+class OrderNeedsAttentionAlert(Recorded):
     """An order a person must look at: the whole order, and why."""
 
     event_type: ClassVar[EventType] = EventType.ALERT
 
-    id: int | None = None
     kind: Literal[AlertKind.ORDER_NEEDS_ATTENTION]
-    at: Timestamp | None = None
     order_id: int
     account_id: int | None
     amount_minor: int
@@ -139,12 +139,11 @@ class OrderNeedsAttentionAlert(WireModel):
     age_minutes: int
 
 
-class ReadingHeldAlert(WireModel):
+class ReadingHeldAlert(Recorded):
     """The reading guard held a reading no meter can produce; a person decides."""
 
     event_type: ClassVar[EventType] = EventType.ALERT
 
-    id: int | None = None
     kind: Literal[AlertKind.READING_HELD]
     reading_id: int
     meter_id: int

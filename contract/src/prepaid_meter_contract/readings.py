@@ -34,7 +34,9 @@ def _batch_bounds(value: object) -> object:
     if not isinstance(value, list) or not value:
         raise PydanticCustomError("invalid_field", "must be a non-empty list")
     if len(value) > MAX_BATCH:
-        raise PydanticCustomError("batch_too_large", f"at most {MAX_BATCH} readings per request")
+        raise PydanticCustomError(
+            "batch_too_large", f"must hold at most {MAX_BATCH} readings per request"
+        )
     return value
 
 
