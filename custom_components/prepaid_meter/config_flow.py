@@ -27,6 +27,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 from prepaid_meter_contract.client import LedgerClient, LedgerIdentity
 from prepaid_meter_contract.errors import LedgerAuthError, LedgerError
+from prepaid_meter_contract.vocabulary import Scope
 from yarl import URL
 
 from .const import (
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from . import PrepaidConfigEntry
 
 # Scopes allowed to run a site; a tenant's read-only token cannot post readings.
-SITE_SCOPES = frozenset({"admin", "integration"})
+SITE_SCOPES = frozenset({Scope.ADMIN, Scope.INTEGRATION})
 
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))

@@ -28,6 +28,7 @@ from homeassistant.helpers.selector import (
 from prepaid_meter_contract.client import LedgerClient
 from prepaid_meter_contract.errors import LedgerAuthError, LedgerError, LedgerRequestError
 from prepaid_meter_contract.resources import TariffSummary
+from prepaid_meter_contract.vocabulary import Scope
 
 from .const import (
     CONF_ACCOUNT_NAME,
@@ -292,12 +293,12 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         entry = self._get_entry()
         runtime = getattr(entry, "runtime_data", None)
         if runtime is not None:
-            return bool(runtime.identity.scope == "admin")
+            return bool(runtime.identity.scope == Scope.ADMIN)
         try:
             identity = await self._ledger_client().async_identify()
         except LedgerError:
             return False
-        return identity.scope == "admin"
+        return identity.scope == Scope.ADMIN
 
     async def _async_linkable_meters(self) -> list[SelectOptionDict]:
         """Ledger meters of this unit that no other meter of this site is linked to."""

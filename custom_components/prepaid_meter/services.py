@@ -29,6 +29,7 @@ from homeassistant.util import dt as dt_util
 from prepaid_meter_contract.client import LedgerClient
 from prepaid_meter_contract.errors import LedgerAuthError, LedgerError, LedgerRequestError
 from prepaid_meter_contract.resources import Account
+from prepaid_meter_contract.vocabulary import Scope
 from pydantic import BaseModel
 
 from .const import CONF_LEDGER_METER_ID, DOMAIN
@@ -350,7 +351,7 @@ async def _async_top_up(call: ServiceCall) -> ServiceResponse:
 async def _async_adjust_balance(call: ServiceCall) -> ServiceResponse:
     target = await _resolve_target(call.hass, call.data)
     scope = target.entry.runtime_data.identity.scope
-    if scope != "admin":
+    if scope != Scope.ADMIN:
         raise _invalid("admin_token_required", scope=scope, site=target.entry.title)
     amount = amount_to_minor(call.data[ATTR_AMOUNT], target, signed=True)
     reason = _required_text(call.data, ATTR_REASON)
