@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from prepaid_meter_contract.events import ReadingResolved
-from prepaid_meter_contract.vocabulary import ReadingStatus, ResolveAction
+from prepaid_meter_contract.vocabulary import HELD_PREFIX, RESOLUTIONS, ReadingStatus, ResolveAction
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,11 +33,12 @@ from prepaid_ledger.services.readings import Charger, apply_reading, post_charge
 from prepaid_ledger.services.validation import require_str
 from prepaid_ledger.store.models import Reading, utcnow
 
-HELD_PREFIX: Final = "held_"
+#: For each decision, the held statuses it may be taken on (the contract's RESOLUTIONS).
 ACTIONS: Final = {
-    "accept": frozenset({"held_surge"}),
-    "reject": frozenset({"held_surge", "held_reset", "held_backwards"}),
-    "rebase": frozenset({"held_reset", "held_backwards"}),
+    action: frozenset(
+        ReadingStatus.held(kind) for kind, allowed in RESOLUTIONS.items() if action in allowed
+    )
+    for action in ResolveAction
 }
 MAX_REASON: Final = 500
 
@@ -80,7 +81,7 @@ async def resolve(
     meter = await get_meter(session, row.meter_id, lock=True)
     if not row.status.startswith(HELD_PREFIX):
         raise ConflictError("not_held", f"reading {reading_id} is not held (it is {row.status})")
-    if row.status not in ACTIONS[action]:
+    if row.status not in ACTIONS[ResolveAction(action)]:
         allowed = [name for name, statuses in ACTIONS.items() if row.status in statuses]
         raise ConflictError(
             "action_not_allowed",
