@@ -44,7 +44,7 @@ fi
 # What this release sets up needs more packages (its frontend, modbus, ...); the list is worked
 # out from its manifests, again whenever the inputs to that list change.
 key="$(cat scripts/lib/smoke_ha_requirements.py scripts/lib/develop_config.py \
-  custom_components/prepaid_meter/manifest.json contract/pyproject.toml \
+  scripts/lib/smoke_newest_ha.sh custom_components/prepaid_meter/manifest.json contract/pyproject.toml \
   contract/src/prepaid_meter_contract/*.py | sha256sum | cut -c1-16)"
 if [ "$(cat "$venv/.complete" 2>/dev/null)" != "$key" ]; then
   missing="$("$venv/bin/python" scripts/lib/smoke_ha_requirements.py)" || {
@@ -63,8 +63,12 @@ print(pathlib.Path(homeassistant.__file__).parent / "package_constraints.txt")')
     [ -z "$still" ] || { echo "smoke: still not installed: $still" >&2; exit 1; }
   fi
   # Our own requirement, the contract package, as this checkout would publish it (its pin in
-  # manifest.json is its version: tests/test_metadata.py).
-  "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./contract >>"$log" 2>&1 || {
+  # manifest.json is its version: tests/test_metadata.py), with its dependencies (pydantic) at
+  # the versions this release pins, as Home Assistant installs an integration's requirements.
+  constraints="$("$venv/bin/python" -c 'import homeassistant, pathlib
+print(pathlib.Path(homeassistant.__file__).parent / "package_constraints.txt")')"
+  { "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./contract &&
+    "$venv/bin/python" -m pip install -q -c "$constraints" ./contract; } >>"$log" 2>&1 || {
     grep -v '^WARNING: Location' "$log" | tail -30 >&2
     echo "smoke: installing the contract package failed (log: $log)" >&2
     exit 1
