@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
@@ -31,11 +31,12 @@ from prepaid_meter_contract.events import (
     OrderNeedsAttentionAlert,
     ReadingHeldAlert,
     ReadingResolved,
+    Recorded,
     StreamEvent,
     TopupUpdated,
 )
 from prepaid_meter_contract.reading_guard import MeterLimits
-from prepaid_meter_contract.readings import ReadingsResult
+from prepaid_meter_contract.readings import MeterIngest, ReadingsResult
 from prepaid_meter_contract.resources import Account, MeterStatus, TopupOrder
 from prepaid_meter_contract.vocabulary import OrderStatus, ResolveAction
 
@@ -68,6 +69,8 @@ STATUS_REFRESH_S = 30.0
 OUTAGE_REPAIR_AFTER = timedelta(minutes=5)
 #: The account fields an ``account.updated`` event or a readings answer may change.
 _ACCOUNT_FIELDS = frozenset(Account.model_fields)
+#: What the stream adds to every event (its own id and time), not news about an account.
+_STREAM_FIELDS = frozenset(Recorded.model_fields)
 
 
 def account_event_signal(entry_id: str) -> str:
@@ -109,28 +112,18 @@ class AccountState:
         """The ledger's supply decision."""
         return self.data.supply.allowed
 
-    def merged(self, changes: dict[str, Any]) -> AccountState | None:
-        """Return the account with the changes applied, or ``None`` if nothing changes.
+    def merged(self, news: AccountUpdated | MeterIngest) -> AccountState | None:
+        """Return the account with what ``news`` tells about it, or ``None`` if nothing changes.
 
-        Unchanged accounts keep their state object, so entities can tell news by identity.
+        Only the account's fields the news really carries count, never the stream's own ``id``
+        and ``at`` (an event's id is not the account's). Unchanged accounts keep their state
+        object, so entities can tell news by identity.
         """
-        changes = {k: v for k, v in changes.items() if k in _ACCOUNT_FIELDS}
+        names = (news.model_fields_set & _ACCOUNT_FIELDS) - _STREAM_FIELDS
+        changes = {name: getattr(news, name) for name in names}
         if all(getattr(self.data, k) == v for k, v in changes.items()):
             return None
         return replace(self, data=self.data.model_copy(update=changes), as_of=dt_util.utcnow())
-
-
-def _account_changes(
-    source: AccountUpdated | Any, names: frozenset[str] | set[str]
-) -> dict[str, Any]:
-    """Return the named fields of an event or a readings answer that it really carries."""
-    return {name: getattr(source, name) for name in names & source.model_fields_set}
-
-
-#: What a readings answer tells about each account.
-_INGEST_FIELDS = frozenset(
-    {"balance_minor", "emergency_credit_remaining_minor", "debt_minor", "supply"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,9 +459,10 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
     # ------------------------------------------------------------------ what the ledger says
 
     @callback
-    def _apply_account(self, account_id: int, changes: dict[str, Any]) -> None:
+    def _apply_account(self, event: AccountUpdated) -> None:
+        account_id = event.account_id
         current = self.data.accounts.get(account_id)
-        if current is not None and (updated := current.merged(changes)) is not None:
+        if current is not None and (updated := current.merged(event)) is not None:
             self.async_set_updated_data(
                 replace(self.data, accounts={**self.data.accounts, account_id: updated})
             )
@@ -480,8 +474,7 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
         charged: list[int] = []
         for item in result.meters:
             current = accounts.get(item.account_id)
-            changes = _account_changes(item, _INGEST_FIELDS)
-            if current is not None and (updated := current.merged(changes)) is not None:
+            if current is not None and (updated := current.merged(item)) is not None:
                 accounts[item.account_id] = updated
             if item.charged_minor or item.standing_charged_minor:
                 charged.append(item.meter_id)
@@ -544,7 +537,7 @@ class LedgerSync(DataUpdateCoordinator[SiteData]):
                     # A person moved the meter's starting point: the total entity follows now.
                     await self._async_read_statuses([event.meter_id])
             case AccountUpdated():
-                self._apply_account(event.account_id, _account_changes(event, _ACCOUNT_FIELDS))
+                self._apply_account(event)
         account_id = getattr(event, "account_id", None)
         if self._followed_account(account_id) is None:
             return
