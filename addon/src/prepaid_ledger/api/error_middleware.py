@@ -1,4 +1,4 @@
-"""One error format for every failure: {"error": {"code", "message"}} with a 4xx status."""
+"""One error format for every failure: the contract's {"error": {"code", "message", "field"?}}."""
 
 from __future__ import annotations
 

@@ -170,7 +170,7 @@ def supply_of(decision: SupplyDecision) -> Supply:
     """Return a supply decision as the contract describes it."""
     return Supply(
         allowed=decision.allowed,
-        reason=SupplyReason(decision.reason),
+        reason=decision.reason,
         changes_at=decision.changes_at,
     )
 
@@ -263,8 +263,9 @@ async def refresh_account(session: AsyncSession, account: Account, now: datetime
         currency=account.currency,
         supply=supply_of(decision),
     )
-    if event_json(published) != account.last_published:  # readings that change nothing stay quiet
-        account.last_published = event_json(published)
+    stored = event_json(published)
+    if stored != account.last_published:  # readings that change nothing stay quiet
+        account.last_published = stored
         events.emit(session, account.id, published)
     return published
 

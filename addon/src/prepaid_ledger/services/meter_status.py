@@ -79,6 +79,7 @@ async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> d
     balance = await balance_of(session, account)
     emergency = int(account.settings.get("emergency_credit_minor", 0))
     forecast = days_left(max(0, balance + emergency), history)
+    described = meter_json(meter)
     return {
         "meter_id": meter.id,
         "account_id": account.id,
@@ -90,7 +91,7 @@ async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> d
         "forecast_days": len(history),
         # What the integration needs to show the meter's total as the guard judges it: the
         # last accepted reading and the guard's limits.
-        "last_value": None if meter.last_value is None else format_decimal(meter.last_value),
-        "last_at": meter.last_at.isoformat() if meter.last_at else None,
-        "limits": meter_json(meter)["limits"],
+        "last_value": described["last_value"],
+        "last_at": described["last_at"],
+        "limits": described["limits"],
     }

@@ -20,7 +20,7 @@ from prepaid_meter_contract.events import ReadingHeldAlert
 from prepaid_meter_contract.reading_guard import Step, classify
 from prepaid_meter_contract.readings import MeterIngest, ReadingsBatch, ReadingsResult
 from prepaid_meter_contract.readings import Reading as IncomingReading
-from prepaid_meter_contract.vocabulary import AlertKind, ReadingStatus, StepKind
+from prepaid_meter_contract.vocabulary import HELD_PREFIX, AlertKind, ReadingStatus, StepKind
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,44 +79,45 @@ class Charger:
     The prices are a pure function (``domain.charging``); this holds the rows around it.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - built by load() only
         self,
         session: AsyncSession,
         meter: Meter,
         account: Account,
         versions: list[tuple[datetime, TariffModel]],
+        band_rows: dict[str, ChargeStateRow],
+        usage_rows: dict[str, PeriodUsage],
     ) -> None:
         self.session = session
         self.meter = meter
         self.account = account
         self.versions = versions
         self.tz = ZoneInfo(account.timezone)
-        self.state = charging.ChargeState()
         self.outcome = MeterOutcome(meter.id, account.id)
         self.limits = limits_of(meter)
-        self._band_rows: dict[str, ChargeStateRow] = {}
-        self._usage_rows: dict[str, PeriodUsage] = {}
+        self._band_rows = band_rows
+        self._usage_rows = usage_rows
+        self.state = charging.ChargeState(
+            {
+                band: charging.Running(row.exact_total, row.posted_minor)
+                for band, row in band_rows.items()
+            },
+            {period: row.quantity for period, row in usage_rows.items()},
+        )
 
     @classmethod
     async def load(cls, session: AsyncSession, meter: Meter, account: Account) -> Charger:
         """Read the meter's tariff versions and its charge state for the account."""
-        charger = cls(session, meter, account, await versions_for_pricing(session, meter.tariff_id))
         owner = (ChargeStateRow.meter_id == meter.id, ChargeStateRow.account_id == account.id)
-        charger._band_rows = {
-            row.band: row for row in await session.scalars(select(ChargeStateRow).where(*owner))
-        }
         used = (PeriodUsage.meter_id == meter.id, PeriodUsage.account_id == account.id)
-        charger._usage_rows = {
-            row.period: row for row in await session.scalars(select(PeriodUsage).where(*used))
-        }
-        charger.state = charging.ChargeState(
-            {
-                band: charging.Running(row.exact_total, row.posted_minor)
-                for band, row in charger._band_rows.items()
-            },
-            {period: row.quantity for period, row in charger._usage_rows.items()},
+        return cls(
+            session,
+            meter,
+            account,
+            await versions_for_pricing(session, meter.tariff_id),
+            {row.band: row for row in await session.scalars(select(ChargeStateRow).where(*owner))},
+            {row.period: row for row in await session.scalars(select(PeriodUsage).where(*used))},
         )
-        return charger
 
     def _line(self, day: date, band: str, quantity: Decimal, minor: int) -> None:
         line = self.outcome.lines.setdefault((day, band), [Decimal(0), Decimal(0)])
@@ -150,24 +151,18 @@ class Charger:
         return due.minor
 
     def store(self) -> None:
-        """Write the charge state back: changed rows updated, new bands and periods added."""
+        """Write the charge state back onto its rows (the unit of work writes what changed)."""
         ids = {"meter_id": self.meter.id, "account_id": self.account.id}
         for band, running in self.state.bands.items():
             if (row := self._band_rows.get(band)) is None:
-                row = self._band_rows[band] = ChargeStateRow(
-                    **ids, band=band, exact_total=running.exact, posted_minor=running.posted
-                )
+                row = self._band_rows[band] = ChargeStateRow(**ids, band=band)
                 self.session.add(row)
-            elif (row.exact_total, row.posted_minor) != (running.exact, running.posted):
-                row.exact_total, row.posted_minor = running.exact, running.posted
+            row.exact_total, row.posted_minor = running.exact, running.posted
         for period, quantity in self.state.usage.items():
             if (usage := self._usage_rows.get(period)) is None:
-                usage = self._usage_rows[period] = PeriodUsage(
-                    **ids, period=period, quantity=quantity
-                )
+                usage = self._usage_rows[period] = PeriodUsage(**ids, period=period)
                 self.session.add(usage)
-            elif usage.quantity != quantity:
-                usage.quantity = quantity
+            usage.quantity = quantity
 
 
 async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingReading) -> bool:
@@ -191,7 +186,7 @@ async def _ingest_meter(charger: Charger, readings: Sequence[IncomingReading]) -
         (at, format_decimal(value))
         for at, value in await session.execute(
             select(Reading.at, Reading.value).where(
-                Reading.meter_id == meter.id, Reading.status.startswith("held_")
+                Reading.meter_id == meter.id, Reading.status.startswith(HELD_PREFIX)
             )
         )
     }
