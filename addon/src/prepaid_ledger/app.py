@@ -22,7 +22,9 @@ from prepaid_ledger.api import (
     provider_check,
     routes_accounts,
     routes_admin,
-    routes_metering,
+    routes_meters,
+    routes_readings,
+    routes_tariffs,
     routes_topups,
     stream,
     webhooks,
@@ -151,7 +153,14 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[STATE_KEY] = state = LedgerState()
     app[stream.CLOSING_KEY] = asyncio.Event()
-    for module in (routes_admin, routes_accounts, routes_metering, routes_topups):
+    for module in (
+        routes_admin,
+        routes_accounts,
+        routes_tariffs,
+        routes_meters,
+        routes_readings,
+        routes_topups,
+    ):
         app.router.add_routes(module.routes)
     app.router.add_routes(webhooks.routes)
     app.router.add_routes(stream.routes)

@@ -8,6 +8,8 @@ from typing import Any
 import qrcode  # type: ignore[import-untyped]
 import qrcode.image.svg  # type: ignore[import-untyped]
 from aiohttp import web
+from prepaid_meter_contract.resources import Account as AccountView
+from prepaid_meter_contract.resources import Accounts
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +18,7 @@ from prepaid_ledger.api.auth import (
     require_scope,
 )
 from prepaid_ledger.api.context import db_of, settings_of
+from prepaid_ledger.api.documented import TIME_IN, Param, component, documented
 from prepaid_ledger.api.http_helpers import json_body, path_id
 from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import accounts, pay_links, statement
@@ -26,6 +29,13 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/accounts")
+@documented(
+    "Create an account (admin)",
+    response=AccountView,
+    status=201,
+    body=component("AccountInput"),
+    errors=(400, 401, 403, 422),
+)
 async def post_account(request: web.Request) -> web.Response:
     """Create an account (admin)."""
     principal = require_scope(request, "admin")
@@ -40,6 +50,7 @@ async def post_account(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/accounts")
+@documented("List accounts (tenants: their own)", response=Accounts)
 async def get_accounts(request: web.Request) -> web.Response:
     """List accounts (a tenant sees only its own)."""
     principal = require_scope(request, "admin", "integration", "tenant")
@@ -55,6 +66,11 @@ async def get_accounts(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/accounts/{id}")
+@documented(
+    "One account with balance, supply and days left",
+    response=AccountView,
+    errors=(401, 403, 404, 422),
+)
 async def get_account(request: web.Request) -> web.Response:
     """One account with balance and supply decision."""
     principal = require_scope(request, "admin", "integration", "tenant")
@@ -75,6 +91,12 @@ async def _with_forecast(session: AsyncSession, account: Account, now: datetime)
 
 
 @routes.patch("/api/v1/accounts/{id}")
+@documented(
+    "Change an account's name or policy settings (admin)",
+    response=AccountView,
+    body=component("AccountUpdate"),
+    errors=(400, 401, 403, 404, 409, 422),
+)
 async def patch_account(request: web.Request) -> web.Response:
     """Handle changing an account's name or policy settings (admin)."""
     principal = require_scope(request, "admin")
@@ -87,6 +109,12 @@ async def patch_account(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/accounts/{id}/close")
+@documented(
+    "Close and settle an account (admin)",
+    response=AccountView,
+    body={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+    errors=(400, 401, 403, 404, 409, 422),
+)
 async def post_close(request: web.Request) -> web.Response:
     """Close and settle an account (admin)."""
     principal = require_scope(request, "admin")
@@ -102,6 +130,24 @@ async def post_close(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/accounts/{id}/statement")
+@documented(
+    "Statement for a period; lines tie out to the closing balance",
+    response={"type": "object"},
+    content={"text/csv": {"schema": {"type": "string"}}},
+    params=(
+        *(
+            Param(
+                bound,
+                "query",
+                {"anyOf": [{"type": "string", "format": "date"}, TIME_IN]},
+                description="a local date or a time with offset",
+            )
+            for bound in ("from", "to")
+        ),
+        Param("format", "query", {"type": "string", "enum": ["json", "csv"]}),
+    ),
+    errors=(401, 403, 404, 422),
+)
 async def get_statement(request: web.Request) -> web.Response:
     """Statement for a period as JSON or CSV; the lines tie out to the closing balance."""
     principal = require_scope(request, "admin", "integration", "tenant")
@@ -120,6 +166,21 @@ async def get_statement(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/accounts/{id}/pay-link")
+@documented(
+    "Issue the tenant's pay link, revoking the previous one; with a QR code (admin)",
+    response={
+        "type": "object",
+        "required": ["account_id", "token_id", "url", "qr_svg"],
+        "properties": {
+            "account_id": {"type": "integer"},
+            "token_id": {"type": "integer"},
+            "url": {"type": "string"},
+            "qr_svg": {"type": "string", "description": "an SVG document"},
+        },
+    },
+    status=201,
+    errors=(401, 403, 404, 409),
+)
 async def post_pay_link(request: web.Request) -> web.Response:
     """Issue the account's tenant pay link (revoking the previous one) with a QR code (admin)."""
     principal = require_scope(request, "admin")

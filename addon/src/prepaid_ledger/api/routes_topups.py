@@ -11,6 +11,16 @@ from prepaid_ledger.api.auth import (
     require_scope,
 )
 from prepaid_ledger.api.context import db_of, settings_of
+from prepaid_ledger.api.documented import (
+    IDEMPOTENCY_KEY,
+    LIMIT,
+    OPTIONAL_IDEMPOTENCY_KEY,
+    Param,
+    component,
+    documented,
+    id_query,
+    listing,
+)
 from prepaid_ledger.api.http_helpers import json_body, limit_param, path_id, query_int
 from prepaid_ledger.api.idempotency import idempotency_key, run_idempotent
 from prepaid_ledger.api.provider_check import recheck
@@ -23,6 +33,14 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/topups")
+@documented(
+    "Manual/cash top-up (idempotent)",
+    response=component("Order"),
+    status=201,
+    body=component("TopupInput"),
+    params=(IDEMPOTENCY_KEY,),
+    errors=(400, 401, 403, 404, 409, 422),
+)
 async def post_topup(request: web.Request) -> web.Response:
     """Handle a manual/cash top-up with an Idempotency-Key (admin, integration)."""
     principal = require_scope(request, "admin", "integration")
@@ -38,6 +56,24 @@ async def post_topup(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/topups/batch")
+@documented(
+    "Top up many accounts, one result per item (admin)",
+    response=listing("results", {"type": "object"}),
+    body={
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 1000,
+                "items": component("TopupInput"),
+            }
+        },
+    },
+    params=(IDEMPOTENCY_KEY,),
+    errors=(400, 401, 403, 422),
+)
 async def post_topup_batch(request: web.Request) -> web.Response:
     """Top up many accounts in one call, one result per item (admin)."""
     principal = require_scope(request, "admin")
@@ -75,6 +111,11 @@ async def post_topup_batch(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/topups")
+@documented(
+    "List orders",
+    response=listing("topups", component("Order")),
+    params=(Param("status", "query", {"type": "string"}), id_query("account"), LIMIT),
+)
 async def get_topups(request: web.Request) -> web.Response:
     """Orders filtered by ?status= and ?account=."""
     principal = require_scope(request, "admin", "integration", "tenant")
@@ -88,6 +129,11 @@ async def get_topups(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/topups/{id}")
+@documented(
+    "One order with its status timeline",
+    response=component("Order"),
+    errors=(401, 403, 404, 422),
+)
 async def get_topup(request: web.Request) -> web.Response:
     """One order with its status timeline."""
     principal = require_scope(request, "admin", "integration", "tenant")
@@ -99,6 +145,13 @@ async def get_topup(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/topups/{id}/actions")
+@documented(
+    "Resolve an order: credit, refund, fail (admin); recheck (admin, integration)",
+    response=component("Order"),
+    body=component("OrderAction"),
+    params=(OPTIONAL_IDEMPOTENCY_KEY,),
+    errors=(400, 401, 403, 404, 409, 422, 502),
+)
 async def post_topup_action(request: web.Request) -> web.Response:
     """Resolve an order: credit, refund, fail (admin) or recheck (admin, integration).
 
@@ -122,6 +175,22 @@ async def post_topup_action(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/adjustments")
+@documented(
+    "Signed balance correction with a reason (admin)",
+    response={"type": "object"},
+    status=201,
+    params=(OPTIONAL_IDEMPOTENCY_KEY,),
+    body={
+        "type": "object",
+        "required": ["account", "amount_minor", "reason"],
+        "properties": {
+            "account": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+            "amount_minor": {"type": "integer"},
+            "reason": {"type": "string"},
+        },
+    },
+    errors=(400, 401, 403, 404, 409, 422),
+)
 async def post_adjustment(request: web.Request) -> web.Response:
     """Handle a signed balance correction with a reason (admin)."""
     principal = require_scope(request, "admin")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.auth import Principal, require_scope
 from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
+from prepaid_ledger.api.documented import Param, documented
 from prepaid_ledger.errors import ApiError, InputError
 from prepaid_ledger.services import events as stream_events
 from prepaid_ledger.store.models import StreamEvent
@@ -57,6 +58,12 @@ def format_event(event: StreamEvent) -> bytes:
 
 
 @routes.get("/api/v1/events")
+@documented(
+    "Event stream (SSE): account.updated, topup.updated, alert; Last-Event-ID resumes",
+    response=None,
+    content={"text/event-stream": {"schema": {"type": "string"}}},
+    params=(Param("Last-Event-ID", "header", {"type": "string"}),),
+)
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Stream events after Last-Event-ID (admin, integration; tenants get their own account's)."""
     principal = require_scope(request, "admin", "integration", "tenant")

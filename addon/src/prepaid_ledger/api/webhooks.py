@@ -13,6 +13,7 @@ import stripe
 from aiohttp import web
 
 from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
+from prepaid_ledger.api.documented import Param, component, documented
 from prepaid_ledger.api.rate_limit import SlidingWindow
 from prepaid_ledger.errors import ApiError, InputError
 from prepaid_ledger.services.webhooks import (
@@ -57,6 +58,14 @@ async def _apply(request: web.Request, work: Any) -> web.Response:
 
 
 @routes.post("/webhooks/stripe")
+@documented(
+    "Stripe webhook (Stripe-Signature, 300 s tolerance)",
+    response=component("WebhookResult"),
+    body={"type": "object"},
+    errors=(400, 404),
+    secured=False,
+    params=(Param("Stripe-Signature", "header", {"type": "string"}, required=True),),
+)
 async def stripe_webhook(request: web.Request) -> web.Response:
     """Stripe: Stripe-Signature verified by stripe.Webhook.construct_event (300 s tolerance)."""
     settings = settings_of(request)
@@ -80,6 +89,17 @@ async def stripe_webhook(request: web.Request) -> web.Response:
 
 
 @routes.post("/webhooks/standard")
+@documented(
+    "Standard Webhooks payment event",
+    response=component("WebhookResult"),
+    body={"type": "object"},
+    errors=(400, 404),
+    secured=False,
+    params=tuple(
+        Param(name, "header", {"type": "string"}, required=True)
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    ),
+)
 async def standard_webhook(request: web.Request) -> web.Response:
     """Handle standard Webhooks: webhook-id/-timestamp/-signature verified by standardwebhooks."""
     settings = settings_of(request)

@@ -1,59 +1,28 @@
-"""Routes for tariffs, meters and reading ingestion."""
+"""Routes for meters: create, list, read, guard limits, status, move to an account, re-base."""
 
 from __future__ import annotations
 
 from aiohttp import web
-from prepaid_meter_contract.readings import ReadingsBatch
+from prepaid_meter_contract.resources import Meter, Meters, MeterStatus
 
-from prepaid_ledger.api.auth import (
-    require_account_access,
-    require_scope,
-)
+from prepaid_ledger.api.auth import require_account_access, require_scope
 from prepaid_ledger.api.context import db_of
-from prepaid_ledger.api.http_helpers import json_body, parse_body, path_id, query_int
-from prepaid_ledger.services import held_readings, meter_status, meters, readings, tariffs
+from prepaid_ledger.api.documented import TIME_IN, component, documented, id_query
+from prepaid_ledger.api.http_helpers import json_body, path_id, query_int
+from prepaid_ledger.services import meter_status, meters
 from prepaid_ledger.store.models import utcnow
 
 routes = web.RouteTableDef()
 
 
-@routes.post("/api/v1/tariffs")
-async def post_tariff(request: web.Request) -> web.Response:
-    """Create a tariff (admin)."""
-    principal = require_scope(request, "admin")
-    body = await json_body(request)
-    result = await db_of(request).write(lambda s: tariffs.create_tariff(s, body, principal.actor))
-    return web.json_response(result, status=201)
-
-
-@routes.get("/api/v1/tariffs")
-async def get_tariffs(request: web.Request) -> web.Response:
-    """List tariffs."""
-    require_scope(request, "admin", "integration")
-    return web.json_response({"tariffs": await db_of(request).read(tariffs.list_tariffs)})
-
-
-@routes.get("/api/v1/tariffs/{id}")
-async def get_tariff(request: web.Request) -> web.Response:
-    """One tariff with its versions."""
-    require_scope(request, "admin", "integration", "tenant")
-    tariff_id = path_id(request)
-    return web.json_response(await db_of(request).read(lambda s: tariffs.get_tariff(s, tariff_id)))
-
-
-@routes.post("/api/v1/tariffs/{id}/versions")
-async def post_tariff_version(request: web.Request) -> web.Response:
-    """Handle a price change effective from a time (admin)."""
-    principal = require_scope(request, "admin")
-    tariff_id = path_id(request)
-    body = await json_body(request)
-    result = await db_of(request).write(
-        lambda s: tariffs.add_version(s, tariff_id, body, principal.actor)
-    )
-    return web.json_response(result, status=201)
-
-
 @routes.post("/api/v1/meters")
+@documented(
+    "Create a meter (admin)",
+    response=Meter,
+    status=201,
+    body=component("MeterInput"),
+    errors=(400, 401, 403, 409, 422),
+)
 async def post_meter(request: web.Request) -> web.Response:
     """Create a meter (admin)."""
     principal = require_scope(request, "admin")
@@ -63,6 +32,7 @@ async def post_meter(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/meters")
+@documented("List meters", response=Meters, params=(id_query("account"),))
 async def get_meters(request: web.Request) -> web.Response:
     """List meters (optionally ?account=ID)."""
     principal = require_scope(request, "admin", "integration", "tenant")
@@ -74,6 +44,7 @@ async def get_meters(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/meters/{id}")
+@documented("One meter", response=Meter, errors=(401, 403, 404, 422))
 async def get_meter(request: web.Request) -> web.Response:
     """One meter."""
     principal = require_scope(request, "admin", "integration", "tenant")
@@ -84,6 +55,12 @@ async def get_meter(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/v1/meters/{id}")
+@documented(
+    "Change the reading guard's limits of a meter (admin)",
+    response=Meter,
+    body=component("MeterLimitsInput"),
+    errors=(400, 401, 403, 404, 422),
+)
 async def patch_meter(request: web.Request) -> web.Response:
     """Change the reading guard's limits: model, max_power, register_modulus (admin)."""
     principal = require_scope(request, "admin")
@@ -96,6 +73,11 @@ async def patch_meter(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/meters/{id}/status")
+@documented(
+    "Cost so far, the current price and band, and the account's days left",
+    response=MeterStatus,
+    errors=(401, 403, 404, 422),
+)
 async def get_meter_status(request: web.Request) -> web.Response:
     """Cost so far, the current price and band, and the account's days left."""
     principal = require_scope(request, "admin", "integration", "tenant")
@@ -106,6 +88,20 @@ async def get_meter_status(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/meters/{id}/assign")
+@documented(
+    "Move a meter to another account from a time on (admin)",
+    response=Meter,
+    body={
+        "type": "object",
+        "required": ["account_id"],
+        "properties": {
+            "account_id": {"type": "integer"},
+            "tariff_id": {"type": "integer"},
+            "from": TIME_IN,
+        },
+    },
+    errors=(400, 401, 403, 404, 409, 422),
+)
 async def post_meter_assign(request: web.Request) -> web.Response:
     """Move a meter to another account from a time on (admin)."""
     principal = require_scope(request, "admin")
@@ -118,6 +114,19 @@ async def post_meter_assign(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/meters/{id}/replace")
+@documented(
+    "Re-base a meter after a register replacement (admin)",
+    response=Meter,
+    body={
+        "type": "object",
+        "required": ["new_start_value"],
+        "properties": {
+            "new_start_value": {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+            "at": TIME_IN,
+        },
+    },
+    errors=(400, 401, 403, 404, 422),
+)
 async def post_meter_replace(request: web.Request) -> web.Response:
     """Re-base a meter after a register replacement (admin)."""
     principal = require_scope(request, "admin")
@@ -125,35 +134,5 @@ async def post_meter_replace(request: web.Request) -> web.Response:
     body = await json_body(request)
     result = await db_of(request).write(
         lambda s: meters.replace_register(s, meter_id, body, principal.actor)
-    )
-    return web.json_response(result)
-
-
-@routes.post("/api/v1/readings")
-async def post_readings(request: web.Request) -> web.Response:
-    """Ingest a batch of readings (admin, integration)."""
-    principal = require_scope(request, "admin", "integration")
-    batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
-    result = await db_of(request).write(lambda s: readings.ingest(s, batch, principal.actor))
-    return web.json_response(result.model_dump(mode="json"))
-
-
-@routes.get("/api/v1/readings/held")
-async def get_held_readings(request: web.Request) -> web.Response:
-    """List the readings the guard held, oldest first (admin, integration)."""
-    require_scope(request, "admin", "integration")
-    meter_id = query_int(request, "meter")
-    result = await db_of(request).read(lambda s: held_readings.list_held(s, meter_id))
-    return web.json_response({"readings": result})
-
-
-@routes.post("/api/v1/readings/{id}/resolve")
-async def post_resolve_reading(request: web.Request) -> web.Response:
-    """Accept, reject or re-base from a held reading, with a reason (admin, integration)."""
-    principal = require_scope(request, "admin", "integration")
-    reading_id = path_id(request)
-    body = await json_body(request)
-    result = await db_of(request).write(
-        lambda s: held_readings.resolve(s, reading_id, body, principal.actor)
     )
     return web.json_response(result)

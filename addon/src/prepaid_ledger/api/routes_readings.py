@@ -1,0 +1,67 @@
+"""Routes for readings: the batch Home Assistant posts, and the readings the guard held."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prepaid_meter_contract.readings import (
+    HeldReadings,
+    ReadingsBatch,
+    ReadingsResult,
+    ResolvedReading,
+    ResolveReading,
+)
+
+from prepaid_ledger.api.auth import require_scope
+from prepaid_ledger.api.context import db_of
+from prepaid_ledger.api.documented import documented, id_query
+from prepaid_ledger.api.http_helpers import json_body, parse_body, path_id, query_int
+from prepaid_ledger.services import held_readings, readings
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/v1/readings")
+@documented(
+    "Ingest a batch of readings (admin, integration)",
+    response=ReadingsResult,
+    body=ReadingsBatch,
+    errors=(400, 401, 403, 422),
+)
+async def post_readings(request: web.Request) -> web.Response:
+    """Ingest a batch of readings (admin, integration)."""
+    principal = require_scope(request, "admin", "integration")
+    batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
+    result = await db_of(request).write(lambda s: readings.ingest(s, batch, principal.actor))
+    return web.json_response(result.model_dump(mode="json"))
+
+
+@routes.get("/api/v1/readings/held")
+@documented(
+    "Readings the guard held, waiting for a decision (admin, integration)",
+    response=HeldReadings,
+    params=(id_query("meter"),),
+)
+async def get_held_readings(request: web.Request) -> web.Response:
+    """List the readings the guard held, oldest first (admin, integration)."""
+    require_scope(request, "admin", "integration")
+    meter_id = query_int(request, "meter")
+    result = await db_of(request).read(lambda s: held_readings.list_held(s, meter_id))
+    return web.json_response({"readings": result})
+
+
+@routes.post("/api/v1/readings/{id}/resolve")
+@documented(
+    "Accept (a surge), reject, or re-base from (a reset) a held reading; audited",
+    response=ResolvedReading,
+    body=ResolveReading,
+    errors=(400, 401, 403, 404, 409, 422),
+)
+async def post_resolve_reading(request: web.Request) -> web.Response:
+    """Accept, reject or re-base from a held reading, with a reason (admin, integration)."""
+    principal = require_scope(request, "admin", "integration")
+    reading_id = path_id(request)
+    body = await json_body(request)
+    result = await db_of(request).write(
+        lambda s: held_readings.resolve(s, reading_id, body, principal.actor)
+    )
+    return web.json_response(result)
