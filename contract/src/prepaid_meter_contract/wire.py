@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     PlainValidator,
+    Strict,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -37,6 +38,11 @@ MAX_DECIMAL_CHARS: Final = 32
 _DECIMAL_RE: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 #: Ids above this cannot be a row (they would overflow a 64-bit column).
 MAX_ID: Final = 2**62
+#: Largest amount any request may set (a price level, a standing charge, an emergency credit,
+#: a top-up), in minor units: ten billion euros in cents.
+MAX_MINOR: Final = 10**12
+#: Longest short text accepted (a name, a reference, a reason).
+MAX_TEXT_CHARS: Final = 200
 
 
 class WireError(ValueError):
@@ -133,10 +139,33 @@ def check_not_in_future(value: datetime, now: datetime) -> datetime:
 
 
 def check_positive_int(value: object) -> int:
-    """Return a positive integer (an id); booleans and numbers as text are refused."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """Return a positive integer that can be a row id; booleans and numbers as text are refused."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise WireError("invalid_field", "must be a positive integer")
     return value
+
+
+def check_minor(value: object, minimum: int = 0, maximum: int = MAX_MINOR) -> int:
+    """Return an amount in minor units: a JSON integer (not a boolean, float or text) in bounds.
+
+    Every money field a request sets goes through here, so none can exceed what can be posted.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WireError("invalid_amount", "must be an integer number of minor units (e.g. cents)")
+    if value < minimum:
+        raise WireError("invalid_amount", f"must be at least {minimum}; got {value}")
+    if value > maximum:
+        raise WireError("invalid_amount", f"must be at most {maximum}; got {value}")
+    return value
+
+
+def check_text(value: object, max_length: int = MAX_TEXT_CHARS) -> str:
+    """Return text that is not blank, without surrounding white space, at most max_length long."""
+    if not isinstance(value, str) or not value.strip():
+        raise WireError("invalid_field", "must be a non-empty string")
+    if len(value) > max_length:
+        raise WireError("invalid_field", f"must be at most {max_length} characters")
+    return value.strip()
 
 
 # --------------------------------------------------------------------------- pydantic types
@@ -217,7 +246,36 @@ ObservedTimestamp = Annotated[
 Id = Annotated[
     int,
     PlainValidator(_wire(check_positive_int)),
-    WithJsonSchema({"type": "integer", "minimum": 1}),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+]
+
+
+#: An amount a request sets: 0 to MAX_MINOR minor units.
+MinorSetting = Annotated[
+    int,
+    PlainValidator(_wire(check_minor)),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_MINOR}),
+]
+#: An amount of money moved by a request: 1 to MAX_MINOR minor units.
+PositiveMinor = Annotated[
+    int,
+    PlainValidator(_wire(lambda value: check_minor(value, minimum=1))),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_MINOR}),
+]
+#: A signed correction: -MAX_MINOR to MAX_MINOR minor units.
+SignedMinor = Annotated[
+    int,
+    PlainValidator(_wire(lambda value: check_minor(value, minimum=-MAX_MINOR))),
+    WithJsonSchema({"type": "integer", "minimum": -MAX_MINOR, "maximum": MAX_MINOR}),
+]
+#: Money the ledger answers with: exactly an integer (``"1250"`` or ``1250.0`` is a broken
+#: peer, not a number to coerce).
+Minor = Annotated[int, Strict()]
+#: A short text: not blank, stripped, at most MAX_TEXT_CHARS characters.
+Text = Annotated[
+    str,
+    PlainValidator(_wire(check_text)),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS}),
 ]
 
 

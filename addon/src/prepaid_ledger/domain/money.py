@@ -9,7 +9,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Final
 
-from prepaid_meter_contract.wire import check_decimal, check_non_negative_decimal
+from prepaid_meter_contract.wire import MAX_MINOR as MAX_MINOR  # noqa: PLC0414 - re-exported
+from prepaid_meter_contract.wire import check_decimal, check_minor, check_non_negative_decimal
 from prepaid_meter_contract.wire import format_decimal as format_decimal  # noqa: PLC0414 - re-exported
 
 from prepaid_ledger.errors import InputError, wire_rule
@@ -17,12 +18,10 @@ from prepaid_ledger.errors import InputError, wire_rule
 #: Context for exact arithmetic: any operation that would have to round raises ``Inexact``.
 EXACT: Final = Context(prec=100, traps=[InvalidOperation, Inexact, Overflow])
 
-#: The largest money amount any request may set (a price level, a daily standing charge, an
-#: emergency credit, a top-up limit...): 10**12 minor units (10 billion EUR). It keeps every
-#: posting the ledger derives from one such amount (at most ``MAX_CHARGE_GAP_DAYS`` = 366 days
-#: of standing charge) below the journal's per-posting limit of 10**15, and balances far inside
-#: the 64-bit integer columns (9.2 * 10**18) of SQLite and PostgreSQL.
-MAX_MINOR: Final = 10**12
+#: MAX_MINOR (the contract's): 10**12 minor units keeps every posting the ledger derives from one
+#: such amount (at most ``MAX_CHARGE_GAP_DAYS`` = 366 days of standing charge) below the
+#: journal's per-posting limit of 10**15, and balances far inside the 64-bit integer columns
+#: (9.2 * 10**18) of SQLite and PostgreSQL.
 
 # ISO 4217 active codes whose minor unit is not 2 decimals. Every other code in
 # _TWO_DECIMAL_CODES has 2. Codes without a minor unit (XAU, XDR, XXX, ...) are refused.
@@ -264,12 +263,5 @@ def parse_minor(value: object, field: str, *, minimum: int = 0, maximum: int = M
 
     Every money field goes through here, so none can exceed what the ledger can post.
     """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(
-            "invalid_amount", f"{field} must be an integer number of minor units (e.g. cents)"
-        )
-    if value < minimum:
-        raise InputError("invalid_amount", f"{field} must be at least {minimum}; got {value}")
-    if value > maximum:
-        raise InputError("invalid_amount", f"{field} must be at most {maximum}; got {value}")
-    return value
+    with wire_rule(field):
+        return check_minor(value, minimum, maximum)
