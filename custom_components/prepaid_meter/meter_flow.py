@@ -27,7 +27,7 @@ from homeassistant.helpers.selector import (
 )
 from prepaid_meter_contract.client import LedgerClient
 from prepaid_meter_contract.errors import LedgerAuthError, LedgerError, LedgerRequestError
-from prepaid_meter_contract.resources import TariffSummary
+from prepaid_meter_contract.tariffs import Tariff
 from prepaid_meter_contract.vocabulary import Scope
 
 from .const import (
@@ -173,7 +173,7 @@ class MeterSubentryFlow(ConfigSubentryFlow):
         """Start with nothing chosen."""
         self._meter: dict[str, Any] = {}
         self._data: dict[str, Any] = {}
-        self._tariffs: dict[str, TariffSummary] = {}
+        self._tariffs: dict[str, Tariff] = {}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Ask for the meter's name, model and kind of connection."""

@@ -355,7 +355,8 @@ async def _async_adjust_balance(call: ServiceCall) -> ServiceResponse:
         raise _invalid("admin_token_required", scope=scope, site=target.entry.title)
     amount = amount_to_minor(call.data[ATTR_AMOUNT], target, signed=True)
     reason = _required_text(call.data, ATTR_REASON)
-    return await _ledger(target.client.async_adjust_balance(target.account_id, amount, reason))
+    adjusted = await _ledger(target.client.async_adjust_balance(target.account_id, amount, reason))
+    return as_response(adjusted)
 
 
 async def _async_refresh_top_up(call: ServiceCall) -> ServiceResponse:
@@ -381,7 +382,7 @@ async def _async_get_statement(call: ServiceCall) -> ServiceResponse:
         "account_id": target.account_id,
         "format": "json",
         "currency_exponent": target.exponent,
-        "statement": statement,
+        "statement": statement.model_dump(mode="json"),
     }
 
 

@@ -563,8 +563,7 @@ def test_describe_pydantic_checks_are_invalid_field() -> None:
         ResolveReading.model_validate({"action": "reject", "reason": "r" * 501})
     err = describe(caught.value)
     assert (err.code, err.field) == ("invalid_field", "reason")
-    assert err.message().startswith("reason is not accepted: ")
-    assert "500" in err.message()
+    assert err.message() == "reason must be at most 500 characters"
 
 
 def test_describe_messages_stay_short_for_huge_input() -> None:

@@ -148,12 +148,14 @@ async def test_bad_readings_are_rejected_whole(ledger: Ledger) -> None:
         json={"readings": [{"meter_id": meter["id"], "value": "1", "at": "2026-03-02T10:00:00"}]},
     )
     assert status == 422  # naive time
-    for unknown in (999_999, 2**100):  # 2**100 cannot even be a row id (found by schemathesis)
+    # 2**100 cannot even be a row id (found by schemathesis): refused as an id, never looked up.
+    for unknown, code in ((999_999, "unknown_meter"), (2**100, "invalid_field")):
         status, body = await ledger.call(
             "POST", "/api/v1/readings", json={"readings": [reading(unknown, "1", T0)]}
         )
         assert status == 422, unknown
-        assert body["error"]["code"] == "unknown_meter"
+        assert body["error"]["code"] == code
+        assert body["error"]["field"] == "readings[0].meter_id"
     meters = await ledger.ok("GET", f"/api/v1/meters?account={account['id']}")
     assert meters["meters"][0]["last_value"] is None  # nothing was recorded
 

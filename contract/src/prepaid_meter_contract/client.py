@@ -15,6 +15,7 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
+from prepaid_meter_contract.accounts import AccountInput
 from prepaid_meter_contract.errors import (
     ErrorBody,
     LedgerAuthError,
@@ -23,6 +24,7 @@ from prepaid_meter_contract.errors import (
     LedgerRequestError,
 )
 from prepaid_meter_contract.events import StreamEvent, parse_event
+from prepaid_meter_contract.meters import MeterInput
 from prepaid_meter_contract.readings import (
     HeldReading,
     HeldReadings,
@@ -40,15 +42,21 @@ from prepaid_meter_contract.resources import (
     Meters,
     MeterStatus,
     RecheckedOrder,
-    Tariffs,
-    TariffSummary,
     TopupOrder,
     TopupOrders,
     WhoAmI,
 )
 from prepaid_meter_contract.sse import SseStream
+from prepaid_meter_contract.statements import Statement
+from prepaid_meter_contract.tariffs import Tariff, Tariffs
+from prepaid_meter_contract.topups import (
+    Adjustment,
+    AdjustmentRequest,
+    OrderAction,
+    TopupRequest,
+)
 from prepaid_meter_contract.vocabulary import OrderStatus, ResolveAction, Scope
-from prepaid_meter_contract.wire import WireModel
+from prepaid_meter_contract.wire import WireModel, describe
 
 REQUEST_TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
 #: The ledger sends a keep-alive every 15 s; silence for longer means the stream is dead.
@@ -193,7 +201,7 @@ class LedgerClient:
             ResolvedReading,
             "POST",
             f"api/v1/readings/{reading_id}/resolve",
-            ResolveReading(action=action, reason=reason),
+            _request(ResolveReading, action=action, reason=reason),
         )
 
     async def events(self, after: str) -> AsyncIterator[StreamEvent]:
@@ -257,7 +265,7 @@ class LedgerClient:
         """List every meter."""
         return (await self._typed(Meters, "GET", "api/v1/meters")).meters
 
-    async def async_tariffs(self) -> list[TariffSummary]:
+    async def async_tariffs(self) -> list[Tariff]:
         """List every tariff."""
         return (await self._typed(Tariffs, "GET", "api/v1/tariffs")).tariffs
 
@@ -266,27 +274,20 @@ class LedgerClient:
         return await self._typed(Meter, "GET", f"api/v1/meters/{meter_id}")
 
     async def async_create_account_with_meter(
-        self, *, name: str, timezone: str, tariff: TariffSummary, model: str | None = None
+        self, *, name: str, timezone: str, tariff: Tariff, model: str | None = None
     ) -> Meter:
         """Open a prepaid account in the tariff's currency and give it a meter on that tariff."""
-        account = _read(
-            Account,
-            await self._call(
-                "POST",
-                "api/v1/accounts",
-                {"name": name, "currency": tariff.currency, "timezone": timezone},
-            ),
-            "accounts",
+        opening = _request(AccountInput, name=name, currency=tariff.currency, timezone=timezone)
+        account = await self._typed(Account, "POST", "api/v1/accounts", opening)
+        meter = _request(
+            MeterInput,
+            account_id=account.id,
+            tariff_id=tariff.id,
+            name=name,
+            unit=tariff.unit,
+            model=model or None,  # gives the ledger's reading guard the meter's maximum power
         )
-        body: dict[str, Any] = {
-            "account_id": account.id,
-            "tariff_id": tariff.id,
-            "name": name,
-            "unit": tariff.unit,
-        }
-        if model:
-            body["model"] = model  # gives the ledger's reading guard the meter's maximum power
-        return _read(Meter, await self._call("POST", "api/v1/meters", body), "meters")
+        return await self._typed(Meter, "POST", "api/v1/meters", meter)
 
     # ------------------------------------------------------------------ money
 
@@ -294,36 +295,37 @@ class LedgerClient:
         self, account_id: int, amount_minor: int, reference: str | None, idempotency_key: str
     ) -> TopupOrder:
         """Credit a manual top-up; the same key and body replay the first order (no 2nd credit)."""
-        body: dict[str, Any] = {"account": account_id, "amount_minor": amount_minor}
-        if reference is not None:
-            body["reference"] = reference
-        payload = await self._call("POST", "api/v1/topups", body, idempotency_key=idempotency_key)
-        return _read(TopupOrder, payload, "topups")
+        request = _request(
+            TopupRequest, account=account_id, amount_minor=amount_minor, reference=reference
+        )
+        return await self._typed(
+            TopupOrder, "POST", "api/v1/topups", request, idempotency_key=idempotency_key
+        )
 
     async def async_adjust_balance(
         self, account_id: int, amount_minor: int, reason: str
-    ) -> dict[str, Any]:
+    ) -> Adjustment:
         """Post a signed correction with a reason (the ledger allows it to admin tokens only)."""
-        result: dict[str, Any] = await self._call(
-            "POST",
-            "api/v1/adjustments",
-            {"account": account_id, "amount_minor": amount_minor, "reason": reason},
+        request = _request(
+            AdjustmentRequest, account=account_id, amount_minor=amount_minor, reason=reason
         )
-        return result
+        return await self._typed(Adjustment, "POST", "api/v1/adjustments", request)
 
     async def async_recheck_top_up(self, order_id: int, reason: str) -> RecheckedOrder:
         """Ask the order's payment provider again and apply its answer."""
-        payload = await self._call(
-            "POST", f"api/v1/topups/{order_id}/actions", {"action": "recheck", "reason": reason}
+        recheck = _request(OrderAction, action="recheck", reason=reason)
+        return await self._typed(
+            RecheckedOrder, "POST", f"api/v1/topups/{order_id}/actions", recheck
         )
-        return _read(RecheckedOrder, payload, "topups")
 
-    async def async_get_statement(self, account_id: int, params: dict[str, str]) -> dict[str, Any]:
-        """Return an account's statement as JSON (``from``/``to`` in ``params``)."""
-        result: dict[str, Any] = await self._call(
-            "GET", f"api/v1/accounts/{account_id}/statement", params=params | {"format": "json"}
+    async def async_get_statement(self, account_id: int, params: dict[str, str]) -> Statement:
+        """Return an account's statement (``from``/``to`` in ``params``)."""
+        return await self._typed(
+            Statement,
+            "GET",
+            f"api/v1/accounts/{account_id}/statement",
+            params=params | {"format": "json"},
         )
-        return result
 
     async def async_get_statement_csv(self, account_id: int, params: dict[str, str]) -> str:
         """Return an account's statement as the ledger's CSV text."""
@@ -334,6 +336,15 @@ class LedgerClient:
             as_text=True,
         )
         return result
+
+
+def _request[M: BaseModel](model: type[M], /, **fields: Any) -> M:
+    """Build a request, refused here as the ledger would refuse it (422, same code and field)."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as err:
+        wrong = describe(err)
+        raise LedgerRequestError(422, wrong.code, wrong.message(), wrong.field) from None
 
 
 def _read[M: BaseModel](model: type[M], payload: object, path: str) -> M:

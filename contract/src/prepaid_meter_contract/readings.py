@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from prepaid_meter_contract.resources import Supply
@@ -13,6 +13,7 @@ from prepaid_meter_contract.wire import (
     Id,
     NonNegativeDecimal,
     ObservedTimestamp,
+    Reason,
     Timestamp,
     WireModel,
 )
@@ -105,7 +106,7 @@ class ResolveReading(WireModel):
     """``POST /api/v1/readings/{id}/resolve``: a person's decision, with a reason."""
 
     action: ResolveAction
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Reason
 
 
 class ResolvedReading(HeldReading):

@@ -7,7 +7,13 @@ from typing import Any
 from pydantic import ConfigDict
 
 from prepaid_meter_contract.vocabulary import AccountStatus, OrderStatus, Scope, SupplyReason
-from prepaid_meter_contract.wire import NonNegativeDecimal, PlainDecimal, Timestamp, WireModel
+from prepaid_meter_contract.wire import (
+    Minor,
+    NonNegativeDecimal,
+    PlainDecimal,
+    Timestamp,
+    WireModel,
+)
 
 
 class Supply(WireModel):
@@ -105,25 +111,6 @@ class Meters(WireModel):
     meters: list[Meter]
 
 
-class TariffSummary(WireModel):
-    """A tariff as a list shows it: its name, currency, unit and kind.
-
-    The ledger also sends the current version's prices and bands, not described here yet.
-    """
-
-    id: int
-    name: str
-    currency: str
-    unit: str
-    kind: str
-
-
-class Tariffs(WireModel):
-    """``GET /api/v1/tariffs``."""
-
-    tariffs: list[TariffSummary]
-
-
 class TimelineStep(WireModel):
     """One status an order went through."""
 
@@ -142,15 +129,15 @@ class TopupOrder(WireModel):
     id: int
     account_id: int | None
     account_ref: str | None = None
-    amount_minor: int
+    amount_minor: Minor
     currency: str
     status: OrderStatus
     source: str | None = None
     reference: str | None = None
     provider: str | None = None
     provider_payment_id: str | None = None
-    credited_minor: int = 0
-    refunded_minor: int = 0
+    credited_minor: Minor = 0
+    refunded_minor: Minor = 0
     attention_reason: str | None = None
     attention_code: str | None = None
     created_at: Timestamp

@@ -41,8 +41,10 @@ MAX_ID: Final = 2**62
 #: Largest amount any request may set (a price level, a standing charge, an emergency credit,
 #: a top-up), in minor units: ten billion euros in cents.
 MAX_MINOR: Final = 10**12
-#: Longest short text accepted (a name, a reference, a reason).
+#: Longest short text accepted (a name, a reference).
 MAX_TEXT_CHARS: Final = 200
+#: Longest reason a person may give for a decision (closing an account, a held reading...).
+MAX_REASON_CHARS: Final = 500
 
 
 class WireError(ValueError):
@@ -183,6 +185,10 @@ def _wire(rule: Any) -> Any:
     return validate
 
 
+#: The public name of ``_wire``: other modules of the contract make their own rules into types.
+rule_validator = _wire
+
+
 def _exact(rule: Any) -> Any:
     """Like ``_wire``, and a finite ``Decimal`` passes as text of itself would.
 
@@ -271,11 +277,20 @@ SignedMinor = Annotated[
 #: Money the ledger answers with: exactly an integer (``"1250"`` or ``1250.0`` is a broken
 #: peer, not a number to coerce).
 Minor = Annotated[int, Strict()]
+#: A JSON boolean (never 1 or "true").
+StrictBool = Annotated[bool, Strict()]
 #: A short text: not blank, stripped, at most MAX_TEXT_CHARS characters.
 Text = Annotated[
     str,
     PlainValidator(_wire(check_text)),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS}),
+]
+
+#: Why a person decided something (kept in the audit log): not blank, at most 500 characters.
+Reason = Annotated[
+    str,
+    PlainValidator(_wire(lambda value: check_text(value, MAX_REASON_CHARS))),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS}),
 ]
 
 
@@ -306,6 +321,7 @@ _GENERIC: Final = {
     "bool_type": "must be true or false",
     "int_type": "must be an integer",
     "enum": "is not one of the accepted values",
+    "extra_forbidden": "is not a field this request accepts",
     "literal_error": "is not one of the accepted values",
 }
 

@@ -124,16 +124,6 @@ OPTIONAL_IDEMPOTENCY_KEY = Param(
 )
 
 
-def component(name: str) -> Schema:
-    """Return a reference to a schema in the document's components."""
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def listing(key: str, item: Schema) -> Schema:
-    """Describe a list answer, ``{key: [item, ...]}``."""
-    return {"type": "object", "properties": {key: {"type": "array", "items": item}}}
-
-
 def id_query(name: str, description: str | None = None) -> Param:
     """Return an optional query parameter that names a row by its id."""
     return Param(name, "query", {"type": "integer", "minimum": 1}, description=description)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from pydantic import BaseModel
 
 from prepaid_ledger.api.error_middleware import read_json
 from prepaid_ledger.errors import InputError
-from prepaid_ledger.services.validation import parse_model, require_id, require_mapping
+from prepaid_ledger.services.validation import parse_model, require_id
 from prepaid_ledger.store.models import utcnow
 
 
@@ -34,9 +32,9 @@ def limit_param(request: web.Request) -> int:
     return int(raw)
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """Return the request body, which must be a JSON object."""
-    return dict(require_mapping(await read_json(request)))
+def model_response(answer: BaseModel, *, status: int = 200) -> web.Response:
+    """Answer with a contract model, written as its JSON form."""
+    return web.json_response(answer.model_dump(mode="json"), status=status)
 
 
 async def parse_body[M: BaseModel](request: web.Request, model: type[M]) -> M:

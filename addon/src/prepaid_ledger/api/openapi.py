@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prepaid_meter_contract.errors import ErrorBody
-from prepaid_meter_contract.wire import EARLIEST_TIME, LATEST_TIME
 from pydantic import BaseModel
 from pydantic.json_schema import (
     GenerateJsonSchema,
@@ -28,259 +27,12 @@ from prepaid_ledger.api.documented import (
     Body,
     Operation,
     Schema,
-    component,
     documented,
     operation_of,
 )
-from prepaid_ledger.domain.money import MAX_MINOR
-from prepaid_ledger.services.topups import STATUSES as ORDER_STATUSES
 
 if TYPE_CHECKING:  # the type models_json_schema itself names
     from pydantic._internal._dataclasses import PydanticDataclass
-
-_DECIMAL = {"type": "string", "pattern": r"^\d+(\.\d+)?$", "example": "0.2513"}
-_TIME = {"type": "string", "format": "date-time"}
-#: Times a request sends: inside the window every route enforces (services/validation.py).
-_TIME_IN = _TIME | {
-    "description": f"with a UTC offset, from {EARLIEST_TIME.isoformat()} "
-    f"to before {LATEST_TIME.isoformat()}"
-}
-#: Money a request sets (domain/money.py).
-_MINOR_SETTING = {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}
-_NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
-_SEGMENT = {
-    "type": "object",
-    "required": ["start", "price"],
-    "properties": {
-        "start": {"type": "string", "example": "07:00"},
-        "price": _DECIMAL,
-        "band": {"type": "string"},
-    },
-}
-
-SCHEMAS: dict[str, Schema] = {
-    "TariffInput": {
-        "type": "object",
-        "required": ["name", "currency", "unit", "kind"],
-        "properties": {
-            "name": {"type": "string"},
-            "currency": {"type": "string", "example": "EUR"},
-            "unit": {"type": "string", "enum": ["kWh", "m3"]},
-            "kind": {"type": "string", "enum": ["flat", "tou", "tiered"]},
-            "standing_charge_minor_per_day": _MINOR_SETTING,
-            "price": _DECIMAL,
-            "segments": {"type": "array", "maxItems": 14, "items": _SEGMENT},
-            "weekend_segments": {
-                "type": "array",
-                "maxItems": 14,
-                "items": _SEGMENT,
-                "nullable": True,
-            },
-            "period": {"type": "string", "enum": ["month", "year"]},
-            "bands": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["up_to", "price"],
-                    "properties": {
-                        "up_to": {"type": "string", "nullable": True},
-                        "price": _DECIMAL,
-                        "band": {"type": "string"},
-                    },
-                },
-            },
-            "effective_from": {**_TIME_IN, "description": "required for a new version"},
-        },
-    },
-    "Tariff": {
-        "type": "object",
-        "required": ["id", "name", "currency", "unit", "kind", "versions"],
-        "additionalProperties": True,
-        "properties": {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
-            "currency": {"type": "string"},
-            "unit": {"type": "string"},
-            "kind": {"type": "string"},
-            "created_at": _TIME,
-            "versions": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-    "AccountInput": {
-        "type": "object",
-        "required": ["name", "currency", "timezone"],
-        "properties": {
-            "name": {"type": "string"},
-            "currency": {"type": "string"},
-            "timezone": {"type": "string", "example": "Europe/Berlin"},
-            "emergency_credit_minor": _MINOR_SETTING,
-            "protected": {"type": "boolean"},
-            "low_balance_minor": {
-                "type": "array",
-                "items": _MINOR_SETTING,
-                "minItems": 2,
-                "maxItems": 2,
-            },
-            "friendly_hours": {"type": "object", "description": "weekly HH:MM windows + holidays"},
-            "grace_minutes": {"type": "integer", "minimum": 0},
-            "reconnect_margin_minor": _MINOR_SETTING,
-        },
-    },
-    "AccountUpdate": {
-        "type": "object",
-        "description": "any subset of the editable fields; currency and timezone cannot change",
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string"},
-            "emergency_credit_minor": _MINOR_SETTING,
-            "protected": {"type": "boolean"},
-            "low_balance_minor": {
-                "type": "array",
-                "items": _MINOR_SETTING,
-                "minItems": 2,
-                "maxItems": 2,
-            },
-            "friendly_hours": {"type": "object"},
-            "grace_minutes": {"type": "integer", "minimum": 0},
-            "reconnect_margin_minor": _MINOR_SETTING,
-        },
-    },
-    "Account": {
-        "type": "object",
-        "required": [
-            "id",
-            "number",
-            "name",
-            "currency",
-            "timezone",
-            "status",
-            "balance_minor",
-            "emergency_credit_remaining_minor",
-            "debt_minor",
-            "supply",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "number": {"type": "string"},
-            "name": {"type": "string"},
-            "currency": {"type": "string"},
-            "currency_exponent": {"type": "integer"},
-            "timezone": {"type": "string"},
-            "status": {"type": "string", "enum": ["open", "closed"]},
-            "balance_minor": {"type": "integer"},
-            "emergency_credit_minor": {"type": "integer"},
-            "emergency_credit_remaining_minor": {"type": "integer"},
-            "debt_minor": {"type": "integer"},
-            "protected": {"type": "boolean"},
-            "low_balance_minor": {"type": "array", "items": {"type": "integer"}},
-            "low_balance_level": {"type": "integer"},
-            "friendly_hours": {"type": "object"},
-            "grace_minutes": {"type": "integer"},
-            "reconnect_margin_minor": {"type": "integer"},
-            "days_left": {
-                "type": "string",
-                "nullable": True,
-                "description": "in listings and single reads: days the credit lasts at the "
-                "recent daily cost (null without a complete day of history)",
-            },
-            "supply": component("Supply"),
-            "created_at": _TIME,
-            "closed_at": _NULLABLE_TIME,
-            "settlement": {"type": "object"},
-        },
-    },
-    "MeterInput": {
-        "type": "object",
-        "required": ["account_id", "tariff_id", "name", "unit"],
-        "properties": {
-            "account_id": {"type": "integer"},
-            "tariff_id": {"type": "integer"},
-            "name": {"type": "string"},
-            "unit": {"type": "string", "enum": ["kWh", "m3"]},
-            "model": {"type": "string", "nullable": True, "maxLength": 64},
-            "max_power": {**_DECIMAL, "nullable": True},
-            "register_modulus": {**_DECIMAL, "nullable": True},
-        },
-    },
-    "MeterLimitsInput": {
-        "type": "object",
-        "minProperties": 1,
-        "additionalProperties": False,
-        "properties": {
-            "model": {"type": "string", "nullable": True, "maxLength": 64},
-            "max_power": {**_DECIMAL, "nullable": True},
-            "register_modulus": {**_DECIMAL, "nullable": True},
-        },
-    },
-    "TopupInput": {
-        "type": "object",
-        "required": ["account", "amount_minor"],
-        "properties": {
-            "account": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
-            "amount_minor": {"type": "integer", "minimum": 1},
-            "reference": {"type": "string", "maxLength": 200},
-        },
-    },
-    "Order": {
-        "type": "object",
-        "required": ["id", "account_id", "amount_minor", "currency", "status", "source"],
-        "properties": {
-            "id": {"type": "integer"},
-            "account_id": {"type": "integer", "nullable": True},
-            "account_ref": {"type": "string"},
-            "amount_minor": {"type": "integer"},
-            "currency": {"type": "string"},
-            "status": {
-                "type": "string",
-                "enum": list(ORDER_STATUSES),
-            },
-            "source": {"type": "string"},
-            "reference": {"type": "string", "nullable": True},
-            "provider": {"type": "string"},
-            "provider_payment_id": {"type": "string", "nullable": True},
-            "credited_minor": {"type": "integer"},
-            "refunded_minor": {"type": "integer"},
-            "provider_status": {"type": "string", "description": "after a recheck"},
-            "attention_reason": {"type": "string", "nullable": True},
-            "created_at": _TIME,
-            "updated_at": _TIME,
-            "timeline": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["status", "at"],
-                    "properties": {
-                        "status": {"type": "string"},
-                        "at": _TIME,
-                        "reason": {"type": "string", "nullable": True},
-                        "actor": {"type": "string"},
-                    },
-                },
-            },
-        },
-    },
-    "OrderAction": {
-        "type": "object",
-        "required": ["action", "reason"],
-        "properties": {
-            "action": {"type": "string", "enum": ["credit", "refund", "fail", "recheck"]},
-            "reason": {"type": "string"},
-            "amount_minor": {"type": "integer"},
-            "account": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
-        },
-    },
-    "WebhookResult": {
-        "type": "object",
-        "required": ["received", "duplicate", "outcome"],
-        "properties": {
-            "received": {"type": "boolean"},
-            "duplicate": {"type": "boolean"},
-            "outcome": {"type": "string"},
-            "order_id": {"type": "integer", "nullable": True},
-            "status": {"type": "string", "nullable": True},
-        },
-    },
-}
 
 
 class OpenApi30Schema(GenerateJsonSchema):
@@ -397,7 +149,7 @@ def openapi_document(router: web.UrlDispatcher) -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS | definitions.get("$defs", {}),
+            "schemas": definitions.get("$defs", {}),
         },
         "security": [{"bearer": []}],
         "paths": paths,

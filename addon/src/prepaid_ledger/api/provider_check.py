@@ -19,15 +19,17 @@ from typing import Any
 
 import stripe
 from aiohttp import web
+from prepaid_meter_contract.resources import RecheckedOrder
+from prepaid_meter_contract.topups import OrderAction
 
 from prepaid_ledger.api.auth import Principal
 from prepaid_ledger.api.context import db_of, settings_of
+from prepaid_ledger.api.http_helpers import model_response
 from prepaid_ledger.api.stripe_api import fetch_checkout_session, stripe_client
 from prepaid_ledger.config import Settings
 from prepaid_ledger.errors import ApiError, ConflictError
 from prepaid_ledger.services import reconcile, topups
 from prepaid_ledger.services.topups import get_order
-from prepaid_ledger.services.validation import require_str
 from prepaid_ledger.services.webhooks import PAID_CHECKOUT_EVENTS, apply_stripe_recheck
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.models import utcnow
@@ -43,27 +45,24 @@ def reconcile_enabled(settings: Settings) -> bool:
 
 async def recheck_order(
     db: Database, settings: Settings, order_id: int, actor: str, reason: str
-) -> dict[str, Any]:
-    """Ask the provider about one order and apply its answer; return the order."""
+) -> RecheckedOrder:
+    """Ask the provider about one order and apply its answer; return the order and that answer."""
     order = await db.read(lambda s: get_order(s, order_id))
     if order.provider != "stripe" or not order.provider_payment_id:
         raise ConflictError("no_provider_api", f"order {order_id} has no provider to ask")
     checkout = await fetch_checkout_session(settings, order.provider_payment_id)
-    result: dict[str, Any] = await db.write(
-        lambda s: apply_stripe_recheck(s, order_id, checkout, actor, reason)
-    )
-    return result
+    result = await db.write(lambda s: apply_stripe_recheck(s, order_id, checkout, actor, reason))
+    return RecheckedOrder.model_validate(result)
 
 
 async def recheck(
-    request: web.Request, principal: Principal, order_id: int, body: dict[str, Any]
+    request: web.Request, principal: Principal, order_id: int, command: OrderAction
 ) -> web.Response:
-    """Handle an admin or integration re-check of an order."""
-    reason = require_str(body, "reason", max_length=500)
+    """Handle an admin or integration re-check of an order (the body was parsed at the edge)."""
     result = await recheck_order(
-        db_of(request), settings_of(request), order_id, principal.actor, reason
+        db_of(request), settings_of(request), order_id, principal.actor, command.reason
     )
-    return web.json_response(result)
+    return model_response(result)
 
 
 async def paid_checkout_events(

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import qrcode  # type: ignore[import-untyped]
 import qrcode.image.svg  # type: ignore[import-untyped]
 from aiohttp import web
+from prepaid_meter_contract.accounts import (
+    AccountInput,
+    AccountUpdate,
+    CloseAccount,
+    ClosedAccount,
+    PayLink,
+)
 from prepaid_meter_contract.resources import Account as AccountView
 from prepaid_meter_contract.resources import Accounts
+from prepaid_meter_contract.statements import Statement
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,8 +25,8 @@ from prepaid_ledger.api.auth import (
     require_scope,
 )
 from prepaid_ledger.api.context import db_of, settings_of
-from prepaid_ledger.api.documented import TIME_IN, Param, component, documented
-from prepaid_ledger.api.http_helpers import json_body, path_id
+from prepaid_ledger.api.documented import TIME_IN, Param, documented
+from prepaid_ledger.api.http_helpers import model_response, parse_body, path_id
 from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import accounts, pay_links, statement
 from prepaid_ledger.services.meter_status import account_days_left
@@ -33,20 +40,20 @@ routes = web.RouteTableDef()
     "Create an account (admin)",
     response=AccountView,
     status=201,
-    body=component("AccountInput"),
+    body=AccountInput,
     errors=(400, 401, 403, 422),
 )
 async def post_account(request: web.Request) -> web.Response:
     """Create an account (admin)."""
     principal = require_scope(request, "admin")
-    body = await json_body(request)
+    command = await parse_body(request, AccountInput)
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        account = await accounts.create_account(session, body, principal.actor)
+    async def work(session: AsyncSession) -> AccountView:
+        account = await accounts.create_account(session, command, principal.actor)
         await accounts.refresh_account(session, account, utcnow())
         return await accounts.account_view(session, account, utcnow())
 
-    return web.json_response(await db_of(request).write(work), status=201)
+    return model_response(await db_of(request).write(work), status=201)
 
 
 @routes.get("/api/v1/accounts")
@@ -55,14 +62,16 @@ async def get_accounts(request: web.Request) -> web.Response:
     """List accounts (a tenant sees only its own)."""
     principal = require_scope(request, "admin", "integration", "tenant")
 
-    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+    async def work(session: AsyncSession) -> Accounts:
         query = select(Account).order_by(Account.id)
         if principal.scope == "tenant":
             query = query.where(Account.id == principal.account_id)
         now = utcnow()
-        return [await _with_forecast(session, a, now) for a in await session.scalars(query)]
+        return Accounts(
+            accounts=[await _with_forecast(session, a, now) for a in await session.scalars(query)]
+        )
 
-    return web.json_response({"accounts": await db_of(request).read(work)})
+    return model_response(await db_of(request).read(work))
 
 
 @routes.get("/api/v1/accounts/{id}")
@@ -77,62 +86,59 @@ async def get_account(request: web.Request) -> web.Response:
     account_id = path_id(request)
     require_account_access(principal, account_id)
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
+    async def work(session: AsyncSession) -> AccountView:
         account = await accounts.get_account(session, account_id)
         return await _with_forecast(session, account, utcnow())
 
-    return web.json_response(await db_of(request).read(work))
+    return model_response(await db_of(request).read(work))
 
 
-async def _with_forecast(session: AsyncSession, account: Account, now: datetime) -> dict[str, Any]:
+async def _with_forecast(session: AsyncSession, account: Account, now: datetime) -> AccountView:
     """Return the account view plus its days left (what the landlord page lists)."""
     view = await accounts.account_view(session, account, now)
-    return view | {"days_left": await account_days_left(session, account, now)}
+    return view.model_copy(update={"days_left": await account_days_left(session, account, now)})
 
 
 @routes.patch("/api/v1/accounts/{id}")
 @documented(
     "Change an account's name or policy settings (admin)",
     response=AccountView,
-    body=component("AccountUpdate"),
+    body=AccountUpdate,
     errors=(400, 401, 403, 404, 409, 422),
 )
 async def patch_account(request: web.Request) -> web.Response:
     """Handle changing an account's name or policy settings (admin)."""
     principal = require_scope(request, "admin")
     account_id = path_id(request)
-    body = await json_body(request)
+    change = await parse_body(request, AccountUpdate)
     result = await db_of(request).write(
-        lambda s: accounts.update_account(s, account_id, body, principal.actor)
+        lambda s: accounts.update_account(s, account_id, change, principal.actor)
     )
-    return web.json_response(result)
+    return model_response(result)
 
 
 @routes.post("/api/v1/accounts/{id}/close")
 @documented(
     "Close and settle an account (admin)",
-    response=AccountView,
-    body={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+    response=ClosedAccount,
+    body=CloseAccount,
     errors=(400, 401, 403, 404, 409, 422),
 )
 async def post_close(request: web.Request) -> web.Response:
     """Close and settle an account (admin)."""
     principal = require_scope(request, "admin")
     account_id = path_id(request)
-    body = await json_body(request)
-    reason = body.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
-        raise InputError("invalid_field", "reason must be a non-empty string")
+    closing = await parse_body(request, CloseAccount)
     result = await db_of(request).write(
-        lambda s: accounts.close_account(s, account_id, principal.actor, reason)
+        lambda s: accounts.close_account(s, account_id, principal.actor, closing.reason)
     )
-    return web.json_response(result)
+    return model_response(result)
 
 
 @routes.get("/api/v1/accounts/{id}/statement")
 @documented(
     "Statement for a period; lines tie out to the closing balance",
-    response={"type": "object"},
+    response=Statement,
     content={"text/csv": {"schema": {"type": "string"}}},
     params=(
         *(
@@ -162,22 +168,13 @@ async def get_statement(request: web.Request) -> web.Response:
     )
     if fmt == "csv":
         return web.Response(text=statement.statement_csv(result), content_type="text/csv")
-    return web.json_response(result)
+    return model_response(result)
 
 
 @routes.post("/api/v1/accounts/{id}/pay-link")
 @documented(
     "Issue the tenant's pay link, revoking the previous one; with a QR code (admin)",
-    response={
-        "type": "object",
-        "required": ["account_id", "token_id", "url", "qr_svg"],
-        "properties": {
-            "account_id": {"type": "integer"},
-            "token_id": {"type": "integer"},
-            "url": {"type": "string"},
-            "qr_svg": {"type": "string", "description": "an SVG document"},
-        },
-    },
+    response=PayLink,
     status=201,
     errors=(401, 403, 404, 409),
 )
@@ -190,11 +187,9 @@ async def post_pay_link(request: web.Request) -> web.Response:
     issued = await db_of(request).write(
         lambda s: pay_links.issue_pay_link(s, account_id, principal.actor)
     )
-    url = pay_links.pay_link_url(public_base_url, issued["token"])
-    return web.json_response(
-        {"account_id": account_id, "token_id": issued["id"], "url": url, "qr_svg": qr_svg(url)},
-        status=201,
-    )
+    url = pay_links.pay_link_url(public_base_url, issued.token)
+    link = PayLink(account_id=account_id, token_id=issued.id, url=url, qr_svg=qr_svg(url))
+    return model_response(link, status=201)
 
 
 def qr_svg(text: str) -> str:

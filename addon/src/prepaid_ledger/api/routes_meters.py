@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prepaid_meter_contract.meters import (
+    AssignMeter,
+    MeterInput,
+    MeterLimitsChange,
+    ReplaceRegister,
+)
 from prepaid_meter_contract.resources import Meter, Meters, MeterStatus
 
 from prepaid_ledger.api.auth import require_account_access, require_scope
 from prepaid_ledger.api.context import db_of
-from prepaid_ledger.api.documented import TIME_IN, component, documented, id_query
-from prepaid_ledger.api.http_helpers import json_body, path_id, query_int
+from prepaid_ledger.api.documented import documented, id_query
+from prepaid_ledger.api.http_helpers import model_response, parse_body, path_id, query_int
 from prepaid_ledger.services import meter_status, meters
 from prepaid_ledger.store.models import utcnow
 
@@ -20,15 +26,15 @@ routes = web.RouteTableDef()
     "Create a meter (admin)",
     response=Meter,
     status=201,
-    body=component("MeterInput"),
+    body=MeterInput,
     errors=(400, 401, 403, 409, 422),
 )
 async def post_meter(request: web.Request) -> web.Response:
     """Create a meter (admin)."""
     principal = require_scope(request, "admin")
-    body = await json_body(request)
-    result = await db_of(request).write(lambda s: meters.create_meter(s, body, principal.actor))
-    return web.json_response(result, status=201)
+    command = await parse_body(request, MeterInput)
+    result = await db_of(request).write(lambda s: meters.create_meter(s, command, principal.actor))
+    return model_response(result, status=201)
 
 
 @routes.get("/api/v1/meters")
@@ -39,8 +45,7 @@ async def get_meters(request: web.Request) -> web.Response:
     account_id = query_int(request, "account")
     if principal.scope == "tenant":
         account_id = principal.account_id
-    result = await db_of(request).read(lambda s: meters.list_meters(s, account_id))
-    return web.json_response({"meters": result})
+    return model_response(await db_of(request).read(lambda s: meters.list_meters(s, account_id)))
 
 
 @routes.get("/api/v1/meters/{id}")
@@ -51,25 +56,25 @@ async def get_meter(request: web.Request) -> web.Response:
     meter_id = path_id(request)
     meter = await db_of(request).read(lambda s: meters.get_meter(s, meter_id))
     require_account_access(principal, meter.account_id)
-    return web.json_response(meters.meter_json(meter))
+    return model_response(meters.meter_view(meter))
 
 
 @routes.patch("/api/v1/meters/{id}")
 @documented(
     "Change the reading guard's limits of a meter (admin)",
     response=Meter,
-    body=component("MeterLimitsInput"),
+    body=MeterLimitsChange,
     errors=(400, 401, 403, 404, 422),
 )
 async def patch_meter(request: web.Request) -> web.Response:
     """Change the reading guard's limits: model, max_power, register_modulus (admin)."""
     principal = require_scope(request, "admin")
     meter_id = path_id(request)
-    body = await json_body(request)
+    change = await parse_body(request, MeterLimitsChange)
     result = await db_of(request).write(
-        lambda s: meters.update_limits(s, meter_id, body, principal.actor)
+        lambda s: meters.update_limits(s, meter_id, change, principal.actor)
     )
-    return web.json_response(result)
+    return model_response(result)
 
 
 @routes.get("/api/v1/meters/{id}/status")
@@ -83,56 +88,41 @@ async def get_meter_status(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin", "integration", "tenant")
     meter_id = path_id(request)
     result = await db_of(request).read(lambda s: meter_status.meter_status(s, meter_id, utcnow()))
-    require_account_access(principal, result["account_id"])
-    return web.json_response(result)
+    require_account_access(principal, result.account_id)
+    return model_response(result)
 
 
 @routes.post("/api/v1/meters/{id}/assign")
 @documented(
     "Move a meter to another account from a time on (admin)",
     response=Meter,
-    body={
-        "type": "object",
-        "required": ["account_id"],
-        "properties": {
-            "account_id": {"type": "integer"},
-            "tariff_id": {"type": "integer"},
-            "from": TIME_IN,
-        },
-    },
+    body=AssignMeter,
     errors=(400, 401, 403, 404, 409, 422),
 )
 async def post_meter_assign(request: web.Request) -> web.Response:
     """Move a meter to another account from a time on (admin)."""
     principal = require_scope(request, "admin")
     meter_id = path_id(request)
-    body = await json_body(request)
+    move = await parse_body(request, AssignMeter)
     result = await db_of(request).write(
-        lambda s: meters.assign_meter(s, meter_id, body, principal.actor)
+        lambda s: meters.assign_meter(s, meter_id, move, principal.actor)
     )
-    return web.json_response(result)
+    return model_response(result)
 
 
 @routes.post("/api/v1/meters/{id}/replace")
 @documented(
     "Re-base a meter after a register replacement (admin)",
     response=Meter,
-    body={
-        "type": "object",
-        "required": ["new_start_value"],
-        "properties": {
-            "new_start_value": {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
-            "at": TIME_IN,
-        },
-    },
+    body=ReplaceRegister,
     errors=(400, 401, 403, 404, 422),
 )
 async def post_meter_replace(request: web.Request) -> web.Response:
     """Re-base a meter after a register replacement (admin)."""
     principal = require_scope(request, "admin")
     meter_id = path_id(request)
-    body = await json_body(request)
+    replacement = await parse_body(request, ReplaceRegister)
     result = await db_of(request).write(
-        lambda s: meters.replace_register(s, meter_id, body, principal.actor)
+        lambda s: meters.replace_register(s, meter_id, replacement, principal.actor)
     )
-    return web.json_response(result)
+    return model_response(result)

@@ -14,7 +14,7 @@ from prepaid_meter_contract.readings import (
 from prepaid_ledger.api.auth import require_scope
 from prepaid_ledger.api.context import db_of
 from prepaid_ledger.api.documented import documented, id_query
-from prepaid_ledger.api.http_helpers import json_body, parse_body, path_id, query_int
+from prepaid_ledger.api.http_helpers import model_response, parse_body, path_id, query_int
 from prepaid_ledger.services import held_readings, readings
 
 routes = web.RouteTableDef()
@@ -32,7 +32,7 @@ async def post_readings(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin", "integration")
     batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
     result = await db_of(request).write(lambda s: readings.ingest(s, batch, principal.actor))
-    return web.json_response(result.model_dump(mode="json"))
+    return model_response(result)
 
 
 @routes.get("/api/v1/readings/held")
@@ -45,8 +45,7 @@ async def get_held_readings(request: web.Request) -> web.Response:
     """List the readings the guard held, oldest first (admin, integration)."""
     require_scope(request, "admin", "integration")
     meter_id = query_int(request, "meter")
-    result = await db_of(request).read(lambda s: held_readings.list_held(s, meter_id))
-    return web.json_response({"readings": result})
+    return model_response(await db_of(request).read(lambda s: held_readings.list_held(s, meter_id)))
 
 
 @routes.post("/api/v1/readings/{id}/resolve")
@@ -60,8 +59,8 @@ async def post_resolve_reading(request: web.Request) -> web.Response:
     """Accept, reject or re-base from a held reading, with a reason (admin, integration)."""
     principal = require_scope(request, "admin", "integration")
     reading_id = path_id(request)
-    body = await json_body(request)
+    decision = await parse_body(request, ResolveReading)
     result = await db_of(request).write(
-        lambda s: held_readings.resolve(s, reading_id, body, principal.actor)
+        lambda s: held_readings.resolve(s, reading_id, decision, principal.actor)
     )
-    return web.json_response(result)
+    return model_response(result)

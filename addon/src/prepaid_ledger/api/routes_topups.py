@@ -5,28 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from prepaid_meter_contract.errors import ErrorDetail
+from prepaid_meter_contract.resources import TopupOrder, TopupOrders
+from prepaid_meter_contract.topups import (
+    Adjustment,
+    AdjustmentRequest,
+    BatchItemResult,
+    BatchResults,
+    OrderAction,
+    ResolvedOrder,
+    TopupBatch,
+    TopupRequest,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.api.auth import (
-    require_scope,
-)
+from prepaid_ledger.api.auth import require_scope
 from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.api.documented import (
     IDEMPOTENCY_KEY,
     LIMIT,
     OPTIONAL_IDEMPOTENCY_KEY,
     Param,
-    component,
     documented,
     id_query,
-    listing,
 )
-from prepaid_ledger.api.http_helpers import json_body, limit_param, path_id, query_int
+from prepaid_ledger.api.http_helpers import (
+    limit_param,
+    model_response,
+    parse_body,
+    path_id,
+    query_int,
+)
 from prepaid_ledger.api.idempotency import idempotency_key, run_idempotent
 from prepaid_ledger.api.provider_check import recheck
 from prepaid_ledger.errors import ApiError, ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import topups
-from prepaid_ledger.services.validation import require_mapping
 from prepaid_ledger.store.stream import discard_after, pending_count
 
 routes = web.RouteTableDef()
@@ -35,9 +48,9 @@ routes = web.RouteTableDef()
 @routes.post("/api/v1/topups")
 @documented(
     "Manual/cash top-up (idempotent)",
-    response=component("Order"),
+    response=TopupOrder,
     status=201,
-    body=component("TopupInput"),
+    body=TopupRequest,
     params=(IDEMPOTENCY_KEY,),
     errors=(400, 401, 403, 404, 409, 422),
 )
@@ -46,11 +59,12 @@ async def post_topup(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin", "integration")
     key = idempotency_key(request, required=True)
     raw = await request.read()
-    body = await json_body(request)
+    body = await parse_body(request, TopupRequest)
     max_minor = settings_of(request).max_topup_minor
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
-        return 201, await topups.manual_topup(session, body, principal.actor, max_minor)
+        order = await topups.manual_topup(session, body, principal.actor, max_minor)
+        return 201, order.model_dump(mode="json")
 
     return await run_idempotent(request, principal, key, raw, work)
 
@@ -58,62 +72,55 @@ async def post_topup(request: web.Request) -> web.Response:
 @routes.post("/api/v1/topups/batch")
 @documented(
     "Top up many accounts, one result per item (admin)",
-    response=listing("results", {"type": "object"}),
-    body={
-        "type": "object",
-        "required": ["items"],
-        "properties": {
-            "items": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 1000,
-                "items": component("TopupInput"),
-            }
-        },
-    },
+    response=BatchResults,
+    body=TopupBatch,
     params=(IDEMPOTENCY_KEY,),
     errors=(400, 401, 403, 422),
 )
 async def post_topup_batch(request: web.Request) -> web.Response:
-    """Top up many accounts in one call, one result per item (admin)."""
+    """Top up many accounts in one call, one result per item (admin).
+
+    An item the contract refuses (``TopupBatch`` keeps it as its ``ErrorDetail``) or the
+    ledger refuses (closed account, reused reference, over the limit) is that item's error;
+    the other items are credited all the same.
+    """
     principal = require_scope(request, "admin")
     key = idempotency_key(request, required=True)
     raw = await request.read()
-    body = await json_body(request)
-    items = body.get("items")
-    if not isinstance(items, list) or not items or len(items) > 1000:
-        raise InputError("invalid_field", "items must be a list of 1 to 1000 top-ups")
+    batch = await parse_body(request, TopupBatch)
     max_minor = settings_of(request).max_topup_minor
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
-        results: list[dict[str, Any]] = []
-        for index, item in enumerate(items):
+        results: list[BatchItemResult] = []
+        for index, item in enumerate(batch.items):
+            if isinstance(item, ErrorDetail):
+                results.append(BatchItemResult(index=index, ok=False, error=item))
+                continue
             mark = pending_count(session)
             try:
                 async with session.begin_nested():
-                    order = await topups.manual_topup(
-                        session,
-                        require_mapping(item, f"items[{index}]"),
-                        principal.actor,
-                        max_minor,
-                    )
-                results.append({"index": index, "ok": True, "order": order})
+                    order = await topups.manual_topup(session, item, principal.actor, max_minor)
+                results.append(BatchItemResult(index=index, ok=True, order=order))
             except (InputError, ConflictError, NotFoundError) as err:
                 discard_after(session, mark)
-                code = getattr(err, "code", "not_found")
-                message = getattr(err, "message", str(err))
-                results.append(
-                    {"index": index, "ok": False, "error": {"code": code, "message": message}}
-                )
-        return 200, {"results": results}
+                results.append(BatchItemResult(index=index, ok=False, error=_refusal(index, err)))
+        return 200, BatchResults(results=results).model_dump(mode="json")
 
     return await run_idempotent(request, principal, key, raw, work)
+
+
+def _refusal(index: int, err: InputError | ConflictError | NotFoundError) -> ErrorDetail:
+    """Return why the ledger refused one item of a batch (its field named within the batch)."""
+    if isinstance(err, NotFoundError):
+        return ErrorDetail(code="not_found", message=err.message)
+    field = f"items[{index}].{err.field}" if isinstance(err, InputError) and err.field else None
+    return ErrorDetail(code=err.code, message=err.message, field=field)
 
 
 @routes.get("/api/v1/topups")
 @documented(
     "List orders",
-    response=listing("topups", component("Order")),
+    response=TopupOrders,
     params=(Param("status", "query", {"type": "string"}), id_query("account"), LIMIT),
 )
 async def get_topups(request: web.Request) -> web.Response:
@@ -125,13 +132,13 @@ async def get_topups(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     limit = limit_param(request)
     result = await db_of(request).read(lambda s: topups.list_orders(s, status, account_id, limit))
-    return web.json_response({"topups": result})
+    return model_response(TopupOrders(topups=result))
 
 
 @routes.get("/api/v1/topups/{id}")
 @documented(
     "One order with its status timeline",
-    response=component("Order"),
+    response=TopupOrder,
     errors=(401, 403, 404, 422),
 )
 async def get_topup(request: web.Request) -> web.Response:
@@ -139,16 +146,16 @@ async def get_topup(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin", "integration", "tenant")
     order_id = path_id(request)
     result = await db_of(request).read(lambda s: topups.order_with_timeline(s, order_id))
-    if principal.scope == "tenant" and result["account_id"] != principal.account_id:
+    if principal.scope == "tenant" and result.account_id != principal.account_id:
         raise ApiError(403, "forbidden", "a tenant token can only read its own orders")
-    return web.json_response(result)
+    return model_response(result)
 
 
 @routes.post("/api/v1/topups/{id}/actions")
 @documented(
     "Resolve an order: credit, refund, fail (admin); recheck (admin, integration)",
-    response=component("Order"),
-    body=component("OrderAction"),
+    response=ResolvedOrder,
+    body=OrderAction,
     params=(OPTIONAL_IDEMPOTENCY_KEY,),
     errors=(400, 401, 403, 404, 409, 422, 502),
 )
@@ -162,14 +169,15 @@ async def post_topup_action(request: web.Request) -> web.Response:
     order_id = path_id(request)
     key = idempotency_key(request, required=False)
     raw = await request.read()
-    body = await json_body(request)
-    if body.get("action") == "recheck":
-        return await recheck(request, principal, order_id, body)
+    command = await parse_body(request, OrderAction)
+    if command.action == "recheck":
+        return await recheck(request, principal, order_id, command)
     if principal.scope != "admin":
         raise ApiError(403, "forbidden", "only recheck is allowed with scope integration")
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
-        return 200, await topups.admin_action(session, order_id, body, principal.actor)
+        order = await topups.admin_action(session, order_id, command, principal.actor)
+        return 200, order.model_dump(mode="json")
 
     return await run_idempotent(request, principal, key, raw, work)
 
@@ -177,18 +185,10 @@ async def post_topup_action(request: web.Request) -> web.Response:
 @routes.post("/api/v1/adjustments")
 @documented(
     "Signed balance correction with a reason (admin)",
-    response={"type": "object"},
+    response=Adjustment,
     status=201,
     params=(OPTIONAL_IDEMPOTENCY_KEY,),
-    body={
-        "type": "object",
-        "required": ["account", "amount_minor", "reason"],
-        "properties": {
-            "account": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
-            "amount_minor": {"type": "integer"},
-            "reason": {"type": "string"},
-        },
-    },
+    body=AdjustmentRequest,
     errors=(400, 401, 403, 404, 409, 422),
 )
 async def post_adjustment(request: web.Request) -> web.Response:
@@ -196,10 +196,11 @@ async def post_adjustment(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin")
     key = idempotency_key(request, required=False)
     raw = await request.read()
-    body = await json_body(request)
+    body = await parse_body(request, AdjustmentRequest)
     max_minor = settings_of(request).max_topup_minor
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
-        return 201, await topups.adjust(session, body, principal.actor, max_minor)
+        adjustment = await topups.adjust(session, body, principal.actor, max_minor)
+        return 201, adjustment.model_dump(mode="json")
 
     return await run_idempotent(request, principal, key, raw, work)

@@ -11,9 +11,11 @@ from typing import Any
 import standardwebhooks
 import stripe
 from aiohttp import web
+from prepaid_meter_contract.topups import WebhookResult
 
 from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
-from prepaid_ledger.api.documented import Param, component, documented
+from prepaid_ledger.api.documented import Param, documented
+from prepaid_ledger.api.http_helpers import model_response
 from prepaid_ledger.api.rate_limit import SlidingWindow
 from prepaid_ledger.errors import ApiError, InputError
 from prepaid_ledger.services.webhooks import (
@@ -53,14 +55,19 @@ async def _reject(request: web.Request, provider: str, reason: str, body: bytes)
 
 
 async def _apply(request: web.Request, work: Any) -> web.Response:
-    """Run the event's transaction (the one reconciliation with Stripe uses too)."""
-    return web.json_response(await apply_event(db_of(request), work))
+    """Run the event's transaction (the one reconciliation with Stripe uses too).
+
+    The services answer plain JSON because reconciliation reads the same result; it is read
+    into the contract's ``WebhookResult`` here, so the answer is exactly the documented one.
+    """
+    result = WebhookResult.model_validate(await apply_event(db_of(request), work))
+    return model_response(result)
 
 
 @routes.post("/webhooks/stripe")
 @documented(
     "Stripe webhook (Stripe-Signature, 300 s tolerance)",
-    response=component("WebhookResult"),
+    response=WebhookResult,
     body={"type": "object"},
     errors=(400, 404),
     secured=False,
@@ -91,7 +98,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
 @routes.post("/webhooks/standard")
 @documented(
     "Standard Webhooks payment event",
-    response=component("WebhookResult"),
+    response=WebhookResult,
     body={"type": "object"},
     errors=(400, 404),
     secured=False,

@@ -8,13 +8,27 @@ evaluated in the account's local time, so they follow daylight-saving changes.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from typing import Final, Literal
+
+from prepaid_meter_contract.tariffs import (
+    MAX_BAND_NAME_CHARS,
+    MAX_BANDS,
+    MAX_NAME_CHARS,
+    MAX_SEGMENTS,
+    PERIODS,
+    UNITS,
+    Period,
+    Unit,
+    check_hhmm,
+    check_list_size,
+    check_object,
+    check_tariff_text,
+)
 
 from prepaid_ledger.domain.apportion import apportion, microseconds
 from prepaid_ledger.domain.localtime import local_pieces, require_aware
@@ -25,17 +39,8 @@ from prepaid_ledger.domain.money import (
     parse_minor,
     parse_non_negative_decimal,
 )
-from prepaid_ledger.errors import InputError
+from prepaid_ledger.errors import InputError, wire_rule
 
-type Unit = Literal["kWh", "m3"]
-type Period = Literal["month", "year"]
-
-UNITS: Final[tuple[Unit, ...]] = ("kWh", "m3")
-PERIODS: Final[tuple[Period, ...]] = ("month", "year")
-MAX_SEGMENTS: Final = 14
-MAX_BANDS: Final = 10
-MAX_NAME_CHARS: Final = 100
-MAX_BAND_NAME_CHARS: Final = 32
 FLAT_BAND: Final = "flat"
 #: Highest price accepted, in major units per kWh or m3: with it, a reading would have to
 #: report more than 10**8 units of consumption at once before its charge exceeds what one
@@ -44,7 +49,6 @@ MAX_PRICE: Final = Decimal(10_000)
 #: Finest price step accepted (10 decimals of a major unit per kWh or m3); keeps exact
 #: amounts short enough for any storage.
 MAX_PRICE_DECIMALS: Final = 10
-_HHMM: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _MIDNIGHT: Final = time(0, 0)
 _WEEKEND: Final = frozenset({5, 6})  # Saturday, Sunday
 _COMMON_KEYS: Final = frozenset(
@@ -156,35 +160,30 @@ def _fail(field: str, message: str, code: str = "invalid_tariff") -> InputError:
     return InputError(code, f"{field} {message}")
 
 
+# The shape rules are the contract's (the same ones the request model applies); stored
+# definitions are read through them too.
+
+
 def _text(value: object, field: str, max_chars: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(field, "must be a non-empty string")
-    if len(value) > max_chars:
-        raise _fail(field, f"must be at most {max_chars} characters")
-    return value
+    with wire_rule(field):
+        return check_tariff_text(value, max_chars)
 
 
 def _parse_hhmm(value: object, field: str) -> time:
-    match = _HHMM.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise _fail(field, f'must be a local time "HH:MM" between 00:00 and 23:59; got {value!r}')
-    return time(int(match.group(1)), int(match.group(2)))
+    with wire_rule(field):
+        return time.fromisoformat(check_hhmm(value))
 
 
 def _list(value: object, field: str, max_items: int) -> Sequence[object]:
-    if not isinstance(value, list | tuple) or not value:
-        raise _fail(field, "must be a non-empty list")
-    if len(value) > max_items:
-        raise _fail(field, f"may hold at most {max_items} entries; got {len(value)}")
-    return value
+    with wire_rule(field):
+        return check_list_size(list(value) if isinstance(value, tuple) else value, max_items)
 
 
 def _mapping(value: object, field: str, allowed: Collection[str]) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise _fail(field, "must be an object")
-    unknown = sorted(str(key) for key in value if key not in allowed)
-    if unknown:
-        raise _fail(field, f"has unknown field(s) {', '.join(unknown)}")
+    with wire_rule(field):
+        check_object(value, allowed, ())
     return value
 
 

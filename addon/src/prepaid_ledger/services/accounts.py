@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from prepaid_meter_contract.accounts import (
+    AccountInput,
+    AccountPolicy,
+    AccountUpdate,
+    ClosedAccount,
+    Settlement,
+)
 from prepaid_meter_contract.events import (
     AccountUpdated,
     LowBalanceAlert,
     SupplyCutScheduledAlert,
     event_json,
 )
+from prepaid_meter_contract.resources import Account as AccountView
 from prepaid_meter_contract.resources import Supply
 from prepaid_meter_contract.vocabulary import AccountStatus, AlertKind, SupplyReason
 from sqlalchemy import select
@@ -23,7 +30,7 @@ from prepaid_ledger.domain.account_number import (
     is_valid_account_number,
     normalize_account_number,
 )
-from prepaid_ledger.domain.money import currency_exponent, parse_currency, parse_minor
+from prepaid_ledger.domain.money import currency_exponent, parse_currency
 from prepaid_ledger.domain.policy import (
     SupplyDecision,
     SupplyState,
@@ -33,52 +40,41 @@ from prepaid_ledger.domain.policy import (
     friendly_hours_to_json,
     low_balance_level,
     parse_friendly_hours,
-    parse_grace_minutes,
-    parse_low_balance_levels,
 )
 from prepaid_ledger.errors import ConflictError, InputError
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.lookup import load_by_id
-from prepaid_ledger.services.validation import (
-    optional_bool,
-    require_mapping,
-    require_str,
-    require_timezone,
-)
 from prepaid_ledger.store.models import Account, utcnow
 
 
-def parse_account_settings(body: Mapping[str, object]) -> dict[str, Any]:
-    """Validate the policy part of an account body into stored settings."""
-    levels = body.get("low_balance_minor")
-    friendly = parse_friendly_hours(
-        require_mapping(body.get("friendly_hours") or {}, "friendly_hours")
-    )
+def stored_settings(policy: AccountPolicy) -> dict[str, Any]:
+    """Return the settings row of an account's policy (friendly hours checked and normalised)."""
+    friendly = parse_friendly_hours(policy.friendly_hours or {})
     return {
-        "emergency_credit_minor": parse_minor(
-            body.get("emergency_credit_minor", 0), "emergency_credit_minor"
-        ),
-        "protected": optional_bool(body, "protected", default=False),
-        "low_balance_minor": [] if levels is None else parse_low_balance_levels(levels),
+        "emergency_credit_minor": policy.emergency_credit_minor,
+        "protected": policy.protected,
+        "low_balance_minor": list(policy.low_balance_minor or ()),
         "friendly_hours": friendly_hours_to_json(friendly),
-        "grace_minutes": parse_grace_minutes(body.get("grace_minutes", 0)),
-        "reconnect_margin_minor": parse_minor(
-            body.get("reconnect_margin_minor", 0), "reconnect_margin_minor"
-        ),
+        "grace_minutes": policy.grace_minutes,
+        "reconnect_margin_minor": policy.reconnect_margin_minor,
     }
 
 
-async def create_account(session: AsyncSession, body: Mapping[str, object], actor: str) -> Account:
+def policy_of(account: Account) -> AccountPolicy:
+    """Return the policy an account's stored settings describe."""
+    return AccountPolicy.model_validate(
+        account.settings | {"low_balance_minor": account.settings.get("low_balance_minor") or None}
+    )
+
+
+async def create_account(session: AsyncSession, request: AccountInput, actor: str) -> Account:
     """Create an account with its customer book and printed account number."""
-    name = require_str(body, "name")
-    currency = parse_currency(body.get("currency"))
-    timezone = require_timezone(body)
-    settings = parse_account_settings(body)
+    currency = parse_currency(request.currency)
     account = Account(
-        name=name,
+        name=request.name,
         currency=currency,
-        timezone=timezone,
-        settings=settings,
+        timezone=request.timezone,
+        settings=stored_settings(request),
         status="open",
         supply_allowed=True,
         alert_level=0,
@@ -90,14 +86,13 @@ async def create_account(session: AsyncSession, body: Mapping[str, object], acto
         session, journal.customer_book_key(account.id), "customer", currency
     )
     await session.flush()
-    view = await account_view(session, account, utcnow())
     audit.record(
         session,
         actor=actor,
         action="account.create",
         target=f"account:{account.id}",
         before=None,
-        after=view,
+        after=await account_view(session, account, utcnow()),
     )
     return account
 
@@ -175,40 +170,35 @@ def supply_of(decision: SupplyDecision) -> Supply:
     )
 
 
-def supply_json(decision: SupplyDecision) -> dict[str, Any]:
-    """Return the API shape of a supply decision."""
-    return supply_of(decision).model_dump(mode="json")
-
-
-async def account_view(session: AsyncSession, account: Account, now: datetime) -> dict[str, Any]:
-    """Return the account as the API shows it."""
+async def account_view(session: AsyncSession, account: Account, now: datetime) -> AccountView:
+    """Return the account as the API shows it (without days left: see meter_status)."""
     balance = await balance_of(session, account)
-    settings = account.settings
-    emergency = int(settings.get("emergency_credit_minor", 0))
-    return {
-        "id": account.id,
-        "number": account.number,
-        "name": account.name,
-        "currency": account.currency,
-        "currency_exponent": currency_exponent(account.currency),
-        "timezone": account.timezone,
-        "status": account.status,
-        "balance_minor": balance,
-        "emergency_credit_minor": emergency,
-        "emergency_credit_remaining_minor": emergency_credit_remaining(balance, emergency),
-        "debt_minor": debt_minor(balance),
-        "protected": bool(settings.get("protected", False)),
-        "low_balance_minor": list(settings.get("low_balance_minor", [])),
-        "low_balance_level": low_balance_level(
-            balance, [int(v) for v in settings.get("low_balance_minor", [])]
+    policy = policy_of(account)
+    levels = list(policy.low_balance_minor or ())
+    return AccountView(
+        id=account.id,
+        number=account.number or "",
+        name=account.name,
+        currency=account.currency,
+        currency_exponent=currency_exponent(account.currency),
+        timezone=account.timezone,
+        status=AccountStatus(account.status),
+        balance_minor=balance,
+        emergency_credit_minor=policy.emergency_credit_minor,
+        emergency_credit_remaining_minor=emergency_credit_remaining(
+            balance, policy.emergency_credit_minor
         ),
-        "friendly_hours": settings.get("friendly_hours") or {},
-        "grace_minutes": int(settings.get("grace_minutes", 0)),
-        "reconnect_margin_minor": int(settings.get("reconnect_margin_minor", 0)),
-        "supply": supply_json(decide(account, balance, now)),
-        "created_at": account.created_at.isoformat(),
-        "closed_at": account.closed_at.isoformat() if account.closed_at else None,
-    }
+        debt_minor=debt_minor(balance),
+        protected=policy.protected,
+        low_balance_minor=levels,
+        low_balance_level=low_balance_level(balance, levels),
+        friendly_hours=policy.friendly_hours or {},
+        grace_minutes=policy.grace_minutes,
+        reconnect_margin_minor=policy.reconnect_margin_minor,
+        supply=supply_of(decide(account, balance, now)),
+        created_at=account.created_at,
+        closed_at=account.closed_at,
+    )
 
 
 async def refresh_account(session: AsyncSession, account: Account, now: datetime) -> AccountUpdated:
@@ -270,40 +260,25 @@ async def refresh_account(session: AsyncSession, account: Account, now: datetime
     return published
 
 
-_EDITABLE = frozenset(
-    {
-        "name",
-        "emergency_credit_minor",
-        "protected",
-        "low_balance_minor",
-        "friendly_hours",
-        "grace_minutes",
-        "reconnect_margin_minor",
-    }
-)
-
-
 async def update_account(
-    session: AsyncSession, account_id: int, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
+    session: AsyncSession, account_id: int, change: AccountUpdate, actor: str
+) -> AccountView:
     """Change an open account's name or policy settings; currency and time zone stay."""
-    unknown = sorted(set(body) - _EDITABLE)
-    if unknown:
-        raise InputError(
-            "invalid_field",
-            f"cannot change {', '.join(unknown)}; editable: {', '.join(sorted(_EDITABLE))}",
-        )
     account = await get_account(session, account_id, lock=True)
     if account.status != "open":
         raise ConflictError("account_closed", f"account {account.id} is closed")
     now = utcnow()
     before = await account_view(session, account, now)
-    if "name" in body:
-        account.name = require_str(body, "name")
-    merged = {**account.settings, **{k: v for k, v in body.items() if k != "name"}}
-    if not merged.get("low_balance_minor"):
-        merged.pop("low_balance_minor", None)
-    account.settings = parse_account_settings(merged)
+    given = change.model_dump(exclude_unset=True)
+    if (name := given.pop("name", None)) is not None:
+        account.name = name
+    # A null means "unchanged", except for the warnings, where it means "none".
+    updates = {
+        key: value
+        for key, value in given.items()
+        if value is not None or key == "low_balance_minor"
+    }
+    account.settings = stored_settings(policy_of(account).model_copy(update=updates))
     await refresh_account(session, account, now)
     after = await account_view(session, account, now)
     audit.record(
@@ -339,22 +314,20 @@ async def reevaluate_supply(session: AsyncSession, now: datetime) -> int:
 
 async def close_account(
     session: AsyncSession, account_id: int, actor: str, reason: str
-) -> dict[str, Any]:
+) -> ClosedAccount:
     """Close an account: settle its balance (refund due or shortfall written off), keep history."""
     account = await get_account(session, account_id, lock=True)
     if account.status == "closed":
         raise ConflictError("account_closed", "account is already closed")
     now = utcnow()
     before = await account_view(session, account, now)
-    balance = before["balance_minor"]
+    balance = before.balance_minor
     book_id = book_of(account)
-    settlement: dict[str, Any] = {"refund_due_minor": 0, "shortfall_minor": 0}
+    settlement = Settlement(refund_due_minor=max(balance, 0), shortfall_minor=max(-balance, 0))
     if balance > 0:
         other = await journal.system_book(session, journal.REFUNDS_PAYABLE, account.currency)
-        settlement["refund_due_minor"] = balance
     elif balance < 0:
         other = await journal.system_book(session, journal.SETTLEMENT_WRITE_OFF, account.currency)
-        settlement["shortfall_minor"] = -balance
     if balance:
         await journal.post(
             session,
@@ -373,20 +346,21 @@ async def close_account(
         action="account.close",
         target=f"account:{account.id}",
         before=before,
-        after=after | {"settlement": settlement, "reason": reason},
+        after=after.model_dump(mode="json")
+        | {"settlement": settlement.model_dump(mode="json"), "reason": reason},
     )
     events.emit(
         session,
         account.id,
         AccountUpdated(
             account_id=account.id,
-            balance_minor=0,
-            emergency_credit_remaining_minor=after["emergency_credit_remaining_minor"],
-            debt_minor=0,
-            low_balance_level=after["low_balance_level"],
+            balance_minor=after.balance_minor,
+            emergency_credit_remaining_minor=after.emergency_credit_remaining_minor,
+            debt_minor=after.debt_minor,
+            low_balance_level=after.low_balance_level,
             currency=account.currency,
-            supply=supply_of(decide(account, 0, now)),
+            supply=after.supply,
             status=AccountStatus.CLOSED,
         ),
     )
-    return after | {"settlement": settlement}
+    return ClosedAccount(**after.model_dump(), settlement=settlement)

@@ -15,22 +15,31 @@ a real surge followed by steady readings charges each of them once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from prepaid_meter_contract.events import ReadingResolved
-from prepaid_meter_contract.vocabulary import HELD_PREFIX, RESOLUTIONS, ReadingStatus, ResolveAction
+from prepaid_meter_contract.readings import (
+    HeldReading,
+    HeldReadings,
+    ResolvedReading,
+    ResolveReading,
+)
+from prepaid_meter_contract.vocabulary import (
+    HELD_PREFIX,
+    RESOLUTIONS,
+    ReadingStatus,
+    ResolveAction,
+    StepKind,
+)
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.money import format_decimal
-from prepaid_ledger.errors import ConflictError, InputError
+from prepaid_ledger.errors import ConflictError
 from prepaid_ledger.services import audit, events
 from prepaid_ledger.services.accounts import get_account, refresh_account
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.meters import get_meter
 from prepaid_ledger.services.readings import Charger, apply_reading, post_charges
-from prepaid_ledger.services.validation import require_str
 from prepaid_ledger.store.models import Reading, utcnow
 
 #: For each decision, the held statuses it may be taken on (the contract's RESOLUTIONS).
@@ -40,55 +49,51 @@ ACTIONS: Final = {
     )
     for action in ResolveAction
 }
-MAX_REASON: Final = 500
 
 
-def held_json(row: Reading) -> dict[str, Any]:
-    """Return the API shape of a held (or resolved) reading."""
-    return {
-        "id": row.id,
-        "meter_id": row.meter_id,
-        "account_id": row.account_id,
-        "value": format_decimal(row.value),
-        "at": row.at.isoformat(),
-        "status": row.status,
-        "hold": row.status.removeprefix(HELD_PREFIX)
+def held_view(row: Reading) -> HeldReading:
+    """Return a held (or resolved) reading as the API shows it."""
+    return HeldReading(
+        id=row.id,
+        meter_id=row.meter_id,
+        account_id=row.account_id,
+        value=row.value,
+        at=row.at,
+        status=ReadingStatus(row.status),
+        hold=StepKind(row.status.removeprefix(HELD_PREFIX))
         if row.status.startswith(HELD_PREFIX)
         else None,
-        "charged_minor": row.charged_minor,
-        "received_at": row.received_at.isoformat(),
-    }
+        charged_minor=row.charged_minor,
+        received_at=row.received_at,
+    )
 
 
-async def list_held(session: AsyncSession, meter_id: int | None) -> list[dict[str, Any]]:
+async def list_held(session: AsyncSession, meter_id: int | None) -> HeldReadings:
     """List readings waiting for a decision, oldest first (optionally of one meter)."""
     query = select(Reading).where(Reading.status.startswith(HELD_PREFIX))
     if meter_id is not None:
         query = query.where(Reading.meter_id == meter_id)
     rows = await session.scalars(query.order_by(Reading.at, Reading.id))
-    return [held_json(row) for row in rows]
+    return HeldReadings(readings=[held_view(row) for row in rows])
 
 
 async def resolve(
-    session: AsyncSession, reading_id: int, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
+    session: AsyncSession, reading_id: int, decision: ResolveReading, actor: str
+) -> ResolvedReading:
     """Apply a person's decision on one held reading (audited)."""
-    action = body.get("action")
-    if not isinstance(action, str) or action not in ACTIONS:
-        raise InputError("invalid_field", f"action must be one of {', '.join(ACTIONS)}")
-    reason = require_str(body, "reason", max_length=MAX_REASON)
+    action = decision.action
     row = await load_by_id(session, Reading, reading_id, "reading", lock=True)
     meter = await get_meter(session, row.meter_id, lock=True)
     if not row.status.startswith(HELD_PREFIX):
         raise ConflictError("not_held", f"reading {reading_id} is not held (it is {row.status})")
-    if row.status not in ACTIONS[ResolveAction(action)]:
+    if row.status not in ACTIONS[action]:
         allowed = [name for name, statuses in ACTIONS.items() if row.status in statuses]
         raise ConflictError(
             "action_not_allowed",
             f"a reading held as {row.status.removeprefix(HELD_PREFIX)} can be: "
             + ", ".join(allowed),
         )
-    before = held_json(row)
+    before = held_view(row)
     account = await get_account(session, meter.account_id, lock=True)
     charger = await Charger.load(session, meter, account)
     if action != "reject":
@@ -133,12 +138,12 @@ async def resolve(
         ReadingResolved(
             reading_id=row.id,
             meter_id=meter.id,
-            action=ResolveAction(action),
+            action=action,
             status=ReadingStatus(row.status),
         ),
     )
     await refresh_account(session, account, utcnow())
-    result = held_json(row) | {"reason": reason, "action": action}
+    result = ResolvedReading(**held_view(row).model_dump(), action=action, reason=decision.reason)
     audit.record(
         session,
         actor=actor,

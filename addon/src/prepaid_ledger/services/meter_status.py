@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
+from prepaid_meter_contract.resources import MeterStatus, Price
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.charging import TOTAL_BAND, tariff_at
 from prepaid_ledger.domain.forecast import FORECAST_DAYS, current_rate, days_left
-from prepaid_ledger.domain.money import format_decimal
 from prepaid_ledger.domain.tariffs import period_keys
 from prepaid_ledger.services.accounts import balance_of, get_account
-from prepaid_ledger.services.meters import get_meter, meter_json
+from prepaid_ledger.services.meters import get_meter, meter_view
 from prepaid_ledger.services.tariffs import versions_for_pricing
 from prepaid_ledger.store.models import Account, ChargeLine, ChargeState, PeriodUsage
 
@@ -49,16 +48,27 @@ async def daily_cost_history(session: AsyncSession, account: Account, now: datet
     return [daily.get(first + timedelta(days=i), 0) for i in range((today - first).days)]
 
 
-async def account_days_left(session: AsyncSession, account: Account, now: datetime) -> str | None:
-    """Days the balance (plus emergency credit) lasts at the recent daily cost, or None."""
+async def account_forecast(
+    session: AsyncSession, account: Account, now: datetime
+) -> tuple[Decimal | None, int]:
+    """Return the days the balance (plus emergency credit) lasts at the recent daily cost.
+
+    Also how many complete days of history that rests on; None without a complete day.
+    """
     history = await daily_cost_history(session, account, now)
     balance = await balance_of(session, account)
     emergency = int(account.settings.get("emergency_credit_minor", 0))
-    forecast = days_left(max(0, balance + emergency), history)
-    return None if forecast is None else format_decimal(forecast)
+    return days_left(max(0, balance + emergency), history), len(history)
 
 
-async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> dict[str, Any]:
+async def account_days_left(
+    session: AsyncSession, account: Account, now: datetime
+) -> Decimal | None:
+    """Days the balance (plus emergency credit) lasts at the recent daily cost, or None."""
+    return (await account_forecast(session, account, now))[0]
+
+
+async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> MeterStatus:
     """Return cost so far, the price of the next unit (with its band) and the days left."""
     meter = await get_meter(session, meter_id)
     account = await get_account(session, meter.account_id)
@@ -75,23 +85,20 @@ async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> d
             ChargeState.meter_id == meter.id, ChargeState.band == TOTAL_BAND
         )
     )
-    history = await daily_cost_history(session, account, now)
-    balance = await balance_of(session, account)
-    emergency = int(account.settings.get("emergency_credit_minor", 0))
-    forecast = days_left(max(0, balance + emergency), history)
-    described = meter_json(meter)
-    return {
-        "meter_id": meter.id,
-        "account_id": account.id,
-        "currency": account.currency,
-        "unit": meter.unit,
-        "cost_total_minor": int(cost or 0),
-        "price": {"per_unit": format_decimal(rate.price), "band": rate.band, "kind": tariff.kind},
-        "days_left": None if forecast is None else format_decimal(forecast),
-        "forecast_days": len(history),
+    forecast, history_days = await account_forecast(session, account, now)
+    described = meter_view(meter)
+    return MeterStatus(
+        meter_id=meter.id,
+        account_id=account.id,
+        currency=account.currency,
+        unit=meter.unit,
+        cost_total_minor=int(cost or 0),
+        price=Price(per_unit=rate.price, band=rate.band, kind=tariff.kind),
+        days_left=forecast,
+        forecast_days=history_days,
         # What the integration needs to show the meter's total as the guard judges it: the
         # last accepted reading and the guard's limits.
-        "last_value": described["last_value"],
-        "last_at": described["last_at"],
-        "limits": described["limits"],
-    }
+        last_value=described.last_value,
+        last_at=described.last_at,
+        limits=described.limits,
+    )

@@ -2,63 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
 from prepaid_meter_contract.meter_ratings import (
-    MAX_POWER_LIMIT,
     default_max_power,
     default_register_modulus,
 )
+from prepaid_meter_contract.meters import (
+    AssignMeter,
+    MeterInput,
+    MeterLimitsChange,
+    ReplaceRegister,
+)
 from prepaid_meter_contract.reading_guard import MeterLimits
+from prepaid_meter_contract.resources import Meter as MeterView
+from prepaid_meter_contract.resources import MeterLimits as WireLimits
+from prepaid_meter_contract.resources import Meters
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.money import format_decimal, parse_non_negative_decimal
 from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import get_account
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.validation import (
     in_id_range,
-    optional_observed_time,
-    optional_str,
-    require_int,
-    require_str,
 )
 from prepaid_ledger.store.models import Meter, MeterAssignment, Reading, Tariff, utcnow
 
-UNITS = ("kWh", "m3")
 
-
-def meter_json(meter: Meter) -> dict[str, Any]:
-    """Return the API shape of a meter."""
-    return {
-        "id": meter.id,
-        "name": meter.name,
-        "unit": meter.unit,
-        "account_id": meter.account_id,
-        "tariff_id": meter.tariff_id,
-        "last_value": _optional_text(meter.last_value),
-        "last_at": meter.last_at.isoformat() if meter.last_at else None,
-        "created_at": meter.created_at.isoformat(),
-        "model": meter.model,
-        "max_power": _optional_text(meter.max_power),
-        "register_modulus": _optional_text(meter.register_modulus),
-        "limits": _limits_json(limits_of(meter)),
-    }
-
-
-def _optional_text(value: Decimal | None) -> str | None:
-    return None if value is None else format_decimal(value)
-
-
-def _limits_json(limits: MeterLimits) -> dict[str, Any]:
-    return {
-        "max_power": format_decimal(limits.max_power),
-        "register_modulus": _optional_text(limits.register_modulus),
-    }
+def meter_view(meter: Meter) -> MeterView:
+    """Return a meter as the API shows it, with the limits its guard applies."""
+    limits = limits_of(meter)
+    return MeterView(
+        id=meter.id,
+        name=meter.name,
+        unit=meter.unit,
+        account_id=meter.account_id,
+        tariff_id=meter.tariff_id,
+        last_value=meter.last_value,
+        last_at=meter.last_at,
+        created_at=meter.created_at,
+        model=meter.model,
+        max_power=meter.max_power,
+        register_modulus=meter.register_modulus,
+        limits=WireLimits(max_power=limits.max_power, register_modulus=limits.register_modulus),
+    )
 
 
 def limits_of(meter: Meter) -> MeterLimits:
@@ -76,26 +65,14 @@ def limits_of(meter: Meter) -> MeterLimits:
     return MeterLimits(max_power, modulus)
 
 
-LIMIT_FIELDS = ("model", "max_power", "register_modulus")
-
-
-def _apply_limits(meter: Meter, body: Mapping[str, object]) -> None:
-    """Set the guard's settings present in the body (null clears one back to its default)."""
-    if "model" in body:
-        meter.model = optional_str(body, "model", max_length=64)
-    if "max_power" in body:
-        meter.max_power = _optional_positive(body, "max_power", MAX_POWER_LIMIT)
-    if "register_modulus" in body:
-        meter.register_modulus = _optional_positive(body, "register_modulus", Decimal(10**15))
-
-
-def _optional_positive(body: Mapping[str, object], field: str, limit: Decimal) -> Decimal | None:
-    if body.get(field) is None:
-        return None
-    number = parse_non_negative_decimal(body.get(field), field)
-    if not 0 < number <= limit:
-        raise InputError("out_of_range", f"{field} must be above 0 and at most {limit}")
-    return number
+def _apply_limits(meter: Meter, given: MeterInput | MeterLimitsChange) -> None:
+    """Set the guard's settings the request gave (null sets one back to its model's default)."""
+    if "model" in given.model_fields_set:
+        meter.model = given.model
+    if "max_power" in given.model_fields_set:
+        meter.max_power = given.max_power
+    if "register_modulus" in given.model_fields_set:
+        meter.register_modulus = given.register_modulus
 
 
 async def _check_tariff(session: AsyncSession, tariff_id: int, unit: str, currency: str) -> None:
@@ -111,35 +88,28 @@ async def _check_tariff(session: AsyncSession, tariff_id: int, unit: str, curren
         )
 
 
-async def create_meter(
-    session: AsyncSession, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
+async def create_meter(session: AsyncSession, request: MeterInput, actor: str) -> MeterView:
     """Create a meter on an account with a tariff."""
-    name = require_str(body, "name")
-    unit = body.get("unit")
-    if unit not in UNITS:
-        raise InputError("invalid_field", "unit must be 'kWh' or 'm3'")
-    account_id = require_int(body, "account_id", minimum=1)
-    tariff_id = require_int(body, "tariff_id", minimum=1)
+    account_id, tariff_id, unit = request.account_id, request.tariff_id, request.unit
     try:
         account = await get_account(session, account_id)
     except NotFoundError as err:
         raise InputError("unknown_account", f"account {account_id} does not exist") from err
     if account.status != "open":
         raise ConflictError("account_closed", f"account {account_id} is closed")
-    await _check_tariff(session, tariff_id, str(unit), account.currency)
+    await _check_tariff(session, tariff_id, unit, account.currency)
     meter = Meter(
-        name=name,
-        unit=str(unit),
+        name=request.name,
+        unit=unit,
         tariff_id=tariff_id,
         account_id=account_id,
         register_offset=Decimal(0),
     )
-    _apply_limits(meter, body)
+    _apply_limits(meter, request)
     session.add(meter)
     await session.flush()
     session.add(MeterAssignment(meter_id=meter.id, account_id=account_id, from_at=meter.created_at))
-    result = meter_json(meter)
+    result = meter_view(meter)
     audit.record(
         session,
         actor=actor,
@@ -156,28 +126,23 @@ async def get_meter(session: AsyncSession, meter_id: int, *, lock: bool = False)
     return await load_by_id(session, Meter, meter_id, "meter", lock=lock)
 
 
-async def list_meters(session: AsyncSession, account_id: int | None) -> list[dict[str, Any]]:
+async def list_meters(session: AsyncSession, account_id: int | None) -> Meters:
     """Meters, optionally of one account."""
     query = select(Meter).order_by(Meter.id)
     if account_id is not None:
         query = query.where(Meter.account_id == account_id)
-    return [meter_json(m) for m in await session.scalars(query)]
+    return Meters(meters=[meter_view(m) for m in await session.scalars(query)])
 
 
 async def update_limits(
-    session: AsyncSession, meter_id: int, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
+    session: AsyncSession, meter_id: int, change: MeterLimitsChange, actor: str
+) -> MeterView:
     """Change the reading guard's settings of a meter (model, max_power, register_modulus)."""
-    unknown = sorted(set(body) - set(LIMIT_FIELDS))
-    if unknown or not body:
-        raise InputError(
-            "invalid_field", f"only {', '.join(LIMIT_FIELDS)} can be changed; got {unknown}"
-        )
     meter = await get_meter(session, meter_id, lock=True)
-    before = meter_json(meter)
-    _apply_limits(meter, body)
+    before = meter_view(meter)
+    _apply_limits(meter, change)
     await session.flush()
-    result = meter_json(meter)
+    result = meter_view(meter)
     audit.record(
         session,
         actor=actor,
@@ -190,18 +155,18 @@ async def update_limits(
 
 
 async def assign_meter(
-    session: AsyncSession, meter_id: int, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
+    session: AsyncSession, meter_id: int, move: AssignMeter, actor: str
+) -> MeterView:
     """Move a meter to another account from a time on (readings after it charge the new one)."""
     meter = await get_meter(session, meter_id, lock=True)
-    before = meter_json(meter)
-    account_id = require_int(body, "account_id", minimum=1)
+    before = meter_view(meter)
+    account_id = move.account_id
     account = await get_account(session, account_id)
     if account.status != "open":
         raise ConflictError("account_closed", f"account {account_id} is closed")
-    tariff_id = require_int(body, "tariff_id", minimum=1, default=meter.tariff_id)
+    tariff_id = move.tariff_id or meter.tariff_id
     await _check_tariff(session, tariff_id, meter.unit, account.currency)
-    at = optional_observed_time(body, "from", utcnow())
+    at = move.from_ or utcnow()
     if meter.last_at is not None and at < meter.last_at:
         raise InputError("invalid_field", "from must not be before the meter's last reading")
     current = await session.scalar(
@@ -216,7 +181,7 @@ async def assign_meter(
     meter.tariff_id = tariff_id
     meter.last_standing_day = None
     await session.flush()
-    result = meter_json(meter)
+    result = meter_view(meter)
     audit.record(
         session,
         actor=actor,
@@ -229,13 +194,13 @@ async def assign_meter(
 
 
 async def replace_register(
-    session: AsyncSession, meter_id: int, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
+    session: AsyncSession, meter_id: int, replacement: ReplaceRegister, actor: str
+) -> MeterView:
     """Return a meter replacement: the new register's start value becomes the new baseline."""
     meter = await get_meter(session, meter_id, lock=True)
-    before = meter_json(meter)
-    start_value = parse_non_negative_decimal(body.get("new_start_value"), "new_start_value")
-    at = optional_observed_time(body, "at", utcnow())
+    before = meter_view(meter)
+    start_value = replacement.new_start_value
+    at = replacement.at or utcnow()
     if meter.last_at is not None and at < meter.last_at:
         raise InputError("invalid_field", "at must not be before the meter's last reading")
     meter.last_value = start_value
@@ -251,7 +216,7 @@ async def replace_register(
         )
     )
     await session.flush()
-    result = meter_json(meter)
+    result = meter_view(meter)
     audit.record(
         session,
         actor=actor,

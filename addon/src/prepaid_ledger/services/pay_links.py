@@ -11,8 +11,8 @@ and never with a guessed port. Without that setting there is no link to give.
 
 from __future__ import annotations
 
-from typing import Any
-
+from prepaid_meter_contract.admin import IssuedToken, TokenRequest
+from prepaid_meter_contract.vocabulary import Scope
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,7 +44,7 @@ def pay_link_url(public_base_url: str | None, token: str) -> str:
     return f"{public_base(public_base_url)}/pay/{token}"
 
 
-async def issue_pay_link(session: AsyncSession, account_id: int, actor: str) -> dict[str, Any]:
+async def issue_pay_link(session: AsyncSession, account_id: int, actor: str) -> IssuedToken:
     """Revoke the account's current pay link and issue a new tenant token for it."""
     account = await get_account(session, account_id, lock=True)
     if account.status != "open":
@@ -67,9 +67,8 @@ async def issue_pay_link(session: AsyncSession, account_id: int, actor: str) -> 
             before=None,
             after={"id": row.id, "reason": "a new pay link was issued"},
         )
-    return await create_token(
-        session, {"scope": "tenant", "account_id": account.id, "name": PAY_LINK_NAME}, actor
-    )
+    wanted = TokenRequest(scope=Scope.TENANT, account_id=account.id, name=PAY_LINK_NAME)
+    return await create_token(session, wanted, actor)
 
 
 async def account_for_pay_token(session: AsyncSession, token: str) -> Account | None:

@@ -7,6 +7,12 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from prepaid_meter_contract.statements import (
+    ConsumptionLine,
+    MoneyLine,
+    StandingChargeLine,
+    Statement,
+)
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +45,7 @@ def parse_bound(raw: str | None, field: str, tz: ZoneInfo) -> datetime | None:
 
 async def build_statement(
     session: AsyncSession, account_id: int, start: str | None, end: str | None
-) -> dict[str, Any]:
+) -> Statement:
     """Return the statement of an account for [from, to) (open ends allowed)."""
     account = await get_account(session, account_id)
     tz = ZoneInfo(account.timezone)
@@ -75,7 +81,7 @@ async def build_statement(
             .order_by(JournalTransaction.id)
         )
     )
-    sections: dict[str, list[dict[str, Any]]] = {name: [] for name in _SECTIONS.values()}
+    sections: dict[str, list[MoneyLine]] = {name: [] for name in _SECTIONS.values()}
     charge_txns: list[int] = []
     movement = 0
     for txn, amount in rows:
@@ -84,21 +90,21 @@ async def build_statement(
             charge_txns.append(txn.id)
             continue
         sections[_SECTIONS.get(txn.kind, "adjustments")].append(
-            {
-                "transaction_id": txn.id,
-                "at": txn.created_at.isoformat(),
-                "description": txn.description,
-                "amount_minor": amount,
-            }
+            MoneyLine(
+                transaction_id=txn.id,
+                at=txn.created_at,
+                description=txn.description,
+                amount_minor=amount,
+            )
         )
-    consumption: dict[tuple[str, str], tuple[Decimal, int]] = {}
-    standing: dict[str, int] = {}
+    consumption: dict[tuple[date, str], tuple[Decimal, int]] = {}
+    standing: dict[date, int] = {}
     for chunk_start in range(0, len(charge_txns), 500):
         chunk = charge_txns[chunk_start : chunk_start + 500]
         for line in await session.scalars(
             select(ChargeLine).where(ChargeLine.transaction_id.in_(chunk))
         ):
-            day = line.day.isoformat()
+            day = line.day
             if line.band == "standing":
                 standing[day] = standing.get(day, 0) + line.amount_minor
                 continue
@@ -108,13 +114,13 @@ async def build_statement(
                 minor + line.amount_minor,
             )
     consumption_lines = [
-        {"day": day, "band": band, "quantity": format_decimal(q), "amount_minor": m}
+        ConsumptionLine(day=day, band=band, quantity=q, amount_minor=m)
         for (day, band), (q, m) in sorted(consumption.items())
     ]
-    standing_lines = [{"day": d, "amount_minor": m} for d, m in sorted(standing.items())]
-    totals = {
-        name: sum(int(item["amount_minor"]) for item in items) for name, items in sections.items()
-    }
+    standing_lines = [
+        StandingChargeLine(day=d, amount_minor=m) for d, m in sorted(standing.items())
+    ]
+    totals = {name: sum(item.amount_minor for item in items) for name, items in sections.items()}
     consumption_total = sum(m for _, m in consumption.values())
     standing_total = sum(standing.values())
     closing = opening + movement
@@ -127,22 +133,28 @@ async def build_statement(
         - consumption_total
         - standing_total
     )
-    return {
-        "account_id": account.id,
-        "number": account.number,
-        "currency": account.currency,
-        "from": low.isoformat() if low else None,
-        "to": high.isoformat() if high else None,
-        "opening_balance_minor": opening,
-        **sections,
-        **{f"{name}_total_minor": total for name, total in totals.items()},
-        "consumption": consumption_lines,
-        "consumption_total_minor": consumption_total,
-        "standing_charges": standing_lines,
-        "standing_total_minor": standing_total,
-        "closing_balance_minor": closing,
-        "ties_out": tie_out == closing,
-    }
+    return Statement(
+        account_id=account.id,
+        number=account.number or "",
+        currency=account.currency,
+        from_=low,
+        to=high,
+        opening_balance_minor=opening,
+        topups=sections["topups"],
+        topups_total_minor=totals["topups"],
+        refunds=sections["refunds"],
+        refunds_total_minor=totals["refunds"],
+        adjustments=sections["adjustments"],
+        adjustments_total_minor=totals["adjustments"],
+        settlements=sections["settlements"],
+        settlements_total_minor=totals["settlements"],
+        consumption=consumption_lines,
+        consumption_total_minor=consumption_total,
+        standing_charges=standing_lines,
+        standing_total_minor=standing_total,
+        closing_balance_minor=closing,
+        ties_out=tie_out == closing,
+    )
 
 
 #: A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV Injection).
@@ -176,6 +188,10 @@ def text_cell(value: object) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def _when(at: datetime | None) -> str:
+    return at.isoformat() if at is not None else ""
+
+
 def _row(cells: list[str | Number]) -> str:
     return (
         ",".join(cell.text if isinstance(cell, Number) else text_cell(cell) for cell in cells)
@@ -183,7 +199,7 @@ def _row(cells: list[str | Number]) -> str:
     )
 
 
-def statement_csv(statement: dict[str, Any]) -> str:
+def statement_csv(statement: Statement) -> str:
     """Return the statement as CSV: section, date, description, quantity, amount (signed, minor).
 
     Numbers (quantities, amounts) are written as numbers; every text cell goes through
@@ -191,40 +207,35 @@ def statement_csv(statement: dict[str, Any]) -> str:
     """
     rows: list[list[str | Number]] = [
         ["section", "date", "description", "quantity", "amount_minor"],
-        [
-            "opening_balance",
-            statement["from"] or "",
-            "",
-            "",
-            Number(int(statement["opening_balance_minor"])),
-        ],
     ]
-    for name in ("topups", "adjustments", "refunds", "settlements"):
+    opening = Number(statement.opening_balance_minor)
+    rows.append(["opening_balance", _when(statement.from_), "", "", opening])
+    sections = {
+        "topups": statement.topups,
+        "adjustments": statement.adjustments,
+        "refunds": statement.refunds,
+        "settlements": statement.settlements,
+    }
+    for name, items in sections.items():
         rows.extend(
-            [name, item["at"], item["description"], "", Number(int(item["amount_minor"]))]
-            for item in statement[name]
+            [name, item.at.isoformat(), item.description, "", Number(item.amount_minor)]
+            for item in items
         )
     rows.extend(
         [
             "consumption",
-            line["day"],
-            line["band"],
-            Number(Decimal(line["quantity"])),
-            Number(-int(line["amount_minor"])),
+            line.day.isoformat(),
+            line.band,
+            Number(line.quantity),
+            Number(-line.amount_minor),
         ]
-        for line in statement["consumption"]
+        for line in statement.consumption
     )
     rows.extend(
-        ["standing_charge", line["day"], "", Number(1), Number(-int(line["amount_minor"]))]
-        for line in statement["standing_charges"]
+        ["standing_charge", line.day.isoformat(), "", Number(1), Number(-line.amount_minor)]
+        for line in statement.standing_charges
     )
     rows.append(
-        [
-            "closing_balance",
-            statement["to"] or "",
-            "",
-            "",
-            Number(int(statement["closing_balance_minor"])),
-        ]
+        ["closing_balance", _when(statement.to), "", "", Number(statement.closing_balance_minor)]
     )
     return "".join(_row(row) for row in rows)

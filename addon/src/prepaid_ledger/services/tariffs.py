@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
+from prepaid_meter_contract.tariffs import Tariff, TariffInput, TariffVersion
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,119 +12,128 @@ from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.domain.tariffs import parse_tariff, tariff_to_json
 from prepaid_ledger.errors import InputError, NotFoundError
 from prepaid_ledger.services import audit
-from prepaid_ledger.services.validation import in_id_range, parse_time
-from prepaid_ledger.store.models import Tariff, TariffVersion, utcnow
+from prepaid_ledger.services.validation import in_id_range
+from prepaid_ledger.store.models import Tariff as TariffRow
+from prepaid_ledger.store.models import TariffVersion as VersionRow
+from prepaid_ledger.store.models import utcnow
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 _IGNORED = ("effective_from", "id")
 
 
-def _definition(body: Mapping[str, object]) -> tuple[TariffModel, dict[str, Any]]:
-    parsed = parse_tariff(body, ignore=_IGNORED)
-    return parsed, dict(tariff_to_json(parsed))
+def _definition(body: TariffInput) -> tuple[TariffModel, dict[str, object]]:
+    """Apply the tariff rules that need more than one value (order of starts, band limits).
+
+    The body's shape was checked at the edge; the domain reads what was sent, so a field of
+    another kind (``segments`` on a flat tariff) is still refused there.
+    """
+    parsed = parse_tariff(body.definition(), ignore=_IGNORED)
+    return parsed, tariff_to_json(parsed)
 
 
-async def _versions(session: AsyncSession, tariff_id: int) -> list[TariffVersion]:
+async def _versions(session: AsyncSession, tariff_id: int) -> list[VersionRow]:
     return list(
         await session.scalars(
-            select(TariffVersion)
-            .where(TariffVersion.tariff_id == tariff_id)
-            .order_by(TariffVersion.effective_from)
+            select(VersionRow)
+            .where(VersionRow.tariff_id == tariff_id)
+            .order_by(VersionRow.effective_from)
         )
     )
 
 
-def _json(tariff: Tariff, versions: list[TariffVersion], now: datetime) -> dict[str, Any]:
+def _tariff(tariff: TariffRow, versions: list[VersionRow], now: datetime) -> Tariff:
+    """Return the tariff as the API shows it: the version in effect at ``now``, and all."""
     current = versions[0]
     for version in versions:
         if version.effective_from <= now:
             current = version
-    return {
-        **current.definition,
-        "id": tariff.id,
-        "created_at": tariff.created_at.isoformat(),
-        "versions": [
-            {"effective_from": v.effective_from.isoformat(), **v.definition} for v in versions
-        ],
-    }
+    return Tariff.model_validate(
+        {
+            **current.definition,
+            "id": tariff.id,
+            "created_at": tariff.created_at,
+            "versions": [
+                TariffVersion.model_validate({**v.definition, "effective_from": v.effective_from})
+                for v in versions
+            ],
+        }
+    )
 
 
-async def create_tariff(
-    session: AsyncSession, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
+async def create_tariff(session: AsyncSession, body: TariffInput, actor: str) -> Tariff:
     """Create a tariff; its first version applies to all consumption until a later version."""
     parsed, definition = _definition(body)
-    tariff = Tariff(
-        name=parsed.name, currency=parsed.currency, unit=parsed.unit, kind=str(definition["kind"])
+    tariff = TariffRow(
+        name=parsed.name, currency=parsed.currency, unit=parsed.unit, kind=parsed.kind
     )
     session.add(tariff)
     await session.flush()
-    version = TariffVersion(tariff_id=tariff.id, effective_from=BEGINNING, definition=definition)
+    version = VersionRow(tariff_id=tariff.id, effective_from=BEGINNING, definition=definition)
     session.add(version)
     await session.flush()
-    result = _json(tariff, [version], utcnow())
+    result = _tariff(tariff, [version], utcnow())
     audit.record(
         session,
         actor=actor,
         action="tariff.create",
         target=f"tariff:{tariff.id}",
         before=None,
-        after=result,
+        after=result.model_dump(mode="json"),
     )
     return result
 
 
 async def add_version(
-    session: AsyncSession, tariff_id: int, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
+    session: AsyncSession, tariff_id: int, body: TariffInput, actor: str
+) -> Tariff:
     """Add a price version effective from a future-or-later time than every existing version."""
     tariff = (
-        await session.get(Tariff, tariff_id, with_for_update=True)
+        await session.get(TariffRow, tariff_id, with_for_update=True)
         if in_id_range(tariff_id)
         else None
     )
     if tariff is None:
         raise NotFoundError(f"tariff {tariff_id}")
-    effective_from = parse_time(body.get("effective_from"), "effective_from")
+    effective_from = body.effective_from
+    if effective_from is None:
+        raise InputError("invalid_field", "effective_from is required", "effective_from")
     parsed, definition = _definition(body)
     if parsed.currency != tariff.currency or parsed.unit != tariff.unit:
         raise InputError("invalid_tariff", "a new version must keep the currency and unit")
     versions = await _versions(session, tariff_id)
-    before = _json(tariff, versions, utcnow())
+    before = _tariff(tariff, versions, utcnow())
     if effective_from <= versions[-1].effective_from:
         raise InputError("invalid_field", "effective_from must be later than the newest version's")
-    version = TariffVersion(
-        tariff_id=tariff_id, effective_from=effective_from, definition=definition
-    )
+    version = VersionRow(tariff_id=tariff_id, effective_from=effective_from, definition=definition)
     session.add(version)
     tariff.name = parsed.name
-    tariff.kind = str(definition["kind"])
+    tariff.kind = parsed.kind
     await session.flush()
-    result = _json(tariff, [*versions, version], utcnow())
+    result = _tariff(tariff, [*versions, version], utcnow())
     audit.record(
         session,
         actor=actor,
         action="tariff.version",
         target=f"tariff:{tariff.id}",
-        before=before,
-        after=result,
+        before=before.model_dump(mode="json"),
+        after=result.model_dump(mode="json"),
     )
     return result
 
 
-async def get_tariff(session: AsyncSession, tariff_id: int) -> dict[str, Any]:
+async def get_tariff(session: AsyncSession, tariff_id: int) -> Tariff:
     """Return a tariff with its versions."""
-    tariff = await session.get(Tariff, tariff_id) if in_id_range(tariff_id) else None
+    tariff = await session.get(TariffRow, tariff_id) if in_id_range(tariff_id) else None
     if tariff is None:
         raise NotFoundError(f"tariff {tariff_id}")
-    return _json(tariff, await _versions(session, tariff_id), utcnow())
+    return _tariff(tariff, await _versions(session, tariff_id), utcnow())
 
 
-async def list_tariffs(session: AsyncSession) -> list[dict[str, Any]]:
+async def list_tariffs(session: AsyncSession) -> list[Tariff]:
     """Every tariff."""
-    tariffs = list(await session.scalars(select(Tariff).order_by(Tariff.id)))
+    tariffs = list(await session.scalars(select(TariffRow).order_by(TariffRow.id)))
     now = utcnow()
-    return [_json(t, await _versions(session, t.id), now) for t in tariffs]
+    return [_tariff(t, await _versions(session, t.id), now) for t in tariffs]
 
 
 async def versions_for_pricing(

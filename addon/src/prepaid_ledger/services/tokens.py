@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
-from typing import Any
 
+from prepaid_meter_contract.admin import IssuedToken, RevokedToken, TokenInfo, TokenRequest
+from prepaid_meter_contract.vocabulary import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.errors import InputError, NotFoundError
+from prepaid_ledger.errors import NotFoundError
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import get_account
 from prepaid_ledger.services.validation import in_id_range
@@ -21,27 +21,21 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_token(
-    session: AsyncSession, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
+async def create_token(session: AsyncSession, request: TokenRequest, actor: str) -> IssuedToken:
     """Issue an integration or tenant token; the secret is shown only in this response."""
-    scope = body.get("scope")
-    if scope not in ("integration", "tenant"):
-        raise InputError("invalid_field", "scope must be integration or tenant")
     account_id: int | None = None
-    if scope == "tenant":
-        raw = body.get("account_id")
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise InputError("invalid_field", "account_id (integer) is required for a tenant token")
-        account_id = (await get_account(session, raw)).id
-    name = body.get("name", "")
-    if not isinstance(name, str) or len(name) > 200:
-        raise InputError("invalid_field", "name must be a string of at most 200 characters")
+    if request.scope is Scope.TENANT and request.account_id is not None:
+        account_id = (await get_account(session, request.account_id)).id
     token = "plt_" + secrets.token_urlsafe(32)
-    row = ApiToken(token_hash=hash_token(token), scope=scope, account_id=account_id, name=name)
+    row = ApiToken(
+        token_hash=hash_token(token),
+        scope=request.scope.value,
+        account_id=account_id,
+        name=request.name,
+    )
     session.add(row)
     await session.flush()
-    info = {"id": row.id, "scope": scope, "account_id": account_id, "name": name}
+    info = TokenInfo(id=row.id, scope=request.scope, account_id=account_id, name=request.name)
     audit.record(
         session,
         actor=actor,
@@ -50,16 +44,16 @@ async def create_token(
         before=None,
         after=info,
     )
-    return info | {"token": token}
+    return IssuedToken(**info.model_dump(), token=token)
 
 
-async def revoke_token(session: AsyncSession, token_id: int, actor: str) -> dict[str, Any]:
+async def revoke_token(session: AsyncSession, token_id: int, actor: str) -> RevokedToken:
     """Revoke a token (kept for the audit trail)."""
     row = await session.get(ApiToken, token_id) if in_id_range(token_id) else None
     if row is None:
         raise NotFoundError(f"token {token_id}")
     row.revoked_at = row.revoked_at or utcnow()
-    info = {"id": row.id, "scope": row.scope, "revoked_at": row.revoked_at.isoformat()}
+    info = RevokedToken(id=row.id, scope=Scope(row.scope), revoked_at=row.revoked_at)
     audit.record(
         session,
         actor=actor,

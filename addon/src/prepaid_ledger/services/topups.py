@@ -8,12 +8,20 @@ slips past the look-up fails its INSERT, the caller re-runs the function, and th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prepaid_meter_contract.events import OrderNeedsAttentionAlert, TopupUpdated
+from prepaid_meter_contract.resources import TimelineStep
+from prepaid_meter_contract.resources import TopupOrder as OrderView
+from prepaid_meter_contract.topups import (
+    Adjustment,
+    AdjustmentRequest,
+    OrderAction,
+    ResolvedOrder,
+    TopupRequest,
+)
 from prepaid_meter_contract.vocabulary import AlertKind, AttentionCode, OrderStatus
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,11 +36,6 @@ from prepaid_ledger.services.accounts import (
     resolve_account_ref,
 )
 from prepaid_ledger.services.lookup import load_by_id
-from prepaid_ledger.services.validation import (
-    optional_str,
-    require_int,
-    require_str,
-)
 from prepaid_ledger.store.models import Account, TopupOrder, TopupOrderEvent, utcnow
 
 STATUSES = tuple(OrderStatus)
@@ -88,32 +91,42 @@ def within_ledger_range(payment: Payment) -> Payment:
     return replace(payment, amount_minor=0, amount_problem=problem)
 
 
-def order_json(order: TopupOrder, timeline: list[TopupOrderEvent] | None = None) -> dict[str, Any]:
-    """Return the API shape of an order."""
-    data: dict[str, Any] = {
-        "id": order.id,
-        "account_id": order.account_id,
-        "account_ref": order.account_ref,
-        "amount_minor": order.amount_minor,
-        "currency": order.currency,
-        "status": order.status,
-        "source": order.source,
-        "reference": order.reference,
-        "provider": order.provider,
-        "provider_payment_id": order.provider_payment_id,
-        "credited_minor": order.credited_minor,
-        "refunded_minor": order.refunded_minor,
-        "attention_reason": order.attention_reason,
-        "attention_code": order.attention_code,
-        "created_at": order.created_at.isoformat(),
-        "updated_at": order.updated_at.isoformat(),
-    }
-    if timeline is not None:
-        data["timeline"] = [
-            {"status": e.status, "at": e.at.isoformat(), "reason": e.reason, "actor": e.actor}
+def order_view(order: TopupOrder, timeline: list[TopupOrderEvent] | None = None) -> OrderView:
+    """Return an order as the API answers it (the contract's ``TopupOrder``)."""
+    return OrderView(
+        id=order.id,
+        account_id=order.account_id,
+        account_ref=order.account_ref,
+        amount_minor=order.amount_minor,
+        currency=order.currency,
+        status=OrderStatus(order.status),
+        source=order.source,
+        reference=order.reference,
+        provider=order.provider,
+        provider_payment_id=order.provider_payment_id,
+        credited_minor=order.credited_minor,
+        refunded_minor=order.refunded_minor,
+        attention_reason=order.attention_reason,
+        attention_code=order.attention_code,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        timeline=None
+        if timeline is None
+        else [
+            TimelineStep(status=OrderStatus(e.status), at=e.at, reason=e.reason, actor=e.actor)
             for e in timeline
-        ]
-    return data
+        ],
+    )
+
+
+def view_json(view: OrderView) -> dict[str, Any]:
+    """Return an order's answer as plain JSON, as the audit log keeps it (no empty timeline)."""
+    return view.model_dump(mode="json", exclude={"timeline"} if view.timeline is None else None)
+
+
+def order_json(order: TopupOrder, timeline: list[TopupOrderEvent] | None = None) -> dict[str, Any]:
+    """Return an order as plain JSON (audit entries, the pay page, the provider re-check)."""
+    return view_json(order_view(order, timeline))
 
 
 async def set_status(
@@ -274,24 +287,21 @@ async def credit_order(
     await refresh_account(session, account, utcnow())
 
 
-def _check_amount(body: Mapping[str, object], max_minor: int) -> int:
-    amount = body.get("amount_minor")
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InputError("invalid_amount", "amount_minor must be a positive integer")
-    if amount > max_minor:
-        raise InputError("amount_too_large", f"amount_minor must be at most {max_minor}")
-    return amount
-
-
 async def manual_topup(
-    session: AsyncSession, body: Mapping[str, object], actor: str, max_minor: int
-) -> dict[str, Any]:
-    """Return a cash/manual top-up, credited at once; a reference maps to at most one order."""
-    amount = _check_amount(body, max_minor)
-    reference = optional_str(body, "reference")
-    if "account" not in body:
-        raise InputError("invalid_field", "account is required (id or account number)")
-    account = await resolve_account_ref(session, body["account"], lock=True)
+    session: AsyncSession, request: TopupRequest, actor: str, max_minor: int
+) -> OrderView:
+    """Return a cash/manual top-up, credited at once; a reference maps to at most one order.
+
+    The request's shape was checked at the edge; the ledger's own limit (``--max-topup-minor``,
+    a setting the contract cannot know) is checked here.
+    """
+    amount = request.amount_minor
+    if amount > max_minor:
+        raise InputError(
+            "amount_too_large", f"amount_minor must be at most {max_minor}", "amount_minor"
+        )
+    reference = request.reference
+    account = await resolve_account_ref(session, request.account, lock=True)
     if account.status != "open":
         raise ConflictError("account_closed", f"account {account.id} is closed")
     if reference is not None:
@@ -308,7 +318,7 @@ async def manual_topup(
     order = await _new_order(
         session,
         account=account,
-        account_ref=body["account"],
+        account_ref=request.account,
         amount_minor=amount,
         currency=account.currency,
         source="manual",
@@ -319,14 +329,14 @@ async def manual_topup(
         actor=actor,
     )
     await credit_order(session, order, account, actor)
-    result = order_json(order)
+    result = order_view(order)
     audit.record(
         session,
         actor=actor,
         action="topup.create",
         target=f"order:{order.id}",
         before=None,
-        after=result,
+        after=view_json(result),
     )
     return result
 
@@ -487,7 +497,7 @@ async def get_order(session: AsyncSession, order_id: int, *, lock: bool = False)
     return await load_by_id(session, TopupOrder, order_id, "order", lock=lock)
 
 
-async def order_with_timeline(session: AsyncSession, order_id: int) -> dict[str, Any]:
+async def order_with_timeline(session: AsyncSession, order_id: int) -> OrderView:
     """Return an order and its status timeline."""
     order = await get_order(session, order_id)
     timeline = list(
@@ -497,12 +507,12 @@ async def order_with_timeline(session: AsyncSession, order_id: int) -> dict[str,
             .order_by(TopupOrderEvent.id)
         )
     )
-    return order_json(order, timeline)
+    return order_view(order, timeline)
 
 
 async def refund(
     session: AsyncSession, order: TopupOrder, amount_minor: int, actor: str, reason: str
-) -> dict[str, Any]:
+) -> OrderView:
     """Refund part or all of a credited order (never more than was credited)."""
     if order.status not in {"succeeded", "partially_refunded"} or order.account_id is None:
         raise ConflictError("not_refundable", f"order {order.id} is {order.status}")
@@ -526,35 +536,40 @@ async def refund(
     status = "refunded" if order.refunded_minor == order.credited_minor else "partially_refunded"
     await set_status(session, order, status, actor, reason)
     await refresh_account(session, account, utcnow())
-    after = order_json(order)
+    after = order_view(order)
     audit.record(
         session,
         actor=actor,
         action="topup.refund",
         target=f"order:{order.id}",
         before=before,
-        after=after | {"refund_minor": amount_minor, "reason": reason},
+        after=view_json(after) | {"refund_minor": amount_minor, "reason": reason},
     )
     return after
 
 
 async def admin_action(
-    session: AsyncSession, order_id: int, body: Mapping[str, object], actor: str
-) -> dict[str, Any]:
-    """Resolve an order by hand: credit, refund, fail or recheck; always with a reason."""
-    action = require_str(body, "action", max_length=20)
-    reason = require_str(body, "reason", max_length=500)
+    session: AsyncSession, order_id: int, command: OrderAction, actor: str
+) -> ResolvedOrder:
+    """Resolve an order by hand: credit, refund or fail; always with a reason.
+
+    A recheck asks the payment provider first (``api/provider_check``), so it never comes here.
+    """
+    action, reason = command.action, command.reason
     order = await get_order(session, order_id, lock=True)
     before = order_json(order)
     if action == "refund":
-        amount = require_int(
-            body, "amount_minor", minimum=1, default=order.credited_minor - order.refunded_minor
-        )
-        return await refund(session, order, amount, actor, reason)
+        amount = command.amount_minor
+        if amount is None:
+            amount = order.credited_minor - order.refunded_minor
+        refunded = await refund(session, order, amount, actor, reason)
+        return ResolvedOrder.model_validate(refunded.model_dump())
     if action == "credit":
         if order.status not in {"needs_attention", "processing", "pending"}:
             raise ConflictError("not_creditable", f"order {order.id} is {order.status}")
-        ref: object = body.get("account", order.account_id or order.account_ref)
+        ref: object = command.account
+        if ref is None:
+            ref = order.account_id or order.account_ref
         account = await resolve_account_ref(session, ref, lock=True)
         if account.status != "open":
             raise ConflictError("account_closed", f"account {account.id} is closed")
@@ -564,30 +579,33 @@ async def admin_action(
     elif action == "fail":
         await set_status(session, order, "failed", actor, reason)
     else:
-        raise InputError("invalid_field", "action must be credit, refund, fail or recheck")
-    after = order_json(order)
+        raise InputError("invalid_field", "action must be credit, refund or fail here", "action")
+    after = order_view(order)
     audit.record(
         session,
         actor=actor,
         action=f"topup.{action}",
         target=f"order:{order.id}",
         before=before,
-        after=after | {"reason": reason},
+        after=view_json(after) | {"reason": reason},
     )
-    return after
+    return ResolvedOrder.model_validate(after.model_dump())
 
 
 async def adjust(
-    session: AsyncSession, body: Mapping[str, object], actor: str, max_minor: int
-) -> dict[str, Any]:
-    """Return a signed correction to an account's balance, with a reason (a new transaction)."""
-    amount = require_int(body, "amount_minor", minimum=-max_minor, maximum=max_minor)
-    if amount == 0:
-        raise InputError("invalid_amount", "amount_minor must not be zero")
-    reason = require_str(body, "reason", max_length=500)
-    if "account" not in body:
-        raise InputError("invalid_field", "account is required (id or account number)")
-    account = await resolve_account_ref(session, body["account"], lock=True)
+    session: AsyncSession, request: AdjustmentRequest, actor: str, max_minor: int
+) -> Adjustment:
+    """Post a signed correction to an account's balance, with a reason (a new transaction).
+
+    The request's shape (an integer, not zero, a reason) was checked at the edge; the ledger's
+    own limit (``--max-topup-minor``) is checked here.
+    """
+    amount, reason = request.amount_minor, request.reason
+    if amount < -max_minor:
+        raise InputError("invalid_field", f"amount_minor must be >= {-max_minor}", "amount_minor")
+    if amount > max_minor:
+        raise InputError("invalid_field", f"amount_minor must be <= {max_minor}", "amount_minor")
+    account = await resolve_account_ref(session, request.account, lock=True)
     if account.status != "open":
         raise ConflictError("account_closed", f"account {account.id} is closed")
     book_id = book_of(account)
@@ -600,26 +618,23 @@ async def adjust(
         legs=[journal.Leg(book_id, amount), journal.Leg(other, -amount)],
     )
     await refresh_account(session, account, utcnow())
-    result = {
-        "transaction_id": txn.id,
-        "account_id": account.id,
-        "amount_minor": amount,
-        "reason": reason,
-    }
+    result = Adjustment(
+        transaction_id=txn.id, account_id=account.id, amount_minor=amount, reason=reason
+    )
     audit.record(
         session,
         actor=actor,
         action="account.adjust",
         target=f"account:{account.id}",
         before=None,
-        after=result,
+        after=result.model_dump(mode="json"),
     )
     return result
 
 
 async def list_orders(
     session: AsyncSession, status: str | None, account_id: int | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[OrderView]:
     """Orders, newest first, filtered by status and account."""
     query = select(TopupOrder).order_by(TopupOrder.id.desc()).limit(limit)
     if status is not None:
@@ -628,7 +643,7 @@ async def list_orders(
         query = query.where(TopupOrder.status == status)
     if account_id is not None:
         query = query.where(TopupOrder.account_id == account_id)
-    return [order_json(o) for o in await session.scalars(query)]
+    return [order_view(o) for o in await session.scalars(query)]
 
 
 async def stuck_orders(

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prepaid_meter_contract.wire import (
     MAX_ID,
-    check_not_in_future,
     check_time_window,
     check_timestamp,
     describe,
@@ -32,67 +29,6 @@ def parse_model[M: BaseModel](model: type[M], data: object, *, now: datetime | N
         raise InputError(wrong.code, wrong.message(), wrong.field) from None
 
 
-def require_mapping(value: object, field: str = "body") -> Mapping[str, object]:
-    """Return a JSON object."""
-    if not isinstance(value, Mapping):
-        raise InputError("invalid_field", f"{field} must be a JSON object")
-    return value
-
-
-def require_str(data: Mapping[str, object], field: str, *, max_length: int = 200) -> str:
-    """Return a non-empty string."""
-    value = data.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise InputError("invalid_field", f"{field} must be a non-empty string")
-    if len(value) > max_length:
-        raise InputError("invalid_field", f"{field} must be at most {max_length} characters")
-    return value.strip()
-
-
-def optional_str(data: Mapping[str, object], field: str, *, max_length: int = 200) -> str | None:
-    """Return a non-empty string or absent/null."""
-    if data.get(field) is None:
-        return None
-    return require_str(data, field, max_length=max_length)
-
-
-def require_int(
-    data: Mapping[str, object],
-    field: str,
-    *,
-    minimum: int | None = None,
-    maximum: int | None = None,
-    default: int | None = None,
-) -> int:
-    """Return an integer (never a bool or float) within bounds."""
-    value = data.get(field, default)
-    if value is None or isinstance(value, bool) or not isinstance(value, int):
-        raise InputError("invalid_field", f"{field} must be an integer")
-    if minimum is not None and value < minimum:
-        raise InputError("invalid_field", f"{field} must be >= {minimum}")
-    if maximum is not None and value > maximum:
-        raise InputError("invalid_field", f"{field} must be <= {maximum}")
-    return value
-
-
-def optional_bool(data: Mapping[str, object], field: str, *, default: bool) -> bool:
-    """Return a JSON boolean."""
-    value = data.get(field, default)
-    if not isinstance(value, bool):
-        raise InputError("invalid_field", f"{field} must be true or false")
-    return value
-
-
-def require_timezone(data: Mapping[str, object], field: str = "timezone") -> str:
-    """Return an IANA time zone name."""
-    name = require_str(data, field, max_length=64)
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise InputError("invalid_field", f"{field} is not a known IANA time zone") from err
-    return name
-
-
 def bound_time(value: datetime, field: str) -> datetime:
     """Return an aware time inside [EARLIEST_TIME, LATEST_TIME) or fail naming the field."""
     with wire_rule(field):
@@ -109,24 +45,6 @@ def parse_time(value: object, field: str) -> datetime:
         raise InputError("invalid_field", f"{field} must be an ISO-8601 timestamp string")
     with wire_rule(field):
         return check_timestamp(value)
-
-
-def not_in_future(value: datetime, field: str, now: datetime) -> datetime:
-    """Return an observed time that is not more than MAX_CLOCK_SKEW ahead of ``now``."""
-    with wire_rule(field):
-        return check_not_in_future(value, now)
-
-
-def optional_time(data: Mapping[str, object], field: str) -> datetime | None:
-    """Return an ISO-8601 timestamp or absent/null."""
-    value = data.get(field)
-    return None if value is None else parse_time(value, field)
-
-
-def optional_observed_time(data: Mapping[str, object], field: str, now: datetime) -> datetime:
-    """Return when something was observed: absent/null means now; never in the future."""
-    value = optional_time(data, field)
-    return now if value is None else not_in_future(value, field, now)
 
 
 def require_id(value: str) -> int:

@@ -125,7 +125,7 @@ class PageData:
     """What the page shows, read in one transaction."""
 
     account: dict[str, Any]
-    days_left: str | None
+    days_left: Decimal | None
     recent: list[tuple[str, int]]
     orders: list[dict[str, Any]] = field(default_factory=list)
 
@@ -140,11 +140,11 @@ async def _page_data(session: AsyncSession, account: Account) -> PageData:
         for i in range(RECENT_DAYS - 1, -1, -1)
     ]
     orders = [
-        await topups.order_with_timeline(session, int(o["id"]))
+        (await topups.order_with_timeline(session, o.id)).model_dump(mode="json")
         for o in await topups.list_orders(session, None, account.id, ORDERS_SHOWN)
     ]
     return PageData(
-        account=await accounts.account_view(session, account, now),
+        account=(await accounts.account_view(session, account, now)).model_dump(mode="json"),
         days_left=await account_days_left(session, account, now),
         recent=recent,
         orders=orders,
@@ -583,7 +583,7 @@ async def pay_refresh(request: web.Request) -> web.StreamResponse:
     if 0 < order_id < 2**31:
         with contextlib.suppress(NotFoundError):
             order = await db.read(lambda s: topups.order_with_timeline(s, order_id))
-    if order is None or order["account_id"] != found.id:
+    if order is None or order.account_id != found.id:
         return await _show(request, status=404, error="that order is not on this account")
     try:
         await recheck_order(
