@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from prepaid_meter_contract.errors import ErrorDetail
 from prepaid_meter_contract.resources import TopupOrder
-from prepaid_meter_contract.vocabulary import OrderStatus
+from prepaid_meter_contract.vocabulary import OrderStatus, PaymentOutcome
 from prepaid_meter_contract.wire import (
     Minor,
     PositiveMinor,
@@ -202,8 +202,8 @@ class WebhookResult(WireModel):
 
     received: StrictBool
     duplicate: StrictBool
-    #: ``credited``, ``duplicate_payment``, ``needs_attention``, ``processing``, ``ignored``...
-    outcome: str
+    #: What the ledger did: ``credited``, ``duplicate_payment``, ``needs_attention``, ...
+    outcome: PaymentOutcome
     order_id: int | None = None
     #: The order's status after the event (absent for a duplicate delivery).
     status: OrderStatus | None = None

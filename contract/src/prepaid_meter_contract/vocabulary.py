@@ -30,6 +30,39 @@ class OrderStatus(StrEnum):
     NEEDS_ATTENTION = "needs_attention"
 
 
+class PaymentOutcome(StrEnum):
+    """What the ledger made of one verified payment event (``WebhookResult.outcome``).
+
+    The webhooks and the reconciliation with Stripe answer it, and each provider event row
+    keeps it, so a duplicate delivery answers what the first one did.
+    """
+
+    #: The payment was credited to its account.
+    CREDITED = "credited"
+    #: The payment was already credited (another event for the same provider payment).
+    DUPLICATE_PAYMENT = "duplicate_payment"
+    #: The payment cannot be credited: its order needs a person (with an AttentionCode).
+    NEEDS_ATTENTION = "needs_attention"
+    #: The money is not final yet (an asynchronous payment): the order waits, processing.
+    PROCESSING = "processing"
+    #: The provider says the payment failed: the open order failed.
+    FAILED = "failed"
+    #: The provider's checkout expired unpaid: the open order expired.
+    EXPIRED = "expired"
+    #: The provider refunded (part of) a credited payment: the refund was posted.
+    REFUNDED = "refunded"
+    #: A refund the ledger had already posted (the provider's refunded total did not grow).
+    REFUND_ALREADY_APPLIED = "refund_already_applied"
+    #: An event the ledger does not act on (its type, or an order no longer open).
+    IGNORED = "ignored"
+    #: A paid-checkout event without a checkout session id.
+    IGNORED_NO_SESSION_ID = "ignored_no_session_id"
+    #: A refund event without a payment intent.
+    IGNORED_NO_PAYMENT_INTENT = "ignored_no_payment_intent"
+    #: A refund event for a payment the ledger has no order for.
+    IGNORED_UNKNOWN_PAYMENT = "ignored_unknown_payment"
+
+
 class AttentionCode(StrEnum):
     """Why an order needs a person (carried by the order and by its alert)."""
 

@@ -21,6 +21,7 @@ import stripe
 from aiohttp import web
 from prepaid_meter_contract.resources import RecheckedOrder
 from prepaid_meter_contract.topups import OrderAction
+from prepaid_meter_contract.vocabulary import OrderStatus
 
 from prepaid_ledger.api.auth import Principal
 from prepaid_ledger.api.context import db_of, settings_of
@@ -143,7 +144,7 @@ async def recheck_stuck_orders(
                         stuck_after_s=timeout,
                     )
                 )
-                flagged += after["status"] == "needs_attention"
+                flagged += after["status"] == OrderStatus.NEEDS_ATTENTION
                 continue
         else:
             note = "no provider to ask"

@@ -75,7 +75,7 @@ async def create_account(session: AsyncSession, request: AccountInput, actor: st
         currency=currency,
         timezone=request.timezone,
         settings=stored_settings(request),
-        status="open",
+        status=AccountStatus.OPEN,
         supply_allowed=True,
         alert_level=0,
     )
@@ -156,7 +156,7 @@ def supply_state(account: Account, balance_minor: int) -> SupplyState:
 
 def decide(account: Account, balance_minor: int, now: datetime) -> SupplyDecision:
     """Return the supply decision for an account now."""
-    if account.status == "closed":
+    if account.status == AccountStatus.CLOSED:
         return SupplyDecision(allowed=False, reason=SupplyReason.CLOSED, changes_at=None)
     return decide_supply(supply_state(account, balance_minor), now)
 
@@ -265,7 +265,7 @@ async def update_account(
 ) -> AccountView:
     """Change an open account's name or policy settings; currency and time zone stay."""
     account = await get_account(session, account_id, lock=True)
-    if account.status != "open":
+    if account.status != AccountStatus.OPEN:
         raise ConflictError("account_closed", f"account {account.id} is closed")
     now = utcnow()
     before = await account_view(session, account, now)
@@ -297,7 +297,7 @@ async def reevaluate_supply(session: AsyncSession, now: datetime) -> int:
     candidates = await session.scalars(
         select(Account)
         .where(
-            Account.status == "open",
+            Account.status == AccountStatus.OPEN,
             Account.supply_allowed.is_(True),
             Account.exhausted_since.is_not(None),
         )
@@ -317,7 +317,7 @@ async def close_account(
 ) -> ClosedAccount:
     """Close an account: settle its balance (refund due or shortfall written off), keep history."""
     account = await get_account(session, account_id, lock=True)
-    if account.status == "closed":
+    if account.status == AccountStatus.CLOSED:
         raise ConflictError("account_closed", "account is already closed")
     now = utcnow()
     before = await account_view(session, account, now)
@@ -336,7 +336,7 @@ async def close_account(
             description=f"account closed: {reason}",
             legs=[journal.Leg(book_id, -balance), journal.Leg(other, balance)],
         )
-    account.status = "closed"
+    account.status = AccountStatus.CLOSED
     account.closed_at = now
     account.supply_allowed = False
     after = await account_view(session, account, now)

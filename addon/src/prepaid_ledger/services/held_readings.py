@@ -96,7 +96,7 @@ async def resolve(
     before = held_view(row)
     account = await get_account(session, meter.account_id, lock=True)
     charger = await Charger.load(session, meter, account)
-    if action != "reject":
+    if action is not ResolveAction.REJECT:
         if row.account_id != meter.account_id:
             raise ConflictError(
                 "meter_moved", "the meter has moved to another account since; reject it instead"
@@ -106,17 +106,18 @@ async def resolve(
                 "superseded",
                 "a later reading was charged from the last accepted value; reject this one",
             )
-    if action == "reject":
-        row.status = "rejected"
-    elif action == "rebase":
-        row.status = "rebased"
+    if action is ResolveAction.REJECT:
+        row.status = ReadingStatus.REJECTED
+    elif action is ResolveAction.REBASE:
+        row.status = ReadingStatus.REBASED
         meter.last_value, meter.last_at = row.value, row.at
     else:
         await apply_reading(charger, row, accept=True)
-        if row.status != "charged":  # e.g. a year later than the last reading: flagged_gap
+        # Not charged: e.g. a year later than the last reading (flagged_gap).
+        if row.status != ReadingStatus.CHARGED:
             raise ConflictError("cannot_accept", f"reading {reading_id} cannot be charged")
-        row.status = "accepted"
-    if action != "reject":
+        row.status = ReadingStatus.ACCEPTED
+    if action is not ResolveAction.REJECT:
         # Later held readings are judged again from the new starting point.
         later = await session.scalars(
             select(Reading)

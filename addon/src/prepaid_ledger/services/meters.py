@@ -18,6 +18,7 @@ from prepaid_meter_contract.reading_guard import MeterLimits
 from prepaid_meter_contract.resources import Meter as MeterView
 from prepaid_meter_contract.resources import MeterLimits as WireLimits
 from prepaid_meter_contract.resources import Meters
+from prepaid_meter_contract.vocabulary import AccountStatus
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,7 +96,7 @@ async def create_meter(session: AsyncSession, request: MeterInput, actor: str) -
         account = await get_account(session, account_id)
     except NotFoundError as err:
         raise InputError("unknown_account", f"account {account_id} does not exist") from err
-    if account.status != "open":
+    if account.status != AccountStatus.OPEN:
         raise ConflictError("account_closed", f"account {account_id} is closed")
     await _check_tariff(session, tariff_id, unit, account.currency)
     meter = Meter(
@@ -162,7 +163,7 @@ async def assign_meter(
     before = meter_view(meter)
     account_id = move.account_id
     account = await get_account(session, account_id)
-    if account.status != "open":
+    if account.status != AccountStatus.OPEN:
         raise ConflictError("account_closed", f"account {account_id} is closed")
     tariff_id = move.tariff_id or meter.tariff_id
     await _check_tariff(session, tariff_id, meter.unit, account.currency)

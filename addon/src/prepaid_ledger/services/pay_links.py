@@ -12,7 +12,7 @@ and never with a guessed port. Without that setting there is no link to give.
 from __future__ import annotations
 
 from prepaid_meter_contract.admin import IssuedToken, TokenRequest
-from prepaid_meter_contract.vocabulary import Scope
+from prepaid_meter_contract.vocabulary import AccountStatus, Scope
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,7 +47,7 @@ def pay_link_url(public_base_url: str | None, token: str) -> str:
 async def issue_pay_link(session: AsyncSession, account_id: int, actor: str) -> IssuedToken:
     """Revoke the account's current pay link and issue a new tenant token for it."""
     account = await get_account(session, account_id, lock=True)
-    if account.status != "open":
+    if account.status != AccountStatus.OPEN:
         raise ConflictError("account_closed", f"account {account.id} is closed")
     current = await session.scalars(
         select(ApiToken).where(
@@ -85,4 +85,4 @@ async def account_for_pay_token(session: AsyncSession, token: str) -> Account | 
     if row is None or row.account_id is None:
         return None
     account = await session.get(Account, row.account_id)
-    return account if account is not None and account.status == "open" else None
+    return account if account is not None and account.status == AccountStatus.OPEN else None

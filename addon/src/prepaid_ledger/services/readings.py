@@ -20,7 +20,13 @@ from prepaid_meter_contract.events import ReadingHeldAlert
 from prepaid_meter_contract.reading_guard import Step, classify
 from prepaid_meter_contract.readings import MeterIngest, ReadingsBatch, ReadingsResult
 from prepaid_meter_contract.readings import Reading as IncomingReading
-from prepaid_meter_contract.vocabulary import HELD_PREFIX, AlertKind, ReadingStatus, StepKind
+from prepaid_meter_contract.vocabulary import (
+    HELD_PREFIX,
+    AccountStatus,
+    AlertKind,
+    ReadingStatus,
+    StepKind,
+)
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -229,7 +235,7 @@ async def apply_reading(charger: Charger, row: Reading, *, accept: bool = False)
         row.status = ReadingStatus.BASELINE
         outcome.baseline += 1
         meter.last_value, meter.last_at = row.value, row.at
-        if charger.account.status == "open":
+        if charger.account.status == AccountStatus.OPEN:
             outcome.standing_minor += charger.standing(row.at)
         return
     if row.at <= meter.last_at:
@@ -254,7 +260,7 @@ async def apply_reading(charger: Charger, row: Reading, *, accept: bool = False)
         outcome.noise += 1
         return
     row.consumption = step.quantity
-    if charger.account.status != "open":
+    if charger.account.status != AccountStatus.OPEN:
         # A vacant meter (its account was closed): keep the register moving, bill no one.
         row.status = ReadingStatus.UNBILLED_ACCOUNT_CLOSED
         outcome.unbilled += 1

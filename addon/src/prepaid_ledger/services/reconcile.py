@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prepaid_meter_contract.vocabulary import PaymentOutcome
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +36,8 @@ STRIPE_RETENTION = timedelta(days=30)
 #: Each run looks back this much before the previous run started (an event may become
 #: listable a little after its ``created`` time); re-reading an event changes nothing.
 OVERLAP = timedelta(hours=1)
-_CREDITED = {"credited", "credited_after_processing"}
+#: The outcomes a run counts, each under its own name in the stored state (besides ``seen``).
+COUNTED = (PaymentOutcome.CREDITED, PaymentOutcome.NEEDS_ATTENTION)
 
 #: Lists Stripe's paid-checkout events created at or after a Unix time, oldest first.
 EventLister = Callable[[int], AsyncIterator[list[Mapping[str, Any]]]]
@@ -86,8 +88,8 @@ def status_json(state: Mapping[str, Any], *, enabled: bool, every_minutes: float
         "last_success_at": state.get("last_success_at"),
         "since": state.get("since"),
         "seen": state.get("seen", 0),
-        "credited": state.get("credited", 0),
-        "needs_attention": state.get("needs_attention", 0),
+        PaymentOutcome.CREDITED: state.get(PaymentOutcome.CREDITED, 0),
+        PaymentOutcome.NEEDS_ATTENTION: state.get(PaymentOutcome.NEEDS_ATTENTION, 0),
         "last_error": state.get("last_error"),
     }
 
@@ -108,7 +110,7 @@ async def _apply(db: Database, event: Mapping[str, Any]) -> dict[str, Any]:
 def _log_outcome(event: Mapping[str, Any], result: Mapping[str, Any]) -> None:
     obj = event.get("data", {}).get("object", {}) if isinstance(event.get("data"), dict) else {}
     session_id = obj.get("id") if isinstance(obj, Mapping) else None
-    if result["outcome"] in _CREDITED:
+    if result["outcome"] == PaymentOutcome.CREDITED:
         _LOGGER.info(
             "reconcile: credited order %s from Stripe event %s (session %s, %s %s); "
             "its webhook had not arrived",
@@ -118,7 +120,7 @@ def _log_outcome(event: Mapping[str, Any], result: Mapping[str, Any]) -> None:
             obj.get("amount_total") if isinstance(obj, Mapping) else None,
             obj.get("currency") if isinstance(obj, Mapping) else None,
         )
-    elif result["outcome"] == "needs_attention":
+    elif result["outcome"] == PaymentOutcome.NEEDS_ATTENTION:
         _LOGGER.warning(
             "reconcile: Stripe event %s (session %s) could not be credited: order %s needs "
             "attention",
@@ -140,7 +142,7 @@ async def run_once(
     started = now or utcnow()
     state = await db.read(load_state)
     since = window_start(state, started)
-    counts = {"seen": 0, "credited": 0, "needs_attention": 0}
+    counts: dict[str, int] = {"seen": 0} | dict.fromkeys(COUNTED, 0)
     error: str | None = None
     try:
         listed: list[Mapping[str, Any]] = []
@@ -152,10 +154,8 @@ async def run_once(
             if result.get("duplicate"):
                 continue
             _log_outcome(event, result)
-            if result["outcome"] in _CREDITED:
-                counts["credited"] += 1
-            elif result["outcome"] == "needs_attention":
-                counts["needs_attention"] += 1
+            if result["outcome"] in COUNTED:
+                counts[result["outcome"]] += 1
     except Exception as err:  # noqa: BLE001 - any failure is reported and retried next run
         error = str(err) or type(err).__name__
         _LOGGER.warning("reconcile with Stripe failed (will retry next run): %s", error)

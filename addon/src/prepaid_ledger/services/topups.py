@@ -22,7 +22,13 @@ from prepaid_meter_contract.topups import (
     ResolvedOrder,
     TopupRequest,
 )
-from prepaid_meter_contract.vocabulary import AlertKind, AttentionCode, OrderStatus
+from prepaid_meter_contract.vocabulary import (
+    AccountStatus,
+    AlertKind,
+    AttentionCode,
+    OrderStatus,
+    PaymentOutcome,
+)
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,17 +45,45 @@ from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.store.models import Account, TopupOrder, TopupOrderEvent, utcnow
 
 STATUSES = tuple(OrderStatus)
-_TRANSITIONS: dict[str, set[str]] = {
-    "pending": {"processing", "failed", "expired", "needs_attention"},
-    "processing": {"succeeded", "failed", "expired", "needs_attention"},
-    "needs_attention": {"succeeded", "failed", "processing", "expired"},
-    "succeeded": {"refunded", "partially_refunded"},
-    "partially_refunded": {"refunded", "partially_refunded"},
+#: Where an order may go from each status (a note keeps it where it is).
+_TRANSITIONS: dict[str, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset(
+        {
+            OrderStatus.PROCESSING,
+            OrderStatus.FAILED,
+            OrderStatus.EXPIRED,
+            OrderStatus.NEEDS_ATTENTION,
+        }
+    ),
+    OrderStatus.PROCESSING: frozenset(
+        {
+            OrderStatus.SUCCEEDED,
+            OrderStatus.FAILED,
+            OrderStatus.EXPIRED,
+            OrderStatus.NEEDS_ATTENTION,
+        }
+    ),
+    OrderStatus.NEEDS_ATTENTION: frozenset(
+        {
+            OrderStatus.SUCCEEDED,
+            OrderStatus.FAILED,
+            OrderStatus.PROCESSING,
+            OrderStatus.EXPIRED,
+        }
+    ),
+    OrderStatus.SUCCEEDED: frozenset({OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED}),
+    OrderStatus.PARTIALLY_REFUNDED: frozenset(
+        {OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED}
+    ),
     # A payment the provider confirms for a failed or expired order is never dropped.
-    "failed": {"needs_attention"},
-    "expired": {"needs_attention"},
-    "refunded": set(),
+    OrderStatus.FAILED: frozenset({OrderStatus.NEEDS_ATTENTION}),
+    OrderStatus.EXPIRED: frozenset({OrderStatus.NEEDS_ATTENTION}),
+    OrderStatus.REFUNDED: frozenset(),
 }
+#: An order not settled yet: the stuck-order watchdog's and the provider re-check's candidates.
+OPEN_STATUSES: tuple[OrderStatus, ...] = (OrderStatus.PENDING, OrderStatus.PROCESSING)
+#: An order that credited its account and can still be (further) refunded.
+REFUNDABLE_STATUSES = frozenset({OrderStatus.SUCCEEDED, OrderStatus.PARTIALLY_REFUNDED})
 
 # Why an order needs attention: stable codes carried by the order and by its alert.
 UNKNOWN_ACCOUNT = AttentionCode.UNKNOWN_ACCOUNT
@@ -132,7 +166,7 @@ def order_json(order: TopupOrder, timeline: list[TopupOrderEvent] | None = None)
 async def set_status(
     session: AsyncSession,
     order: TopupOrder,
-    status: str,
+    status: OrderStatus,
     actor: str,
     reason: str | None = None,
     *,
@@ -146,12 +180,12 @@ async def set_status(
     needing attention (a re-check that changed nothing: no code) keeps its cause and raises
     no second alert.
     """
-    if order.status != status and status not in _TRANSITIONS.get(order.status, set()):
+    if order.status != status and status not in _TRANSITIONS.get(order.status, frozenset()):
         raise ConflictError(
             "invalid_transition", f"order {order.id} cannot go from {order.status} to {status}"
         )
     now = now or utcnow()
-    flagged = status == "needs_attention" and (order.status != status or code is not None)
+    flagged = status == OrderStatus.NEEDS_ATTENTION and (order.status != status or code is not None)
     order.status = status
     order.updated_at = now
     if flagged:
@@ -237,7 +271,7 @@ async def _new_order(
         account_ref=str(account_ref)[:64],
         amount_minor=amount_minor,
         currency=currency,
-        status="pending",
+        status=OrderStatus.PENDING,
         source=source,
         reference=reference,
         provider=provider,
@@ -250,7 +284,7 @@ async def _new_order(
     )
     session.add(order)
     await session.flush()  # a duplicate provider payment id fails here (UNIQUE)
-    session.add(TopupOrderEvent(order_id=order.id, status="pending", at=now, actor=actor))
+    session.add(TopupOrderEvent(order_id=order.id, status=OrderStatus.PENDING, at=now, actor=actor))
     return order
 
 
@@ -281,9 +315,9 @@ async def credit_order(
     order.account_id = account.id
     order.transaction_id = txn.id
     order.credited_minor = order.amount_minor
-    if order.status == "pending":
-        await set_status(session, order, "processing", actor)
-    await set_status(session, order, "succeeded", actor, reason)
+    if order.status == OrderStatus.PENDING:
+        await set_status(session, order, OrderStatus.PROCESSING, actor)
+    await set_status(session, order, OrderStatus.SUCCEEDED, actor, reason)
     await refresh_account(session, account, utcnow())
 
 
@@ -302,7 +336,7 @@ async def manual_topup(
         )
     reference = request.reference
     account = await resolve_account_ref(session, request.account, lock=True)
-    if account.status != "open":
+    if account.status != AccountStatus.OPEN:
         raise ConflictError("account_closed", f"account {account.id} is closed")
     if reference is not None:
         existing = await session.scalar(
@@ -343,11 +377,11 @@ async def manual_topup(
 
 async def receive_payment(
     session: AsyncSession, payment: Payment, actor: str, *, credit: bool = True
-) -> tuple[TopupOrder, str]:
+) -> tuple[TopupOrder, PaymentOutcome]:
     """Turn a verified provider payment into an order, credited once or needing attention.
 
-    Returns the order and the outcome: "credited", "duplicate_payment", "needs_attention",
-    "processing" (credit=False: money not yet final), or "credited_after_processing".
+    Returns the order and the outcome: credited, duplicate_payment, needs_attention, or
+    processing (credit=False: money not yet final).
     """
     payment = within_ledger_range(payment)
     existing = await session.scalar(
@@ -379,38 +413,38 @@ async def receive_payment(
         actor=actor,
     )
     if not credit:
-        await set_status(session, order, "processing", actor, "payment not final yet")
-        return order, "processing"
+        await set_status(session, order, OrderStatus.PROCESSING, actor, "payment not final yet")
+        return order, PaymentOutcome.PROCESSING
     return order, await credit_or_flag(session, order, payment, actor)
 
 
 async def _payment_for_existing(
     session: AsyncSession, order: TopupOrder, payment: Payment, actor: str, credit: bool
-) -> str:
+) -> PaymentOutcome:
     """Apply a payment to the order that already holds its provider payment id."""
     if order.transaction_id is not None:
-        return "duplicate_payment"
-    # A Checkout Session the pay page opened is "pending" until its webhook arrives; an order
+        return PaymentOutcome.DUPLICATE_PAYMENT
+    # A Checkout Session the pay page opened is pending until its webhook arrives; an order
     # flagged as stuck is credited when the provider finally confirms it.
-    open_order = order.status in {"pending", "processing"} or (
-        order.status == "needs_attention" and order.attention_code == STUCK_PROCESSING
+    open_order = order.status in OPEN_STATUSES or (
+        order.status == OrderStatus.NEEDS_ATTENTION and order.attention_code == STUCK_PROCESSING
     )
     if credit and open_order:
         return await credit_or_flag(session, order, payment, actor)
-    if credit and order.status in {"failed", "expired"}:
+    if credit and order.status in {OrderStatus.FAILED, OrderStatus.EXPIRED}:
         await set_status(
             session,
             order,
-            "needs_attention",
+            OrderStatus.NEEDS_ATTENTION,
             actor,
             f"the provider reports this payment paid, but the order was {order.status}",
             code=PAID_NOT_CREDITED,
         )
-        return "needs_attention"
-    if not credit and order.status == "pending":
-        await set_status(session, order, "processing", actor, "payment not final yet")
-        return "processing"
-    return "duplicate_payment"
+        return PaymentOutcome.NEEDS_ATTENTION
+    if not credit and order.status == OrderStatus.PENDING:
+        await set_status(session, order, OrderStatus.PROCESSING, actor, "payment not final yet")
+        return PaymentOutcome.PROCESSING
+    return PaymentOutcome.DUPLICATE_PAYMENT
 
 
 async def open_checkout_order(
@@ -461,7 +495,7 @@ async def open_checkout_order(
 
 async def credit_or_flag(
     session: AsyncSession, order: TopupOrder, payment: Payment, actor: str
-) -> str:
+) -> PaymentOutcome:
     """Credit a payment to its account, or mark the order needs_attention saying why."""
     payment = within_ledger_range(payment)
     try:
@@ -470,13 +504,13 @@ async def credit_or_flag(
         await set_status(
             session,
             order,
-            "needs_attention",
+            OrderStatus.NEEDS_ATTENTION,
             actor,
             f"cannot credit: {getattr(err, 'message', str(err))}",
             code=UNKNOWN_ACCOUNT,
         )
-        return "needs_attention"
-    if account.status != "open":
+        return PaymentOutcome.NEEDS_ATTENTION
+    if account.status != AccountStatus.OPEN:
         code, reason = CLOSED_ACCOUNT, f"account {account.id} is closed"
     elif account.currency != payment.currency:
         code = CURRENCY_MISMATCH
@@ -486,10 +520,10 @@ async def credit_or_flag(
         reason = payment.amount_problem or "amount mismatch: amount must be positive"
     else:
         await credit_order(session, order, account, actor)
-        return "credited"
+        return PaymentOutcome.CREDITED
     order.account_id = account.id
-    await set_status(session, order, "needs_attention", actor, reason, code=code)
-    return "needs_attention"
+    await set_status(session, order, OrderStatus.NEEDS_ATTENTION, actor, reason, code=code)
+    return PaymentOutcome.NEEDS_ATTENTION
 
 
 async def get_order(session: AsyncSession, order_id: int, *, lock: bool = False) -> TopupOrder:
@@ -514,7 +548,7 @@ async def refund(
     session: AsyncSession, order: TopupOrder, amount_minor: int, actor: str, reason: str
 ) -> OrderView:
     """Refund part or all of a credited order (never more than was credited)."""
-    if order.status not in {"succeeded", "partially_refunded"} or order.account_id is None:
+    if order.status not in REFUNDABLE_STATUSES or order.account_id is None:
         raise ConflictError("not_refundable", f"order {order.id} is {order.status}")
     refundable = order.credited_minor - order.refunded_minor
     if amount_minor <= 0 or amount_minor > refundable:
@@ -533,7 +567,11 @@ async def refund(
         legs=[journal.Leg(book_id, -amount_minor), journal.Leg(clearing, amount_minor)],
     )
     order.refunded_minor += amount_minor
-    status = "refunded" if order.refunded_minor == order.credited_minor else "partially_refunded"
+    status = (
+        OrderStatus.REFUNDED
+        if order.refunded_minor == order.credited_minor
+        else OrderStatus.PARTIALLY_REFUNDED
+    )
     await set_status(session, order, status, actor, reason)
     await refresh_account(session, account, utcnow())
     after = order_view(order)
@@ -565,19 +603,19 @@ async def admin_action(
         refunded = await refund(session, order, amount, actor, reason)
         return ResolvedOrder.model_validate(refunded.model_dump())
     if action == "credit":
-        if order.status not in {"needs_attention", "processing", "pending"}:
+        if order.status not in {OrderStatus.NEEDS_ATTENTION, *OPEN_STATUSES}:
             raise ConflictError("not_creditable", f"order {order.id} is {order.status}")
         ref: object = command.account
         if ref is None:
             ref = order.account_id or order.account_ref
         account = await resolve_account_ref(session, ref, lock=True)
-        if account.status != "open":
+        if account.status != AccountStatus.OPEN:
             raise ConflictError("account_closed", f"account {account.id} is closed")
         if account.currency != order.currency:
             raise ConflictError("currency_mismatch", "order and account currencies differ")
         await credit_order(session, order, account, actor, reason)
     elif action == "fail":
-        await set_status(session, order, "failed", actor, reason)
+        await set_status(session, order, OrderStatus.FAILED, actor, reason)
     else:
         raise InputError("invalid_field", "action must be credit, refund or fail here", "action")
     after = order_view(order)
@@ -606,7 +644,7 @@ async def adjust(
     if amount > max_minor:
         raise InputError("invalid_field", f"amount_minor must be <= {max_minor}", "amount_minor")
     account = await resolve_account_ref(session, request.account, lock=True)
-    if account.status != "open":
+    if account.status != AccountStatus.OPEN:
         raise ConflictError("account_closed", f"account {account.id} is closed")
     book_id = book_of(account)
     other = await journal.system_book(session, journal.ADJUSTMENTS, account.currency)
@@ -650,7 +688,7 @@ async def stuck_orders(
     session: AsyncSession,
     timeout_s: float,
     now: datetime | None = None,
-    statuses: tuple[str, ...] = ("pending", "processing"),
+    statuses: tuple[OrderStatus, ...] = OPEN_STATUSES,
 ) -> list[TopupOrder]:
     """Return the uncredited orders in these states, untouched for longer than the timeout."""
     cutoff = (now or utcnow()) - timedelta(seconds=timeout_s)
@@ -680,7 +718,7 @@ async def flag_stuck(
     now = now or utcnow()
     order = await get_order(session, order_id, lock=True)
     if not (
-        order.status in {"pending", "processing"}
+        order.status in OPEN_STATUSES
         and order.transaction_id is None
         and order.updated_at < now - timedelta(seconds=timeout_s)
     ):
@@ -689,7 +727,7 @@ async def flag_stuck(
     await set_status(
         session,
         order,
-        "needs_attention",
+        OrderStatus.NEEDS_ATTENTION,
         actor,
         f"{reason}; {note}" if note else reason,
         now=now,
@@ -706,6 +744,6 @@ async def watchdog(session: AsyncSession, timeout_s: float, now: datetime | None
     """
     now = now or utcnow()
     flagged = 0
-    for order in await stuck_orders(session, timeout_s, now, ("processing",)):
+    for order in await stuck_orders(session, timeout_s, now, (OrderStatus.PROCESSING,)):
         flagged += await flag_stuck(session, order.id, timeout_s, "watchdog", now=now)
     return flagged

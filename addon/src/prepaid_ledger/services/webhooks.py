@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from prepaid_meter_contract.vocabulary import OrderStatus, PaymentOutcome
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,10 +17,26 @@ from prepaid_ledger.services.validation import loads_bounded
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.models import ProviderEvent, TopupOrder, WebhookRejection
 
-_CLOSING_EVENTS = {
-    "checkout.session.async_payment_failed": ("failed", "async payment failed"),
-    "checkout.session.expired": ("expired", "checkout session expired unpaid"),
+#: Stripe's own words for a Checkout Session (``status``, ``payment_status``), not the ledger's.
+STRIPE_SESSION_OPEN = "open"
+STRIPE_SESSION_EXPIRED = "expired"
+STRIPE_PAID = frozenset({"paid", "no_payment_required"})
+
+#: Stripe events that close an open order: the status it takes, the outcome, the reason.
+_CLOSING_EVENTS: dict[str, tuple[OrderStatus, PaymentOutcome, str]] = {
+    "checkout.session.async_payment_failed": (
+        OrderStatus.FAILED,
+        PaymentOutcome.FAILED,
+        "async payment failed",
+    ),
+    "checkout.session.expired": (
+        OrderStatus.EXPIRED,
+        PaymentOutcome.EXPIRED,
+        "checkout session expired unpaid",
+    ),
 }
+#: An order a provider's later word may still settle.
+_UNSETTLED = frozenset({OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.NEEDS_ATTENTION})
 _NO_CURRENCY = "XXX"  # ISO 4217 "no currency": kept when a provider omits it
 _ATTEMPTS = 4
 
@@ -100,7 +117,7 @@ async def _finish(
     actor: str | None = None,
     event_id: str,
     event_type: str,
-    outcome: str,
+    outcome: PaymentOutcome,
     order: TopupOrder | None,
     payload: str,
 ) -> dict[str, Any]:
@@ -175,17 +192,18 @@ async def handle_stripe_event(
         return seen
     obj = _mapping(_mapping(event.get("data")).get("object"))
     order: TopupOrder | None = None
+    outcome: PaymentOutcome
     if event_type in PAID_CHECKOUT_EVENTS:
         payment = stripe_payment(obj)
         if not payment.payment_id:
-            outcome = "ignored_no_session_id"
+            outcome = PaymentOutcome.IGNORED_NO_SESSION_ID
         else:
             paid = event_type.endswith("async_payment_succeeded") or (
-                obj.get("payment_status") in {"paid", "no_payment_required"}
+                obj.get("payment_status") in STRIPE_PAID
             )
             order, outcome = await topups.receive_payment(session, payment, actor, credit=paid)
     elif event_type in _CLOSING_EVENTS:
-        status, reason = _CLOSING_EVENTS[event_type]
+        status, closed, reason = _CLOSING_EVENTS[event_type]
         order = await session.scalar(
             select(TopupOrder)
             .where(
@@ -194,15 +212,15 @@ async def handle_stripe_event(
             )
             .with_for_update()
         )
-        if order is not None and order.status in {"pending", "processing", "needs_attention"}:
+        if order is not None and order.status in _UNSETTLED:
             await topups.set_status(session, order, status, actor, reason)
-            outcome = status
+            outcome = closed
         else:
-            outcome = "ignored"
+            outcome = PaymentOutcome.IGNORED
     elif event_type == "charge.refunded":
         order, outcome = await _stripe_refund(session, obj)
     else:
-        outcome = "ignored"
+        outcome = PaymentOutcome.IGNORED
     return await _finish(
         session,
         provider="stripe",
@@ -217,23 +235,23 @@ async def handle_stripe_event(
 
 async def _stripe_refund(
     session: AsyncSession, charge: Mapping[str, Any]
-) -> tuple[TopupOrder | None, str]:
+) -> tuple[TopupOrder | None, PaymentOutcome]:
     intent = charge.get("payment_intent")
     if not isinstance(intent, str):
-        return None, "ignored_no_payment_intent"
+        return None, PaymentOutcome.IGNORED_NO_PAYMENT_INTENT
     order = await session.scalar(
         select(TopupOrder)
         .where(TopupOrder.provider == "stripe", TopupOrder.provider_payment_intent == intent)
         .with_for_update()
     )
     if order is None:
-        return None, "ignored_unknown_payment"
+        return None, PaymentOutcome.IGNORED_UNKNOWN_PAYMENT
     refunded_total = _amount(charge.get("amount_refunded"))
     delta = min(refunded_total, order.credited_minor) - order.refunded_minor
-    if delta <= 0 or order.status not in {"succeeded", "partially_refunded"}:
-        return order, "refund_already_applied"
+    if delta <= 0 or order.status not in topups.REFUNDABLE_STATUSES:
+        return order, PaymentOutcome.REFUND_ALREADY_APPLIED
     await topups.refund(session, order, delta, "stripe", "refunded at Stripe (charge.refunded)")
-    return order, "refunded"
+    return order, PaymentOutcome.REFUNDED
 
 
 async def handle_standard_event(
@@ -245,6 +263,7 @@ async def handle_standard_event(
         return seen
     event_type = str(event.get("type") or "")
     order: TopupOrder | None = None
+    outcome: PaymentOutcome
     if event_type == "payment.succeeded":
         data = _mapping(event.get("data"))
         reference = data.get("reference")
@@ -259,7 +278,7 @@ async def handle_standard_event(
         )
         order, outcome = await topups.receive_payment(session, payment, "standard")
     else:
-        outcome = "ignored"
+        outcome = PaymentOutcome.IGNORED
     return await _finish(
         session,
         provider="standard",
@@ -313,29 +332,31 @@ async def apply_stripe_recheck(
     """
     order = await topups.get_order(session, order_id, lock=True)
     before = topups.order_json(order)
-    open_states = {"pending", "processing", "needs_attention"}
     provider_status = f"{checkout.get('status')}/{checkout.get('payment_status')}"
     note = f"re-checked with Stripe ({provider_status}): {reason}"
-    if order.transaction_id is None and order.status in open_states:
-        if checkout.get("payment_status") in {"paid", "no_payment_required"}:
+    if order.transaction_id is None and order.status in _UNSETTLED:
+        if checkout.get("payment_status") in STRIPE_PAID:
             await topups.credit_or_flag(session, order, stripe_payment(checkout), actor)
-        elif checkout.get("status") == "expired":
-            await topups.set_status(session, order, "expired", actor, note)
+        elif checkout.get("status") == STRIPE_SESSION_EXPIRED:
+            await topups.set_status(session, order, OrderStatus.EXPIRED, actor, note)
         elif (
             stuck_after_s is not None
-            and order.status != "needs_attention"
-            and not (order.status == "pending" and checkout.get("status") == "open")
+            and order.status != OrderStatus.NEEDS_ATTENTION
+            and not (
+                order.status == OrderStatus.PENDING
+                and checkout.get("status") == STRIPE_SESSION_OPEN
+            )
         ):
             await topups.set_status(
                 session,
                 order,
-                "needs_attention",
+                OrderStatus.NEEDS_ATTENTION,
                 actor,
                 f"stuck in {order.status} for more than {int(stuck_after_s)} s; {note}",
                 code=topups.STUCK_PROCESSING,
             )
         else:
-            await topups.set_status(session, order, order.status, actor, note)
+            await topups.set_status(session, order, OrderStatus(order.status), actor, note)
     after = topups.order_json(order)
     audit.record(
         session,

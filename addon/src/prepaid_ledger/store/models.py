@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from prepaid_meter_contract.vocabulary import AccountStatus
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -147,7 +148,7 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3))
     timezone: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=AccountStatus.OPEN)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     book_id: Mapped[int | None] = mapped_column(ForeignKey("books.id"))
     supply_allowed: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -22,6 +22,9 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from prepaid_meter_contract.resources import Account as AccountView
+from prepaid_meter_contract.resources import TopupOrder as OrderView
+from prepaid_meter_contract.vocabulary import OrderStatus
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +44,7 @@ from prepaid_ledger.errors import (
 from prepaid_ledger.services import accounts, topups
 from prepaid_ledger.services.meter_status import account_days_left, daily_costs
 from prepaid_ledger.services.pay_links import account_for_pay_token, pay_link_url
+from prepaid_ledger.services.webhooks import STRIPE_SESSION_OPEN
 from prepaid_ledger.store.models import Account, TopupOrder, utcnow
 from prepaid_ledger.web.pay_guard import (
     OpenCheckout,
@@ -52,15 +56,15 @@ from prepaid_ledger.web.pay_guard import (
 from prepaid_ledger.web.templates import render as render_template
 
 routes = web.RouteTableDef()
-OPEN_STATUSES = frozenset({"pending", "processing"})
+OPEN_STATUSES = frozenset(topups.OPEN_STATUSES)
 RECENT_DAYS = 7
 ORDERS_SHOWN = 10
 #: What a tenant is told about an order that is not settled yet, in plain words.
-ORDER_NOTES = {
-    "needs_attention": (
+ORDER_NOTES: dict[str, str] = {
+    OrderStatus.NEEDS_ATTENTION: (
         "We received this payment and are checking it; your landlord has been told."
     ),
-    "processing": "Waiting for the payment provider.",
+    OrderStatus.PROCESSING: "Waiting for the payment provider.",
 }
 NO_ONLINE_PAYMENT = (
     "Online payment is not set up yet: the landlord has to set the ledger's public address "
@@ -124,10 +128,10 @@ def parse_amount(raw: str, currency: str, minimum: int, maximum: int) -> int:
 class PageData:
     """What the page shows, read in one transaction."""
 
-    account: dict[str, Any]
+    account: AccountView
     days_left: Decimal | None
     recent: list[tuple[str, int]]
-    orders: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[OrderView] = field(default_factory=list)
 
 
 async def _page_data(session: AsyncSession, account: Account) -> PageData:
@@ -140,39 +144,40 @@ async def _page_data(session: AsyncSession, account: Account) -> PageData:
         for i in range(RECENT_DAYS - 1, -1, -1)
     ]
     orders = [
-        (await topups.order_with_timeline(session, o.id)).model_dump(mode="json")
+        await topups.order_with_timeline(session, o.id)
         for o in await topups.list_orders(session, None, account.id, ORDERS_SHOWN)
     ]
     return PageData(
-        account=(await accounts.account_view(session, account, now)).model_dump(mode="json"),
+        account=await accounts.account_view(session, account, now),
         days_left=await account_days_left(session, account, now),
         recent=recent,
         orders=orders,
     )
 
 
-def _local(iso: str, tz: ZoneInfo) -> str:
-    return datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+def _local(at: datetime, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def _order_view(order: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    status = str(order["status"])
+def _order_view(order: OrderView, tz: ZoneInfo) -> dict[str, object]:
+    """Return what the template shows of an order, in the tenant's time zone and currency."""
+    status = order.status
     return {
-        "id": int(order["id"]),
-        "created": _local(order["created_at"], tz),
+        "id": order.id,
+        "created": _local(order.created_at, tz),
         "steps": [
             {
-                "status": step["status"],
-                "time": _local(step["at"], tz)[11:],
-                "reason": step.get("reason") or "",
+                "status": step.status,
+                "time": _local(step.at, tz)[11:],
+                "reason": step.reason or "",
             }
-            for step in order.get("timeline", [])
+            for step in order.timeline or []
         ],
-        "amount": money(order["amount_minor"], order["currency"]),
+        "amount": money(order.amount_minor, order.currency),
         "status": status,
         "status_text": status.replace("_", " "),
         "note": ORDER_NOTES.get(status, ""),
-        "refreshable": status in OPEN_STATUSES and order["provider"] == "stripe",
+        "refreshable": status in OPEN_STATUSES and order.provider == "stripe",
     }
 
 
@@ -189,21 +194,21 @@ def render(
 ) -> str:
     """Render the whole page as HTML (the template escapes every value)."""
     account = data.account
-    currency = account["currency"]
-    tz = ZoneInfo(account["timezone"])
-    supply = account["supply"]
+    currency = account.currency
+    tz = ZoneInfo(account.timezone)
+    supply = account.supply
     largest = max((cost for _, cost in data.recent), default=0) or 1
     days = data.days_left
     return render_template(
         "pay.html",
-        account_name=account["name"],
-        account_number=account["number"] or "",
+        account_name=account.name,
+        account_number=account.number,
         notice=notice or "",
         error=error or "",
-        balance=money(account["balance_minor"], currency),
+        balance=money(account.balance_minor, currency),
         days_left=f"{Decimal(days):.1f}" if days is not None else "-",
-        supply_allowed=bool(supply["allowed"]),
-        supply_reason=str(supply.get("reason") or "").replace("_", " "),
+        supply_allowed=supply.allowed,
+        supply_reason=supply.reason.replace("_", " "),
         page_url=page_url,
         assets=assets,
         currency=currency,
@@ -221,7 +226,7 @@ def render(
             for day, cost in data.recent
         ],
         orders=[_order_view(order, tz) for order in data.orders],
-        open_order=any(o["status"] in OPEN_STATUSES for o in data.orders),
+        open_order=any(o.status in OPEN_STATUSES for o in data.orders),
     )
 
 
@@ -523,7 +528,7 @@ async def _ask_stripe(
     except (ConflictError, ApiError):
         return None  # not reusable now; a new session is opened instead
     url = found.get("url")
-    if found.get("status") != "open" or found.get("payment_status") == "paid":
+    if found.get("status") != STRIPE_SESSION_OPEN or found.get("payment_status") == "paid":
         guard.sessions.pop(session_id, None)
         return None
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
@@ -543,7 +548,7 @@ async def _pending_checkouts(
             TopupOrder.account_id == account.id,
             TopupOrder.provider == "stripe",
             TopupOrder.source == "stripe",
-            TopupOrder.status == "pending",
+            TopupOrder.status == OrderStatus.PENDING,
             TopupOrder.amount_minor == amount,
             TopupOrder.currency == account.currency,
             TopupOrder.reference == TopupOrder.provider_payment_id,
