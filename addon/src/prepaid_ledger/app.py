@@ -26,6 +26,7 @@ from prepaid_ledger.api import (
     routes_readings,
     routes_tariffs,
     routes_topups,
+    routes_vouchers,
     stream,
     webhooks,
 )
@@ -160,6 +161,7 @@ def create_app(settings: Settings) -> web.Application:
         routes_meters,
         routes_readings,
         routes_topups,
+        routes_vouchers,
     ):
         app.router.add_routes(module.routes)
     app.router.add_routes(webhooks.routes)

@@ -419,3 +419,45 @@ class WebSession(Base):
     token_fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VoucherBatch(Base):
+    """Vouchers minted together: one value and currency, maybe an expiry and one account."""
+
+    __tablename__ = "voucher_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    count: Mapped[int] = mapped_column(Integer)
+    # Only this account may redeem the batch's vouchers (None: any account in the currency).
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    expires_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    voided_at: Mapped[datetime | None]
+    voided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Voucher(Base):
+    """One voucher: its code kept only as a keyed hash; redeemed at most once (UNIQUE order)."""
+
+    __tablename__ = "vouchers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("voucher_batches.id"), index=True)
+    # Its place in the batch (card 17 of 100), printed on the card next to the code.
+    serial: Mapped[int] = mapped_column(Integer)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    redeemed_at: Mapped[datetime | None]
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("topup_orders.id"), unique=True)
+
+
+class VoucherAttempts(Base):
+    """Failed voucher entries of one source (an account, a client address, a pay link)."""
+
+    __tablename__ = "voucher_attempts"
+    source: Mapped[str] = mapped_column(String(96), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
