@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 SERVICE_TOP_UP: Final = "top_up"
 SERVICE_ADJUST_BALANCE: Final = "adjust_balance"
 SERVICE_REFRESH_TOP_UP: Final = "refresh_top_up"
+SERVICE_REDEEM_VOUCHER: Final = "redeem_voucher"
 SERVICE_GET_STATEMENT: Final = "get_statement"
 SERVICE_SET_SUPPLY_OVERRIDE: Final = "set_supply_override"
 
@@ -52,6 +53,7 @@ ATTR_AMOUNT: Final = "amount"
 ATTR_REFERENCE: Final = "reference"
 ATTR_REASON: Final = "reason"
 ATTR_ORDER_ID: Final = "order_id"
+ATTR_CODE: Final = "code"
 ATTR_FROM: Final = "from"
 ATTR_TO: Final = "to"
 ATTR_FORMAT: Final = "format"
@@ -131,6 +133,10 @@ ADJUST_BALANCE_SCHEMA: Final = probatio.All(
             probatio.Required(ATTR_REASON): cv.string,
         }
     ),
+    *_ONE_TARGET,
+)
+REDEEM_VOUCHER_SCHEMA: Final = probatio.All(
+    probatio.Schema({**_TARGET, probatio.Required(ATTR_CODE): cv.string}),
     *_ONE_TARGET,
 )
 REFRESH_TOP_UP_SCHEMA: Final = probatio.Schema(
@@ -359,6 +365,13 @@ async def _async_adjust_balance(call: ServiceCall) -> ServiceResponse:
     return as_response(adjusted)
 
 
+async def _async_redeem_voucher(call: ServiceCall) -> ServiceResponse:
+    target = await _resolve_target(call.hass, call.data)
+    code = _required_text(call.data, ATTR_CODE)
+    redeemed = await _ledger(target.client.async_redeem_voucher(target.account_id, code))
+    return as_response(redeemed)
+
+
 async def _async_refresh_top_up(call: ServiceCall) -> ServiceResponse:
     entry = _loaded_site(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID) or None)
     reason = str(call.data.get(ATTR_REASON) or "").strip() or DEFAULT_RECHECK_REASON
@@ -437,6 +450,15 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_ADJUST_BALANCE,
         _async_adjust_balance,
         ADJUST_BALANCE_SCHEMA,
+        SupportsResponse.OPTIONAL,
+    )
+    # The voucher is the authority (whoever holds the code holds its value): any user, or an
+    # automation such as the NFC tag blueprint, may redeem one.
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_REDEEM_VOUCHER,
+        _async_redeem_voucher,
+        REDEEM_VOUCHER_SCHEMA,
         SupportsResponse.OPTIONAL,
     )
     hass.services.async_register(

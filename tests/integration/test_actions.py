@@ -53,6 +53,7 @@ MONEY_ACTIONS = {
     "topup.recheck",
     "topup.refund",
     "account.adjust",
+    "voucher.redeem",
 }
 #: Price 0 so that readings, once they are posted, never move a balance these tests check.
 FREE_TARIFF = {
@@ -763,3 +764,57 @@ async def test_unloaded_site_is_refused(
     )
     await refused(hass, ledger, "refresh_top_up", {"order_id": 1}, "no_site_loaded")
     assert await hass.config_entries.async_setup(site.entry.entry_id)
+
+
+# ------------------------------------------------------------------ vouchers
+
+
+async def mint_vouchers(ledger: LedgerSite, count: int = 1, **extra: Any) -> list[str]:
+    """Mint vouchers of 20.00 EUR at the ledger (as the landlord does) and return their codes."""
+    body = {"value_minor": 2000, "currency": "EUR", "count": count} | extra
+    minted = await ledger.call("POST", "/api/v1/vouchers/batches", body)
+    return [card["code"] for card in minted["codes"]]
+
+
+async def test_redeem_voucher_credits_once(
+    hass: HomeAssistant, ledger: LedgerSite, site: Site
+) -> None:
+    (code,) = await mint_vouchers(ledger)
+    redeemed = await act(hass, "redeem_voucher", {"device_id": site.linked, "code": code})
+    assert redeemed["order"]["source"] == "voucher"
+    assert redeemed["order"]["status"] == "succeeded"
+    assert (redeemed["order"]["account_id"], redeemed["serial"]) == (site.room["id"], 1)
+    assert await balance(ledger, site.room["id"]) == 2000
+    # Scanned twice (an NFC tag read twice, a retried automation): credited once.
+    err = await refused(
+        hass, ledger, "redeem_voucher", {"device_id": site.linked, "code": code}, "ledger_refused"
+    )
+    assert (err.translation_placeholders or {})["code"] == "voucher_used"
+    assert "already used on" in (err.translation_placeholders or {})["message"]
+    assert await balance(ledger, site.room["id"]) == 2000
+
+
+async def test_redeem_voucher_refuses_extreme_input(
+    hass: HomeAssistant, ledger: LedgerSite, site: Site
+) -> None:
+    (real,) = await mint_vouchers(ledger)
+    (voided,) = await mint_vouchers(ledger)
+    batches = await ledger.call("GET", "/api/v1/vouchers/batches")
+    await ledger.call(
+        "POST", f"/api/v1/vouchers/batches/{batches['batches'][0]['id']}/void", {"reason": "lost"}
+    )
+    (bound,) = await mint_vouchers(ledger, account_id=site.jpy["id"], currency="JPY")
+    typo = real[:-1] + str((int(real[-1]) + 1) % 10)
+    room = {"device_id": site.linked}
+    for code, why in (
+        ("1" * 10_000, "invalid_voucher_code"),
+        ("not a code", "invalid_voucher_code"),
+        (typo, "voucher_typo"),
+        (voided, "voucher_void"),
+        (bound, "voucher_other_account"),
+    ):
+        err = await refused(hass, ledger, "redeem_voucher", room | {"code": code}, "ledger_refused")
+        assert (err.translation_placeholders or {})["code"] == why, err.translation_placeholders
+    await refused(hass, ledger, "redeem_voucher", room | {"code": "  "}, "text_required")
+    await refused(hass, ledger, "redeem_voucher", {"code": real}, "target_required")
+    assert await balance(ledger, site.room["id"]) == 0

@@ -56,6 +56,7 @@ from prepaid_meter_contract.topups import (
     TopupRequest,
 )
 from prepaid_meter_contract.vocabulary import OrderStatus, ResolveAction, Scope
+from prepaid_meter_contract.vouchers import RedeemedVoucher, RedeemVoucher
 from prepaid_meter_contract.wire import WireModel, describe
 
 REQUEST_TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
@@ -310,6 +311,11 @@ class LedgerClient:
             AdjustmentRequest, account=account_id, amount_minor=amount_minor, reason=reason
         )
         return await self._typed(Adjustment, "POST", "api/v1/adjustments", request)
+
+    async def async_redeem_voucher(self, account_id: int, code: str) -> RedeemedVoucher:
+        """Redeem a voucher's code for an account: its value is credited once, at once."""
+        redeeming = _request(RedeemVoucher, account=account_id, code=code)
+        return await self._typed(RedeemedVoucher, "POST", "api/v1/vouchers/redeem", redeeming)
 
     async def async_recheck_top_up(self, order_id: int, reason: str) -> RecheckedOrder:
         """Ask the order's payment provider again and apply its answer."""

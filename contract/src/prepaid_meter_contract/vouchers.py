@@ -130,4 +130,6 @@ class RedeemedVoucher(WireModel):
 
     batch_id: int
     serial: int
+    #: Decimals of the order's currency, to show ``order.amount_minor`` in major units.
+    currency_exponent: int
     order: TopupOrder

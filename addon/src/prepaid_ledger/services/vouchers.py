@@ -27,7 +27,7 @@ from prepaid_meter_contract.vouchers import (
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.domain.money import parse_currency
+from prepaid_ledger.domain.money import currency_exponent, parse_currency
 from prepaid_ledger.domain.voucher_codes import code_hash, grouped, new_code, wait_after
 from prepaid_ledger.errors import ConflictError, InputError
 from prepaid_ledger.services import audit, topups
@@ -265,7 +265,12 @@ async def redeem(
         after={"batch_id": batch.id, "serial": voucher.serial, "order_id": order.id},
     )
     return Redemption(
-        redeemed=RedeemedVoucher(batch_id=batch.id, serial=voucher.serial, order=view)
+        redeemed=RedeemedVoucher(
+            batch_id=batch.id,
+            serial=voucher.serial,
+            currency_exponent=currency_exponent(batch.currency),
+            order=view,
+        )
     )
 
 
