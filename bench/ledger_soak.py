@@ -44,6 +44,9 @@ class Service:
     def __init__(self, data_dir: Path, port: int, database_url: str | None) -> None:
         self.data_dir = data_dir
         self.port = port
+        # Its own public port too: the default (8100) may be taken by another ledger running
+        # on the machine (a developer's, another test's), and the restart would fail on it.
+        self.public_port = free_port()
         self.database_url = database_url
         self.proc: asyncio.subprocess.Process | None = None
         self.base = f"http://127.0.0.1:{port}"
@@ -55,6 +58,7 @@ class Service:
             "PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET": SECRET,
         }
         args = ["serve", "--data-dir", str(self.data_dir), "--port", str(self.port)]
+        args += ["--public-port", str(self.public_port)]
         if self.database_url:
             args += ["--database-url", self.database_url]
         self.proc = await asyncio.create_subprocess_exec(

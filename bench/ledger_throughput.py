@@ -121,6 +121,7 @@ async def service(data_dir: Path, database_url: str | None) -> AsyncIterator[str
         "PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET": SECRET,
     }
     args = ["serve", "--data-dir", str(data_dir), "--port", str(port)]
+    args += ["--public-port", str(free_port())]  # not the default 8100 another ledger may hold
     if database_url:
         args += ["--database-url", database_url]
     with (data_dir / "service.log").open("ab") as log:

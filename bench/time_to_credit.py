@@ -93,7 +93,7 @@ class Ledger:
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "prepaid_ledger", "serve", "--data-dir", data_dir,
-             "--port", str(self.port)],
+             "--port", str(self.port), "--public-port", str(free_port())],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -225,6 +225,7 @@ class Smoke:
         self.config = work / "config"
         self.ledger_dir = work / "ledger"  # demo_payment reads <dev>/ledger/admin-token
         self.ha_port, self.ledger_port, self.sim_port = free_port(), free_port(), free_port()
+        self.ledger_public_port = free_port()  # never the default 8100 another ledger may hold
         self.base = f"http://127.0.0.1:{self.ha_port}"
         self.ledger_url = f"http://127.0.0.1:{self.ledger_port}"
         self.processes = Processes(work)
@@ -243,7 +244,8 @@ class Smoke:
         self.processes.start(
             "ledger",
             [sys.executable, "-m", "prepaid_ledger", "serve", "--data-dir", str(self.ledger_dir),
-             "--host", "127.0.0.1", "--port", str(self.ledger_port)],
+             "--host", "127.0.0.1", "--port", str(self.ledger_port),
+             "--public-port", str(self.ledger_public_port)],
             env,
         )  # fmt: skip
         self.processes.start(
@@ -427,6 +429,7 @@ class Smoke:
         step(f"a Stripe-signed payment of {PAYMENT_EUR} EUR into {PAID_ROOM}")
         os.environ["PREPAID_DEVELOP_DIR"] = str(self.work)
         os.environ["PREPAID_DEVELOP_LEDGER_PORT"] = str(self.ledger_port)
+        os.environ["PREPAID_DEVELOP_LEDGER_PUBLIC_PORT"] = str(self.ledger_public_port)
         try:
             demo_payment.main(PAID_ROOM.removeprefix("Room "), PAYMENT_EUR)
         except SystemExit as err:

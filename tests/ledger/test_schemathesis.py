@@ -135,6 +135,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 str(data_dir),
                 "--port",
                 str(port),
+                "--public-port",  # not the default 8100, which another ledger may hold
+                str(free_port()),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
