@@ -15,8 +15,11 @@ from prepaid_meter_contract.events import (
     StreamEvent,
     TopupUpdated,
 )
+from prepaid_meter_contract.receipts import Receipt
 from prepaid_meter_contract.vocabulary import OrderStatus
 from prepaid_meter_contract.wire import format_decimal
+
+from .money import minor_to_major
 
 TOP_UP_CREDITED: Final = "top_up_credited"
 LOW_BALANCE: Final = "low_balance"
@@ -49,6 +52,19 @@ def bus_event_type(kind: str) -> str:
     return f"prepaid_meter_{kind}"
 
 
+def receipt_data(receipt: Receipt) -> dict[str, Any]:
+    """Return a receipt as event data: the ledger's fields, plus its amounts in major units.
+
+    So an automation can e-mail or print it without arithmetic (``amount``: ``"12.50"``).
+    """
+    exponent = receipt.currency_exponent
+    return receipt.model_dump(mode="json") | {
+        "amount": str(minor_to_major(receipt.amount_minor, exponent)),
+        "bonus": str(minor_to_major(receipt.bonus_minor, exponent)),
+        "balance_after": str(minor_to_major(receipt.balance_after_minor, exponent)),
+    }
+
+
 def from_ledger_event(event: StreamEvent) -> AutomationEvent | None:
     """Map one ledger stream event to an automation event, or ``None`` if none is needed.
 
@@ -61,6 +77,8 @@ def from_ledger_event(event: StreamEvent) -> AutomationEvent | None:
                 "order_id": event.order_id,
                 "amount_minor": event.amount_minor,
                 "currency": event.currency,
+                # The receipt issued with the credit (None from a ledger without receipts).
+                "receipt": None if event.receipt is None else receipt_data(event.receipt),
             }
             return AutomationEvent(TOP_UP_CREDITED, data, event.amount_minor)
         case LowBalanceAlert():

@@ -61,6 +61,22 @@ ORDER: dict[str, Any] = {
         {"status": "pending", "at": "2026-12-05T14:00:00+00:00", "reason": None, "actor": "a"},
         {"status": "succeeded", "at": "2026-12-05T14:00:00+00:00", "reason": None, "actor": "a"},
     ],
+    # A succeeded order carries its receipt (issue 22).
+    "receipt": {
+        "number": 4,
+        "order_id": 17,
+        "issued_at": "2026-12-05T14:00:00+00:00",
+        "account_id": 3,
+        "account_number": "100000011",
+        "account_name": "Room 3",
+        "room": "Kitchen, Hall",
+        "amount_minor": 2500,
+        "bonus_minor": 0,
+        "currency": "EUR",
+        "currency_exponent": 2,
+        "method": "cash",
+        "balance_after_minor": 2250,
+    },
 }
 
 

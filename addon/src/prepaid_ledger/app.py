@@ -41,7 +41,7 @@ from prepaid_ledger.services.topups import watchdog
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.migrate import migrate
 from prepaid_ledger.store.models import utcnow
-from prepaid_ledger.web import landlord_ui, tenant_page
+from prepaid_ledger.web import landlord_ui, receipts, tenant_page
 
 _LOGGER = logging.getLogger(__name__)
 #: Largest request body of the private app (readings batches from the integration).
@@ -167,6 +167,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(webhooks.routes)
     app.router.add_routes(stream.routes)
     app.router.add_routes(tenant_page.routes)
+    app.router.add_routes(receipts.tenant_routes)
+    app.router.add_routes(receipts.landlord_routes)
     app.router.add_routes(landlord_ui.routes)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
     app.on_response_prepare.append(security_headers)
@@ -216,6 +218,7 @@ def create_public_app(settings: Settings, private_app: web.Application) -> web.A
     app[STATE_KEY] = private_app[STATE_KEY]
     app.router.add_routes(webhooks.routes)
     app.router.add_routes(tenant_page.routes)
+    app.router.add_routes(receipts.tenant_routes)
     app.router.add_get("/api/v1/health", routes_admin.health)
     app.on_response_prepare.append(security_headers)
     return app

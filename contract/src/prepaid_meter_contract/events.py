@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Final, Literal
 
 from pydantic import Discriminator, Tag, TypeAdapter
 
+from prepaid_meter_contract.receipts import Receipt
 from prepaid_meter_contract.resources import Supply
 from prepaid_meter_contract.vocabulary import (
     AccountStatus,
@@ -77,6 +78,8 @@ class TopupUpdated(Recorded):
     amount_minor: int
     currency: str
     reason: str | None = None
+    #: The receipt issued with the credit: only on the move to ``succeeded``.
+    receipt: Receipt | None = None
 
 
 class ReadingResolved(Recorded):

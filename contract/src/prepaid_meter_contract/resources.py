@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
+from prepaid_meter_contract.receipts import Receipt
 from prepaid_meter_contract.vocabulary import AccountStatus, OrderStatus, Scope, SupplyReason
 from prepaid_meter_contract.wire import (
     Minor,
@@ -143,6 +144,8 @@ class TopupOrder(WireModel):
     created_at: Timestamp
     updated_at: Timestamp
     timeline: list[TimelineStep] | None = None
+    #: The order's receipt once it succeeded (kept after a refund); None before.
+    receipt: Receipt | None = None
 
 
 class RecheckedOrder(TopupOrder):

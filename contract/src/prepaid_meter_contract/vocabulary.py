@@ -176,3 +176,18 @@ class AlertKind(StrEnum):
         """The level of a low-balance alert, else ``None``."""
         prefix = "low_balance_level_"
         return int(self.removeprefix(prefix)) if self.startswith(prefix) else None
+
+
+class PaymentMethod(StrEnum):
+    """How a top-up was paid, as its receipt prints it (from the order's source and provider)."""
+
+    #: A card payment through Stripe Checkout.
+    CARD = "card"
+    #: Cash or a manual top-up the landlord recorded (one by one or in a batch).
+    CASH = "cash"
+    #: A prepaid voucher's code redeemed.
+    VOUCHER = "voucher"
+    #: A payment another provider confirmed by a signed Standard Webhooks delivery.
+    ONLINE = "online"
+    #: A source this ledger has no word for.
+    OTHER = "other"

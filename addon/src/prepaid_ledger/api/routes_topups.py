@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 from prepaid_meter_contract.errors import ErrorDetail
+from prepaid_meter_contract.receipts import Receipt
 from prepaid_meter_contract.resources import TopupOrder, TopupOrders
 from prepaid_meter_contract.topups import (
     Adjustment,
@@ -39,7 +40,7 @@ from prepaid_ledger.api.http_helpers import (
 from prepaid_ledger.api.idempotency import idempotency_key, run_idempotent
 from prepaid_ledger.api.provider_check import recheck
 from prepaid_ledger.errors import ApiError, ConflictError, InputError, NotFoundError
-from prepaid_ledger.services import topups
+from prepaid_ledger.services import receipts, topups
 from prepaid_ledger.store.stream import discard_after, pending_count
 
 routes = web.RouteTableDef()
@@ -148,6 +149,22 @@ async def get_topup(request: web.Request) -> web.Response:
     result = await db_of(request).read(lambda s: topups.order_with_timeline(s, order_id))
     if principal.scope == "tenant" and result.account_id != principal.account_id:
         raise ApiError(403, "forbidden", "a tenant token can only read its own orders")
+    return model_response(result)
+
+
+@routes.get("/api/v1/topups/{id}/receipt")
+@documented(
+    "The receipt of a succeeded order (404 before it succeeded)",
+    response=Receipt,
+    errors=(401, 403, 404, 422),
+)
+async def get_topup_receipt(request: web.Request) -> web.Response:
+    """Answer a succeeded order's receipt: admin, integration, or the order's own tenant."""
+    principal = require_scope(request, "admin", "integration", "tenant")
+    order_id = path_id(request)
+    result = await db_of(request).read(lambda s: receipts.of_order(s, order_id))
+    if principal.scope == "tenant" and result.account_id != principal.account_id:
+        raise ApiError(403, "forbidden", "a tenant token can only read its own receipts")
     return model_response(result)
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prepaid_meter_contract.events import OrderNeedsAttentionAlert, TopupUpdated
+from prepaid_meter_contract.receipts import Receipt as ReceiptView
 from prepaid_meter_contract.resources import TimelineStep
 from prepaid_meter_contract.resources import TopupOrder as OrderView
 from prepaid_meter_contract.topups import (
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.money import MAX_MINOR, currency_exponent
 from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
-from prepaid_ledger.services import audit, events, journal
+from prepaid_ledger.services import audit, events, journal, receipts
 from prepaid_ledger.services.accounts import (
     book_of,
     get_account,
@@ -125,7 +126,11 @@ def within_ledger_range(payment: Payment) -> Payment:
     return replace(payment, amount_minor=0, amount_problem=problem)
 
 
-def order_view(order: TopupOrder, timeline: list[TopupOrderEvent] | None = None) -> OrderView:
+def order_view(
+    order: TopupOrder,
+    timeline: list[TopupOrderEvent] | None = None,
+    receipt: ReceiptView | None = None,
+) -> OrderView:
     """Return an order as the API answers it (the contract's ``TopupOrder``)."""
     return OrderView(
         id=order.id,
@@ -150,7 +155,15 @@ def order_view(order: TopupOrder, timeline: list[TopupOrderEvent] | None = None)
             TimelineStep(status=OrderStatus(e.status), at=e.at, reason=e.reason, actor=e.actor)
             for e in timeline
         ],
+        receipt=receipt,
     )
+
+
+async def order_answer(
+    session: AsyncSession, order: TopupOrder, timeline: list[TopupOrderEvent] | None = None
+) -> OrderView:
+    """Return an order as the API answers it, with its receipt when it has one."""
+    return order_view(order, timeline, await receipts.for_order(session, order.id))
 
 
 def view_json(view: OrderView) -> dict[str, Any]:
@@ -172,8 +185,12 @@ async def set_status(
     *,
     now: datetime | None = None,
     code: str | None = None,
+    receipt: ReceiptView | None = None,
 ) -> None:
     """Move an order along the state machine, timestamped in its timeline; emit topup.updated.
+
+    The move to ``succeeded`` carries the receipt issued with the credit, so Home Assistant
+    gets it in the same event (an automation can send it on).
 
     Moving to ``needs_attention`` takes a stable ``code`` (one of ATTENTION_CODES) besides the
     human reason, and raises the order's alert (attention_alert). A note on an order already
@@ -206,6 +223,7 @@ async def set_status(
             amount_minor=order.amount_minor,
             currency=order.currency,
             reason=reason,
+            receipt=receipt,
         ),
     )
     if flagged:
@@ -294,8 +312,13 @@ async def credit_order(
     account: Account,
     actor: str,
     reason: str | None = None,
-) -> None:
-    """Credit an order's amount to an account (once: the order records the transaction)."""
+) -> ReceiptView:
+    """Credit an order's amount to an account (once: the order records the transaction).
+
+    Every credit of every channel (cash, batch, webhooks, reconciliation, re-check, a person's
+    credit, vouchers) passes through here, so this is where its receipt is issued: in the same
+    transaction, so a credit that rolls back takes its receipt number with it.
+    """
     if order.transaction_id is not None:
         raise ConflictError("already_credited", f"order {order.id} is already credited")
     book_id = book_of(account)
@@ -315,10 +338,15 @@ async def credit_order(
     order.account_id = account.id
     order.transaction_id = txn.id
     order.credited_minor = order.amount_minor
+    now = utcnow()
+    receipt = await receipts.issue(
+        session, order, account, await journal.book_balance(session, book_id), now
+    )
     if order.status == OrderStatus.PENDING:
-        await set_status(session, order, OrderStatus.PROCESSING, actor)
-    await set_status(session, order, OrderStatus.SUCCEEDED, actor, reason)
-    await refresh_account(session, account, utcnow())
+        await set_status(session, order, OrderStatus.PROCESSING, actor, now=now)
+    await set_status(session, order, OrderStatus.SUCCEEDED, actor, reason, now=now, receipt=receipt)
+    await refresh_account(session, account, now)
+    return receipt
 
 
 async def manual_topup(
@@ -362,8 +390,8 @@ async def manual_topup(
         payment_intent=None,
         actor=actor,
     )
-    await credit_order(session, order, account, actor)
-    result = order_view(order)
+    receipt = await credit_order(session, order, account, actor)
+    result = order_view(order, receipt=receipt)
     audit.record(
         session,
         actor=actor,
@@ -541,7 +569,7 @@ async def order_with_timeline(session: AsyncSession, order_id: int) -> OrderView
             .order_by(TopupOrderEvent.id)
         )
     )
-    return order_view(order, timeline)
+    return await order_answer(session, order, timeline)
 
 
 async def refund(
@@ -574,7 +602,7 @@ async def refund(
     )
     await set_status(session, order, status, actor, reason)
     await refresh_account(session, account, utcnow())
-    after = order_view(order)
+    after = await order_answer(session, order)
     audit.record(
         session,
         actor=actor,
@@ -618,7 +646,7 @@ async def admin_action(
         await set_status(session, order, OrderStatus.FAILED, actor, reason)
     else:
         raise InputError("invalid_field", "action must be credit, refund or fail here", "action")
-    after = order_view(order)
+    after = await order_answer(session, order)
     audit.record(
         session,
         actor=actor,
@@ -681,7 +709,9 @@ async def list_orders(
         query = query.where(TopupOrder.status == status)
     if account_id is not None:
         query = query.where(TopupOrder.account_id == account_id)
-    return [order_view(o) for o in await session.scalars(query)]
+    found = list(await session.scalars(query))
+    issued = await receipts.for_orders(session, [o.id for o in found])
+    return [order_view(o, receipt=issued.get(o.id)) for o in found]
 
 
 async def stuck_orders(

@@ -357,7 +357,7 @@ async def apply_stripe_recheck(
             )
         else:
             await topups.set_status(session, order, OrderStatus(order.status), actor, note)
-    after = topups.order_json(order)
+    after = topups.view_json(await topups.order_answer(session, order))
     audit.record(
         session,
         actor=actor,

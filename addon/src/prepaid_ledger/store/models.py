@@ -461,3 +461,27 @@ class VoucherAttempts(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+
+
+class Receipt(Base):
+    """A succeeded top-up's receipt: a gap-free number and the facts printed, frozen at issue.
+
+    Issued in the transaction that credits the order (services/receipts.py), so a credit that
+    rolls back takes its number with it; UNIQUE number and order are the last line of defence.
+    """
+
+    __tablename__ = "receipts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger, unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("topup_orders.id"), unique=True)
+    issued_at: Mapped[datetime]
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    account_number: Mapped[str | None] = mapped_column(String(32))
+    account_name: Mapped[str] = mapped_column(String(200))
+    # The account's meter names when issued (its "room"), comma-separated.
+    room: Mapped[str | None] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    bonus_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(16))
+    balance_after_minor: Mapped[int] = mapped_column(BigInteger)

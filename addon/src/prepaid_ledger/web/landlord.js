@@ -261,6 +261,14 @@ async function openAccount(account, scroll = true) {
     div.className = "order";
     div.textContent = `#${order.id} · ${money(order.amount_minor, order.currency, exponent)} · ${order.status.replaceAll("_", " ")}: `;
     div.append(document.createTextNode(order.timeline.map((step) => `${step.status} ${new Date(step.at).toLocaleString()}`).join(" → ")));
+    if (order.receipt) {  // a printable receipt for every credited order
+      const link = document.createElement("a");
+      link.href = `ui/receipts/${order.receipt.number}`;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = `receipt ${order.receipt.number}`;
+      div.append(" · ", link);
+    }
     return div;
   }) : [document.createTextNode("No top-ups yet.")]));
   $("#account-csv").href = `api/v1/accounts/${account.id}/statement?format=csv&from=${bounds.monthFrom}&to=${bounds.to}`;

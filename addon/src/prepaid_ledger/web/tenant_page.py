@@ -178,6 +178,8 @@ def _order_view(order: OrderView, tz: ZoneInfo) -> dict[str, object]:
         "status_text": status.replace("_", " "),
         "note": ORDER_NOTES.get(status, ""),
         "refreshable": status in OPEN_STATUSES and order.provider == "stripe",
+        # The receipt's number when the order was credited (it stays after a refund).
+        "receipt": order.receipt.number if order.receipt is not None else None,
     }
 
 
