@@ -10,6 +10,7 @@ reuse a Stripe session that is still open and are rate limited per link and per 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import secrets
 import time
@@ -28,12 +29,13 @@ from prepaid_meter_contract.vocabulary import OrderStatus
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.api.context import db_of, settings_of
+from prepaid_ledger.api.context import db_of, settings_of, state_of
 from prepaid_ledger.api.provider_check import recheck_order
 from prepaid_ledger.api.stripe_api import create_checkout_session, fetch_checkout_session
 from prepaid_ledger.api.throttle import client_address
 from prepaid_ledger.config import Settings
 from prepaid_ledger.domain.money import currency_exponent, from_minor, parse_decimal
+from prepaid_ledger.domain.voucher_codes import MAX_CODE_CHARS, parse_code
 from prepaid_ledger.errors import (
     ApiError,
     ConflictError,
@@ -41,7 +43,7 @@ from prepaid_ledger.errors import (
     NotFoundError,
     UnreadableFormError,
 )
-from prepaid_ledger.services import accounts, topups
+from prepaid_ledger.services import accounts, topups, vouchers
 from prepaid_ledger.services.meter_status import account_days_left, daily_costs
 from prepaid_ledger.services.pay_links import account_for_pay_token, pay_link_url
 from prepaid_ledger.services.webhooks import STRIPE_SESSION_OPEN
@@ -193,6 +195,8 @@ def render(
     error: str | None,
     notice: str | None,
     amount: str = "",
+    voucher: str = "",
+    voucher_error: str | None = None,
 ) -> str:
     """Render the whole page as HTML (the template escapes every value)."""
     account = data.account
@@ -215,6 +219,8 @@ def render(
         assets=assets,
         currency=currency,
         amount=amount,
+        voucher=voucher,
+        voucher_error=voucher_error or "",
         minimum=money(minimum, currency),
         maximum=money(maximum, currency),
         step=f"{Decimal(1).scaleb(-currency_exponent(currency)):f}",
@@ -298,6 +304,8 @@ async def _show(
     error: str | None = None,
     notice: str | None = None,
     amount: str = "",
+    voucher: str = "",
+    voucher_error: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     token = request.match_info["token"]
@@ -319,6 +327,8 @@ async def _show(
         error=error,
         notice=notice,
         amount=amount,
+        voucher=voucher,
+        voucher_error=voucher_error,
     )
     response = _html(request, page, status)
     response.headers.update(headers or {})
@@ -334,7 +344,11 @@ async def pay_page(request: web.Request) -> web.Response:
         guard_of(request).mark_paid(paid[:255])
     elif request.query.get("cancelled"):
         notice = "Payment cancelled: nothing was charged."
-    return await _show(request, notice=notice)
+    elif request.query.get("redeemed"):
+        notice = "Voucher accepted: its value is credited below."
+    # A voucher card's QR code opens the page with its code filled in (?voucher=...).
+    voucher = request.query.get("voucher", "")[:MAX_CODE_CHARS]
+    return await _show(request, notice=notice, voucher=voucher)
 
 
 @routes.get(ASSETS_PATH + "/pay.js")
@@ -372,7 +386,12 @@ def _page_url(request: web.Request, token: str) -> str:
 
 
 async def _form_amount(request: web.Request) -> str:
-    """Return the form's amount field; UnreadableFormError if it is not UTF-8 form data.
+    """Return the form's amount field; UnreadableFormError if it is not UTF-8 form data."""
+    return await _form_field(request, "amount")
+
+
+async def _form_field(request: web.Request, name: str) -> str:
+    """Return one field of the page's form; UnreadableFormError if it is not UTF-8 form data.
 
     aiohttp decodes url-encoded bodies leniently (a stray byte is an error deep inside, a
     percent-encoded one turns into U+FFFD), so the body is decoded here, strictly. Other
@@ -391,7 +410,7 @@ async def _form_amount(request: web.Request) -> str:
         )
     except ValueError as err:  # UnicodeDecodeError included; too many fields
         raise UnreadableFormError from err
-    return next((value for key, value in pairs if key == "amount"), "")
+    return next((value for key, value in pairs if key == name), "")
 
 
 @routes.post("/pay/{token}/checkout")
@@ -436,6 +455,60 @@ async def pay_checkout(request: web.Request) -> web.StreamResponse:
         )
         return await _show(request, status=status, error=err.message, amount=amount_text[:20])
     raise web.HTTPSeeOther(url)
+
+
+@routes.post("/pay/{token}/voucher")
+async def pay_voucher(request: web.Request) -> web.StreamResponse:
+    """Redeem a voucher for the link's account: no internet needed, credited once.
+
+    A typo (the check digit) is refused before it counts; an unknown code counts against the
+    account, the link and the client's address, each of which then waits longer and longer.
+    """
+    token = request.match_info["token"]
+    try:
+        typed = await _form_field(request, "code")
+    except UnreadableFormError:
+        return await _show(request, status=400, voucher_error=UNREADABLE_FORM)
+    shown = typed[:MAX_CODE_CHARS]
+    found = await db_of(request).read(lambda s: account_for_pay_token(s, token))
+    if found is None:
+        return _not_found(request)
+    try:
+        code = parse_code(typed, "the code")
+    except InputError as err:
+        return await _show(request, status=400, voucher=shown, voucher_error=err.message)
+    address = client_address(request, settings_of(request).trusted_proxies)
+    link = hashlib.sha256(token.encode()).hexdigest()[:32]
+    ledger_id = state_of(request.app).ledger_id
+    outcome = await db_of(request).write(
+        lambda s: vouchers.redeem(
+            s,
+            account_ref=found.id,
+            code=code,
+            ledger_id=ledger_id,
+            sources=[f"link:{link}", f"address:{address}"[:96]],
+            actor="tenant",
+        )
+    )
+    if outcome.redeemed is not None:
+        raise web.HTTPSeeOther(_page_url(request, token) + "?redeemed=1")
+    wait = outcome.wait_until
+    if outcome.refusal is vouchers.Refusal.WAIT and wait is not None:
+        seconds = max(1, math.ceil((wait - utcnow()).total_seconds()))
+        minutes = max(1, math.ceil(seconds / 60))
+        message = (
+            f"Too many wrong voucher codes. Please wait {minutes} "
+            f"minute{'s' if minutes != 1 else ''} and try again."
+        )
+        return await _show(
+            request,
+            status=429,
+            voucher=shown,
+            voucher_error=message,
+            headers={"Retry-After": str(seconds)},
+        )
+    status = 400 if outcome.refusal is vouchers.Refusal.UNKNOWN else 409
+    return await _show(request, status=status, voucher=shown, voucher_error=outcome.message)
 
 
 async def _too_many(request: web.Request, wait_s: float, amount: str) -> web.Response:
