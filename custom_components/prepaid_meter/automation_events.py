@@ -14,6 +14,7 @@ from prepaid_meter_contract.events import (
     ReadingHeldAlert,
     StreamEvent,
     TopupUpdated,
+    VoucherGuessingAlert,
 )
 from prepaid_meter_contract.receipts import Receipt
 from prepaid_meter_contract.vocabulary import OrderStatus
@@ -26,6 +27,7 @@ LOW_BALANCE: Final = "low_balance"
 SUPPLY_CHANGED: Final = "supply_changed"
 ORDER_NEEDS_ATTENTION: Final = "order_needs_attention"
 READING_HELD: Final = "reading_held"
+VOUCHER_GUESSING: Final = "voucher_guessing"
 #: Raised by the integration itself: a relay did not reach the commanded state after retries.
 RELAY_FAILED: Final = "relay_failed"
 EVENT_KINDS: Final = (
@@ -34,6 +36,7 @@ EVENT_KINDS: Final = (
     SUPPLY_CHANGED,
     ORDER_NEEDS_ATTENTION,
     READING_HELD,
+    VOUCHER_GUESSING,
     RELAY_FAILED,
 )
 
@@ -99,4 +102,7 @@ def from_ledger_event(event: StreamEvent) -> AutomationEvent | None:
                 else format_decimal(event.last_value),
             }
             return AutomationEvent(READING_HELD, data)
+        case VoucherGuessingAlert():
+            data = {"failures": event.failures, "waits_until": event.waits_until.isoformat()}
+            return AutomationEvent(VOUCHER_GUESSING, data)
     return None

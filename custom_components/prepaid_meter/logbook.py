@@ -19,6 +19,7 @@ from .automation_events import (
     RELAY_FAILED,
     SUPPLY_CHANGED,
     TOP_UP_CREDITED,
+    VOUCHER_GUESSING,
     bus_event_type,
 )
 from .const import DOMAIN
@@ -33,6 +34,9 @@ def _message(kind: str, data: dict[str, Any]) -> str:
         return f"balance fell to low-balance level {data.get('level')}"
     if kind == RELAY_FAILED:
         return f"relay did not get {data.get('wanted')} after {data.get('tries')} tries"
+    if kind == VOUCHER_GUESSING:
+        failures, until = data.get("failures"), data.get("waits_until")
+        return f"{failures} wrong voucher codes in a row: no more tries until {until}"
     if kind == READING_HELD:
         return f"reading {data.get('value')} held, not charged ({data.get('hold')})"
     return f"top-up order {data.get('order_id')} needs attention ({data.get('reason')})"

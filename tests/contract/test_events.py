@@ -27,6 +27,7 @@ from prepaid_meter_contract.events import (
     SupplyCutScheduledAlert,
     TopupUpdated,
     UnknownEvent,
+    VoucherGuessingAlert,
     event_json,
     parse_event,
 )
@@ -245,6 +246,19 @@ def test_reading_held_alert() -> None:
     assert event.allowed == Decimal("3.019")
     assert event.at == datetime(2026, 3, 1, 9, 15, tzinfo=UTC)  # the reading's, not the row's
     assert event.last_at == datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def test_voucher_guessing_alert() -> None:
+    payload = {
+        "kind": "voucher_guessing",
+        "account_id": 3,
+        "failures": 4,
+        "waits_until": "2026-03-01T09:16:00+01:00",
+    }
+    event = parse_event("alert", _frame(52, payload))
+    assert isinstance(event, VoucherGuessingAlert)
+    assert (event.account_id, event.failures) == (3, 4)
+    assert event.waits_until == datetime(2026, 3, 1, 8, 16, tzinfo=UTC)
 
 
 def test_reading_held_alert_of_a_meter_without_history() -> None:

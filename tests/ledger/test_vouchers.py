@@ -17,6 +17,7 @@ from prepaid_ledger.domain.voucher_codes import parse_code, wait_after
 from prepaid_ledger.errors import InputError
 
 from tests.ledger.conftest import Ledger
+from tests.ledger.test_stream import read_events
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 ONE = {"value_minor": 100, "currency": "EUR", "count": 1}
@@ -234,6 +235,11 @@ async def test_guessing_earns_growing_waits(ledger: Ledger) -> None:
     status, body = await redeem(ledger, account["id"], real)  # even the real code waits
     assert status == 429
     assert await ledger.balance(account["id"]) == 0
+    # The landlord hears of it once wrong codes start costing waits (not for the free tries).
+    stream = await read_events(ledger, 100, stop_idle=0.5)
+    alerts = [e["data"] for e in stream if e["data"].get("kind") == "voucher_guessing"]
+    assert [(a["account_id"], a["failures"]) for a in alerts] == [(account["id"], 4)]
+    assert datetime.fromisoformat(alerts[0]["waits_until"]) > datetime.now(UTC)
 
 
 async def test_tenant_redeems_for_its_own_account_only(sqlite_ledger: Ledger) -> None:

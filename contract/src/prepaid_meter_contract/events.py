@@ -160,6 +160,19 @@ class ReadingHeldAlert(Recorded):
     allowed: NonNegativeDecimal
 
 
+class VoucherGuessingAlert(Recorded):
+    """Wrong voucher codes keep arriving for an account: someone may be guessing."""
+
+    event_type: ClassVar[EventType] = EventType.ALERT
+
+    kind: Literal[AlertKind.VOUCHER_GUESSING]
+    account_id: int
+    #: Wrong codes in a row for the account (the counter a redeemed voucher clears).
+    failures: int
+    #: No code is looked up for the account before this time.
+    waits_until: Timestamp
+
+
 class UnknownEvent(WireModel):
     """An event this version of the contract does not describe (from a newer ledger)."""
 
@@ -177,7 +190,8 @@ type Alert = Annotated[
     | Annotated[LowBalanceAlert, Tag(AlertKind.LOW_BALANCE_LEVEL_2)]
     | Annotated[SupplyCutScheduledAlert, Tag(AlertKind.SUPPLY_CUT_SCHEDULED)]
     | Annotated[OrderNeedsAttentionAlert, Tag(AlertKind.ORDER_NEEDS_ATTENTION)]
-    | Annotated[ReadingHeldAlert, Tag(AlertKind.READING_HELD)],
+    | Annotated[ReadingHeldAlert, Tag(AlertKind.READING_HELD)]
+    | Annotated[VoucherGuessingAlert, Tag(AlertKind.VOUCHER_GUESSING)],
     Discriminator(_alert_kind),
 ]
 #: What the ledger emits into the stream (``hello`` and ``reset`` belong to a connection).
@@ -189,6 +203,7 @@ type StreamPayload = (
     | SupplyCutScheduledAlert
     | OrderNeedsAttentionAlert
     | ReadingHeldAlert
+    | VoucherGuessingAlert
 )
 type StreamEvent = (
     StreamHello
@@ -200,6 +215,7 @@ type StreamEvent = (
     | SupplyCutScheduledAlert
     | OrderNeedsAttentionAlert
     | ReadingHeldAlert
+    | VoucherGuessingAlert
     | UnknownEvent
 )
 
@@ -263,6 +279,7 @@ __all__ = [
     "SupplyCutScheduledAlert",
     "TopupUpdated",
     "UnknownEvent",
+    "VoucherGuessingAlert",
     "event_json",
     "parse_event",
 ]

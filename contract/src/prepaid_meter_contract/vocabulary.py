@@ -170,6 +170,7 @@ class AlertKind(StrEnum):
     SUPPLY_CUT_SCHEDULED = "supply_cut_scheduled"
     ORDER_NEEDS_ATTENTION = "order_needs_attention"
     READING_HELD = "reading_held"
+    VOUCHER_GUESSING = "voucher_guessing"
 
     @property
     def low_balance_level(self) -> int | None:

@@ -14,8 +14,9 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from prepaid_meter_contract.events import VoucherGuessingAlert
 from prepaid_meter_contract.resources import TopupOrder as OrderView
-from prepaid_meter_contract.vocabulary import AccountStatus
+from prepaid_meter_contract.vocabulary import AccountStatus, AlertKind
 from prepaid_meter_contract.vouchers import (
     MintedBatch,
     RedeemedVoucher,
@@ -28,9 +29,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.money import currency_exponent, parse_currency
-from prepaid_ledger.domain.voucher_codes import code_hash, grouped, new_code, wait_after
+from prepaid_ledger.domain.voucher_codes import (
+    FREE_FAILURES,
+    code_hash,
+    grouped,
+    new_code,
+    wait_after,
+)
 from prepaid_ledger.errors import ConflictError, InputError
-from prepaid_ledger.services import audit, topups
+from prepaid_ledger.services import audit, events, topups
 from prepaid_ledger.services.accounts import get_account, resolve_account_ref
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.store.models import Account, Voucher, VoucherAttempts, utcnow
@@ -189,6 +196,25 @@ async def _count_failure(session: AsyncSession, sources: list[str], now: datetim
     return until
 
 
+async def _alert_if_guessing(
+    session: AsyncSession, account_id: int, account_source: str, now: datetime
+) -> None:
+    """Tell the landlord (the stream, Home Assistant) once the account's wrong codes cost waits."""
+    row = await session.get(VoucherAttempts, account_source)
+    if row is None or row.failures <= FREE_FAILURES or row.locked_until is None:
+        return
+    events.emit(
+        session,
+        account_id,
+        VoucherGuessingAlert(
+            kind=AlertKind.VOUCHER_GUESSING,
+            account_id=account_id,
+            failures=row.failures,
+            waits_until=max(row.locked_until, now),
+        ),
+    )
+
+
 async def _forget_failures(session: AsyncSession, sources: list[str]) -> None:
     """Clear the sources' failures after a voucher was redeemed from them."""
     for source in sources:
@@ -228,6 +254,7 @@ async def redeem(
     )
     if voucher is None:
         until = await _count_failure(session, sources, now)
+        await _alert_if_guessing(session, account.id, sources[0], now)
         return Redemption(
             refusal=Refusal.UNKNOWN,
             message="no voucher has this code: please check it",
