@@ -41,7 +41,7 @@ from prepaid_ledger.services.topups import watchdog
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.migrate import migrate
 from prepaid_ledger.store.models import utcnow
-from prepaid_ledger.web import landlord_ui, receipts, tenant_page
+from prepaid_ledger.web import landlord_ui, receipts, tenant_page, voucher_cards
 
 _LOGGER = logging.getLogger(__name__)
 #: Largest request body of the private app (readings batches from the integration).
@@ -170,6 +170,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(receipts.tenant_routes)
     app.router.add_routes(receipts.landlord_routes)
     app.router.add_routes(landlord_ui.routes)
+    app.router.add_routes(voucher_cards.routes)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
     app.on_response_prepare.append(security_headers)
 

@@ -142,7 +142,8 @@ async function load() {
   state.accounts = accounts.accounts;
   state.lastTopup = last;
   render();
-  await Promise.all([loadOrders(), loadTariffs()]);
+  fillVoucherAccounts();
+  await Promise.all([loadOrders(), loadTariffs(), loadBatches()]);
   if (state.open) {
     const fresh = state.accounts.find((a) => a.id === state.open.id);
     if (fresh) { await openAccount(fresh, false); }
@@ -241,6 +242,12 @@ async function openAccount(account, scroll = true) {
   const section = $("#account-page");
   section.hidden = false;
   $("#account-pay-link-notice").hidden = payLinksReady();
+  if (scroll) {  // another account opened: the cash-sale form starts empty
+    $("#account-voucher-code").value = "";
+    $("#account-voucher-error").textContent = "";
+    $("#account-voucher-result").textContent = "";
+  }
+  $("#account-voucher-submit").disabled = account.status !== "open";
   const exponent = account.currency_exponent;
   $("#account-title").textContent = account.name;
   $("#account-summary").textContent = `Account number ${account.number || "—"} · balance ${money(account.balance_minor, account.currency, exponent)} · supply ${supplyText(account).toLowerCase()} (${(account.supply.reason || "").replaceAll("_", " ")})`;
@@ -713,6 +720,172 @@ async function changePrice(event) {
   }
 }
 
+// ---- Vouchers --------------------------------------------------------------------------------
+// Minting is an ordinary form POST (ui/vouchers/mint) that opens the printable cards in a new
+// tab: the codes exist only in that answer. The script checks the form first, so a typo never
+// reaches the ledger, and gives each sending an id so a reload of the cards tab mints nothing.
+const MAX_BATCH_VOUCHERS = 1000;
+let voucherBatches = [];
+
+function voucherFieldError(name, message) {
+  $(`#voucher-${name}-error`).textContent = message;
+  const input = $(`#voucher-${name}`);
+  if (message) { input.setAttribute("aria-invalid", "true"); } else { input.removeAttribute("aria-invalid"); }
+}
+
+function fillVoucherAccounts() {
+  const select = $("#voucher-account");
+  const chosen = select.value;
+  select.replaceChildren(new Option("Any account", ""), ...state.accounts
+    .filter((a) => a.status === "open")
+    .map((a) => new Option(`${a.name} · ${a.number || a.id} (${a.currency})`, a.id)));
+  select.value = chosen;
+  if (select.value !== chosen) { select.value = ""; }
+}
+
+function voucherAccountChosen() {
+  const account = state.accounts.find((a) => String(a.id) === $("#voucher-account").value);
+  if (account) { $("#voucher-currency").value = account.currency; }
+  voucherCurrencyTyped();
+}
+
+function voucherCurrencyTyped() {
+  $("#voucher-value-currency").textContent = $("#voucher-currency").value.trim().toUpperCase() || "?";
+}
+
+function checkVoucherForm() {
+  let first = null;
+  const refuse = (name, message) => { voucherFieldError(name, message); first = first || $(`#voucher-${name}`); };
+  for (const name of ["value", "currency", "count", "expires"]) { voucherFieldError(name, ""); }
+  $("#voucher-error").textContent = "";
+  const currency = $("#voucher-currency").value.trim().toUpperCase();
+  if (!/^[A-Z]{3}$/.test(currency)) { refuse("currency", "currency must be an ISO 4217 code such as EUR"); }
+  else {
+    try { toMinor($("#voucher-value").value, exponentOf(currency)); }
+    catch (error) { refuse("value", `value: ${error.message}`); }
+  }
+  const count = $("#voucher-count").value.trim();
+  if (!/^[0-9]{1,6}$/.test(count) || Number(count) < 1 || Number(count) > MAX_BATCH_VOUCHERS) {
+    refuse("count", `count must be a whole number from 1 to ${MAX_BATCH_VOUCHERS}`);
+  }
+  const expires = $("#voucher-expires").value;
+  if (expires) {
+    const pad = (n) => String(n).padStart(2, "0");
+    const now = new Date();
+    const today = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+    if (expires < today) { refuse("expires", "the expiry date must not lie in the past"); }
+  }
+  const account = state.accounts.find((a) => String(a.id) === $("#voucher-account").value);
+  if (account && account.currency !== currency) { refuse("currency", `the chosen account is in ${account.currency}`); }
+  if (first) { first.focus(); }
+  return !first;
+}
+
+function mintVouchers(event) {
+  if (!checkVoucherForm()) { event.preventDefault(); return; }
+  $("#voucher-currency").value = $("#voucher-currency").value.trim().toUpperCase();
+  event.target.action = `ui/vouchers/mint?request=ui-mint-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  // The form goes to the cards tab as it is; the list here shows the new batch shortly.
+  setTimeout(() => { $("#voucher-value").value = ""; $("#voucher-note").value = ""; loadBatches().catch(showBatchesError); }, 1500);
+}
+
+function showBatchesError(error) { $("#voucher-batches-error").textContent = error.message; }
+
+function localDay(iso) {
+  // A batch ends at midnight after its last day: show that last day.
+  return new Date(new Date(iso).getTime() - 1).toLocaleDateString();
+}
+
+async function loadBatches() {
+  voucherBatches = (await api("api/v1/vouchers/batches")).batches;
+  $("#voucher-batches-error").textContent = "";
+  const names = Object.fromEntries(state.accounts.map((a) => [a.id, a]));
+  $("#voucher-batches tbody").replaceChildren(...voucherBatches.map((batch) => {
+    const tr = document.createElement("tr");
+    tr.dataset.batch = batch.id;
+    const account = batch.account_id ? names[batch.account_id] : null;
+    const expired = batch.expires_at && new Date(batch.expires_at) <= new Date();
+    const status = batch.voided_at ? `void since ${new Date(batch.voided_at).toLocaleDateString()}`
+      : expired ? "expired" : batch.redeemed >= batch.count ? "all redeemed" : "active";
+    tr.append(
+      cell(`#${batch.id} · ${new Date(batch.created_at).toLocaleDateString()}`),
+      cell(money(batch.value_minor, batch.currency, exponentOf(batch.currency)), "num"),
+      cell(String(batch.count), "num"),
+      cell(String(batch.redeemed), "num redeemed"),
+      cell(batch.expires_at ? localDay(batch.expires_at) : "—"),
+      cell(account ? account.name : batch.account_id ? `account ${batch.account_id}` : "any"),
+      cell(batch.note || ""),
+      cell(status, `batch-status ${batch.voided_at || expired ? "supply-off" : "supply-on"}`),
+    );
+    const td = document.createElement("td");
+    if (!batch.voided_at) {
+      const button = document.createElement("button");
+      button.className = "secondary";
+      button.textContent = "Void";
+      button.setAttribute("aria-label", `Void batch ${batch.id}`);
+      button.addEventListener("click", () => openVoid(batch));
+      td.append(button);
+    }
+    tr.append(td);
+    return tr;
+  }));
+  $("#voucher-batches-empty").hidden = voucherBatches.length > 0;
+}
+
+let voidingBatch = null;
+function openVoid(batch) {
+  voidingBatch = batch;
+  $("#void-batch").textContent = `Batch #${batch.id}: ${batch.count} × ${money(batch.value_minor, batch.currency, exponentOf(batch.currency))}, ${batch.redeemed} redeemed. Its unused codes stop working; redeemed ones stay credited.`;
+  $("#void-reason").value = "";
+  $("#void-error").textContent = "";
+  $("#void-dialog").showModal();
+  $("#void-reason").focus();
+}
+
+async function submitVoid(event) {
+  event.preventDefault();
+  const reason = $("#void-reason").value.trim();
+  if (!reason) { $("#void-error").textContent = "a reason is required"; $("#void-reason").focus(); return; }
+  const button = $("#void-confirm");
+  button.disabled = true;
+  try {
+    await api(`api/v1/vouchers/batches/${voidingBatch.id}/void`, { method: "POST", body: JSON.stringify({ reason }) });
+    $("#void-dialog").close();
+    await loadBatches();
+  } catch (error) {
+    $("#void-error").textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// A cash sale at the counter: the landlord types the card's code for the open account.
+async function redeemForAccount(event) {
+  event.preventDefault();
+  const account = state.open;
+  const input = $("#account-voucher-code");
+  const code = input.value.trim();
+  $("#account-voucher-result").textContent = "";
+  $("#account-voucher-error").textContent = "";
+  input.removeAttribute("aria-invalid");
+  if (!code) { $("#account-voucher-error").textContent = "type the 20 digits of the voucher"; input.setAttribute("aria-invalid", "true"); input.focus(); return; }
+  const button = $("#account-voucher-submit");
+  button.disabled = true;
+  try {
+    const redeemed = await api("api/v1/vouchers/redeem", { method: "POST", body: JSON.stringify({ account: account.id, code }) });
+    const order = redeemed.order;
+    input.value = "";
+    $("#account-voucher-result").textContent = `Credited ${money(order.amount_minor, order.currency, redeemed.currency_exponent)}: order #${order.id} (batch ${redeemed.batch_id}, card ${redeemed.serial})${order.receipt ? `, receipt ${order.receipt.number}` : ""}.`;
+    scheduleReload();
+  } catch (error) {
+    $("#account-voucher-error").textContent = error.message;
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  } finally {
+    button.disabled = false;
+  }
+}
+
 let reloadTimer = null;
 function scheduleReload() {
   clearTimeout(reloadTimer);
@@ -833,6 +1006,12 @@ document.addEventListener("DOMContentLoaded", () => {
     $("#tariff-price-box").hidden = tou;
   });
   $("#price-form").addEventListener("submit", changePrice);
+  $("#voucher-form").addEventListener("submit", mintVouchers);
+  $("#voucher-account").addEventListener("change", voucherAccountChosen);
+  $("#voucher-currency").addEventListener("input", voucherCurrencyTyped);
+  $("#void-form").addEventListener("submit", submitVoid);
+  $("#account-voucher-form").addEventListener("submit", redeemForAccount);
+  window.addEventListener("focus", () => loadBatches().catch(showBatchesError));
   $("#link-print").addEventListener("click", () => window.print());
   for (const button of document.querySelectorAll("[data-close]")) {
     button.addEventListener("click", () => button.closest("dialog").close());

@@ -33,7 +33,12 @@ from prepaid_ledger.store.models import utcnow
 
 routes = web.RouteTableDef()
 _FILES = resources.files("prepaid_ledger.web")
-_ASSETS = {"landlord.js": "text/javascript", "style.css": "text/css", "landlord.css": "text/css"}
+_ASSETS = {
+    "landlord.js": "text/javascript",
+    "style.css": "text/css",
+    "landlord.css": "text/css",
+    "voucher_cards.css": "text/css",
+}
 _CSP = (
     "default-src 'self'; script-src 'self'; object-src 'none'; img-src 'self' data:; "
     "style-src 'self' 'unsafe-inline'; base-uri 'self'; form-action 'self'; "
