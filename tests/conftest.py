@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -56,3 +57,19 @@ def fail_on_usage_reports() -> Iterator[None]:
         root.removeHandler(handler)
     if handler.reports:
         pytest.fail("Home Assistant reported deprecated use:\n" + "\n".join(handler.reports))
+
+
+@pytest.fixture(autouse=True)
+def database_threads_end() -> Iterator[None]:
+    """Wait (briefly) for the aiosqlite worker threads a test's ledgers started to end.
+
+    aiosqlite's thread ends a moment after its connection closed; Home Assistant's test plugin,
+    which fails a test that leaves a thread behind, would otherwise now and then see it still
+    alive. This fixture is torn down after the test's own fixtures (the ledger closed its
+    database) and before the plugin's check.
+    """
+    before = set(threading.enumerate())
+    yield
+    for thread in threading.enumerate():
+        if thread not in before and "_connection_worker_thread" in thread.name:
+            thread.join(timeout=5)

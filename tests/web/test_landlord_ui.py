@@ -356,3 +356,13 @@ async def test_time_of_use_tariff_from_the_form(page: Page, ledger: Ledger) -> N
         ("07:00", "0.32", "day"),
         ("22:00", "0.18", "night"),
     ]
+
+
+async def test_sign_out_from_the_page_ends_the_session(page: Page, ledger: Ledger) -> None:
+    # The page sends no referrer, so Chromium's form post says "Origin: null": Sec-Fetch-Site
+    # (same-origin) is what lets the landlord's own Sign out through.
+    await sign_in(page, ledger)
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page).to_have_url(ledger.base_url + "/login")
+    await page.goto(ledger.base_url + "/")
+    await expect(page).to_have_url(ledger.base_url + "/login")  # the session is gone

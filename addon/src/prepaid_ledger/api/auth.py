@@ -117,12 +117,19 @@ def cross_site_reason(
     """Return why a state-changing browser request is not from our own pages, or None.
 
     Sec-Fetch-Site (set by the browser, not by scripts) must be same-origin or none when
-    present; with CHECK_ORIGIN an Origin header, when present, must be one of own_origins.
+    present; with CHECK_ORIGIN an Origin header, when present, must be one of own_origins
+    (``null``, which our no-referrer pages make browsers send, leaves it to Sec-Fetch-Site).
     """
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None and fetch_site.strip().lower() not in _SAME_SITE_FETCH:
         return f"a {fetch_site[:20]} request cannot change anything here"
     origin = request.headers.get("Origin")
+    if check_origin and origin is not None and origin.strip().lower() == "null":
+        # Our pages send no referrer, so a browser's own form post says "Origin: null": then
+        # Sec-Fetch-Site (which a page cannot forge) is what tells, and without it nothing does.
+        if fetch_site is None:
+            return "a request of unknown origin cannot change anything here"
+        origin = None
     if (
         check_origin
         and origin is not None
