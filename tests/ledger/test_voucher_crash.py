@@ -13,7 +13,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,18 +21,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.ledger.conftest import free_port
+
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 ADMIN = "voucher-crash-admin"
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 VALUE = 700
 VOUCHERS = 8
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Ledger:

@@ -34,9 +34,7 @@ MAX_CODE_CHARS: Final = 64
 
 def check_code_text(value: object) -> str:
     """Return text that may be a code; its digits and check digit are the ledger's to judge."""
-    if not isinstance(value, str) or not value.strip():
-        raise WireError("invalid_voucher_code", "must be the voucher's 20 digits")
-    if len(value) > MAX_CODE_CHARS:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_CODE_CHARS:
         raise WireError("invalid_voucher_code", "must be the voucher's 20 digits")
     return value
 

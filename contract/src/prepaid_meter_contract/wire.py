@@ -173,8 +173,11 @@ def check_text(value: object, max_length: int = MAX_TEXT_CHARS) -> str:
 # --------------------------------------------------------------------------- pydantic types
 
 
-def _wire(rule: Any) -> Any:
-    """Turn a rule into a pydantic validator that reports its code and detail."""
+def rule_validator(rule: Any) -> Any:
+    """Turn a rule into a pydantic validator that reports its code and detail.
+
+    Every module of the contract makes its own rules into types with it.
+    """
 
     def validate(value: object) -> object:
         try:
@@ -185,16 +188,12 @@ def _wire(rule: Any) -> Any:
     return validate
 
 
-#: The public name of ``_wire``: other modules of the contract make their own rules into types.
-rule_validator = _wire
-
-
 def _exact(rule: Any) -> Any:
-    """Like ``_wire``, and a finite ``Decimal`` passes as text of itself would.
+    """Like ``rule_validator``, and a finite ``Decimal`` passes as text of itself would.
 
     JSON never yields a ``Decimal``: one comes from a peer building a model in Python.
     """
-    validate = _wire(rule)
+    validate = rule_validator(rule)
 
     def exact(value: object) -> object:
         if isinstance(value, Decimal) and value.is_finite():
@@ -237,7 +236,7 @@ NonNegativeDecimal = Annotated[
 #: An aware time inside the accepted window, sent as ISO-8601 text.
 Timestamp = Annotated[
     datetime,
-    PlainValidator(_wire(check_timestamp)),
+    PlainValidator(rule_validator(check_timestamp)),
     PlainSerializer(_isoformat, return_type=str),
     _TIME_SCHEMA,
 ]
@@ -251,7 +250,7 @@ ObservedTimestamp = Annotated[
 #: A row id: a positive integer (never a boolean or a number in a string).
 Id = Annotated[
     int,
-    PlainValidator(_wire(check_positive_int)),
+    PlainValidator(rule_validator(check_positive_int)),
     WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ID}),
 ]
 
@@ -259,19 +258,19 @@ Id = Annotated[
 #: An amount a request sets: 0 to MAX_MINOR minor units.
 MinorSetting = Annotated[
     int,
-    PlainValidator(_wire(check_minor)),
+    PlainValidator(rule_validator(check_minor)),
     WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_MINOR}),
 ]
 #: An amount of money moved by a request: 1 to MAX_MINOR minor units.
 PositiveMinor = Annotated[
     int,
-    PlainValidator(_wire(lambda value: check_minor(value, minimum=1))),
+    PlainValidator(rule_validator(lambda value: check_minor(value, minimum=1))),
     WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_MINOR}),
 ]
 #: A signed correction: -MAX_MINOR to MAX_MINOR minor units.
 SignedMinor = Annotated[
     int,
-    PlainValidator(_wire(lambda value: check_minor(value, minimum=-MAX_MINOR))),
+    PlainValidator(rule_validator(lambda value: check_minor(value, minimum=-MAX_MINOR))),
     WithJsonSchema({"type": "integer", "minimum": -MAX_MINOR, "maximum": MAX_MINOR}),
 ]
 #: Money the ledger answers with: exactly an integer (``"1250"`` or ``1250.0`` is a broken
@@ -282,14 +281,14 @@ StrictBool = Annotated[bool, Strict()]
 #: A short text: not blank, stripped, at most MAX_TEXT_CHARS characters.
 Text = Annotated[
     str,
-    PlainValidator(_wire(check_text)),
+    PlainValidator(rule_validator(check_text)),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS}),
 ]
 
 #: Why a person decided something (kept in the audit log): not blank, at most 500 characters.
 Reason = Annotated[
     str,
-    PlainValidator(_wire(lambda value: check_text(value, MAX_REASON_CHARS))),
+    PlainValidator(rule_validator(lambda value: check_text(value, MAX_REASON_CHARS))),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS}),
 ]
 

@@ -125,8 +125,8 @@ def _account_for(principal: Principal, account: int | str) -> int | str:
 def refusal_error(outcome: vouchers.Redemption) -> Exception:
     """Return the HTTP error of a refused redemption (429 with Retry-After while a source waits)."""
     refusal = outcome.refusal or vouchers.Refusal.UNKNOWN
-    if outcome.wait_until is not None and refusal is vouchers.Refusal.WAIT:
-        seconds = max(1, math.ceil((outcome.wait_until - utcnow()).total_seconds()))
+    seconds = outcome.retry_after(utcnow())
+    if seconds is not None:
         return ApiError(
             429,
             refusal.value,

@@ -54,9 +54,14 @@ def account_number_for(serial: int) -> str:
     return body + str(damm_check_digit(body))
 
 
-def normalize_account_number(text: str) -> str:
+def strip_grouping(text: str) -> str:
     """Strip the spaces and dashes people use to group digits ("100-000 011" -> "100000011")."""
     return "".join(char for char in text if char not in _SEPARATORS)
+
+
+def normalize_account_number(text: str) -> str:
+    """Return a typed account number without its grouping."""
+    return strip_grouping(text)
 
 
 def is_valid_account_number(text: object) -> bool:

@@ -13,16 +13,15 @@ import secrets
 from datetime import timedelta
 from typing import Final
 
-from prepaid_ledger.domain.account_number import damm_check_digit
+from prepaid_meter_contract.vouchers import MAX_CODE_CHARS
+
+from prepaid_ledger.domain.account_number import damm_check_digit, strip_grouping
 from prepaid_ledger.errors import InputError
 
 #: Random digits in a code (the secret part) and the full length with the check digit.
 RANDOM_DIGITS: Final = 19
 CODE_DIGITS: Final = RANDOM_DIGITS + 1
 GROUP: Final = 4
-#: Longest text accepted as a code before it is even looked at (spaces and dashes included).
-MAX_CODE_CHARS: Final = 64
-_SEPARATORS: Final = frozenset(" -\t\u00a0")
 
 #: Failed entries a source may make before the first wait.
 FREE_FAILURES: Final = 3
@@ -47,7 +46,7 @@ def parse_code(text: str, field: str = "code") -> str:
     """Return the code's 20 digits, or refuse a wrong format or a typo (never an attempt)."""
     if len(text) > MAX_CODE_CHARS:
         raise InputError("invalid_voucher_code", f"{field} must be {CODE_DIGITS} digits", field)
-    digits = "".join(char for char in text if char not in _SEPARATORS)
+    digits = strip_grouping(text)
     if len(digits) != CODE_DIGITS or not (digits.isascii() and digits.isdigit()):
         raise InputError(
             "invalid_voucher_code",

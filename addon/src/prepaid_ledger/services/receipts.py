@@ -25,7 +25,6 @@ from datetime import datetime
 
 from prepaid_meter_contract.receipts import Receipt as ReceiptView
 from prepaid_meter_contract.vocabulary import PaymentMethod
-from prepaid_meter_contract.wire import MAX_ID
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -38,8 +37,6 @@ from prepaid_ledger.store.models import Account, LedgerMeta, Meter, Receipt, Top
 
 #: The ledger_meta row holding the last receipt number issued (created by migration 0008).
 COUNTER_KEY = "receipt_number"
-#: Receipt numbers are BIGINT; larger path numbers are "not found", never an overflow.
-MAX_NUMBER = MAX_ID
 
 #: An order's source (or provider) -> how it was paid, as the receipt prints it.
 _METHODS: dict[str, PaymentMethod] = {
@@ -156,7 +153,7 @@ async def for_order(session: AsyncSession, order_id: int) -> ReceiptView | None:
 
 async def by_number(session: AsyncSession, number: int) -> ReceiptView:
     """Return the receipt with this number or raise NotFoundError."""
-    if not 0 < number <= MAX_NUMBER:
+    if not in_id_range(number):  # larger path numbers are "not found", never an overflow
         raise NotFoundError(f"receipt {number}")
     row = await session.scalar(select(Receipt).where(Receipt.number == number))
     if row is None:

@@ -269,7 +269,7 @@ def _exponent_or_none(currency: str) -> int | None:
         return None
 
 
-async def _new_order(
+async def new_order(
     session: AsyncSession,
     *,
     account: Account | None,
@@ -283,6 +283,7 @@ async def _new_order(
     payment_intent: str | None,
     actor: str,
 ) -> TopupOrder:
+    """Open a pending order with its first timeline step (every channel opens its orders here)."""
     now = utcnow()
     order = TopupOrder(
         account_id=account.id if account else None,
@@ -377,7 +378,7 @@ async def manual_topup(
                 "duplicate_reference",
                 f"reference {reference!r} was already used by order {existing.id}",
             )
-    order = await _new_order(
+    order = await new_order(
         session,
         account=account,
         account_ref=request.account,
@@ -427,7 +428,7 @@ async def receive_payment(
         account = await resolve_account_ref(session, payment.account_ref, lock=True)
     except (InputError, NotFoundError):
         account = None
-    order = await _new_order(
+    order = await new_order(
         session,
         account=account,
         account_ref=payment.account_ref,
@@ -483,7 +484,7 @@ async def open_checkout_order(
     The session id is the provider payment id, so the webhook for it credits this order (and
     only once: the pair is UNIQUE).
     """
-    order = await _new_order(
+    order = await new_order(
         session,
         account=account,
         account_ref=account.number or account.id,

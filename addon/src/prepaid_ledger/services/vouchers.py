@@ -11,6 +11,7 @@ refused before its code is even looked up.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -168,6 +169,12 @@ class Redemption:
     message: str = ""
     wait_until: datetime | None = None
 
+    def retry_after(self, now: datetime) -> int | None:
+        """Return the whole seconds to wait before another try (at least 1), if it must wait."""
+        if self.refusal is not Refusal.WAIT or self.wait_until is None:
+            return None
+        return max(1, math.ceil((self.wait_until - now).total_seconds()))
+
 
 async def _waiting_until(session: AsyncSession, sources: list[str], now: datetime) -> datetime:
     """Return the latest time any of the sources must wait until (``now`` when none waits)."""
@@ -264,7 +271,7 @@ async def redeem(
     refusal = _refusal(voucher, batch, account, now)
     if refusal is not None:
         return refusal
-    order = await topups._new_order(
+    order = await topups.new_order(
         session,
         account=account,
         account_ref=account_ref,

@@ -26,6 +26,7 @@ from aiohttp import web
 from prepaid_meter_contract.resources import Account as AccountView
 from prepaid_meter_contract.resources import TopupOrder as OrderView
 from prepaid_meter_contract.vocabulary import OrderStatus
+from prepaid_meter_contract.vouchers import MAX_CODE_CHARS
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +36,7 @@ from prepaid_ledger.api.stripe_api import create_checkout_session, fetch_checkou
 from prepaid_ledger.api.throttle import client_address
 from prepaid_ledger.config import Settings
 from prepaid_ledger.domain.money import currency_exponent, from_minor, parse_decimal
-from prepaid_ledger.domain.voucher_codes import MAX_CODE_CHARS, parse_code
+from prepaid_ledger.domain.voucher_codes import parse_code
 from prepaid_ledger.errors import (
     ApiError,
     ConflictError,
@@ -492,31 +493,29 @@ async def pay_voucher(request: web.Request) -> web.StreamResponse:
     )
     if outcome.redeemed is not None:
         raise web.HTTPSeeOther(_page_url(request, token) + "?redeemed=1")
-    wait = outcome.wait_until
-    if outcome.refusal is vouchers.Refusal.WAIT and wait is not None:
-        seconds = max(1, math.ceil((wait - utcnow()).total_seconds()))
-        minutes = max(1, math.ceil(seconds / 60))
-        message = (
-            f"Too many wrong voucher codes. Please wait {minutes} "
-            f"minute{'s' if minutes != 1 else ''} and try again."
-        )
+    seconds = outcome.retry_after(utcnow())
+    if seconds is not None:
         return await _show(
             request,
             status=429,
             voucher=shown,
-            voucher_error=message,
+            voucher_error=f"Too many wrong voucher codes. {_wait_words(seconds)}",
             headers={"Retry-After": str(seconds)},
         )
     status = 400 if outcome.refusal is vouchers.Refusal.UNKNOWN else 409
     return await _show(request, status=status, voucher=shown, voucher_error=outcome.message)
 
 
+def _wait_words(seconds: int) -> str:
+    """Return "Please wait N minute(s) and try again." for a wait of SECONDS (at least one)."""
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+
+
 async def _too_many(request: web.Request, wait_s: float, amount: str) -> web.Response:
     seconds = max(1, math.ceil(wait_s))
-    minutes = max(1, math.ceil(seconds / 60))
     message = (
-        "Too many payment attempts in a short time. Please wait "
-        f"{minutes} minute{'s' if minutes != 1 else ''} and try again. Nothing was charged."
+        f"Too many payment attempts in a short time. {_wait_words(seconds)} Nothing was charged."
     )
     return await _show(
         request, status=429, error=message, amount=amount, headers={"Retry-After": str(seconds)}
