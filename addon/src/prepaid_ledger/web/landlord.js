@@ -280,8 +280,12 @@ async function openAccount(account, scroll = true) {
   }) : [document.createTextNode("No top-ups yet.")]));
   $("#account-csv").href = `api/v1/accounts/${account.id}/statement?format=csv&from=${bounds.monthFrom}&to=${bounds.to}`;
   $("#account-csv").download = `statement-${account.number || account.id}.csv`;
-  $("#account-statement").replaceChildren();
-  if (scroll) { section.scrollIntoView(); }
+  // A live refresh re-renders the same account: the printable statement asked for stays; it
+  // goes only when another account is opened.
+  if (scroll) {
+    $("#account-statement").replaceChildren();
+    section.scrollIntoView();
+  }
 }
 
 async function printStatement() {
