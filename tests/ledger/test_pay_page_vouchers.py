@@ -126,3 +126,66 @@ async def test_a_revoked_link_redeems_nothing(offline_ledger: Ledger) -> None:
     status, _, _ = await post_code(ledger, old, code)
     assert status == 404
     assert await ledger.balance(account["id"]) == 0
+
+
+async def scan(ledger: Ledger, query: str, cookie: str | None) -> tuple[int, str, dict[str, str]]:
+    """Open a card's QR address (/pay/voucher?...) as a phone with COOKIE (or none) would."""
+    headers = {"Cookie": cookie} if cookie else {}
+    async with ledger.http.get(
+        f"{ledger.base_url}/pay/voucher?{query}", headers=headers, allow_redirects=False
+    ) as resp:
+        return resp.status, await resp.text(), dict(resp.headers)
+
+
+async def test_a_scanned_card_opens_the_phones_own_pay_page(offline_ledger: Ledger) -> None:
+    ledger = offline_ledger
+    account = await ledger.account()
+    url = await pay_link(ledger, account["id"])
+    (grouped,) = await mint(ledger)  # as printed: five groups of four digits
+    code = grouped.replace(" ", "")
+    assert len(code) == 20
+
+    # A phone that never opened a pay page is told what to do; nothing is redeemed.
+    status, page, _ = await scan(ledger, f"code={code}", None)
+    assert status == 200
+    assert "Open your pay page first" in page
+    assert all(f"<span>{code[i : i + 4]}</span>" in page for i in range(0, 20, 4))
+
+    # Opening the pay link makes the phone remember it (HttpOnly, only below /pay).
+    async with ledger.http.get(url) as resp:
+        cookie = resp.cookies["pay_link"]
+    assert cookie.value == url.rsplit("/", 1)[1]
+    assert (cookie["path"], cookie["httponly"], cookie["samesite"]) == ("/pay", True, "Lax")
+    remembered = f"pay_link={cookie.value}"
+
+    # Scanning now goes straight to that pay page with the code filled in; still nothing moved.
+    status, _, headers = await scan(ledger, f"code={code}", remembered)
+    assert status == 303
+    assert headers["Location"] == f"{url}?voucher={code}"
+    async with ledger.http.get(headers["Location"]) as resp:
+        assert f'value="{code}"' in await resp.text()
+    assert await ledger.balance(account["id"]) == 0
+    status, _, _ = await post_code(ledger, url, grouped)
+    assert status == 303
+    assert await ledger.balance(account["id"]) == 1500
+
+    # Hostile addresses and cookies: a page or a redirect, escaped and cut short, never a 500.
+    for query, sent in [
+        ("code=" + "9" * 5_000, remembered),  # (beyond 8 KiB aiohttp answers 400 itself)
+        ("code=%3Cscript%3Ex%3C%2Fscript%3E", None),
+        ("code=%ff%fe", None),
+        ("", remembered),
+        ("code=1", "pay_link=" + "x" * 5_000),
+    ]:
+        status, page, headers = await scan(ledger, query, sent)
+        assert status in (200, 303), (query, status)
+        assert "<script>x" not in page
+        assert len(headers.get("Location", "")) < len(url) + 100
+
+    # A link the landlord replaced is forgotten: the phone is told to open its new link.
+    await pay_link(ledger, account["id"])
+    status, page, headers = await scan(ledger, f"code={code}", remembered)
+    assert status == 200
+    assert "Open your pay page first" in page
+    assert "pay_link=" in headers["Set-Cookie"]
+    assert "Max-Age=0" in headers["Set-Cookie"]

@@ -11,6 +11,8 @@ and never with a guessed port. Without that setting there is no link to give.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from prepaid_meter_contract.admin import IssuedToken, TokenRequest
 from prepaid_meter_contract.vocabulary import AccountStatus, Scope
 from sqlalchemy import select
@@ -42,6 +44,22 @@ def public_base(public_base_url: str | None) -> str:
 def pay_link_url(public_base_url: str | None, token: str) -> str:
     """Return the tenant's pay page for TOKEN under the public base URL, exactly as set."""
     return f"{public_base(public_base_url)}/pay/{token}"
+
+
+#: Where a voucher card's QR code leads (web/tenant_page.py sends the phone on to its pay page).
+VOUCHER_SCAN_PATH = "/pay/voucher"
+
+
+def voucher_scan_url(public_base_url: str | None, code: str) -> str | None:
+    """Return the address a voucher card's QR code opens, or None without a public base URL.
+
+    A card does not know its tenant: the address names the code only, and the phone that
+    scans it is sent on to the pay page it last opened.
+    """
+    base = (public_base_url or "").strip().rstrip("/")
+    if not base:
+        return None
+    return f"{base}{VOUCHER_SCAN_PATH}?{urlencode({'code': code})}"
 
 
 async def issue_pay_link(session: AsyncSession, account_id: int, actor: str) -> IssuedToken:

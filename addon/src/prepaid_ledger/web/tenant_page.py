@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -46,7 +46,12 @@ from prepaid_ledger.errors import (
 )
 from prepaid_ledger.services import accounts, topups, vouchers
 from prepaid_ledger.services.meter_status import account_days_left, daily_costs
-from prepaid_ledger.services.pay_links import account_for_pay_token, pay_link_url
+from prepaid_ledger.services.pay_links import (
+    MAX_TOKEN_LENGTH,
+    VOUCHER_SCAN_PATH,
+    account_for_pay_token,
+    pay_link_url,
+)
 from prepaid_ledger.services.webhooks import STRIPE_SESSION_OPEN
 from prepaid_ledger.store.models import Account, TopupOrder, utcnow
 from prepaid_ledger.web.pay_guard import (
@@ -77,6 +82,10 @@ UNREADABLE_FORM = (
     "The amount could not be read: the form did not arrive as UTF-8 text. "
     "Type the amount again, e.g. 20. Nothing was charged."
 )
+#: The cookie a phone keeps its pay link in, so a scanned voucher card finds the pay page.
+PAY_LINK_COOKIE = "pay_link"
+#: How long a phone remembers its pay link (browsers cap cookies at 400 days).
+PAY_LINK_COOKIE_AGE = 400 * 24 * 3600
 #: Where the page's own assets live, below the public base URL (or the site root without one).
 ASSETS_PATH = "/pay-assets"
 #: Stripe's hosted Checkout pages: the checkout form's redirect goes there (CSP form-action).
@@ -336,6 +345,52 @@ async def _show(
     return response
 
 
+@routes.get(VOUCHER_SCAN_PATH)
+async def voucher_scanned(request: web.Request) -> web.Response:
+    """Send a phone that scanned a voucher card to its own pay page, with the code filled in.
+
+    The card cannot know its tenant: the phone's remembered pay link (a cookie set by the pay
+    page) decides. Nothing is redeemed here (a GET changes nothing) and the code is not looked
+    up (no oracle for guessers); without a remembered link the page says what to do.
+    """
+    code = request.query.get("code", "")[:MAX_CODE_CHARS]
+    token = request.cookies.get(PAY_LINK_COOKIE, "")[:MAX_TOKEN_LENGTH]
+    found = None
+    if token:
+        found = await db_of(request).read(lambda s: account_for_pay_token(s, token))
+    if found is not None:
+        target = _page_url(request, token)
+        raise web.HTTPSeeOther(target + ("?" + urlencode({"voucher": code}) if code else ""))
+    digits = "".join(ch for ch in code if ch.isdigit())
+    groups = [digits[i : i + 4] for i in range(0, len(digits), 4)]
+    page = render_template(
+        "voucher_scan.html", assets=_site_root(request) + ASSETS_PATH, groups=groups
+    )
+    response = _html(request, page)
+    if token:  # a link the landlord has since replaced: forget it
+        response.del_cookie(PAY_LINK_COOKIE, path=_cookie_path(request))
+    return response
+
+
+def _cookie_path(request: web.Request) -> str:
+    """Return the path the pay pages live under, as the browser sees it (public base URL's)."""
+    return urlsplit(_site_root(request)).path + "/pay"
+
+
+def _remember_link(request: web.Request, response: web.Response, token: str) -> None:
+    """Let this phone find its pay page again when it scans a voucher card."""
+    secure = request.secure or _site_root(request).startswith("https://")
+    response.set_cookie(
+        PAY_LINK_COOKIE,
+        token,
+        max_age=PAY_LINK_COOKIE_AGE,
+        path=_cookie_path(request),
+        httponly=True,
+        secure=secure,
+        samesite="Lax",  # sent when the camera app opens the scanned address
+    )
+
+
 @routes.get("/pay/{token}")
 async def pay_page(request: web.Request) -> web.Response:
     """Show the tenant's account; after Stripe, say whether the payment arrived yet."""
@@ -349,7 +404,11 @@ async def pay_page(request: web.Request) -> web.Response:
         notice = "Voucher accepted: its value is credited below."
     # A voucher card's QR code opens the page with its code filled in (?voucher=...).
     voucher = request.query.get("voucher", "")[:MAX_CODE_CHARS]
-    return await _show(request, notice=notice, voucher=voucher)
+    response = await _show(request, notice=notice, voucher=voucher)
+    token = request.match_info["token"]
+    if response.status == 200 and len(token) <= MAX_TOKEN_LENGTH:
+        _remember_link(request, response, token)
+    return response
 
 
 @routes.get(ASSETS_PATH + "/pay.js")

@@ -3,8 +3,10 @@
 The ledger keeps only a hash of each code, so the answer that mints a batch is the one chance to
 print the cards or export them: ``POST /ui/vouchers/mint`` takes the landlord page's ordinary
 HTML form (value in major units, like every money field on the page) and answers an A4 page of
-cards, each with its code, serial and a QR code of the digits, plus the batch as a CSV file
-embedded in the page (there is no second route that could serve it).
+cards, each with its code, serial and a QR code, plus the batch as a CSV file embedded in the
+page (there is no second route that could serve it). With a public base URL the QR code is the
+address ``/pay/voucher?code=...``, which opens the scanning phone's pay page with the code filled
+in; without one it is the digits alone.
 
 A form cannot carry the API's ``X-Requested-With`` header, so this route checks where the form
 came from itself, as the logout form does: ``Sec-Fetch-Site`` must be same-origin (or none) and,
@@ -37,6 +39,7 @@ from prepaid_ledger.config import Settings
 from prepaid_ledger.domain.money import from_minor, parse_currency
 from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import vouchers
+from prepaid_ledger.services.pay_links import voucher_scan_url
 from prepaid_ledger.services.validation import parse_model
 from prepaid_ledger.web.templates import render
 from prepaid_ledger.web.tenant_page import parse_amount
@@ -165,16 +168,17 @@ def _local_day(moment: datetime | None, timezone: str) -> str:
     return (moment.astimezone(ZoneInfo(timezone)) - timedelta(microseconds=1)).date().isoformat()
 
 
-def cards_csv(minted: MintedBatch) -> str:
+def cards_csv(minted: MintedBatch, public_base_url: str | None = None) -> str:
     """Return the batch for a shop's till: serial, code (grouped: never read as a number) ..."""
     batch = minted.batch
     value = f"{from_minor(batch.value_minor, batch.currency):f}"
     expires = batch.expires_at.isoformat() if batch.expires_at else ""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["serial", "code", "value", "currency", "expires_at", "batch"])
+    writer.writerow(["serial", "code", "value", "currency", "expires_at", "batch", "url"])
     for card in minted.codes:
-        writer.writerow([card.serial, card.code, value, batch.currency, expires, batch.id])
+        url = voucher_scan_url(public_base_url, _digits(card.code)) or ""
+        writer.writerow([card.serial, card.code, value, batch.currency, expires, batch.id, url])
     return out.getvalue()
 
 
@@ -194,14 +198,20 @@ def qr_path(text: str) -> tuple[int, str]:
     return len(matrix), "".join(steps)
 
 
-def render_cards(minted: MintedBatch, timezone: str) -> str:
+def _digits(code: str) -> str:
+    return code.replace(" ", "")
+
+
+def render_cards(minted: MintedBatch, timezone: str, public_base_url: str | None = None) -> str:
     """Render the printable cards page (QR codes are CPU work: call it from a thread)."""
     batch = minted.batch
     cards = [
         {
             "serial": card.serial,
             "groups": card.code.split(" "),
-            "qr": qr_path(card.code.replace(" ", "")),
+            "qr": qr_path(
+                voucher_scan_url(public_base_url, _digits(card.code)) or _digits(card.code)
+            ),
         }
         for card in minted.codes
     ]
@@ -216,7 +226,8 @@ def render_cards(minted: MintedBatch, timezone: str) -> str:
         account_id=batch.account_id,
         note=batch.note or "",
         cards=cards,
-        csv_url="data:text/csv;charset=utf-8," + quote(cards_csv(minted)),
+        scan=voucher_scan_url(public_base_url, "") is not None,
+        csv_url="data:text/csv;charset=utf-8," + quote(cards_csv(minted, public_base_url)),
         csv_name=f"vouchers-batch-{batch.id}.csv",
         back_url="../../",
         stylesheet="../voucher_cards.css",
@@ -287,5 +298,7 @@ async def mint_from_form(request: web.Request) -> web.StreamResponse:
         raise
     if request_id:
         _SENT.done(request_id, minted.batch.id)
-    page = await asyncio.to_thread(render_cards, minted, settings.default_timezone)
+    page = await asyncio.to_thread(
+        render_cards, minted, settings.default_timezone, settings.public_base_url
+    )
     return _html(page, request)
