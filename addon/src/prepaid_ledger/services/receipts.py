@@ -15,7 +15,9 @@ credits the order (``topups.credit_order`` is the one place every credit passes 
   and a rollback again undoes it.
 
 The UNIQUE constraints on ``receipts.number`` and ``receipts.order_id`` are the last line of
-defence. Refunds leave a receipt as it was: it records what was paid then.
+defence. Refunds leave a receipt as it was: it records what was paid then. Orders credited
+before receipts existed got theirs from migration 0009, numbered after the counter in the order
+they were credited, dated when credited, with the balance after summed from the journal.
 """
 
 from __future__ import annotations
