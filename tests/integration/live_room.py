@@ -7,7 +7,9 @@ fixtures are registered in ``conftest.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -46,13 +48,22 @@ LOAD_W = 3600.0
 
 
 class LedgerProcess:
-    """The ledger service on a fixed port and data directory, stoppable and restartable."""
+    """The ledger service on a fixed port and data directory, stoppable and restartable.
 
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+    PUBLIC: its public_base_url is the address it listens on (pay links work); the socket is
+    bound first, so the configured URL names its real port. SETTINGS: further ledger Settings
+    fields (e.g. stripe_api_key, stripe_api_base).
+    """
+
+    def __init__(
+        self, data_dir: Path, database_url: str | None, *, public: bool = False, **settings: Any
+    ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.admin_token = secrets.token_urlsafe(16)
         self.port = 0
+        self.public = public
+        self.settings = settings
         self._runner: web.AppRunner | None = None
 
     @property
@@ -60,15 +71,26 @@ class LedgerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        sock: socket.socket | None = None
+        if self.public and not self.port:
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
         settings = Settings(
             data_dir=self.data_dir,
             database_url=self.database_url or sqlite_url(self.data_dir),
             admin_token=self.admin_token,
             stripe_webhook_secret=STRIPE_SECRET,
+            **({"public_base_url": self.url} if self.public else {}),
+            **self.settings,
         )
         self._runner = web.AppRunner(create_app(settings), shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        site: web.BaseSite = (
+            web.TCPSite(self._runner, "127.0.0.1", self.port)
+            if sock is None
+            else web.SockSite(self._runner, sock)
+        )
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -176,10 +198,21 @@ async def make_room(
     hass: HomeAssistant, socket_enabled: None, tmp_path: Path, ledger_database_url: str | None
 ) -> AsyncIterator[RoomFactory]:
     """Build a ledger, a tariff, an account with credit and a linked meter with a relay."""
-    from tests.integration.conftest import meter_subentry, tcp_meter  # noqa: PLC0415 - a cycle
-
     ledger = LedgerProcess(tmp_path, ledger_database_url)
     await ledger.start()
+    try:
+        async with room_builder(hass, ledger) as build:
+            yield build
+    finally:
+        if ledger._runner is not None:
+            await ledger.stop()
+
+
+@contextlib.asynccontextmanager
+async def room_builder(hass: HomeAssistant, ledger: LedgerProcess) -> AsyncIterator[RoomFactory]:
+    """Rooms on a running LEDGER (what make_room yields); unloads their entries and meters."""
+    from tests.integration.conftest import meter_subentry, tcp_meter  # noqa: PLC0415 - a cycle
+
     sims: list[MeterSimulator] = []
 
     async def build(credit_minor: int = 100, **account_settings: Any) -> Room:
@@ -254,8 +287,6 @@ async def make_room(
             await hass.config_entries.async_unload(entry.entry_id)
     for sim in sims:
         await sim.close()
-    if ledger._runner is not None:
-        await ledger.stop()
 
 
 def expected_charge_minor(kwh: Decimal) -> int:
