@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import secrets
 import time
@@ -63,6 +64,7 @@ from prepaid_ledger.web.pay_guard import (
 )
 from prepaid_ledger.web.templates import render as render_template
 
+_LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 OPEN_STATUSES = frozenset(topups.OPEN_STATUSES)
 RECENT_DAYS = 7
@@ -77,6 +79,10 @@ ORDER_NOTES: dict[str, str] = {
 NO_ONLINE_PAYMENT = (
     "Online payment is not set up yet: the landlord has to set the ledger's public address "
     "(public_base_url) first. Nothing was charged."
+)
+PROVIDER_DOWN = (
+    "Stripe did not answer, so nothing was charged. Try again in a few minutes; "
+    "a voucher (below) works without Stripe."
 )
 UNREADABLE_FORM = (
     "The amount could not be read: the form did not arrive as UTF-8 text. "
@@ -513,7 +519,13 @@ async def pay_checkout(request: web.Request) -> web.StreamResponse:
             if isinstance(err, ConflictError)
             else 400
         )
-        return await _show(request, status=status, error=err.message, amount=amount_text[:20])
+        message = err.message
+        if isinstance(err, ApiError) and err.status >= 500:
+            # The provider's own words (its support address, a library's error class) are for
+            # the log; the tenant learns what happened and what still works.
+            _LOGGER.warning("checkout for account %s failed: %s", found.id, err.message)
+            message = PROVIDER_DOWN
+        return await _show(request, status=status, error=message, amount=amount_text[:20])
     raise web.HTTPSeeOther(url)
 
 
