@@ -154,6 +154,8 @@ def test_a_statement_ties_out_and_keeps_its_from_field() -> None:
             }
         ],
         "topups_total_minor": 2000,
+        "bonuses": [],
+        "bonuses_total_minor": 0,
         "refunds": [],
         "refunds_total_minor": 0,
         "adjustments": [],

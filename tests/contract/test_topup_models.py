@@ -71,11 +71,18 @@ ORDER: dict[str, Any] = {
         "account_name": "Room 3",
         "room": "Kitchen, Hall",
         "amount_minor": 2500,
-        "bonus_minor": 0,
+        "bonus_minor": 250,
         "currency": "EUR",
         "currency_exponent": 2,
         "method": "cash",
-        "balance_after_minor": 2250,
+        "balance_after_minor": 2500,
+    },
+    # ... and the bonus a promotion gave with it (issue 23), of which refunds took back none.
+    "bonus": {
+        "promotion_id": 2,
+        "promotion_name": "Ten percent",
+        "amount_minor": 250,
+        "taken_back_minor": 0,
     },
 }
 

@@ -23,6 +23,7 @@ from prepaid_ledger.api import (
     routes_accounts,
     routes_admin,
     routes_meters,
+    routes_promotions,
     routes_readings,
     routes_tariffs,
     routes_topups,
@@ -162,6 +163,7 @@ def create_app(settings: Settings) -> web.Application:
         routes_readings,
         routes_topups,
         routes_vouchers,
+        routes_promotions,
     ):
         app.router.add_routes(module.routes)
     app.router.add_routes(webhooks.routes)

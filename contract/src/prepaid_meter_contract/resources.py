@@ -121,6 +121,16 @@ class TimelineStep(WireModel):
     actor: str | None = None
 
 
+class Bonus(WireModel):
+    """The bonus an order earned (promotions.py): which promotion, how much, how much came back."""
+
+    promotion_id: int
+    promotion_name: str
+    amount_minor: Minor
+    #: What refunds of the order took back (in proportion to the amount refunded).
+    taken_back_minor: Minor = 0
+
+
 class TopupOrder(WireModel):
     """A top-up order: one payment's whole life."""
 
@@ -146,6 +156,8 @@ class TopupOrder(WireModel):
     timeline: list[TimelineStep] | None = None
     #: The order's receipt once it succeeded (kept after a refund); None before.
     receipt: Receipt | None = None
+    #: The promotion's bonus credited with it; None when it earned none.
+    bonus: Bonus | None = None
 
 
 class RecheckedOrder(TopupOrder):

@@ -11,7 +11,7 @@ from prepaid_meter_contract.wire import Minor, NonNegativeDecimal, Timestamp, Wi
 
 
 class MoneyLine(WireModel):
-    """One movement of money on the account: a top-up, refund, adjustment or settlement."""
+    """One movement of money: a top-up, bonus, refund, adjustment or settlement."""
 
     transaction_id: int
     at: Timestamp
@@ -54,6 +54,9 @@ class Statement(WireModel):
     opening_balance_minor: Minor
     topups: list[MoneyLine]
     topups_total_minor: Minor
+    #: Promotions' bonuses given (positive) and taken back by refunds (negative).
+    bonuses: list[MoneyLine] = Field(default_factory=list)
+    bonuses_total_minor: Minor = 0
     refunds: list[MoneyLine]
     refunds_total_minor: Minor
     adjustments: list[MoneyLine]

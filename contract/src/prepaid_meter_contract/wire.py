@@ -188,7 +188,7 @@ def rule_validator(rule: Any) -> Any:
     return validate
 
 
-def _exact(rule: Any) -> Any:
+def decimal_validator(rule: Any) -> Any:
     """Like ``rule_validator``, and a finite ``Decimal`` passes as text of itself would.
 
     JSON never yields a ``Decimal``: one comes from a peer building a model in Python.
@@ -222,14 +222,14 @@ _DECIMAL_SCHEMA: Final = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
 #: An exact decimal sent as plain text (``"0.25"``), never a float.
 PlainDecimal = Annotated[
     Decimal,
-    PlainValidator(_exact(check_decimal)),
+    PlainValidator(decimal_validator(check_decimal)),
     PlainSerializer(format_decimal, return_type=str),
     WithJsonSchema(_DECIMAL_SCHEMA),
 ]
 #: A plain decimal that is not negative.
 NonNegativeDecimal = Annotated[
     Decimal,
-    PlainValidator(_exact(check_non_negative_decimal)),
+    PlainValidator(decimal_validator(check_non_negative_decimal)),
     PlainSerializer(format_decimal, return_type=str),
     WithJsonSchema(_DECIMAL_SCHEMA),
 ]

@@ -2,7 +2,8 @@
 
 Customer books hold an account's balance (positive = credit, negative = debt). System books
 take the other side: consumption and standing-charge revenue, the payments clearing book that
-money from providers and cash arrives through, adjustments, and refunds payable.
+money from providers and cash arrives through, adjustments, refunds payable, and the
+promotions book that top-up bonuses are given from.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ REVENUE_STANDING = "revenue:standing"
 PAYMENTS_CLEARING = "clearing:payments"
 ADJUSTMENTS = "adjustments"
 REFUNDS_PAYABLE = "refunds:payable"
+#: What promotions' bonuses cost the landlord (apart from revenue and payments).
+PROMOTIONS = "promotions"
 SETTLEMENT_WRITE_OFF = "settlement:write_off"
 
 

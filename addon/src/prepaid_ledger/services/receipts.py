@@ -99,6 +99,7 @@ async def issue(
     account: Account,
     balance_after_minor: int,
     now: datetime,
+    bonus_minor: int = 0,
 ) -> ReceiptView:
     """Issue the receipt of an order being credited (inside the crediting transaction)."""
     row = Receipt(
@@ -110,7 +111,7 @@ async def issue(
         account_name=account.name,
         room=await room_of(session, account.id),
         amount_minor=order.amount_minor,
-        bonus_minor=0,
+        bonus_minor=bonus_minor,
         currency=order.currency,
         method=method_of(order.source, order.provider),
         balance_after_minor=balance_after_minor,

@@ -24,6 +24,8 @@ from prepaid_ledger.store.models import ChargeLine, JournalEntry, JournalTransac
 
 _SECTIONS = {
     "topup": "topups",
+    "bonus": "bonuses",
+    "bonus_reversal": "bonuses",
     "refund": "refunds",
     "adjustment": "adjustments",
     "settlement": "settlements",
@@ -127,6 +129,7 @@ async def build_statement(
     tie_out = (
         opening
         + totals["topups"]
+        + totals["bonuses"]
         + totals["adjustments"]
         + totals["refunds"]
         + totals["settlements"]
@@ -142,6 +145,8 @@ async def build_statement(
         opening_balance_minor=opening,
         topups=sections["topups"],
         topups_total_minor=totals["topups"],
+        bonuses=sections["bonuses"],
+        bonuses_total_minor=totals["bonuses"],
         refunds=sections["refunds"],
         refunds_total_minor=totals["refunds"],
         adjustments=sections["adjustments"],
@@ -212,6 +217,7 @@ def statement_csv(statement: Statement) -> str:
     rows.append(["opening_balance", _when(statement.from_), "", "", opening])
     sections = {
         "topups": statement.topups,
+        "bonuses": statement.bonuses,
         "adjustments": statement.adjustments,
         "refunds": statement.refunds,
         "settlements": statement.settlements,

@@ -14,7 +14,7 @@ from typing import Any
 
 from prepaid_meter_contract.events import OrderNeedsAttentionAlert, TopupUpdated
 from prepaid_meter_contract.receipts import Receipt as ReceiptView
-from prepaid_meter_contract.resources import TimelineStep
+from prepaid_meter_contract.resources import Bonus, TimelineStep
 from prepaid_meter_contract.resources import TopupOrder as OrderView
 from prepaid_meter_contract.topups import (
     Adjustment,
@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.money import MAX_MINOR, currency_exponent
 from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
-from prepaid_ledger.services import audit, events, journal, receipts
+from prepaid_ledger.services import audit, events, journal, promotions, receipts
 from prepaid_ledger.services.accounts import (
     book_of,
     get_account,
@@ -130,6 +130,7 @@ def order_view(
     order: TopupOrder,
     timeline: list[TopupOrderEvent] | None = None,
     receipt: ReceiptView | None = None,
+    bonus: Bonus | None = None,
 ) -> OrderView:
     """Return an order as the API answers it (the contract's ``TopupOrder``)."""
     return OrderView(
@@ -156,14 +157,17 @@ def order_view(
             for e in timeline
         ],
         receipt=receipt,
+        bonus=bonus,
     )
 
 
 async def order_answer(
     session: AsyncSession, order: TopupOrder, timeline: list[TopupOrderEvent] | None = None
 ) -> OrderView:
-    """Return an order as the API answers it, with its receipt when it has one."""
-    return order_view(order, timeline, await receipts.for_order(session, order.id))
+    """Return an order as the API answers it, with its receipt and bonus when it has them."""
+    receipt = await receipts.for_order(session, order.id)
+    bonus = (await promotions.bonuses_of(session, [order])).get(order.id)
+    return order_view(order, timeline, receipt, bonus)
 
 
 def view_json(view: OrderView) -> dict[str, Any]:
@@ -339,9 +343,10 @@ async def credit_order(
     order.account_id = account.id
     order.transaction_id = txn.id
     order.credited_minor = order.amount_minor
+    bonus = await promotions.grant(session, order, account)
     now = utcnow()
     receipt = await receipts.issue(
-        session, order, account, await journal.book_balance(session, book_id), now
+        session, order, account, await journal.book_balance(session, book_id), now, bonus
     )
     if order.status == OrderStatus.PENDING:
         await set_status(session, order, OrderStatus.PROCESSING, actor, now=now)
@@ -391,8 +396,8 @@ async def manual_topup(
         payment_intent=None,
         actor=actor,
     )
-    receipt = await credit_order(session, order, account, actor)
-    result = order_view(order, receipt=receipt)
+    await credit_order(session, order, account, actor)
+    result = await order_answer(session, order)
     audit.record(
         session,
         actor=actor,
@@ -596,6 +601,7 @@ async def refund(
         legs=[journal.Leg(book_id, -amount_minor), journal.Leg(clearing, amount_minor)],
     )
     order.refunded_minor += amount_minor
+    await promotions.take_back(session, order, account)
     status = (
         OrderStatus.REFUNDED
         if order.refunded_minor == order.credited_minor
@@ -712,7 +718,8 @@ async def list_orders(
         query = query.where(TopupOrder.account_id == account_id)
     found = list(await session.scalars(query))
     issued = await receipts.for_orders(session, [o.id for o in found])
-    return [order_view(o, receipt=issued.get(o.id)) for o in found]
+    bonuses = await promotions.bonuses_of(session, found)
+    return [order_view(o, receipt=issued.get(o.id), bonus=bonuses.get(o.id)) for o in found]
 
 
 async def stuck_orders(

@@ -314,7 +314,34 @@ class TopupOrder(Base):
     attention_code: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The promotion whose bonus was credited with the order (services/promotions.py).
+    promotion_id: Mapped[int | None] = mapped_column(ForeignKey("promotions.id"), index=True)
+    bonus_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    bonus_taken_back_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     __table_args__ = (UniqueConstraint("provider", "provider_payment_id"),)
+
+
+class Promotion(Base):
+    """A landlord's top-up promotion: a fixed or percentage bonus over a minimum, for a while."""
+
+    __tablename__ = "promotions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    min_topup_minor: Mapped[int] = mapped_column(BigInteger)
+    bonus_minor: Mapped[int | None] = mapped_column(BigInteger)
+    bonus_percent: Mapped[Decimal | None]
+    max_bonus_minor: Mapped[int | None] = mapped_column(BigInteger)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    first_topup_only: Mapped[bool] = mapped_column(default=False)
+    uses_per_account: Mapped[int | None] = mapped_column(Integer)
+    uses_total: Mapped[int | None] = mapped_column(Integer)
+    tariff_id: Mapped[int | None] = mapped_column(ForeignKey("tariffs.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class TopupOrderEvent(Base):

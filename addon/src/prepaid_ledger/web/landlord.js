@@ -300,7 +300,10 @@ async function printStatement() {
   add("Opening balance", money(statement.opening_balance_minor, c, e));
   for (const line of statement.consumption) { add(`${line.day} ${line.band}: ${line.quantity}`, money(-line.amount_minor, c, e)); }
   for (const line of statement.standing_charges) { add(`${line.day} standing charge`, money(-line.amount_minor, c, e)); }
-  for (const line of statement.topups || []) { add(`${line.at.slice(0, 10)} ${line.description}`, money(line.amount_minor, c, e)); }
+  // Every money line, so the printed statement adds up like the ledger's (opening + lines = closing).
+  for (const section of ["topups", "bonuses", "refunds", "adjustments", "settlements"]) {
+    for (const line of statement[section] || []) { add(`${line.at.slice(0, 10)} ${line.description}`, money(line.amount_minor, c, e)); }
+  }
   add("Closing balance", money(statement.closing_balance_minor, c, e));
   $("#account-statement").replaceChildren(table);
   document.body.classList.add("print-statement");
@@ -390,7 +393,9 @@ async function loadOrders() {
     if (typed) { who.append(reasonSpan(`payer typed: ${typed}`, "reason typed")); }
     else if (!account && !order.account_id) { who.append(reasonSpan("the payment named no account number", "reason typed")); }
     tr.append(who);
-    tr.append(cell(money(order.amount_minor, order.currency, exponentOf(order.currency)), "num amount"));
+    const amount = cell(money(order.amount_minor, order.currency, exponentOf(order.currency)), "num amount");
+    if (order.bonus) { amount.append(reasonSpan(`+ ${money(order.bonus.amount_minor, order.currency, exponentOf(order.currency))} bonus (${order.bonus.promotion_name})`, "reason bonus")); }
+    tr.append(amount);
     const status = cell(order.status.replaceAll("_", " "), `status status-${order.status}`);
     status.append(reasonSpan(plainReason(order), "reason plain"));
     if (order.attention_reason) { status.append(reasonSpan(order.attention_reason, "reason detail")); }

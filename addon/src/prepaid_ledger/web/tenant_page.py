@@ -45,7 +45,7 @@ from prepaid_ledger.errors import (
     NotFoundError,
     UnreadableFormError,
 )
-from prepaid_ledger.services import accounts, topups, vouchers
+from prepaid_ledger.services import accounts, promotions, topups, vouchers
 from prepaid_ledger.services.meter_status import account_days_left, daily_costs
 from prepaid_ledger.services.pay_links import (
     MAX_TOKEN_LENGTH,
@@ -54,7 +54,7 @@ from prepaid_ledger.services.pay_links import (
     pay_link_url,
 )
 from prepaid_ledger.services.webhooks import STRIPE_SESSION_OPEN
-from prepaid_ledger.store.models import Account, TopupOrder, utcnow
+from prepaid_ledger.store.models import Account, Promotion, TopupOrder, utcnow
 from prepaid_ledger.web.pay_guard import (
     OpenCheckout,
     PayGuard,
@@ -150,6 +150,7 @@ class PageData:
     days_left: Decimal | None
     recent: list[tuple[str, int]]
     orders: list[OrderView] = field(default_factory=list)
+    offers: list[str] = field(default_factory=list)
 
 
 async def _page_data(session: AsyncSession, account: Account) -> PageData:
@@ -170,7 +171,28 @@ async def _page_data(session: AsyncSession, account: Account) -> PageData:
         days_left=await account_days_left(session, account, now),
         recent=recent,
         orders=orders,
+        offers=[
+            offer_text(row, account.timezone)
+            for row in await promotions.running(session, account.currency, now)
+        ],
     )
+
+
+def offer_text(row: Promotion, timezone: str) -> str:
+    """Say what a running promotion gives, in the tenant's words and time zone."""
+    currency = row.currency
+    if row.bonus_minor is not None:
+        extra = money(row.bonus_minor, currency)
+    else:
+        extra = f"{row.bonus_percent:f} % extra" if row.bonus_percent is not None else ""
+        extra += f" (at most {money(row.max_bonus_minor, currency)})" if row.max_bonus_minor else ""
+    gives = extra if row.bonus_minor is None else f"{extra} extra"
+    text = f"{row.name}: top up at least {money(row.min_topup_minor, currency)} and get {gives}"
+    if row.first_topup_only:
+        text += " on your first top-up"
+    if row.ends_at is not None:
+        text += f", until {_local(row.ends_at, ZoneInfo(timezone))}"
+    return text + "."
 
 
 def _local(at: datetime, tz: ZoneInfo) -> str:
@@ -192,6 +214,8 @@ def _order_view(order: OrderView, tz: ZoneInfo) -> dict[str, object]:
             for step in order.timeline or []
         ],
         "amount": money(order.amount_minor, order.currency),
+        # A promotion's bonus credited with it (what a refund took back is on the statement).
+        "bonus": money(order.bonus.amount_minor, order.currency) if order.bonus else "",
         "status": status,
         "status_text": status.replace("_", " "),
         "note": ORDER_NOTES.get(status, ""),
@@ -250,6 +274,7 @@ def render(
             for day, cost in data.recent
         ],
         orders=[_order_view(order, tz) for order in data.orders],
+        offers=data.offers,
         open_order=any(o.status in OPEN_STATUSES for o in data.orders),
     )
 
