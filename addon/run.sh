@@ -24,6 +24,12 @@ if ! bashio::config.has_value 'public_base_url'; then
 fi
 export PREPAID_LEDGER_CURRENCY="$(bashio::config 'currency')"
 export PREPAID_LEDGER_TIMEZONE="$(bashio::config 'timezone')"
+# A list option: bashio prints one item a line; the ledger reads them comma-separated and
+# refuses to start (naming the variable) if one does not take the currency, or none is left.
+methods="$(bashio::config 'payment_methods')"
+if [ "$methods" != "null" ]; then
+  export PREPAID_LEDGER_PAYMENT_METHODS="${methods//$'\n'/,}"
+fi
 # Ingress requests come from the Supervisor only; the ledger trusts X-Ingress-Path from there.
 export PREPAID_LEDGER_INGRESS_PROXY="${PREPAID_LEDGER_INGRESS_PROXY:-172.30.32.2}"
 

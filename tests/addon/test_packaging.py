@@ -197,7 +197,7 @@ def test_default_options_pass_the_supervisor_at_start() -> None:
     assert required <= set(options)
     # ... and an optional option is left out of the defaults, never given "": that is our rule
     # (issue 18), as "" is refused for url?, email?, int?, port?, match() and list().
-    assert [key for key, kind in schema.items() if kind.endswith("?") and key in options] == []
+    assert [key for key, kind in schema.items() if str(kind).endswith("?") and key in options] == []
     for secret in ("admin_token", "stripe_webhook_secret", "stripe_api_key"):
         assert schema[secret] == "password?"
 

@@ -29,10 +29,15 @@ def checkout_completed(
     event_type: str = "checkout.session.completed",
     payment_status: str = "paid",
     metadata: dict[str, str] | None = None,
+    payment_method_types: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A checkout.session.completed event shaped like Stripe's documented payload."""
+    """A checkout.session.completed event shaped like Stripe's documented payload.
+
+    ``payment_method_types`` (the methods the session offered, as Stripe's Session object
+    lists them) is left out unless given.
+    """
     session_id = session_id or f"cs_test_{uuid.uuid4().hex}"
-    return {
+    event: dict[str, Any] = {
         "id": event_id or f"evt_{uuid.uuid4().hex}",
         "object": "event",
         "api_version": "2025-09-30.clover",
@@ -61,6 +66,9 @@ def checkout_completed(
             }
         },
     }
+    if payment_method_types is not None:
+        event["data"]["object"]["payment_method_types"] = payment_method_types
+    return event
 
 
 def charge_refunded(payment_intent: str, amount: int, refunded: int) -> dict[str, Any]:
@@ -131,6 +139,17 @@ class FakeStripe:
     ``checkout.session.completed`` webhook to ``webhook_url`` (as Stripe does, shortly after)
     and redirects to the session's ``success_url``.
 
+    The session offers the ``allowed_payment_method_types[]`` it was created with (its
+    ``payment_method_types``; ``card`` if none), with their ``payment_method_options``; the
+    hosted page has a button per method (``#pay`` pays with the first). A method in
+    ``delayed_methods`` (Stripe's delayed notification methods: SEPA Direct Debit) completes
+    the session ``unpaid`` and delivers ``checkout.session.completed`` so; ``settle()`` then
+    delivers ``checkout.session.async_payment_succeeded`` or ``_failed``, as Stripe does days
+    later. As Stripe does since API version 2026-09-30 (the version the official client pins
+    is sent as ``Stripe-Version`` and recorded in ``versions``), a ``payment_method_types[]``
+    parameter is refused with 400 ``payment_method_types_no_longer_supported``; a currency in
+    ``refused_currencies`` is refused with 400 as by an account that does not take it.
+
     ``GET /v1/events`` lists ``events`` as Stripe documents it (https://docs.stripe.com/api/
     events/list): newest first, filtered by ``type`` or ``types[]`` and ``created[gte|gt|lte|
     lt]``, at most ``limit`` (and at most ``events_page_size``) per page, the rest reached
@@ -155,6 +174,11 @@ class FakeStripe:
         self.events_page_size = 100
         self.event_queries: list[list[tuple[str, str]]] = []
         self.events_auth: list[str] = []
+        self.versions: list[str] = []
+        self.delayed_methods = frozenset({"sepa_debit"})
+        self.refused_currencies: set[str] = set()
+        #: The method each session was paid with on the hosted page.
+        self.paid_with: dict[str, str] = {}
 
     def _outage(self) -> web.Response | None:
         if not self.broken:
@@ -182,6 +206,48 @@ class FakeStripe:
             return outage
         form = {key: str(value) for key, value in (await request.post()).items()}
         self.created.append(form)
+        version = request.headers.get("Stripe-Version", "")
+        self.versions.append(version)
+        if version >= "2026-09-30" and any(k.startswith("payment_method_types[") for k in form):
+            return web.json_response(
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "payment_method_types_no_longer_supported",
+                        "message": "payment_method_types is no longer supported; use "
+                        "allowed_payment_method_types",
+                    }
+                },
+                status=400,
+            )
+        currency = form["line_items[0][price_data][currency]"]
+        if currency in self.refused_currencies:
+            return web.json_response(
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "param": "line_items[0][price_data][currency]",
+                        "message": f"Invalid currency: {currency}.",
+                    }
+                },
+                status=400,
+            )
+        allowed = "allowed_payment_method_types["
+        methods = [
+            value
+            for _, value in sorted(
+                (int(key[len(allowed) : -1]), value)
+                for key, value in form.items()
+                if key.startswith(allowed)
+            )
+        ] or ["card"]
+        options = {
+            key[len("payment_method_options[") :].split("]")[0]: {
+                key.rsplit("[", 1)[1].rstrip("]"): value
+            }
+            for key, value in form.items()
+            if key.startswith("payment_method_options[")
+        }
         session_id = f"cs_test_{uuid.uuid4().hex}"
         amount = int(form["line_items[0][price_data][unit_amount]"]) * int(
             form.get("line_items[0][quantity]", "1")
@@ -199,6 +265,8 @@ class FakeStripe:
             "metadata": {"account": form.get("metadata[account]", "")},
             "mode": form.get("mode"),
             "payment_intent": None,
+            "payment_method_options": options,
+            "payment_method_types": methods,
             "payment_status": "unpaid",
             "status": "open",
             "success_url": form.get("success_url"),
@@ -257,7 +325,13 @@ class FakeStripe:
             text=(
                 "<!doctype html><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1>"
                 f"<p id=total>{amount:.2f} {session['currency'].upper()}</p>"
-                "<form method=post><button id=pay type=submit>Pay</button></form>"
+                "<form method=post><button id=pay type=submit>Pay</button>"
+                + "".join(
+                    f"<button id=pay-{method} name=method value={method} type=submit>"
+                    f"{method}</button>"
+                    for method in session.get("payment_method_types") or ["card"]
+                )
+                + "</form>"
             ),
             content_type="text/html",
         )
@@ -265,9 +339,14 @@ class FakeStripe:
     async def hosted_pay(self, request: web.Request) -> web.Response:
         session_id = request.match_info["id"]
         session = self.sessions[session_id]
+        offered = session.get("payment_method_types") or ["card"]
+        method = str((await request.post()).get("method") or offered[0])
+        if method not in offered:
+            return web.Response(status=400, text=f"{method} is not offered")
+        self.paid_with[session_id] = method
         session |= {
             "status": "complete",
-            "payment_status": "paid",
+            "payment_status": "unpaid" if method in self.delayed_methods else "paid",
             "payment_intent": f"pi_{session_id[8:]}",
         }
         if self.webhook_url is not None:
@@ -277,13 +356,25 @@ class FakeStripe:
         success = str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
         raise web.HTTPSeeOther(success)
 
-    async def _deliver(self, session: dict[str, Any]) -> None:
+    async def settle(self, session_id: str, *, succeeded: bool) -> None:
+        """Report a delayed payment's outcome days later, as Stripe does (signed webhook)."""
+        session = self.sessions[session_id]
+        assert self.paid_with.get(session_id) in self.delayed_methods, "not a delayed payment"
+        if succeeded:
+            session["payment_status"] = "paid"
+        outcome = "succeeded" if succeeded else "failed"
+        await self._deliver(session, f"checkout.session.async_payment_{outcome}")
+
+    async def _deliver(
+        self, session: dict[str, Any], event_type: str = "checkout.session.completed"
+    ) -> None:
         await asyncio.sleep(self.webhook_delay_s)
         event = checkout_completed(
             session["client_reference_id"],
             session["amount_total"],
             session["currency"],
             session_id=session["id"],
+            event_type=event_type,
         )
         event["data"]["object"] = dict(session)
         body, headers = stripe_delivery(event)

@@ -25,6 +25,7 @@ from prepaid_ledger.api import (
     routes_meters,
     routes_promotions,
     routes_readings,
+    routes_settings,
     routes_tariffs,
     routes_topups,
     routes_vouchers,
@@ -164,6 +165,7 @@ def create_app(settings: Settings) -> web.Application:
         routes_topups,
         routes_vouchers,
         routes_promotions,
+        routes_settings,
     ):
         app.router.add_routes(module.routes)
     app.router.add_routes(webhooks.routes)

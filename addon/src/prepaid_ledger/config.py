@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from prepaid_ledger.domain.payment_methods import DEFAULT_METHODS, check_methods
+from prepaid_ledger.errors import InputError
 from prepaid_ledger.store.database import sqlite_url
 
 #: Every environment variable of the ledger starts with this (``PREPAID_LEDGER_STRIPE_API_KEY``).
@@ -58,6 +60,24 @@ class EnvironmentSettings(BaseSettings):
     reconcile_minutes: Annotated[float, Field(ge=0)] = 10.0
     #: Comma-separated reverse-proxy addresses whose forwarding headers are believed.
     trusted_proxies: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)] = ()
+    #: Comma-separated Stripe payment method types Checkout offers ("card,alipay"); each must
+    #: take the default currency (declared above, so it is read first). Set but blank: refused.
+    payment_methods: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)] = (
+        tuple(DEFAULT_METHODS)
+    )
+
+    @field_validator("payment_methods")
+    @classmethod
+    def _methods_take_the_currency(
+        cls, value: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        currency = info.data.get("currency")
+        if not isinstance(currency, str):
+            return value  # the currency itself was refused; that is the error to show
+        try:
+            return tuple(method.value for method in check_methods(value, currency))
+        except InputError as err:
+            raise ValueError(err.message) from None
 
     @field_validator("public_base_url")
     @classmethod
@@ -105,6 +125,9 @@ class Settings:
     # Reverse proxies whose X-Forwarded-Proto / X-Forwarded-For / X-Forwarded-Host are believed
     # (exact request.remote addresses); anyone else's forwarding headers are ignored.
     trusted_proxies: tuple[str, ...] = ()
+    # The Stripe payment methods Checkout offers unless the landlord chose others through the
+    # API (services/payment_settings.py); each takes default_currency (checked at start).
+    payment_methods: tuple[str, ...] = tuple(DEFAULT_METHODS)
 
 
 def load_admin_token(data_dir: Path, from_env: str | None = None) -> tuple[str, Path | None]:
@@ -146,6 +169,7 @@ def settings_from(data_dir: Path, database_url: str | None, **overrides: object)
         "tenant_min_topup_minor": environment.tenant_min_topup_minor,
         "trusted_proxies": environment.trusted_proxies,
         "reconcile_minutes": environment.reconcile_minutes,
+        "payment_methods": environment.payment_methods,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -53,6 +53,7 @@ from prepaid_ledger.services.pay_links import (
     account_for_pay_token,
     pay_link_url,
 )
+from prepaid_ledger.services.payment_settings import effective_methods
 from prepaid_ledger.services.webhooks import STRIPE_SESSION_OPEN
 from prepaid_ledger.store.models import Account, Promotion, TopupOrder, utcnow
 from prepaid_ledger.web.pay_guard import (
@@ -74,7 +75,11 @@ ORDER_NOTES: dict[str, str] = {
     OrderStatus.NEEDS_ATTENTION: (
         "We received this payment and are checking it; your landlord has been told."
     ),
-    OrderStatus.PROCESSING: "Waiting for the payment provider.",
+    OrderStatus.PROCESSING: (
+        "Waiting for the payment provider: it is confirming this payment, which can take a few"
+        " days for a bank debit such as SEPA. Nothing more to do: it is credited as soon as"
+        " the provider confirms it, and this page says so if it fails."
+    ),
 }
 NO_ONLINE_PAYMENT = (
     "Online payment is not set up yet: the landlord has to set the ledger's public address "
@@ -631,6 +636,7 @@ async def _new_checkout(
     settings = settings_of(request)
     # Stripe sends the tenant back to an absolute address: the public base URL or nothing.
     page = pay_link_url(settings.public_base_url, token)
+    methods = await db_of(request).read(lambda s: effective_methods(s, settings))
     try:
         checkout = await create_checkout_session(
             settings,
@@ -641,8 +647,9 @@ async def _new_checkout(
             success_url=f"{page}?paid={{CHECKOUT_SESSION_ID}}",
             cancel_url=f"{page}?cancelled=1",
             idempotency_key=f"pay-{found.id}-{secrets.token_hex(12)}",
+            payment_methods=methods,
         )
-    except (ConflictError, ApiError):
+    except (ConflictError, ApiError, InputError):
         guard.links.remove(reservation.link, reservation.at)  # nothing was opened
         guard.addresses.remove(reservation.address, reservation.at)
         raise
