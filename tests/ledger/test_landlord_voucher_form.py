@@ -72,7 +72,7 @@ async def test_the_form_needs_a_session_and_our_own_page(sqlite_ledger: Ledger) 
     (csv_url,) = re.findall(r'id=csv href="([^"]+)"', page)
     csv = unquote(csv_url.replace("&amp;", "&").removeprefix("data:text/csv;charset=utf-8,"))
     lines = csv.strip().splitlines()
-    assert lines[0] == "serial,code,value,currency,expires_at,batch"
+    assert lines[0] == "serial,code,value,currency,expires_at,batch,url"
     assert [line.split(",")[1].replace(" ", "") for line in lines[1:]] == digits
     assert lines[1].split(",")[2:4] == ["5.00", "EUR"]
     # The same form again (a reload of the cards tab) mints nothing and says which batch it made.

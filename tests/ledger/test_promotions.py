@@ -236,8 +236,8 @@ async def test_the_tenant_sees_the_offer_the_bonus_and_the_receipt(tmp_path: Pat
         async with ledger.http.get(url) as resp:
             page = unescape(await resp.text())
         assert (
-            "Top up 500, get 100: top up at least 500.00 EUR and get 100.00 EUR extra, "
-            "until 2099-07-01 00:00." in page
+            "Top up 500, get 100: top up at least 500.00 EUR and get 100.00 EUR extra. "
+            "Until 2099-07-01 00:00." in page
         )
         order = await top_up(ledger, account["id"], 50_000)
         async with ledger.http.get(url) as resp:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+import zxingcpp
+from PIL import Image
+from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from tests.ledger.conftest import Ledger, make_settings
 from tests.ledger.test_pay_page import running_public_ledger
@@ -25,6 +28,12 @@ async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
     )
     async with running_public_ledger(settings) as running:
         yield running
+
+
+async def scanned(qr: Locator) -> list[str]:
+    """Return what a QR decoder reads in the rendered element (ZXing, as phones use it)."""
+    image = Image.open(io.BytesIO(await qr.screenshot()))
+    return [found.text for found in zxingcpp.read_barcodes(image)]
 
 
 async def mint(page: Page, context: BrowserContext, value: str, count: str) -> Page:
@@ -63,8 +72,12 @@ async def test_mint_print_sell_and_void(
     assert href is not None
     assert href.startswith("data:text/csv")
     lines = unquote(href.split(",", 1)[1]).strip().splitlines()
-    assert lines[0] == "serial,code,value,currency,expires_at,batch"
+    assert lines[0] == "serial,code,value,currency,expires_at,batch,url"
     assert [line.split(",")[1].replace(" ", "") for line in lines[1:]] == codes
+    scan_urls = [f"{ledger.base_url}/pay/voucher?code={code}" for code in codes]
+    assert [line.split(",")[6] for line in lines[1:]] == scan_urls
+    # A phone's camera reads the printed QR code as the scan address (a real decoder: ZXing).
+    assert await scanned(cards.locator(".voucher-qr svg").first) == [scan_urls[0]]
     await cards.emulate_media(media="print")
     await expect(cards.locator(".screen-only")).to_be_hidden()
     await cards.emulate_media(media="screen")

@@ -168,6 +168,10 @@ class Redemption:
     refusal: Refusal | None = None
     message: str = ""
     wait_until: datetime | None = None
+    #: When the refused voucher was used or expired (USED, EXPIRED), for the reader's words.
+    at: datetime | None = None
+    #: The voucher's currency (CURRENCY), for the reader's words.
+    currency: str | None = None
 
     def retry_after(self, now: datetime) -> int | None:
         """Return the whole seconds to wait before another try (at least 1), if it must wait."""
@@ -316,6 +320,7 @@ def _refusal(
         return Redemption(
             refusal=Refusal.USED,
             message=f"this voucher was already used on {voucher.redeemed_at:%Y-%m-%d %H:%M} UTC",
+            at=voucher.redeemed_at,
         )
     if batch.voided_at is not None:
         return Redemption(refusal=Refusal.VOIDED, message="this voucher was withdrawn")
@@ -323,6 +328,7 @@ def _refusal(
         return Redemption(
             refusal=Refusal.EXPIRED,
             message=f"this voucher expired on {batch.expires_at:%Y-%m-%d %H:%M} UTC",
+            at=batch.expires_at,
         )
     if batch.account_id is not None and batch.account_id != account.id:
         return Redemption(
@@ -332,6 +338,7 @@ def _refusal(
         return Redemption(
             refusal=Refusal.CURRENCY,
             message=f"this voucher is in {batch.currency}, the account in {account.currency}",
+            currency=batch.currency,
         )
     if account.status != AccountStatus.OPEN:
         return Redemption(refusal=Refusal.ACCOUNT_CLOSED, message="the account is closed")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from importlib import resources
 from typing import Final
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -28,12 +29,9 @@ from prepaid_ledger.errors import NotFoundError
 from prepaid_ledger.services import accounts, receipts
 from prepaid_ledger.services.pay_links import account_for_pay_token, pay_link_url
 from prepaid_ledger.services.validation import in_id_range
+from prepaid_ledger.web.i18n import LOCALES, N_, Speaker, negotiate, remember, speaker
 from prepaid_ledger.web.templates import render as render_template
-from prepaid_ledger.web.tenant_page import (
-    ASSETS_PATH,
-    content_security_policy,
-    money,
-)
+from prepaid_ledger.web.tenant_page import ASSETS_PATH, content_security_policy
 
 #: The landlord's receipts (private listener only).
 landlord_routes = web.RouteTableDef()
@@ -49,11 +47,11 @@ _PAGES: Final = {
 _STYLE: Final = resources.files("prepaid_ledger.web").joinpath("receipt.css").read_text("utf-8")
 #: How each method is printed.
 METHOD_TEXT: Final = {
-    PaymentMethod.CARD: "Card",
-    PaymentMethod.CASH: "Cash",
-    PaymentMethod.VOUCHER: "Voucher",
-    PaymentMethod.ONLINE: "Online payment",
-    PaymentMethod.OTHER: "Other",
+    PaymentMethod.CARD: N_("Card"),
+    PaymentMethod.CASH: N_("Cash"),
+    PaymentMethod.VOUCHER: N_("Voucher"),
+    PaymentMethod.ONLINE: N_("Online payment"),
+    PaymentMethod.OTHER: N_("Other"),
 }
 _LANDLORD_CSP: Final = (
     "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; "
@@ -67,21 +65,35 @@ def receipt_format(request: web.Request) -> str:
     return wanted if wanted in FORMATS else "a4"
 
 
-def render(receipt: ReceiptView, timezone: str, *, fmt: str, assets: str, back_url: str) -> str:
-    """Render one receipt as HTML (every value escaped by the template)."""
+def render(
+    receipt: ReceiptView,
+    timezone: str,
+    *,
+    fmt: str,
+    assets: str,
+    back_url: str,
+    reader: Speaker,
+) -> str:
+    """Render one receipt as HTML in the reader's language (every value escaped)."""
     currency = receipt.currency
+    money = reader.money
     return render_template(
         "receipt.html",
+        reader=reader,
+        languages=reader.choices(
+            {code: "?" + urlencode({"format": fmt, "lang": code}) for code in LOCALES}
+        ),
+        lang=reader.locale,
         format=fmt,
         assets=assets,
         back_url=back_url,
         number=receipt.number,
-        issued=receipt.issued_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"),
+        issued=reader.moment(receipt.issued_at, ZoneInfo(timezone)),
         timezone=timezone,
         account_number=receipt.account_number or str(receipt.account_id),
         account_name=receipt.account_name,
         room=receipt.room or "-",
-        method=METHOD_TEXT.get(receipt.method, str(receipt.method)),
+        method=reader.gettext(METHOD_TEXT.get(receipt.method, METHOD_TEXT[PaymentMethod.OTHER])),
         order_id=receipt.order_id,
         amount=money(receipt.amount_minor, currency),
         bonus=money(receipt.bonus_minor, currency),
@@ -119,6 +131,7 @@ async def landlord_receipt(request: web.Request) -> web.StreamResponse:
 
     receipt, timezone = await db_of(request).read(work)  # NotFoundError: the JSON 404
     through_ingress = trusted_ingress(request, settings.ingress_proxy)
+    locale = negotiate(request)
     # Relative links: through ingress the page lives under Home Assistant's prefix.
     page = render(
         receipt,
@@ -126,9 +139,12 @@ async def landlord_receipt(request: web.Request) -> web.StreamResponse:
         fmt=receipt_format(request),
         assets="../.." + ASSETS_PATH,
         back_url="../../",
+        reader=speaker(locale),
     )
     ancestors = "'self'" if through_ingress else "'none'"
-    return _html(page, {"Content-Security-Policy": _LANDLORD_CSP.format(ancestors=ancestors)})
+    response = _html(page, {"Content-Security-Policy": _LANDLORD_CSP.format(ancestors=ancestors)})
+    remember(request, response, locale)
+    return response
 
 
 @tenant_routes.get("/pay/{token}/receipts/{order}")
@@ -154,8 +170,10 @@ async def tenant_receipt(request: web.Request) -> web.Response:
         "Content-Security-Policy": content_security_policy(settings),
         "X-Frame-Options": "DENY",
     }
+    locale = negotiate(request)
     if found is None:
-        return _html(render_template("pay_not_found.html"), headers, 404)
+        page = render_template("pay_not_found.html", reader=speaker(locale))
+        return _html(page, headers, 404)
     receipt, timezone = found
     # Like the pay page: under the public base URL when set, never from the request's Host.
     base = settings.public_base_url
@@ -166,8 +184,11 @@ async def tenant_receipt(request: web.Request) -> web.Response:
         fmt=receipt_format(request),
         assets=root + ASSETS_PATH,
         back_url=pay_link_url(base, token) if base else f"/pay/{token}",
+        reader=speaker(locale),
     )
-    return _html(page, headers)
+    response = _html(page, headers)
+    remember(request, response, locale)
+    return response
 
 
 @tenant_routes.get(ASSETS_PATH + "/receipt-{fmt}.css")

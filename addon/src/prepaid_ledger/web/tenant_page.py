@@ -16,7 +16,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from prepaid_meter_contract.resources import Account as AccountView
 from prepaid_meter_contract.resources import TopupOrder as OrderView
-from prepaid_meter_contract.vocabulary import OrderStatus
+from prepaid_meter_contract.vocabulary import OrderStatus, SupplyReason
 from prepaid_meter_contract.vouchers import MAX_CODE_CHARS
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,7 @@ from prepaid_ledger.api.provider_check import recheck_order
 from prepaid_ledger.api.stripe_api import create_checkout_session, fetch_checkout_session
 from prepaid_ledger.api.throttle import client_address
 from prepaid_ledger.config import Settings
-from prepaid_ledger.domain.money import currency_exponent, from_minor, parse_decimal
+from prepaid_ledger.domain.money import currency_exponent, parse_decimal
 from prepaid_ledger.domain.voucher_codes import parse_code
 from prepaid_ledger.errors import (
     ApiError,
@@ -56,6 +56,19 @@ from prepaid_ledger.services.pay_links import (
 from prepaid_ledger.services.payment_settings import effective_methods
 from prepaid_ledger.services.webhooks import STRIPE_SESSION_OPEN
 from prepaid_ledger.store.models import Account, Promotion, TopupOrder, utcnow
+from prepaid_ledger.web.i18n import (
+    DEFAULT,
+    LOCALES,
+    N_,
+    NP_,
+    Amount,
+    Moment,
+    Speaker,
+    Words,
+    negotiate,
+    remember,
+    speaker,
+)
 from prepaid_ledger.web.pay_guard import (
     OpenCheckout,
     PayGuard,
@@ -72,26 +85,75 @@ RECENT_DAYS = 7
 ORDERS_SHOWN = 10
 #: What a tenant is told about an order that is not settled yet, in plain words.
 ORDER_NOTES: dict[str, str] = {
-    OrderStatus.NEEDS_ATTENTION: (
+    OrderStatus.NEEDS_ATTENTION: N_(
         "We received this payment and are checking it; your landlord has been told."
     ),
-    OrderStatus.PROCESSING: (
+    OrderStatus.PROCESSING: N_(
         "Waiting for the payment provider: it is confirming this payment, which can take a few"
         " days for a bank debit such as SEPA. Nothing more to do: it is credited as soon as"
         " the provider confirms it, and this page says so if it fails."
     ),
 }
-NO_ONLINE_PAYMENT = (
-    "Online payment is not set up yet: the landlord has to set the ledger's public address "
-    "(public_base_url) first. Nothing was charged."
+#: An order's status as the tenant reads it (every OrderStatus; a test checks).
+STATUS_WORDS: dict[str, str] = {
+    OrderStatus.PENDING: N_("pending"),
+    OrderStatus.PROCESSING: N_("processing"),
+    OrderStatus.SUCCEEDED: N_("succeeded"),
+    OrderStatus.FAILED: N_("failed"),
+    OrderStatus.EXPIRED: N_("expired"),
+    OrderStatus.REFUNDED: N_("refunded"),
+    OrderStatus.PARTIALLY_REFUNDED: N_("partially refunded"),
+    OrderStatus.NEEDS_ATTENTION: N_("needs attention"),
+}
+#: Why supply is on or off, as the tenant reads it (every SupplyReason; a test checks).
+SUPPLY_WORDS: dict[str, str] = {
+    SupplyReason.CREDIT: N_("credit"),
+    SupplyReason.EMERGENCY_CREDIT: N_("emergency credit"),
+    SupplyReason.PROTECTED: N_("protected"),
+    SupplyReason.GRACE: N_("grace period"),
+    SupplyReason.FRIENDLY_HOURS: N_("friendly hours"),
+    SupplyReason.HOLIDAY: N_("holiday"),
+    SupplyReason.EXHAUSTED: N_("credit used up"),
+    SupplyReason.AWAITING_RECONNECT_MARGIN: N_("waiting for enough credit to reconnect"),
+    SupplyReason.CLOSED: N_("account closed"),
+}
+#: What a refused voucher tells the tenant (the wait is said apart, with its minutes).
+REFUSAL_WORDS: dict[vouchers.Refusal, str] = {
+    vouchers.Refusal.UNKNOWN: N_("no voucher has this code: please check it"),
+    vouchers.Refusal.USED: N_("this voucher was already used on %(when)s"),
+    vouchers.Refusal.EXPIRED: N_("this voucher expired on %(when)s"),
+    vouchers.Refusal.VOIDED: N_("this voucher was withdrawn"),
+    vouchers.Refusal.OTHER_ACCOUNT: N_("this voucher belongs to another account"),
+    vouchers.Refusal.CURRENCY: N_("this voucher is in %(currency)s, this account in %(own)s"),
+    vouchers.Refusal.ACCOUNT_CLOSED: N_("the account is closed"),
+}
+NO_ONLINE_PAYMENT = Words(
+    N_(
+        "Online payment is not set up yet: the landlord has to set the ledger's public address "
+        "(public_base_url) first. Nothing was charged."
+    )
 )
-PROVIDER_DOWN = (
-    "Stripe did not answer, so nothing was charged. Try again in a few minutes; "
-    "a voucher (below) works without Stripe."
+PROVIDER_DOWN = Words(
+    N_(
+        "Stripe did not answer, so nothing was charged. Try again in a few minutes; "
+        "a voucher (below) works without Stripe."
+    )
 )
-UNREADABLE_FORM = (
-    "The amount could not be read: the form did not arrive as UTF-8 text. "
-    "Type the amount again, e.g. 20. Nothing was charged."
+UNREADABLE_FORM = Words(
+    N_(
+        "The amount could not be read: the form did not arrive as UTF-8 text. "
+        "Type the amount again, e.g. 20. Nothing was charged."
+    )
+)
+UNREADABLE_CODE = Words(
+    N_("The code could not be read: the form did not arrive as UTF-8 text. Type it again.")
+)
+CODE_FORMAT = Words(N_("Type the 20 digits of your voucher code (spaces and dashes are fine)."))
+CODE_TYPO = Words(
+    N_(
+        "This code fails its check digit: please check the digits for a typo. "
+        "This try was not counted."
+    )
 )
 #: The cookie a phone keeps its pay link in, so a scanned voucher card finds the pay page.
 PAY_LINK_COOKIE = "pay_link"
@@ -121,25 +183,41 @@ _STYLE = (
 )
 
 
-def money(amount_minor: int, currency: str) -> str:
-    """Minor units as an exact major amount with its currency code (1234, EUR -> 12.34 EUR)."""
-    return f"{from_minor(amount_minor, currency):f} {currency}"
+class AmountError(InputError):
+    """A typed amount refused, with the words to tell the reader in their language."""
+
+    def __init__(self, words: Words) -> None:
+        super().__init__("invalid_amount", speaker(DEFAULT).say(words))
+        self.words = words
 
 
 def parse_amount(raw: str, currency: str, minimum: int, maximum: int) -> int:
     """Parse a tenant's typed amount (major units) into minor units; exact or refused."""
     text = raw.strip().replace(",", ".")
     if not text or len(text) > 20:
-        raise InputError("invalid_amount", "enter an amount, e.g. 20")
-    value = parse_decimal(text, "amount")
+        raise AmountError(Words(N_("enter an amount, e.g. 20")))
+    try:
+        value = parse_decimal(text, "amount")
+    except InputError as err:
+        raise AmountError(Words(N_("enter an amount as a number, e.g. 20"))) from err
     exponent = currency_exponent(currency)
     minor = value.scaleb(exponent)
     if minor != minor.to_integral_value():
-        raise InputError("invalid_amount", f"use at most {exponent} decimal places")
+        raise AmountError(
+            Words.counted(
+                NP_(
+                    "use at most %(places)s decimal place", "use at most %(places)s decimal places"
+                ),
+                exponent,
+                {"places": exponent},
+            )
+        )
     if not minimum <= int(minor) <= maximum:
-        raise InputError(
-            "invalid_amount",
-            f"choose an amount from {money(minimum, currency)} to {money(maximum, currency)}",
+        raise AmountError(
+            Words(
+                N_("choose an amount from %(minimum)s to %(maximum)s"),
+                {"minimum": Amount(minimum, currency), "maximum": Amount(maximum, currency)},
+            )
         )
     return int(minor)
 
@@ -153,9 +231,9 @@ class PageData:
 
     account: AccountView
     days_left: Decimal | None
-    recent: list[tuple[str, int]]
+    recent: list[tuple[date, int]]
     orders: list[OrderView] = field(default_factory=list)
-    offers: list[str] = field(default_factory=list)
+    offers: list[list[Words]] = field(default_factory=list)
 
 
 async def _page_data(session: AsyncSession, account: Account) -> PageData:
@@ -164,7 +242,7 @@ async def _page_data(session: AsyncSession, account: Account) -> PageData:
     first = today - timedelta(days=RECENT_DAYS - 1)
     by_day = await daily_costs(session, account.id, first, today + timedelta(days=1))
     recent = [
-        ((day := today - timedelta(days=i)).isoformat(), by_day.get(day, 0))
+        ((day := today - timedelta(days=i)), by_day.get(day, 0))
         for i in range(RECENT_DAYS - 1, -1, -1)
     ]
     orders = [
@@ -183,47 +261,52 @@ async def _page_data(session: AsyncSession, account: Account) -> PageData:
     )
 
 
-def offer_text(row: Promotion, timezone: str) -> str:
-    """Say what a running promotion gives, in the tenant's words and time zone."""
-    currency = row.currency
+def offer_text(row: Promotion, timezone: str) -> list[Words]:
+    """Say what a running promotion gives (the reader's language, the tenant's time zone)."""
+    values: dict[str, object] = {
+        "name": row.name,
+        "minimum": Amount(row.min_topup_minor, row.currency),
+    }
     if row.bonus_minor is not None:
-        extra = money(row.bonus_minor, currency)
+        values["bonus"] = Amount(row.bonus_minor, row.currency)
+        offer = N_("%(name)s: top up at least %(minimum)s and get %(bonus)s extra.")
+    elif row.max_bonus_minor is not None:
+        values |= {"percent": row.bonus_percent, "cap": Amount(row.max_bonus_minor, row.currency)}
+        offer = N_(
+            "%(name)s: top up at least %(minimum)s and get %(percent)s %% extra (at most %(cap)s)."
+        )
     else:
-        extra = f"{row.bonus_percent:f} % extra" if row.bonus_percent is not None else ""
-        extra += f" (at most {money(row.max_bonus_minor, currency)})" if row.max_bonus_minor else ""
-    gives = extra if row.bonus_minor is None else f"{extra} extra"
-    text = f"{row.name}: top up at least {money(row.min_topup_minor, currency)} and get {gives}"
+        values["percent"] = row.bonus_percent
+        offer = N_("%(name)s: top up at least %(minimum)s and get %(percent)s %% extra.")
+    sentences = [Words(offer, values)]
     if row.first_topup_only:
-        text += " on your first top-up"
+        sentences.append(Words(N_("Only on your first top-up.")))
     if row.ends_at is not None:
-        text += f", until {_local(row.ends_at, ZoneInfo(timezone))}"
-    return text + "."
+        until = {"when": Moment(row.ends_at, ZoneInfo(timezone))}
+        sentences.append(Words(N_("Until %(when)s."), until))
+    return sentences
 
 
-def _local(at: datetime, tz: ZoneInfo) -> str:
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def _order_view(order: OrderView, tz: ZoneInfo) -> dict[str, object]:
-    """Return what the template shows of an order, in the tenant's time zone and currency."""
+def _order_view(order: OrderView, tz: ZoneInfo, reader: Speaker) -> dict[str, object]:
+    """Return what the template shows of an order, in the tenant's time zone and language."""
     status = order.status
     return {
         "id": order.id,
-        "created": _local(order.created_at, tz),
+        "created": reader.moment(order.created_at, tz),
         "steps": [
             {
-                "status": step.status,
-                "time": _local(step.at, tz)[11:],
+                "status": reader.gettext(STATUS_WORDS.get(step.status, step.status)),
+                "time": reader.clock(step.at, tz),
                 "reason": step.reason or "",
             }
             for step in order.timeline or []
         ],
-        "amount": money(order.amount_minor, order.currency),
+        "amount": reader.money(order.amount_minor, order.currency),
         # A promotion's bonus credited with it (what a refund took back is on the statement).
-        "bonus": money(order.bonus.amount_minor, order.currency) if order.bonus else "",
+        "bonus": reader.money(order.bonus.amount_minor, order.currency) if order.bonus else "",
         "status": status,
-        "status_text": status.replace("_", " "),
-        "note": ORDER_NOTES.get(status, ""),
+        "status_text": reader.gettext(STATUS_WORDS.get(status, status)),
+        "note": reader.gettext(ORDER_NOTES.get(status, "")),
         "refreshable": status in OPEN_STATUSES and order.provider == "stripe",
         # The receipt's number when the order was credited (it stays after a refund).
         "receipt": order.receipt.number if order.receipt is not None else None,
@@ -237,13 +320,16 @@ def render(
     assets: str,
     minimum: int,
     maximum: int,
-    error: str | None,
-    notice: str | None,
+    error: Words | str | None,
+    notice: Words | str | None,
     amount: str = "",
     voucher: str = "",
-    voucher_error: str | None = None,
+    voucher_error: Words | str | None = None,
+    reader: Speaker | None = None,
 ) -> str:
-    """Render the whole page as HTML (the template escapes every value)."""
+    """Render the whole page as HTML in the reader's language (every value escaped)."""
+    words = reader or speaker(DEFAULT)
+    money = words.money
     account = data.account
     currency = account.currency
     tz = ZoneInfo(account.timezone)
@@ -252,34 +338,36 @@ def render(
     days = data.days_left
     return render_template(
         "pay.html",
+        reader=words,
+        languages=words.choices({code: f"{page_url}?lang={code}" for code in LOCALES}),
         account_name=account.name,
         account_number=account.number,
-        notice=notice or "",
-        error=error or "",
+        notice=words.say(notice or ""),
+        error=words.say(error or ""),
         balance=money(account.balance_minor, currency),
-        days_left=f"{Decimal(days):.1f}" if days is not None else "-",
+        days_left=words.number(Decimal(f"{days:.1f}")) if days is not None else "-",
         supply_allowed=supply.allowed,
-        supply_reason=supply.reason.replace("_", " "),
+        supply_reason=words.gettext(SUPPLY_WORDS.get(supply.reason, supply.reason)),
         page_url=page_url,
         assets=assets,
         currency=currency,
         amount=amount,
         voucher=voucher,
-        voucher_error=voucher_error or "",
+        voucher_error=words.say(voucher_error or ""),
         minimum=money(minimum, currency),
         maximum=money(maximum, currency),
-        step=f"{Decimal(1).scaleb(-currency_exponent(currency)):f}",
+        step=words.number(Decimal(1).scaleb(-currency_exponent(currency))),
         recent_days=RECENT_DAYS,
         recent=[
             {
-                "day": day,
+                "day": words.day(day),
                 "cost": money(cost, currency),
                 "percent": min(100, max(0, round(100 * cost / largest))),
             }
             for day, cost in data.recent
         ],
-        orders=[_order_view(order, tz) for order in data.orders],
-        offers=data.offers,
+        orders=[_order_view(order, tz, words) for order in data.orders],
+        offers=[words.sentences(offer) for offer in data.offers],
         open_order=any(o.status in OPEN_STATUSES for o in data.orders),
     )
 
@@ -335,7 +423,8 @@ def _html(request: web.Request, text: str, status: int = 200) -> web.Response:
 
 
 def _not_found(request: web.Request) -> web.Response:
-    return _html(request, render_template("pay_not_found.html"), 404)
+    page = render_template("pay_not_found.html", reader=speaker(negotiate(request)))
+    return _html(request, page, 404)
 
 
 def _site_root(request: web.Request) -> str:
@@ -347,15 +436,16 @@ async def _show(
     request: web.Request,
     *,
     status: int = 200,
-    error: str | None = None,
-    notice: str | None = None,
+    error: Words | str | None = None,
+    notice: Words | str | None = None,
     amount: str = "",
     voucher: str = "",
-    voucher_error: str | None = None,
+    voucher_error: Words | str | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     token = request.match_info["token"]
     settings = settings_of(request)
+    locale = negotiate(request)
 
     async def work(session: AsyncSession) -> PageData | None:
         account = await account_for_pay_token(session, token)
@@ -375,9 +465,11 @@ async def _show(
         amount=amount,
         voucher=voucher,
         voucher_error=voucher_error,
+        reader=speaker(locale),
     )
     response = _html(request, page, status)
     response.headers.update(headers or {})
+    remember(request, response, locale)
     return response
 
 
@@ -399,12 +491,20 @@ async def voucher_scanned(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(target + ("?" + urlencode({"voucher": code}) if code else ""))
     digits = "".join(ch for ch in code if ch.isdigit())
     groups = [digits[i : i + 4] for i in range(0, len(digits), 4)]
+    locale = negotiate(request)
+    reader = speaker(locale)
+    choices = {lang: "?" + urlencode({"code": code, "lang": lang}) for lang in LOCALES}
     page = render_template(
-        "voucher_scan.html", assets=_site_root(request) + ASSETS_PATH, groups=groups
+        "voucher_scan.html",
+        reader=reader,
+        languages=reader.choices(choices),
+        assets=_site_root(request) + ASSETS_PATH,
+        groups=groups,
     )
     response = _html(request, page)
     if token:  # a link the landlord has since replaced: forget it
         response.del_cookie(PAY_LINK_COOKIE, path=_cookie_path(request))
+    remember(request, response, locale)
     return response
 
 
@@ -432,12 +532,12 @@ async def pay_page(request: web.Request) -> web.Response:
     """Show the tenant's account; after Stripe, say whether the payment arrived yet."""
     notice = None
     if paid := request.query.get("paid"):
-        notice = "Thank you. Your payment shows below as soon as Stripe confirms it."
+        notice = Words(N_("Thank you. Your payment shows below as soon as Stripe confirms it."))
         guard_of(request).mark_paid(paid[:255])
     elif request.query.get("cancelled"):
-        notice = "Payment cancelled: nothing was charged."
+        notice = Words(N_("Payment cancelled: nothing was charged."))
     elif request.query.get("redeemed"):
-        notice = "Voucher accepted: its value is credited below."
+        notice = Words(N_("Voucher accepted: its value is credited below."))
     # A voucher card's QR code opens the page with its code filled in (?voucher=...).
     voucher = request.query.get("voucher", "")[:MAX_CODE_CHARS]
     response = await _show(request, notice=notice, voucher=voucher)
@@ -549,7 +649,7 @@ async def pay_checkout(request: web.Request) -> web.StreamResponse:
             if isinstance(err, ConflictError)
             else 400
         )
-        message = err.message
+        message: Words | str = err.words if isinstance(err, AmountError) else err.message
         if isinstance(err, ApiError) and err.status >= 500:
             # The provider's own words (its support address, a library's error class) are for
             # the log; the tenant learns what happened and what still works.
@@ -570,7 +670,7 @@ async def pay_voucher(request: web.Request) -> web.StreamResponse:
     try:
         typed = await _form_field(request, "code")
     except UnreadableFormError:
-        return await _show(request, status=400, voucher_error=UNREADABLE_FORM)
+        return await _show(request, status=400, voucher_error=UNREADABLE_CODE)
     shown = typed[:MAX_CODE_CHARS]
     found = await db_of(request).read(lambda s: account_for_pay_token(s, token))
     if found is None:
@@ -578,7 +678,8 @@ async def pay_voucher(request: web.Request) -> web.StreamResponse:
     try:
         code = parse_code(typed, "the code")
     except InputError as err:
-        return await _show(request, status=400, voucher=shown, voucher_error=err.message)
+        said = CODE_TYPO if err.code == "voucher_typo" else CODE_FORMAT
+        return await _show(request, status=400, voucher=shown, voucher_error=said)
     address = client_address(request, settings_of(request).trusted_proxies)
     link = hashlib.sha256(token.encode()).hexdigest()[:32]
     ledger_id = state_of(request.app).ledger_id
@@ -600,23 +701,48 @@ async def pay_voucher(request: web.Request) -> web.StreamResponse:
             request,
             status=429,
             voucher=shown,
-            voucher_error=f"Too many wrong voucher codes. {_wait_words(seconds)}",
+            voucher_error=_wait_words(
+                seconds,
+                NP_(
+                    "Too many wrong voucher codes. Please wait %(num)s minute and try again.",
+                    "Too many wrong voucher codes. Please wait %(num)s minutes and try again.",
+                ),
+            ),
             headers={"Retry-After": str(seconds)},
         )
     status = 400 if outcome.refusal is vouchers.Refusal.UNKNOWN else 409
-    return await _show(request, status=status, voucher=shown, voucher_error=outcome.message)
+    return await _show(
+        request, status=status, voucher=shown, voucher_error=_refusal_words(outcome, found)
+    )
 
 
-def _wait_words(seconds: int) -> str:
-    """Return "Please wait N minute(s) and try again." for a wait of SECONDS (at least one)."""
+def _refusal_words(outcome: vouchers.Redemption, account: Account) -> Words | str:
+    """Say why a voucher credited nothing, with its time in the tenant's zone."""
+    text = REFUSAL_WORDS.get(outcome.refusal) if outcome.refusal else None
+    if text is None:
+        return outcome.message
+    values: dict[str, object] = {"currency": outcome.currency or "", "own": account.currency}
+    if outcome.at is not None:
+        values["when"] = Moment(outcome.at, ZoneInfo(account.timezone))
+    return Words(text, values)
+
+
+def _wait_words(seconds: int, forms: tuple[str, str]) -> Words:
+    """Return a message naming a wait of SECONDS in whole minutes (at least one)."""
     minutes = max(1, math.ceil(seconds / 60))
-    return f"Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+    return Words.counted(forms, minutes, {"num": minutes})
 
 
 async def _too_many(request: web.Request, wait_s: float, amount: str) -> web.Response:
     seconds = max(1, math.ceil(wait_s))
-    message = (
-        f"Too many payment attempts in a short time. {_wait_words(seconds)} Nothing was charged."
+    message = _wait_words(
+        seconds,
+        NP_(
+            "Too many payment attempts in a short time. Please wait %(num)s minute and try "
+            "again. Nothing was charged.",
+            "Too many payment attempts in a short time. Please wait %(num)s minutes and try "
+            "again. Nothing was charged.",
+        ),
     )
     return await _show(
         request, status=429, error=message, amount=amount, headers={"Retry-After": str(seconds)}
@@ -766,11 +892,13 @@ async def pay_refresh(request: web.Request) -> web.StreamResponse:
         with contextlib.suppress(NotFoundError):
             order = await db.read(lambda s: topups.order_with_timeline(s, order_id))
     if order is None or order.account_id != found.id:
-        return await _show(request, status=404, error="that order is not on this account")
+        missing = Words(N_("that order is not on this account"))
+        return await _show(request, status=404, error=missing)
     try:
         await recheck_order(
             db, settings_of(request), order_id, "tenant", "tenant pressed refresh status"
         )
     except (ConflictError, ApiError) as err:
-        return await _show(request, status=409, notice=f"Could not refresh: {err.message}")
+        said = Words(N_("Could not refresh: %(why)s"), {"why": err.message})
+        return await _show(request, status=409, notice=said)
     raise web.HTTPSeeOther(_page_url(request, token))

@@ -41,6 +41,7 @@ from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import vouchers
 from prepaid_ledger.services.pay_links import voucher_scan_url
 from prepaid_ledger.services.validation import parse_model
+from prepaid_ledger.web.i18n import DEFAULT, Speaker, negotiate, speaker
 from prepaid_ledger.web.templates import render
 from prepaid_ledger.web.tenant_page import parse_amount
 
@@ -161,11 +162,11 @@ def batch_request(form: Mapping[str, object], settings: Settings) -> VoucherBatc
     return parse_model(VoucherBatchRequest, wanted)
 
 
-def _local_day(moment: datetime | None, timezone: str) -> str:
+def _local_day(moment: datetime | None, timezone: str, reader: Speaker) -> str:
     if moment is None:
         return ""
     # The batch ends at midnight after its last day: print that last day.
-    return (moment.astimezone(ZoneInfo(timezone)) - timedelta(microseconds=1)).date().isoformat()
+    return reader.day((moment.astimezone(ZoneInfo(timezone)) - timedelta(microseconds=1)).date())
 
 
 def cards_csv(minted: MintedBatch, public_base_url: str | None = None) -> str:
@@ -202,8 +203,14 @@ def _digits(code: str) -> str:
     return code.replace(" ", "")
 
 
-def render_cards(minted: MintedBatch, timezone: str, public_base_url: str | None = None) -> str:
+def render_cards(
+    minted: MintedBatch,
+    timezone: str,
+    public_base_url: str | None = None,
+    reader: Speaker | None = None,
+) -> str:
     """Render the printable cards page (QR codes are CPU work: call it from a thread)."""
+    words = reader or speaker(DEFAULT)
     batch = minted.batch
     cards = [
         {
@@ -217,11 +224,11 @@ def render_cards(minted: MintedBatch, timezone: str, public_base_url: str | None
     ]
     return render(
         "voucher_cards.html",
+        reader=words,
         batch_id=batch.id,
         count=batch.count,
-        value=f"{from_minor(batch.value_minor, batch.currency):f}",
-        currency=batch.currency,
-        expires=_local_day(batch.expires_at, timezone),
+        value=words.money(batch.value_minor, batch.currency),
+        expires=_local_day(batch.expires_at, timezone, words),
         timezone=timezone,
         account_id=batch.account_id,
         note=batch.note or "",
@@ -299,6 +306,10 @@ async def mint_from_form(request: web.Request) -> web.StreamResponse:
     if request_id:
         _SENT.done(request_id, minted.batch.id)
     page = await asyncio.to_thread(
-        render_cards, minted, settings.default_timezone, settings.public_base_url
+        render_cards,
+        minted,
+        settings.default_timezone,
+        settings.public_base_url,
+        speaker(negotiate(request)),
     )
     return _html(page, request)
