@@ -188,7 +188,14 @@ class PaymentMethod(StrEnum):
     CASH = "cash"
     #: A prepaid voucher's code redeemed.
     VOUCHER = "voucher"
-    #: A payment another provider confirmed by a signed Standard Webhooks delivery.
+    #: A payment another provider confirmed by a signed Standard Webhooks delivery, or a
+    #: Checkout payment whose session offered several methods (Stripe does not say which).
     ONLINE = "online"
+    #: Checkout sessions that offered one method only: that method (Stripe's names).
+    WECHAT_PAY = "wechat_pay"
+    ALIPAY = "alipay"
+    SEPA_DEBIT = "sepa_debit"
+    IDEAL = "ideal"
+    BANCONTACT = "bancontact"
     #: A source this ledger has no word for.
     OTHER = "other"

@@ -57,6 +57,11 @@ def method_of(source: str | None, provider: str | None) -> PaymentMethod:
     return PaymentMethod.OTHER
 
 
+def _known(method: str | None) -> PaymentMethod | None:
+    """Return the method a provider named, when it is one a receipt prints."""
+    return PaymentMethod(method) if method in set(PaymentMethod) else None
+
+
 async def next_number(session: AsyncSession) -> int:
     """Take the next receipt number: lock the counter row, increment it (this transaction).
 
@@ -99,7 +104,9 @@ async def issue(
     account: Account,
     balance_after_minor: int,
     now: datetime,
+    *,
     bonus_minor: int = 0,
+    paid_by: str | None = None,
 ) -> ReceiptView:
     """Issue the receipt of an order being credited (inside the crediting transaction)."""
     row = Receipt(
@@ -113,7 +120,7 @@ async def issue(
         amount_minor=order.amount_minor,
         bonus_minor=bonus_minor,
         currency=order.currency,
-        method=method_of(order.source, order.provider),
+        method=_known(paid_by) or method_of(order.source, order.provider),
         balance_after_minor=balance_after_minor,
     )
     session.add(row)

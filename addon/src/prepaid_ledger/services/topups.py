@@ -109,6 +109,8 @@ class Payment:
     payment_intent: str | None = None
     #: Why the amount cannot be credited although a provider sent it (shown on the order).
     amount_problem: str | None = None
+    #: How it was paid when the provider says (a receipt's method; None: from the source).
+    method: str | None = None
 
 
 def within_ledger_range(payment: Payment) -> Payment:
@@ -317,6 +319,8 @@ async def credit_order(
     account: Account,
     actor: str,
     reason: str | None = None,
+    *,
+    method: str | None = None,
 ) -> ReceiptView:
     """Credit an order's amount to an account (once: the order records the transaction).
 
@@ -346,7 +350,13 @@ async def credit_order(
     bonus = await promotions.grant(session, order, account)
     now = utcnow()
     receipt = await receipts.issue(
-        session, order, account, await journal.book_balance(session, book_id), now, bonus
+        session,
+        order,
+        account,
+        await journal.book_balance(session, book_id),
+        now,
+        bonus_minor=bonus,
+        paid_by=method,
     )
     if order.status == OrderStatus.PENDING:
         await set_status(session, order, OrderStatus.PROCESSING, actor, now=now)
@@ -553,7 +563,7 @@ async def credit_or_flag(
         code = INVALID_AMOUNT
         reason = payment.amount_problem or "amount mismatch: amount must be positive"
     else:
-        await credit_order(session, order, account, actor)
+        await credit_order(session, order, account, actor, method=payment.method)
         return PaymentOutcome.CREDITED
     order.account_id = account.id
     await set_status(session, order, OrderStatus.NEEDS_ATTENTION, actor, reason, code=code)

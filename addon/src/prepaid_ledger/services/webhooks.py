@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from prepaid_meter_contract.vocabulary import OrderStatus, PaymentOutcome
+from prepaid_meter_contract.vocabulary import OrderStatus, PaymentMethod, PaymentOutcome
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -161,6 +161,12 @@ def stripe_payment(session_obj: Mapping[str, Any]) -> topups.Payment:
     ):
         account_ref = int(account_ref)  # a short all-digit reference is an account id
     payment_intent = session_obj.get("payment_intent")
+    # Stripe's session names the methods it offered, not the one used: one offered is the one;
+    # of several, only "online" is known; none named (an older payload): the card, as before.
+    offered = session_obj.get("payment_method_types")
+    method: str | None = None
+    if isinstance(offered, list) and offered:
+        method = str(offered[0]) if len(offered) == 1 else PaymentMethod.ONLINE.value
     return topups.Payment(
         provider="stripe",
         payment_id=str(session_obj.get("id") or ""),
@@ -169,6 +175,7 @@ def stripe_payment(session_obj: Mapping[str, Any]) -> topups.Payment:
         currency=_currency(session_obj.get("currency")),
         reference=str(session_obj.get("id") or "")[:200] or None,
         payment_intent=payment_intent if isinstance(payment_intent, str) else None,
+        method=method,
     )
 
 

@@ -52,6 +52,11 @@ METHOD_TEXT: Final = {
     PaymentMethod.VOUCHER: N_("Voucher"),
     PaymentMethod.ONLINE: N_("Online payment"),
     PaymentMethod.OTHER: N_("Other"),
+    PaymentMethod.WECHAT_PAY: N_("WeChat Pay"),
+    PaymentMethod.ALIPAY: N_("Alipay"),
+    PaymentMethod.SEPA_DEBIT: N_("SEPA Direct Debit"),
+    PaymentMethod.IDEAL: N_("iDEAL"),
+    PaymentMethod.BANCONTACT: N_("Bancontact"),
 }
 _LANDLORD_CSP: Final = (
     "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; "
