@@ -18,13 +18,10 @@ from typing import Any
 import pytest
 from alembic import command
 from prepaid_ledger.domain.account_number import account_number_for
-from prepaid_ledger.services import topups
 from prepaid_ledger.services.verify import verify_ledger
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.migrate import alembic_config
-from prepaid_meter_contract.topups import TopupRequest
 from sqlalchemy import Connection, DateTime, MetaData, Table, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.ledger.conftest import make_settings, running_ledger
 
@@ -55,6 +52,9 @@ class OldLedger:
         reflected = MetaData()
         reflected.reflect(self.conn)
         self.tables = dict(reflected.tables)
+
+    def setup(self) -> None:
+        """The tariff and the system books every account below uses."""
         self.tariff = self.insert(
             "tariffs", name="Flat", currency="EUR", unit="kWh", kind="flat", created_at=at(0)
         )
@@ -217,6 +217,7 @@ ROOMS = {"anna": "Flat 1 kitchen, Flat 1 hall", "ben": "Flat 2", "chen": None}
 
 def fill_0007_ledger(conn: Connection) -> OldLedger:
     old = OldLedger(conn)
+    old.setup()
     old.account("anna", "Anna Weber", ("Flat 1 kitchen", "Flat 1 hall"))
     old.account("ben", "Ben Okafor", ("Flat 2",))
     old.account("chen", "Chen Li", ())
@@ -394,13 +395,32 @@ async def test_backfill_follows_receipts_issued_since_revision_0008(
         old = await ledger.fill()
         await ledger.to("0008")
 
-        async def credit_ben(session: AsyncSession) -> Any:
-            request = TopupRequest(account=old.accounts["ben"]["id"], amount_minor=700)
-            return await topups.manual_topup(session, request, "test", 10**6)
+        def credit_ben_as_0008(conn: Connection) -> None:
+            """A cash top-up of 7.00 by revision 0008's code: credited, receipt number 1."""
+            live = OldLedger(conn, books=old.books, accounts=old.accounts, meters=old.meters)
+            live.open("live", "ben", 700, "manual", at(17, 0))
+            live.credit("live", at(17, 0))
+            meta = live.tables["ledger_meta"]
+            conn.execute(meta.update().where(meta.c.key == COUNTER_KEY).values(value="1"))
+            ben = old.accounts["ben"]
+            live.insert(
+                "receipts",
+                number=1,
+                order_id=live.orders["live"]["id"],
+                issued_at=at(17, 0),
+                account_id=ben["id"],
+                account_number=ben["number"],
+                account_name=ben["name"],
+                room="Flat 2",
+                amount_minor=700,
+                bonus_minor=0,
+                currency="EUR",
+                method="cash",
+                balance_after_minor=1080 + 700,  # ben's 10.80 (worked out below) + 7.00
+            )
 
-        live = await ledger.db.write(credit_ben)
-        assert live.receipt is not None
-        assert (live.receipt.number, live.receipt.balance_after_minor) == (1, 1080 + 700)
+        async with ledger.db.engine.begin() as conn:
+            await conn.run_sync(credit_ben_as_0008)
         first = await ledger.snapshot()
         assert first.counter == "1"
 

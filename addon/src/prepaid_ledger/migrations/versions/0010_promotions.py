@@ -8,6 +8,10 @@ Create Date: 2026-12-06 06:40:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+#: What 0010 adds to topup_orders (also what a SQLite downgrade leaves there; see downgrade).
+_ORDER_COLUMNS = ("promotion_id", "bonus_minor", "bonus_taken_back_minor")
+_ORDER_FK = "fk_topup_orders_promotion_id_promotions"
+
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
@@ -40,33 +44,37 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_promotions")),
     )
-    with op.batch_alter_table("topup_orders", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("promotion_id", sa.Integer(), nullable=True))
-        batch_op.add_column(
-            sa.Column("bonus_minor", sa.BigInteger(), nullable=False, server_default="0")
-        )
-        batch_op.add_column(
-            sa.Column("bonus_taken_back_minor", sa.BigInteger(), nullable=False, server_default="0")
-        )
-        batch_op.create_index(
-            batch_op.f("ix_topup_orders_promotion_id"), ["promotion_id"], unique=False
-        )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_topup_orders_promotion_id_promotions"),
-            "promotions",
-            ["promotion_id"],
-            ["id"],
-        )
+    # Plain ADD COLUMN, never a batch copy: on SQLite a batch drops topup_orders, which fails
+    # (even deferred, at commit) once receipts and vouchers refer to its rows.
+    present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("topup_orders")}
+    if "promotion_id" not in present:
+        if op.get_bind().dialect.name == "sqlite":
+            op.execute(
+                "ALTER TABLE topup_orders ADD COLUMN promotion_id INTEGER "
+                f"CONSTRAINT {_ORDER_FK} REFERENCES promotions (id)"
+            )
+        else:
+            op.add_column("topup_orders", sa.Column("promotion_id", sa.Integer(), nullable=True))
+            op.create_foreign_key(_ORDER_FK, "topup_orders", "promotions", ["promotion_id"], ["id"])
+    for name in _ORDER_COLUMNS[1:]:
+        if name not in present:
+            column = sa.Column(name, sa.BigInteger(), nullable=False, server_default="0")
+            op.add_column("topup_orders", column)
+    op.create_index(
+        op.f("ix_topup_orders_promotion_id"), "topup_orders", ["promotion_id"], unique=False
+    )
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    with op.batch_alter_table("topup_orders", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            batch_op.f("fk_topup_orders_promotion_id_promotions"), type_="foreignkey"
-        )
-        batch_op.drop_index(batch_op.f("ix_topup_orders_promotion_id"))
-        batch_op.drop_column("bonus_taken_back_minor")
-        batch_op.drop_column("bonus_minor")
-        batch_op.drop_column("promotion_id")
+    op.drop_index(op.f("ix_topup_orders_promotion_id"), table_name="topup_orders")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite cannot drop a column a foreign key uses, nor copy topup_orders while other
+        # tables refer to it: the columns stay (promotion_id emptied; 0009 ignores them, and
+        # an upgrade again finds them in place).
+        op.execute("UPDATE topup_orders SET promotion_id = NULL")
+    else:
+        op.drop_constraint(_ORDER_FK, "topup_orders", type_="foreignkey")
+        for name in reversed(_ORDER_COLUMNS):
+            op.drop_column("topup_orders", name)
     op.drop_table("promotions")
