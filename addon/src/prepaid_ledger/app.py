@@ -20,6 +20,7 @@ from aiohttp.typedefs import Middleware
 
 from prepaid_ledger.api import (
     provider_check,
+    routes_accounting,
     routes_accounts,
     routes_admin,
     routes_meters,
@@ -37,7 +38,7 @@ from prepaid_ledger.api.context import SETTINGS_KEY, STATE_KEY, LedgerState
 from prepaid_ledger.api.error_middleware import Handler, error_middleware, error_response
 from prepaid_ledger.api.openapi import openapi_handler
 from prepaid_ledger.config import Settings
-from prepaid_ledger.services import events
+from prepaid_ledger.services import events, outbox_delivery
 from prepaid_ledger.services.accounts import reevaluate_supply
 from prepaid_ledger.services.topups import watchdog
 from prepaid_ledger.store.database import Database
@@ -168,6 +169,7 @@ def create_app(settings: Settings) -> web.Application:
         routes_settings,
     ):
         app.router.add_routes(module.routes)
+    app.router.add_routes(routes_accounting.routes)
     app.router.add_routes(webhooks.routes)
     app.router.add_routes(stream.routes)
     app.router.add_routes(tenant_page.routes)
@@ -203,7 +205,13 @@ def create_app(settings: Settings) -> web.Application:
     async def on_shutdown(app: web.Application) -> None:
         app[stream.CLOSING_KEY].set()
 
+    async def accounting_events(_app: web.Application) -> AsyncIterator[None]:
+        # Delivers the accounting outbox; entered after lifecycle opened the database.
+        async with outbox_delivery.running(state.db):
+            yield
+
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(accounting_events)
     app.on_shutdown.append(on_shutdown)
     return app
 

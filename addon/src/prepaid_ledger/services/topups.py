@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.domain.money import MAX_MINOR, currency_exponent
 from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import audit, events, journal, promotions, receipts
+from prepaid_ledger.services import outbox as accounting_outbox
 from prepaid_ledger.services.accounts import (
     book_of,
     get_account,
@@ -234,6 +235,7 @@ async def set_status(
     )
     if flagged:
         events.emit(session, order.account_id, attention_alert(order, now))
+        await accounting_outbox.order_needs_attention(session, order, now)
     await session.flush()
 
 
@@ -361,6 +363,7 @@ async def credit_order(
     if order.status == OrderStatus.PENDING:
         await set_status(session, order, OrderStatus.PROCESSING, actor, now=now)
     await set_status(session, order, OrderStatus.SUCCEEDED, actor, reason, now=now, receipt=receipt)
+    await accounting_outbox.topup_succeeded(session, order, account, receipt)
     await refresh_account(session, account, now)
     return receipt
 
@@ -618,6 +621,7 @@ async def refund(
         else OrderStatus.PARTIALLY_REFUNDED
     )
     await set_status(session, order, status, actor, reason)
+    await accounting_outbox.topup_refunded(session, order, account, amount_minor, reason)
     await refresh_account(session, account, utcnow())
     after = await order_answer(session, order)
     audit.record(
@@ -712,6 +716,7 @@ async def adjust(
         before=None,
         after=result.model_dump(mode="json"),
     )
+    await accounting_outbox.adjustment_created(session, account, result, actor)
     return result
 
 

@@ -512,3 +512,78 @@ class Receipt(Base):
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(16))
     balance_after_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccountingEndpoint(Base):
+    """Where the landlord's finance system receives accounting events (Standard Webhooks).
+
+    The secret is kept as given to the receiver (it signs every delivery); the API shows it
+    once, at creation, and then only its first characters.
+    """
+
+    __tablename__ = "accounting_endpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(String(200))
+    # The event types sent there (a JSON list of AccountingEventType values).
+    event_types: Mapped[list[Any]]
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    disabled_at: Mapped[datetime | None]
+    disabled_by: Mapped[str | None] = mapped_column(String(64))
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """An accounting event, written in the transaction of the change it reports (the outbox).
+
+    ``id`` orders an account's events (they are recorded with the account's row locked, so ids
+    follow commit order per account); ``message_id`` is the public ``webhook-id``. A
+    ``charge.posted`` carries its local ``day``: UNIQUE per type, account and day.
+    """
+
+    __tablename__ = "outbox_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    day: Mapped[date | None] = mapped_column(Date)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("type", "account_id", "day"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class OutboxDelivery(Base):
+    """One event to one endpoint: its status, attempts and the last answer (the delivery log).
+
+    A worker holds a delivery while it attempts it (``leased_until``, ``lease_token``); one that
+    died mid-attempt lets go when the lease runs out, and the event is sent again, same id.
+    ``account_id`` copies the message's, so "an earlier event of this account to this endpoint
+    is not delivered yet" is one indexed look-up.
+    """
+
+    __tablename__ = "outbox_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id"))
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("accounting_endpoints.id"))
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    leased_until: Mapped[datetime | None]
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    last_attempt_at: Mapped[datetime | None]
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "endpoint_id"),
+        Index("ix_outbox_deliveries_order", "endpoint_id", "account_id", "outbox_id"),
+        Index("ix_outbox_deliveries_due", "status", "next_attempt_at"),
+    )
