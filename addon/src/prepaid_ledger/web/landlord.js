@@ -4,6 +4,40 @@
 const state = { accounts: [], lastTopup: {}, sortKey: "name", descending: false, search: "", selected: new Set(), open: null };
 const $ = (selector) => document.querySelector(selector);
 
+// ---- The page's language ---------------------------------------------------------------------
+// The ledger renders the page in the reader's language and hands this script its words in a JSON
+// data block (never executed: the page's CSP stays script-src 'self'). English is the text itself.
+// t("Text with {name}", { name }) says a text, filling in its named values; scripts/translations
+// extracts every t("...") into the same catalogs as the templates.
+const WORDS = (() => {
+  const block = document.getElementById("i18n");
+  try { return (block && JSON.parse(block.textContent)) || {}; } catch { return {}; }
+})();
+const LANG = WORDS.locale || document.documentElement.lang || "en";
+const ENGLISH = LANG === "en";
+function t(text, values = {}) {
+  const said = (WORDS.messages || {})[text] || text;
+  return said.replace(/\{([a-z_]+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
+// Dates and numbers as the page's language writes them; English keeps the browser's own forms.
+const moment = (iso) => new Date(iso).toLocaleString(ENGLISH ? undefined : LANG);
+const day = (date) => new Date(date).toLocaleDateString(ENGLISH ? undefined : LANG);
+const oneDecimal = (value) => (ENGLISH ? Number(value).toFixed(1)
+  : new Intl.NumberFormat(LANG, { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(Number(value)));
+// What the ledger's codes mean (English: the code in words, as before).
+const STATUS_WORDS = {
+  pending: t("pending"), processing: t("processing"), succeeded: t("succeeded"), failed: t("failed"),
+  expired: t("expired"), refunded: t("refunded"), partially_refunded: t("partially refunded"),
+  needs_attention: t("needs attention"),
+};
+const SUPPLY_WORDS = {
+  credit: t("credit"), emergency_credit: t("emergency credit"), protected: t("protected"), grace: t("grace"),
+  friendly_hours: t("friendly hours"), holiday: t("holiday"), exhausted: t("exhausted"),
+  awaiting_reconnect_margin: t("awaiting reconnect margin"), closed: t("closed"),
+};
+const KIND_WORDS = { flat: t("flat"), tou: t("tou"), tiered: t("tiered") };
+const said = (words, code) => words[code] || String(code || "").replaceAll("_", " ");
+
 async function api(path, options = {}) {
   const response = await fetch(path, {
     ...options,
@@ -27,22 +61,28 @@ function money(minor, currency, exponent) {
   const negative = minor < 0;
   let digits = String(Math.abs(minor)).padStart(exponent + 1, "0");
   if (exponent > 0) { digits = `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`; }
-  return `${negative ? "-" : ""}${digits} ${currency}`;
+  const plain = `${negative ? "-" : ""}${digits}`;
+  if (!ENGLISH) {
+    try {  // the exact decimal as a string: Intl formats it without a float's rounding
+      return new Intl.NumberFormat(LANG, { style: "currency", currency, minimumFractionDigits: exponent, maximumFractionDigits: exponent }).format(plain);
+    } catch { /* a code the browser does not know: the plain form below */ }
+  }
+  return `${plain} ${currency}`;
 }
 
 function toMinor(text, exponent) {
   const clean = text.trim().replace(",", ".");
   const match = /^(\d{1,13})(?:\.(\d+))?$/.exec(clean);
-  if (!match) { throw new Error("enter an amount such as 20 or 12.50"); }
+  if (!match) { throw new Error(t("enter an amount such as 20 or 12.50")); }
   const fraction = match[2] || "";
-  if (fraction.length > exponent) { throw new Error(`use at most ${exponent} decimal places`); }
+  if (fraction.length > exponent) { throw new Error(t("use at most {count} decimal places", { count: exponent })); }
   const minor = Number(match[1] + fraction.padEnd(exponent, "0"));
-  if (minor <= 0) { throw new Error("the amount must be more than zero"); }
+  if (minor <= 0) { throw new Error(t("the amount must be more than zero")); }
   return minor;
 }
 
 function supplyText(account) {
-  return account.supply.allowed ? "On" : "Off";
+  return account.supply.allowed ? t("On") : t("Off");
 }
 
 function sortValue(account, key) {
@@ -88,40 +128,40 @@ function row(account) {
   box0.className = "pick";
   box0.value = account.id;
   box0.checked = state.selected.has(account.id);
-  box0.setAttribute("aria-label", `Select ${account.name}`);
+  box0.setAttribute("aria-label", t("Select {name}", { name: account.name }));
   box0.addEventListener("change", () => { if (box0.checked) { state.selected.add(account.id); } else { state.selected.delete(account.id); } });
   pick.append(box0);
   const nameCell = document.createElement("td");
   const open = document.createElement("button");
   open.className = "link";
   open.textContent = account.name;
-  open.setAttribute("aria-label", `Open ${account.name}`);
+  open.setAttribute("aria-label", t("Open {name}", { name: account.name }));
   open.addEventListener("click", () => openAccount(account));
   nameCell.append(open);
   tr.append(pick, nameCell, cell(account.number || ""));
   tr.append(cell(money(account.balance_minor, account.currency, account.currency_exponent),
     `num balance${account.balance_minor < 0 ? " negative" : ""}`));
-  tr.append(cell(account.days_left === null || account.days_left === undefined ? "—" : Number(account.days_left).toFixed(1), "num days-left"));
+  tr.append(cell(account.days_left === null || account.days_left === undefined ? "—" : oneDecimal(account.days_left), "num days-left"));
   const supply = cell(supplyText(account), account.supply.allowed ? "supply-on" : "supply-off");
   const reason = document.createElement("span");
   reason.className = "reason";
-  reason.textContent = (account.supply.reason || "").replaceAll("_", " ") +
-    (account.supply.changes_at ? ` · changes ${new Date(account.supply.changes_at).toLocaleString()}` : "");
+  reason.textContent = said(SUPPLY_WORDS, account.supply.reason) +
+    (account.supply.changes_at ? " · " + t("changes {when}", { when: moment(account.supply.changes_at) }) : "");
   supply.append(reason);
   tr.append(supply);
   const last = state.lastTopup[account.id];
-  tr.append(cell(last ? `${money(last.amount_minor, last.currency, account.currency_exponent)} · ${new Date(last.created_at).toLocaleDateString()}` : "—"));
+  tr.append(cell(last ? `${money(last.amount_minor, last.currency, account.currency_exponent)} · ${day(last.created_at)}` : "—"));
   const actions = document.createElement("td");
   const box = document.createElement("div");
   box.className = "actions";
   const topup = document.createElement("button");
-  topup.textContent = "Top up";
-  topup.setAttribute("aria-label", `Top up ${account.name}`);
+  topup.textContent = t("Top up");
+  topup.setAttribute("aria-label", t("Top up {name}", { name: account.name }));
   topup.addEventListener("click", () => openTopup(account));
   const link = document.createElement("button");
-  link.textContent = "Pay link";
+  link.textContent = t("Pay link");
   link.className = "secondary";
-  link.setAttribute("aria-label", `Pay link for ${account.name}`);
+  link.setAttribute("aria-label", t("Pay link for {name}", { name: account.name }));
   link.addEventListener("click", () => openPayLink(account));
   box.append(topup, link);
   actions.append(box);
@@ -155,7 +195,7 @@ async function batchTopup(event) {
   event.preventDefault();
   $("#batch-error").textContent = "";
   const chosen = state.accounts.filter((a) => state.selected.has(a.id));
-  if (!chosen.length) { $("#batch-error").textContent = "tick at least one room in the list"; return; }
+  if (!chosen.length) { $("#batch-error").textContent = t("tick at least one room in the list"); return; }
   const reference = $("#batch-reference").value.trim();
   let items;
   try {
@@ -174,7 +214,8 @@ async function batchTopup(event) {
     $("#batch-results").replaceChildren(...result.results.map((r) => {
       const li = document.createElement("li");
       const account = chosen[r.index];
-      li.textContent = r.ok ? `${account.name}: credited (order #${r.order.id})` : `${account.name}: not credited, ${r.error.message}`;
+      li.textContent = r.ok ? t("{name}: credited (order #{order})", { name: account.name, order: r.order.id })
+        : t("{name}: not credited, {error}", { name: account.name, error: r.error.message });
       li.className = r.ok ? "supply-on" : "error";
       return li;
     }));
@@ -226,7 +267,7 @@ function drawChart(statement, exponent, days) {
     });
   });
   const label = svgElement("text", { x: 0, y: height + 14, "font-size": 11, fill: "currentColor" });
-  label.textContent = `${days[0]} … ${days[days.length - 1]} · highest day ${money(max, statement.currency, exponent)}`;
+  label.textContent = `${days[0]} … ${days[days.length - 1]} · ` + t("highest day {amount}", { amount: money(max, statement.currency, exponent) });
   svg.append(label);
   $("#account-chart").replaceChildren(svg);
   $("#account-legend").replaceChildren(...bands.map((band, b) => {
@@ -250,7 +291,12 @@ async function openAccount(account, scroll = true) {
   $("#account-voucher-submit").disabled = account.status !== "open";
   const exponent = account.currency_exponent;
   $("#account-title").textContent = account.name;
-  $("#account-summary").textContent = `Account number ${account.number || "—"} · balance ${money(account.balance_minor, account.currency, exponent)} · supply ${supplyText(account).toLowerCase()} (${(account.supply.reason || "").replaceAll("_", " ")})`;
+  $("#account-summary").textContent = t("Account number {number} · balance {balance} · supply {supply} ({reason})", {
+    number: account.number || "—",
+    balance: money(account.balance_minor, account.currency, exponent),
+    supply: ENGLISH ? supplyText(account).toLowerCase() : supplyText(account),
+    reason: said(SUPPLY_WORDS, account.supply.reason),
+  });
   const bounds = monthBounds(account);
   const days = [];
   for (let i = 29; i >= 0; i--) {
@@ -266,18 +312,18 @@ async function openAccount(account, scroll = true) {
   $("#account-topups").replaceChildren(...(detailed.length ? detailed.map((order) => {
     const div = document.createElement("div");
     div.className = "order";
-    div.textContent = `#${order.id} · ${money(order.amount_minor, order.currency, exponent)} · ${order.status.replaceAll("_", " ")}: `;
-    div.append(document.createTextNode(order.timeline.map((step) => `${step.status} ${new Date(step.at).toLocaleString()}`).join(" → ")));
+    div.textContent = `#${order.id} · ${money(order.amount_minor, order.currency, exponent)} · ${said(STATUS_WORDS, order.status)}: `;
+    div.append(document.createTextNode(order.timeline.map((step) => `${ENGLISH ? step.status : said(STATUS_WORDS, step.status)} ${moment(step.at)}`).join(" → ")));
     if (order.receipt) {  // a printable receipt for every credited order
       const link = document.createElement("a");
       link.href = `ui/receipts/${order.receipt.number}`;
       link.target = "_blank";
       link.rel = "noopener";
-      link.textContent = `receipt ${order.receipt.number}`;
+      link.textContent = t("receipt {number}", { number: order.receipt.number });
       div.append(" · ", link);
     }
     return div;
-  }) : [document.createTextNode("No top-ups yet.")]));
+  }) : [document.createTextNode(t("No top-ups yet."))]));
   $("#account-csv").href = `api/v1/accounts/${account.id}/statement?format=csv&from=${bounds.monthFrom}&to=${bounds.to}`;
   $("#account-csv").download = `statement-${account.number || account.id}.csv`;
   // A live refresh re-renders the same account: the printable statement asked for stays; it
@@ -296,15 +342,15 @@ async function printStatement() {
   const table = document.createElement("table");
   table.className = "statement";
   const add = (label, value) => { const tr = document.createElement("tr"); tr.append(cell(label), cell(value, "num")); table.append(tr); };
-  add(`Statement for ${account.name}, account ${account.number || account.id}`, `${statement.from || ""} – ${statement.to || ""}`);
-  add("Opening balance", money(statement.opening_balance_minor, c, e));
+  add(t("Statement for {name}, account {number}", { name: account.name, number: account.number || account.id }), `${statement.from || ""} – ${statement.to || ""}`);
+  add(t("Opening balance"), money(statement.opening_balance_minor, c, e));
   for (const line of statement.consumption) { add(`${line.day} ${line.band}: ${line.quantity}`, money(-line.amount_minor, c, e)); }
-  for (const line of statement.standing_charges) { add(`${line.day} standing charge`, money(-line.amount_minor, c, e)); }
+  for (const line of statement.standing_charges) { add(t("{day} standing charge", { day: line.day }), money(-line.amount_minor, c, e)); }
   // Every money line, so the printed statement adds up like the ledger's (opening + lines = closing).
   for (const section of ["topups", "bonuses", "refunds", "adjustments", "settlements"]) {
     for (const line of statement[section] || []) { add(`${line.at.slice(0, 10)} ${line.description}`, money(line.amount_minor, c, e)); }
   }
-  add("Closing balance", money(statement.closing_balance_minor, c, e));
+  add(t("Closing balance"), money(statement.closing_balance_minor, c, e));
   $("#account-statement").replaceChildren(table);
   document.body.classList.add("print-statement");
   window.print();
@@ -313,20 +359,20 @@ async function printStatement() {
 
 // ---- Orders board ----------------------------------------------------------------------------
 const ACTIONS = [
-  ["recheck", "Re-check with provider"],
-  ["credit", "Credit to an account…"],
-  ["refund", "Refund"],
-  ["fail", "Mark failed"],
+  ["recheck", t("Re-check with provider")],
+  ["credit", t("Credit to an account…")],
+  ["refund", t("Refund")],
+  ["fail", t("Mark failed")],
 ];
 
 // Why an order needs a person, in plain words (the ledger's attention_code).
 const ATTENTION_REASONS = {
-  unknown_account: "Unknown account: no account has the number the payer typed",
-  closed_account: "Closed account: the payment is for an account that is closed",
-  currency_mismatch: "Currency mismatch: paid in another currency than the account uses",
-  invalid_amount: "Amount problem: the amount cannot be credited as it is",
-  stuck_processing: "Stuck with the payment provider: no final answer from it",
-  paid_not_credited: "Paid late: the provider confirmed it after the order had failed or expired",
+  unknown_account: t("Unknown account: no account has the number the payer typed"),
+  closed_account: t("Closed account: the payment is for an account that is closed"),
+  currency_mismatch: t("Currency mismatch: paid in another currency than the account uses"),
+  invalid_amount: t("Amount problem: the amount cannot be credited as it is"),
+  stuck_processing: t("Stuck with the payment provider: no final answer from it"),
+  paid_not_credited: t("Paid late: the provider confirmed it after the order had failed or expired"),
 };
 
 function attentionCode(order) {
@@ -341,18 +387,19 @@ function attentionCode(order) {
 }
 
 function plainReason(order) {
-  if (order.status === "processing") { return "Waiting for the payment provider"; }
-  if (order.status === "pending") { return "Checkout opened, not paid yet"; }
+  if (order.status === "processing") { return t("Waiting for the payment provider"); }
+  if (order.status === "pending") { return t("Checkout opened, not paid yet"); }
   const code = attentionCode(order);
   if (code === "unknown_account" && /check digit/i.test(order.attention_reason || "")) {
-    return "Unknown account: the number the payer typed has a typo (its check digit is wrong)";
+    return t("Unknown account: the number the payer typed has a typo (its check digit is wrong)");
   }
-  return ATTENTION_REASONS[code] || "The ledger could not credit this payment on its own";
+  return ATTENTION_REASONS[code] || t("The ledger could not credit this payment on its own");
 }
 
 function age(iso) {
   const minutes = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60000));
-  return minutes < 90 ? `${minutes} min` : minutes < 2880 ? `${Math.round(minutes / 60)} h` : `${Math.round(minutes / 1440)} d`;
+  return minutes < 90 ? t("{count} min", { count: minutes }) : minutes < 2880 ? t("{count} h", { count: Math.round(minutes / 60) })
+    : t("{count} d", { count: Math.round(minutes / 1440) });
 }
 
 // Decimal places of a currency: from an account in it, else what the browser knows (ISO 4217).
@@ -388,15 +435,15 @@ async function loadOrders() {
     tr.dataset.order = order.id;
     const account = names[order.account_id];
     tr.append(cell(`#${order.id} · ${order.source}`));
-    const who = cell(account ? account.name : order.account_id ? `account ${order.account_id}` : "no account");
+    const who = cell(account ? account.name : order.account_id ? t("account {id}", { id: order.account_id }) : t("no account"));
     const typed = typedRef(order, account);
-    if (typed) { who.append(reasonSpan(`payer typed: ${typed}`, "reason typed")); }
-    else if (!account && !order.account_id) { who.append(reasonSpan("the payment named no account number", "reason typed")); }
+    if (typed) { who.append(reasonSpan(t("payer typed: {typed}", { typed }), "reason typed")); }
+    else if (!account && !order.account_id) { who.append(reasonSpan(t("the payment named no account number"), "reason typed")); }
     tr.append(who);
     const amount = cell(money(order.amount_minor, order.currency, exponentOf(order.currency)), "num amount");
-    if (order.bonus) { amount.append(reasonSpan(`+ ${money(order.bonus.amount_minor, order.currency, exponentOf(order.currency))} bonus (${order.bonus.promotion_name})`, "reason bonus")); }
+    if (order.bonus) { amount.append(reasonSpan(t("+ {amount} bonus ({promotion})", { amount: money(order.bonus.amount_minor, order.currency, exponentOf(order.currency)), promotion: order.bonus.promotion_name }), "reason bonus")); }
     tr.append(amount);
-    const status = cell(order.status.replaceAll("_", " "), `status status-${order.status}`);
+    const status = cell(said(STATUS_WORDS, order.status), `status status-${order.status}`);
     status.append(reasonSpan(plainReason(order), "reason plain"));
     if (order.attention_reason) { status.append(reasonSpan(order.attention_reason, "reason detail")); }
     tr.append(status, cell(age(order.created_at), "age"));
@@ -409,7 +456,7 @@ async function loadOrders() {
       const button = document.createElement("button");
       button.textContent = label;
       button.className = action === "credit" ? "" : "secondary";
-      button.setAttribute("aria-label", `${label.replace("…", "")}: order ${order.id}`);
+      button.setAttribute("aria-label", t("{action}: order {id}", { action: label.replace("…", ""), id: order.id }));
       button.addEventListener("click", () => (action === "credit" ? openCredit(order) : openAction(order, action, label)));
       box.append(button);
     }
@@ -425,17 +472,18 @@ let pendingAction = null;
 function openAction(order, action, label) {
   pendingAction = { order, action };
   $("#action-title").textContent = label;
-  $("#action-order").textContent = `Order #${order.id}: ${order.status.replaceAll("_", " ")}${order.attention_reason ? ` (${order.attention_reason})` : ""}`;
+  $("#action-order").textContent = t("Order #{id}: {status}", { id: order.id, status: said(STATUS_WORDS, order.status) }) +
+    (order.attention_reason ? ` (${order.attention_reason})` : "");
   $("#action-reason").value = "";
   $("#action-error").textContent = "";
-  $("#action-confirm").textContent = `Confirm: ${label.toLowerCase()}`;
+  $("#action-confirm").textContent = t("Confirm: {action}", { action: ENGLISH ? label.toLowerCase() : label });
   $("#action-dialog").showModal();
 }
 
 async function submitAction(event) {
   event.preventDefault();
   const reason = $("#action-reason").value.trim();
-  if (!reason) { $("#action-error").textContent = "a reason is required"; return; }
+  if (!reason) { $("#action-error").textContent = t("a reason is required"); return; }
   const { order, action } = pendingAction;
   try {
     await api(`api/v1/topups/${order.id}/actions`, {
@@ -487,9 +535,9 @@ function isValidAccountNumber(text) {
 function checkTyped(text) {
   const number = normalizeNumber(text);
   if (!/^[0-9]+$/.test(number) || number.length < NUMBER_MIN_LENGTH) { return {}; }
-  if (number.length > NUMBER_MAX_LENGTH) { return { error: `an account number has at most ${NUMBER_MAX_LENGTH} digits` }; }
-  if (number[0] === "0") { return { error: "an account number never starts with 0" }; }
-  if (!isValidAccountNumber(number)) { return { error: "check digit wrong: please check the number for a typo" }; }
+  if (number.length > NUMBER_MAX_LENGTH) { return { error: t("an account number has at most {count} digits", { count: NUMBER_MAX_LENGTH }) }; }
+  if (number[0] === "0") { return { error: t("an account number never starts with 0") }; }
+  if (!isValidAccountNumber(number)) { return { error: t("check digit wrong: please check the number for a typo") }; }
   return { number };
 }
 
@@ -508,16 +556,16 @@ function creditFieldError(id, message) {
 }
 
 function creditable(account, order) {
-  if (account.status !== "open") { return "closed"; }
-  if (account.currency !== order.currency) { return `${account.currency} account: this payment is ${order.currency}`; }
+  if (account.status !== "open") { return t("closed"); }
+  if (account.currency !== order.currency) { return t("{currency} account: this payment is {paid}", { currency: account.currency, paid: order.currency }); }
   return "";
 }
 
 function showChosen() {
   const { account, number } = credit;
   $("#credit-chosen").textContent = account
-    ? `Credit to: ${account.name}, account ${groupNumber(account.number) || account.id}`
-    : number ? `Credit to account number ${groupNumber(number)} (not in the list: the ledger checks it)` : "";
+    ? t("Credit to: {name}, account {number}", { name: account.name, number: groupNumber(account.number) || account.id })
+    : number ? t("Credit to account number {number} (not in the list: the ledger checks it)", { number: groupNumber(number) }) : "";
 }
 
 function chooseCreditAccount(account) {
@@ -548,7 +596,7 @@ function renderCreditMatches(matches) {
     button.className = "match secondary";
     const problem = creditable(account, credit.order);
     button.textContent = `${account.name} · ${groupNumber(account.number)} · ${money(account.balance_minor, account.currency, account.currency_exponent)}${problem ? ` (${problem})` : ""}`;
-    button.setAttribute("aria-label", `Choose ${account.name}`);
+    button.setAttribute("aria-label", t("Choose {name}", { name: account.name }));
     button.disabled = Boolean(problem);
     button.addEventListener("click", () => chooseCreditAccount(account));
     li.append(button);
@@ -586,8 +634,11 @@ function openCredit(order) {
   credit.account = null;
   credit.number = null;
   const typed = typedRef(order, account);
-  $("#credit-order").textContent = `Order #${order.id}: ${money(order.amount_minor, order.currency, exponentOf(order.currency))}` +
-    `${typed ? `, the payer typed ${typed}` : account ? ` for ${account.name}` : ""}. ${plainReason(order)}.`;
+  const amount = money(order.amount_minor, order.currency, exponentOf(order.currency));
+  const what = typed ? t("Order #{id}: {amount}, the payer typed {typed}.", { id: order.id, amount, typed })
+    : account ? t("Order #{id}: {amount} for {name}.", { id: order.id, amount, name: account.name })
+      : t("Order #{id}: {amount}.", { id: order.id, amount });
+  $("#credit-order").textContent = what + (LANG.startsWith("zh") ? "" : " ") + t("{reason}.", { reason: plainReason(order) });
   $("#credit-account").value = "";
   $("#credit-reason").value = "";
   creditFieldError("account", "");
@@ -611,10 +662,10 @@ async function submitCredit(event) {
   if (target === null) {
     const typed = checkTyped($("#credit-account").value);
     creditFieldError("account", $("#credit-account-error").textContent || typed.error ||
-      "choose an account from the matches, or type its full account number");
+      t("choose an account from the matches, or type its full account number"));
     refused = true;
   }
-  if (!reason) { creditFieldError("reason", "a reason is required"); refused = true; }
+  if (!reason) { creditFieldError("reason", t("a reason is required")); refused = true; }
   if (refused) { (target === null ? $("#credit-account") : $("#credit-reason")).focus(); return; }
   const button = $("#credit-confirm");
   button.disabled = true;
@@ -637,7 +688,7 @@ async function submitCredit(event) {
       creditFieldError("reason", error.message);
       $("#credit-reason").focus();
     } else {
-      $("#credit-error").textContent = `Not credited: ${error.message}`;
+      $("#credit-error").textContent = t("Not credited: {error}", { error: error.message });
     }
   } finally {
     button.disabled = false;
@@ -648,17 +699,17 @@ async function submitCredit(event) {
 let tariffs = [];
 async function loadTariffs() {
   tariffs = (await api("api/v1/tariffs")).tariffs;
-  $("#tariffs tbody").replaceChildren(...tariffs.map((t) => {
+  $("#tariffs tbody").replaceChildren(...tariffs.map((one) => {
     const tr = document.createElement("tr");
-    const price = t.kind === "flat" ? `${t.price} ${t.currency}/${t.unit}`
-      : t.kind === "tou" ? t.segments.map((s) => `${s.band} from ${s.start}: ${s.price}`).join(", ") : "by tier";
-    tr.append(cell(t.name), cell(t.kind), cell(price, "num"),
-      cell(t.versions.map((v) => `${new Date(v.effective_from).toLocaleDateString()}${v.price ? `: ${v.price}` : ""}`).join(" → ")));
+    const price = one.kind === "flat" ? `${one.price} ${one.currency}/${one.unit}`
+      : one.kind === "tou" ? one.segments.map((s) => t("{band} from {start}: {price}", { band: s.band, start: s.start, price: s.price })).join(", ") : t("by tier");
+    tr.append(cell(one.name), cell(said(KIND_WORDS, one.kind)), cell(price, "num"),
+      cell(one.versions.map((v) => `${day(v.effective_from)}${v.price ? `: ${v.price}` : ""}`).join(" → ")));
     return tr;
   }));
   const select = $("#price-tariff");
   const chosen = select.value;
-  select.replaceChildren(...tariffs.filter((t) => t.kind === "flat").map((t) => new Option(t.name, t.id)));
+  select.replaceChildren(...tariffs.filter((one) => one.kind === "flat").map((one) => new Option(one.name, one.id)));
   if (chosen) { select.value = chosen; }
 }
 
@@ -712,10 +763,10 @@ async function createTariff(event) {
 async function changePrice(event) {
   event.preventDefault();
   $("#price-error").textContent = "";
-  const tariff = tariffs.find((t) => String(t.id) === $("#price-tariff").value);
+  const tariff = tariffs.find((one) => String(one.id) === $("#price-tariff").value);
   const when = $("#price-from").value;
-  if (!tariff) { $("#price-error").textContent = "create a flat tariff first"; return; }
-  if (!when) { $("#price-error").textContent = "choose the date and time the new price applies from"; return; }
+  if (!tariff) { $("#price-error").textContent = t("create a flat tariff first"); return; }
+  if (!when) { $("#price-error").textContent = t("choose the date and time the new price applies from"); return; }
   const { id, created_at, versions, ...definition } = tariff;
   try {
     await api(`api/v1/tariffs/${tariff.id}/versions`, {
@@ -745,7 +796,7 @@ function voucherFieldError(name, message) {
 function fillVoucherAccounts() {
   const select = $("#voucher-account");
   const chosen = select.value;
-  select.replaceChildren(new Option("Any account", ""), ...state.accounts
+  select.replaceChildren(new Option(t("Any account"), ""), ...state.accounts
     .filter((a) => a.status === "open")
     .map((a) => new Option(`${a.name} · ${a.number || a.id} (${a.currency})`, a.id)));
   select.value = chosen;
@@ -768,24 +819,24 @@ function checkVoucherForm() {
   for (const name of ["value", "currency", "count", "expires"]) { voucherFieldError(name, ""); }
   $("#voucher-error").textContent = "";
   const currency = $("#voucher-currency").value.trim().toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency)) { refuse("currency", "currency must be an ISO 4217 code such as EUR"); }
+  if (!/^[A-Z]{3}$/.test(currency)) { refuse("currency", t("currency must be an ISO 4217 code such as EUR")); }
   else {
     try { toMinor($("#voucher-value").value, exponentOf(currency)); }
-    catch (error) { refuse("value", `value: ${error.message}`); }
+    catch (error) { refuse("value", t("value: {error}", { error: error.message })); }
   }
   const count = $("#voucher-count").value.trim();
   if (!/^[0-9]{1,6}$/.test(count) || Number(count) < 1 || Number(count) > MAX_BATCH_VOUCHERS) {
-    refuse("count", `count must be a whole number from 1 to ${MAX_BATCH_VOUCHERS}`);
+    refuse("count", t("count must be a whole number from 1 to {max}", { max: MAX_BATCH_VOUCHERS }));
   }
   const expires = $("#voucher-expires").value;
   if (expires) {
     const pad = (n) => String(n).padStart(2, "0");
     const now = new Date();
     const today = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
-    if (expires < today) { refuse("expires", "the expiry date must not lie in the past"); }
+    if (expires < today) { refuse("expires", t("the expiry date must not lie in the past")); }
   }
   const account = state.accounts.find((a) => String(a.id) === $("#voucher-account").value);
-  if (account && account.currency !== currency) { refuse("currency", `the chosen account is in ${account.currency}`); }
+  if (account && account.currency !== currency) { refuse("currency", t("the chosen account is in {currency}", { currency: account.currency })); }
   if (first) { first.focus(); }
   return !first;
 }
@@ -802,7 +853,7 @@ function showBatchesError(error) { $("#voucher-batches-error").textContent = err
 
 function localDay(iso) {
   // A batch ends at midnight after its last day: show that last day.
-  return new Date(new Date(iso).getTime() - 1).toLocaleDateString();
+  return day(new Date(iso).getTime() - 1);
 }
 
 async function loadBatches() {
@@ -814,15 +865,15 @@ async function loadBatches() {
     tr.dataset.batch = batch.id;
     const account = batch.account_id ? names[batch.account_id] : null;
     const expired = batch.expires_at && new Date(batch.expires_at) <= new Date();
-    const status = batch.voided_at ? `void since ${new Date(batch.voided_at).toLocaleDateString()}`
-      : expired ? "expired" : batch.redeemed >= batch.count ? "all redeemed" : "active";
+    const status = batch.voided_at ? t("void since {date}", { date: day(batch.voided_at) })
+      : expired ? t("expired") : batch.redeemed >= batch.count ? t("all redeemed") : t("active");
     tr.append(
-      cell(`#${batch.id} · ${new Date(batch.created_at).toLocaleDateString()}`),
+      cell(`#${batch.id} · ${day(batch.created_at)}`),
       cell(money(batch.value_minor, batch.currency, exponentOf(batch.currency)), "num"),
       cell(String(batch.count), "num"),
       cell(String(batch.redeemed), "num redeemed"),
       cell(batch.expires_at ? localDay(batch.expires_at) : "—"),
-      cell(account ? account.name : batch.account_id ? `account ${batch.account_id}` : "any"),
+      cell(account ? account.name : batch.account_id ? t("account {id}", { id: batch.account_id }) : t("any")),
       cell(batch.note || ""),
       cell(status, `batch-status ${batch.voided_at || expired ? "supply-off" : "supply-on"}`),
     );
@@ -830,8 +881,8 @@ async function loadBatches() {
     if (!batch.voided_at) {
       const button = document.createElement("button");
       button.className = "secondary";
-      button.textContent = "Void";
-      button.setAttribute("aria-label", `Void batch ${batch.id}`);
+      button.textContent = t("Void");
+      button.setAttribute("aria-label", t("Void batch {id}", { id: batch.id }));
       button.addEventListener("click", () => openVoid(batch));
       td.append(button);
     }
@@ -844,7 +895,9 @@ async function loadBatches() {
 let voidingBatch = null;
 function openVoid(batch) {
   voidingBatch = batch;
-  $("#void-batch").textContent = `Batch #${batch.id}: ${batch.count} × ${money(batch.value_minor, batch.currency, exponentOf(batch.currency))}, ${batch.redeemed} redeemed. Its unused codes stop working; redeemed ones stay credited.`;
+  $("#void-batch").textContent = t("Batch #{id}: {count} × {value}, {redeemed} redeemed. Its unused codes stop working; redeemed ones stay credited.", {
+    id: batch.id, count: batch.count, value: money(batch.value_minor, batch.currency, exponentOf(batch.currency)), redeemed: batch.redeemed,
+  });
   $("#void-reason").value = "";
   $("#void-error").textContent = "";
   $("#void-dialog").showModal();
@@ -854,7 +907,7 @@ function openVoid(batch) {
 async function submitVoid(event) {
   event.preventDefault();
   const reason = $("#void-reason").value.trim();
-  if (!reason) { $("#void-error").textContent = "a reason is required"; $("#void-reason").focus(); return; }
+  if (!reason) { $("#void-error").textContent = t("a reason is required"); $("#void-reason").focus(); return; }
   const button = $("#void-confirm");
   button.disabled = true;
   try {
@@ -877,14 +930,17 @@ async function redeemForAccount(event) {
   $("#account-voucher-result").textContent = "";
   $("#account-voucher-error").textContent = "";
   input.removeAttribute("aria-invalid");
-  if (!code) { $("#account-voucher-error").textContent = "type the 20 digits of the voucher"; input.setAttribute("aria-invalid", "true"); input.focus(); return; }
+  if (!code) { $("#account-voucher-error").textContent = t("type the 20 digits of the voucher"); input.setAttribute("aria-invalid", "true"); input.focus(); return; }
   const button = $("#account-voucher-submit");
   button.disabled = true;
   try {
     const redeemed = await api("api/v1/vouchers/redeem", { method: "POST", body: JSON.stringify({ account: account.id, code }) });
     const order = redeemed.order;
     input.value = "";
-    $("#account-voucher-result").textContent = `Credited ${money(order.amount_minor, order.currency, redeemed.currency_exponent)}: order #${order.id} (batch ${redeemed.batch_id}, card ${redeemed.serial})${order.receipt ? `, receipt ${order.receipt.number}` : ""}.`;
+    const values = { amount: money(order.amount_minor, order.currency, redeemed.currency_exponent), order: order.id, batch: redeemed.batch_id, card: redeemed.serial };
+    $("#account-voucher-result").textContent = order.receipt
+      ? t("Credited {amount}: order #{order} (batch {batch}, card {card}), receipt {receipt}.", { ...values, receipt: order.receipt.number })
+      : t("Credited {amount}: order #{order} (batch {batch}, card {card}).", values);
     scheduleReload();
   } catch (error) {
     $("#account-voucher-error").textContent = error.message;
@@ -901,12 +957,12 @@ function scheduleReload() {
   reloadTimer = setTimeout(() => load().catch(showLiveError), 150);
 }
 
-function showLiveError(error) { $("#live").textContent = `not live: ${error.message}`; }
+function showLiveError(error) { $("#live").textContent = t("not live: {error}", { error: error.message }); }
 
 function follow() {
   const source = new EventSource("api/v1/events");
-  source.onopen = () => { $("#live").textContent = "live"; scheduleReload(); };
-  source.onerror = () => { $("#live").textContent = "reconnecting…"; };
+  source.onopen = () => { $("#live").textContent = t("live"); scheduleReload(); };
+  source.onerror = () => { $("#live").textContent = t("reconnecting…"); };
   for (const type of ["account.updated", "account.closed", "topup.updated", "alert"]) {
     source.addEventListener(type, scheduleReload);
   }
@@ -915,11 +971,11 @@ function follow() {
 let topupAccount = null;
 function openTopup(account) {
   topupAccount = account;
-  $("#topup-account").textContent = `${account.name} · ${account.number || ""} · balance ${money(account.balance_minor, account.currency, account.currency_exponent)}`;
+  $("#topup-account").textContent = `${account.name} · ${account.number || ""} · ` + t("balance {amount}", { amount: money(account.balance_minor, account.currency, account.currency_exponent) });
   $("#topup-amount").value = "";
   $("#topup-reference").value = "";
   $("#topup-error").textContent = "";
-  $("#topup-amount").previousElementSibling.textContent = `Amount (${account.currency})`;
+  $("#topup-amount").previousElementSibling.textContent = t("Amount ({currency})", { currency: account.currency });
   $("#topup-dialog").showModal();
 }
 
@@ -960,7 +1016,7 @@ function showPayLinkDialog(issued, error) {
 
 async function openPayLink(account) {
   if (!payLinksReady()) { showPayLinkDialog(null, ""); return; }
-  if (!confirm(`Issue a new pay link for ${account.name}? The previous link stops working.`)) { return; }
+  if (!confirm(t("Issue a new pay link for {name}? The previous link stops working.", { name: account.name }))) { return; }
   try {
     showPayLinkDialog(await api(`api/v1/accounts/${account.id}/pay-link`, { method: "POST", body: "{}" }), "");
   } catch (error) {

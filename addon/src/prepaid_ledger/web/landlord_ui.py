@@ -1,7 +1,10 @@
 """The landlord's web UI: served by the ledger, reached through ingress or with an admin login.
 
-The page is static HTML and one local script (Home Assistant instances are often offline: no
-CDN); the script calls the same JSON API as everyone else, with paths relative to the page so
+The page is a server-rendered template and one local script (Home Assistant instances are often
+offline: no CDN); it speaks the reader's language (web/i18n.py): the template's texts through
+``_()``, the script's through its ``t()`` with the catalog handed over in a JSON data block
+(``<script type="application/json">`` is never executed, so ``script-src 'self'`` holds). The
+script calls the same JSON API as everyone else, with paths relative to the page so
 the ingress prefix (`X-Ingress-Path`) just works, and follows the event stream to stay live.
 Sign-in starts a server-side session (services/web_sessions.py); failed sign-ins are throttled
 per client address (api/throttle.py).
@@ -10,11 +13,12 @@ per client address (api/throttle.py).
 from __future__ import annotations
 
 import hmac
-import html
 import re
+from functools import cache
 from importlib import resources
 
 from aiohttp import web
+from babel.messages.extract import extract
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api import throttle
@@ -30,6 +34,18 @@ from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.errors import ApiError
 from prepaid_ledger.services import web_sessions
 from prepaid_ledger.store.models import utcnow
+from prepaid_ledger.web.i18n import (
+    LOCALES,
+    N_,
+    NP_,
+    Speaker,
+    Words,
+    catalog,
+    negotiate,
+    remember,
+    speaker,
+)
+from prepaid_ledger.web.templates import render
 
 routes = web.RouteTableDef()
 _FILES = resources.files("prepaid_ledger.web")
@@ -46,6 +62,11 @@ _CSP = (
 )
 _INGRESS_PATH = re.compile(r"/api/hassio_ingress/[A-Za-z0-9_-]+")
 MAX_LOGIN_FIELD = 500
+#: The sign-in page's words for a locked-out address (the API says throttle.too_many_message).
+_TOO_MANY = NP_(
+    "Too many failed attempts from this address; try again in %(count)s second.",
+    "Too many failed attempts from this address; try again in %(count)s seconds.",
+)
 
 
 def _security_headers(through_ingress: bool) -> dict[str, str]:
@@ -58,7 +79,29 @@ def _security_headers(through_ingress: bool) -> dict[str, str]:
     }
 
 
-def _page(name: str, request: web.Request, **values: str) -> web.Response:
+@cache
+def script_texts() -> frozenset[str]:
+    """Return every text landlord.js says through ``t("...")`` (as scripts/translations finds)."""
+    with _FILES.joinpath("landlord.js").open("rb") as script:
+        found = extract("javascript", script, keywords={"t": None})
+        return frozenset(text for _at, text, _notes, _context in found if isinstance(text, str))
+
+
+def script_catalog(reader: Speaker) -> dict[str, object]:
+    """Return the script's words in READER's language: its locale and each translated text."""
+    translations = catalog(reader.locale)
+    messages: dict[str, str] = {}
+    for text in sorted(script_texts()):
+        said = translations.gettext(text)
+        if said != text:
+            messages[text] = said
+    return {"locale": reader.html_lang, "messages": messages}
+
+
+def _page(
+    name: str, request: web.Request, *, here: str, status: int = 200, **values: object
+) -> web.Response:
+    """Render the page NAME in the reader's language; HERE is its address relative to <base>."""
     settings = settings_of(request)
     through_ingress = trusted_ingress(request, settings.ingress_proxy)
     base = "/"
@@ -67,25 +110,33 @@ def _page(name: str, request: web.Request, **values: str) -> web.Response:
         ingress_path = request.headers.get("X-Ingress-Path", "").rstrip("/")
         if _INGRESS_PATH.fullmatch(ingress_path):
             base = ingress_path + "/"
-    text = _FILES.joinpath(name).read_text(encoding="utf-8")
-    replacements = {
-        "base": base,
-        "currency": settings.default_currency,
-        "timezone": settings.default_timezone,
+    locale = negotiate(request)
+    reader = speaker(locale)
+    text = render(
+        name,
+        reader=reader,
+        base=base,
+        currency=settings.default_currency,
+        timezone=settings.default_timezone,
         # Empty when unset: the page then says pay links need it instead of offering one.
-        "public_base_url": settings.public_base_url or "",
-    } | values
-    for key, value in replacements.items():
-        text = text.replace("{{" + key + "}}", html.escape(value, quote=True))
-    return web.Response(
-        text=text, content_type="text/html", headers=_security_headers(through_ingress)
+        public_base_url=settings.public_base_url or "",
+        languages=reader.choices({code: f"{here}?lang={code}" for code in LOCALES}),
+        script_words=script_catalog(reader),
+        **values,
     )
-
-
-def _login_page(request: web.Request, status: int, error: str) -> web.Response:
-    response = _page("login.html", request, error=error)
-    response.set_status(status)
+    response = web.Response(
+        text=text,
+        status=status,
+        content_type="text/html",
+        headers=_security_headers(through_ingress),
+    )
+    remember(request, response, locale)
     return response
+
+
+def _login_page(request: web.Request, status: int, error: Words | str) -> web.Response:
+    reader = speaker(negotiate(request))
+    return _page("login.html", request, here="login", status=status, error=reader.say(error))
 
 
 @routes.get("/")
@@ -93,13 +144,13 @@ async def landlord_home(request: web.Request) -> web.StreamResponse:
     """Show the landlord UI, or send a browser without a session to the login page."""
     if await browser_principal(request, settings_of(request)) is None:
         raise web.HTTPSeeOther("login")
-    return _page("landlord.html", request)
+    return _page("landlord.html", request, here="./")
 
 
 @routes.get("/login")
 async def login_page(request: web.Request) -> web.Response:
     """Show the admin login (outside Home Assistant's ingress)."""
-    return _page("login.html", request, error="")
+    return _login_page(request, 200, "")
 
 
 @routes.post("/login")
@@ -110,25 +161,27 @@ async def login(request: web.Request) -> web.StreamResponse:
     """
     settings = settings_of(request)
     if cross_site_reason(request, settings, check_origin=False) is not None:
-        return _login_page(request, 403, "Sign in from this page, not from another site.")
+        refused = Words(N_("Sign in from this page, not from another site."))
+        return _login_page(request, 403, refused)
     tracker = throttle.tracker_of(request.app)
     address = throttle.client_address(request, settings.trusted_proxies)
     wait = tracker.retry_after(address)
     if wait is not None:
-        message = throttle.too_many_message(wait)
-        response = _login_page(request, 429, message[:1].upper() + message[1:] + ".")
+        response = _login_page(request, 429, Words.counted(_TOO_MANY, wait, {"count": wait}))
         response.headers["Retry-After"] = str(wait)
         return response
     try:
         form = await request.post()
     except ValueError:  # UnicodeDecodeError included: the body is not UTF-8
-        return _login_page(request, 400, "The form could not be read; type the token again.")
+        return _login_page(
+            request, 400, Words(N_("The form could not be read; type the token again."))
+        )
     raw = form.get("token")
     token = raw.strip() if isinstance(raw, str) and len(raw) <= MAX_LOGIN_FIELD else ""
     expected = settings.admin_token.encode("utf-8", "surrogatepass")
     if not token or not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), expected):
         tracker.failure(address)
-        return _login_page(request, 401, "That is not the admin token.")
+        return _login_page(request, 401, Words(N_("That is not the admin token.")))
     tracker.success(address)
     policy = session_policy(settings)
     previous = request.cookies.get(SESSION_COOKIE, "")

@@ -41,7 +41,7 @@ from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import vouchers
 from prepaid_ledger.services.pay_links import voucher_scan_url
 from prepaid_ledger.services.validation import parse_model
-from prepaid_ledger.web.i18n import DEFAULT, Speaker, negotiate, speaker
+from prepaid_ledger.web.i18n import DEFAULT, N_, Speaker, Words, negotiate, speaker
 from prepaid_ledger.web.templates import render
 from prepaid_ledger.web.tenant_page import parse_amount
 
@@ -51,6 +51,8 @@ routes = web.RouteTableDef()
 MAX_FIELD: Final = 500
 #: Form ids remembered against a second mint (in memory: a restart forgets them).
 _REMEMBERED: Final = 1000
+#: The title of a page that refused to mint (translated where it is shown).
+NOT_MINTED: Final = N_("Not minted")
 _CSP: Final = (
     "default-src 'none'; style-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
     "frame-ancestors {ancestors}"
@@ -99,13 +101,25 @@ def _html(text: str, request: web.Request, status: int = 200) -> web.Response:
     )
 
 
-def _problem(request: web.Request, status: int, title: str, message: str) -> web.Response:
-    """Answer a page that says why nothing was minted, with the way back to the landlord page."""
-    return _html(
-        render("voucher_problem.html", title=title, message=message, back_url="../../"),
-        request,
-        status,
+def _problem(request: web.Request, status: int, title: str, message: Words) -> web.Response:
+    """Answer a page that says why nothing was minted, with the way back to the landlord page.
+
+    Both are said in the reader's language; a reason from the ledger stays as it is written.
+    """
+    reader = speaker(negotiate(request))
+    page = render(
+        "voucher_problem.html",
+        reader=reader,
+        title=reader.gettext(title),
+        message=reader.say(message),
+        back_url="../../",
     )
+    return _html(page, request, status)
+
+
+def _not_minted(reason: str) -> Words:
+    """Say that nothing was minted: REASON is the ledger's own (English) explanation."""
+    return Words(N_("Nothing was minted: %(reason)s."), {"reason": reason})
 
 
 def _field(form: Mapping[str, object], name: str) -> str:
@@ -266,28 +280,37 @@ async def mint_from_form(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("../../login")
     reason = _foreign_form(request, settings)
     if reason is not None:
-        return _problem(request, 403, "Not minted", f"Nothing was minted: {reason}.")
+        return _problem(request, 403, NOT_MINTED, _not_minted(reason))
     try:
         form = await request.post()
     except ValueError:  # UnicodeDecodeError included: the body is not UTF-8 form data
-        return _problem(request, 400, "Not minted", "The form could not be read.")
+        return _problem(request, 400, NOT_MINTED, Words(N_("The form could not be read.")))
     try:
         wanted = batch_request(form, settings)
     except InputError as err:
-        return _problem(request, 422, "Not minted", f"Nothing was minted: {err.message}.")
+        return _problem(request, 422, NOT_MINTED, _not_minted(err.message))
     # The page puts the id in the form's address (no hidden field); a bare form may send it.
     request_id = (request.query.get("request") or _field(form, "request"))[:100]
     if request_id:
         claimed = _SENT.claim(request_id)
         if claimed is not True:
-            which = f"batch #{claimed}" if claimed is not None else "a batch"
+            which = (
+                Words(N_("batch #%(batch)s"), {"batch": claimed})
+                if claimed is not None
+                else Words(N_("a batch"))
+            )
             return _problem(
                 request,
                 409,
-                "Already minted",
-                f"This form was already sent and minted {which}; its codes were shown only "
-                "once. If those cards are lost, void the batch on the landlord page and mint "
-                "a new one.",
+                N_("Already minted"),
+                Words(
+                    N_(
+                        "This form was already sent and minted %(which)s; its codes were shown "
+                        "only once. If those cards are lost, void the batch on the landlord page "
+                        "and mint a new one."
+                    ),
+                    {"which": which},
+                ),
             )
     ledger_id = state_of(request.app).ledger_id
     try:
@@ -298,7 +321,7 @@ async def mint_from_form(request: web.Request) -> web.StreamResponse:
         if request_id:
             _SENT.done(request_id, None)
         status = 404 if isinstance(err, NotFoundError) else 422
-        return _problem(request, status, "Not minted", f"Nothing was minted: {err.message}.")
+        return _problem(request, status, NOT_MINTED, _not_minted(err.message))
     except BaseException:
         if request_id:
             _SENT.done(request_id, None)
