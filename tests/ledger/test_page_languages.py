@@ -21,7 +21,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from prepaid_ledger.services.vouchers import Refusal
-from prepaid_ledger.web import i18n, receipts, tenant_page
+from prepaid_ledger.web import i18n, landlord_ui, receipts, tenant_page
 from prepaid_meter_contract.vocabulary import OrderStatus, PaymentMethod, SupplyReason
 
 from tests.ledger.conftest import Ledger, make_settings
@@ -39,6 +39,7 @@ def extracted() -> set[str]:
         ("**.py", "python"),
         ("templates/**.html", "jinja2"),
         ("landlord.js", "javascript"),
+        ("landlord_settings.js", "javascript"),
     ]
     options = {"templates/**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}}
     keywords = {
@@ -87,7 +88,7 @@ def test_every_marked_text_has_a_translation(locale: str) -> None:
 def test_every_text_of_the_landlord_script_is_extracted() -> None:
     # Babel's JavaScript lexer skips a t("...") inside a template literal's ${...}: such a text
     # would reach no catalog and stay English. Every call must be one extraction finds.
-    script = (WEB / "landlord.js").read_text(encoding="utf-8")
+    script = "\n".join((WEB / name).read_text(encoding="utf-8") for name in landlord_ui.SCRIPTS)
     code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("//"))
     called = set(re.findall(r'\bt\("((?:[^"\\]|\\.)*)"', code))
     assert len(called) > 80

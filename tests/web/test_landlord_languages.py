@@ -38,7 +38,9 @@ ROW = {
 #: Data on the page (names, codes, units, the language names) and words spelt alike.
 SAME_IN_EVERY_LANGUAGE = re.compile(
     r"^(Room 1 - Ana( · \d+ \(EUR\))?|Standard|EUR|Europe/Berlin|kWh|m3|\d.*|"
-    r"English|Deutsch|简体中文|live|Status|public_base_url)$"
+    r"English|Deutsch|简体中文|live|Status|public_base_url|Spring|Books|Bonus|Name|"
+    r"http://127\.0\.0\.1:9/books|whsec_.*|Alipay|iDEAL|Bancontact|Link|WeChat Pay|"
+    r"takes EUR.*|nimmt EUR.*)$"
 )
 
 # Every text node and every label/placeholder of the page, hidden dialogs included.
@@ -75,6 +77,23 @@ async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
             "/api/v1/vouchers/batches",
             json={"value_minor": 1_000, "currency": "EUR", "count": 2},
         )
+        await running.ok(
+            "POST",
+            "/api/v1/promotions",
+            json={
+                "name": "Spring",
+                "currency": "EUR",
+                "min_topup_minor": 5_000,
+                "bonus_percent": "10",
+                "max_bonus_minor": 1_000,
+                "uses_per_account": 1,
+            },
+        )
+        await running.ok(
+            "POST",
+            "/api/v1/accounting/endpoints",
+            json={"url": "http://127.0.0.1:9/books", "description": "Books"},
+        )
         yield running
 
 
@@ -101,6 +120,9 @@ async def landlord_page(browser: Browser, ledger: Ledger, lang: str) -> tuple[Pa
         await expect(row).to_contain_text(text)
     await expect(page.locator("#voucher-batches tbody tr")).to_have_count(1)
     await expect(page.locator("#tariffs tbody tr")).to_have_count(1)
+    await expect(page.locator("#promotion-list tbody tr")).to_have_count(1)
+    await expect(page.locator("#endpoint-list tbody tr")).to_have_count(1)
+    await expect(page.locator("#methods-choices .check")).to_have_count(7)
     await row.locator("button.link").click()
     await expect(page.locator("#account-topups .order")).to_have_count(1)
     return page, login + await page.evaluate(_TEXTS)

@@ -339,7 +339,7 @@ async def test_batch_top_up_gives_one_result_per_room(page: Page, ledger: Ledger
 async def test_time_of_use_tariff_from_the_form(page: Page, ledger: Ledger) -> None:
     await sign_in(page, ledger)
     await page.get_by_label("Tariff name").fill("Day and night")
-    await page.get_by_label("Kind").select_option("tou")
+    await page.get_by_label("Kind", exact=True).select_option("tou")
     await expect(page.get_by_label("Price per unit", exact=True)).to_be_hidden()
     bands = page.get_by_label("Bands: one per line, start time, price and an optional name")
     await bands.fill("00:00 0.18 night\n07:00 0,3x day")

@@ -50,6 +50,7 @@ async function api(path, options = {}) {
   if (!response.ok) {
     const error = new Error((body && body.error && body.error.message) || `HTTP ${response.status}`);
     error.code = (body && body.error && body.error.code) || "";
+    error.field = (body && body.error && body.error.field) || "";
     error.status = response.status;
     throw error;
   }

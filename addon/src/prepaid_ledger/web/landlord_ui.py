@@ -16,6 +16,7 @@ import hmac
 import re
 from functools import cache
 from importlib import resources
+from typing import Final
 
 from aiohttp import web
 from babel.messages.extract import extract
@@ -51,6 +52,7 @@ routes = web.RouteTableDef()
 _FILES = resources.files("prepaid_ledger.web")
 _ASSETS = {
     "landlord.js": "text/javascript",
+    "landlord_settings.js": "text/javascript",
     "style.css": "text/css",
     "landlord.css": "text/css",
     "voucher_cards.css": "text/css",
@@ -79,12 +81,19 @@ def _security_headers(through_ingress: bool) -> dict[str, str]:
     }
 
 
+#: The landlord page's scripts: their ``t("...")`` texts reach the page in its language.
+SCRIPTS: Final = ("landlord.js", "landlord_settings.js")
+
+
 @cache
 def script_texts() -> frozenset[str]:
-    """Return every text landlord.js says through ``t("...")`` (as scripts/translations finds)."""
-    with _FILES.joinpath("landlord.js").open("rb") as script:
-        found = extract("javascript", script, keywords={"t": None})
-        return frozenset(text for _at, text, _notes, _context in found if isinstance(text, str))
+    """Return every text the page's scripts say through ``t("...")`` (as translations finds)."""
+    texts: set[str] = set()
+    for name in SCRIPTS:
+        with _FILES.joinpath(name).open("rb") as script:
+            found = extract("javascript", script, keywords={"t": None})
+            texts.update(text for _at, text, _notes, _context in found if isinstance(text, str))
+    return frozenset(texts)
 
 
 def script_catalog(reader: Speaker) -> dict[str, object]:
