@@ -33,6 +33,7 @@ from prepaid_ledger.api import (
     stream,
     webhooks,
 )
+from prepaid_ledger.api.admission import AdmissionGate, admission_middleware
 from prepaid_ledger.api.auth import auth_middleware_factory
 from prepaid_ledger.api.context import SETTINGS_KEY, STATE_KEY, LedgerState
 from prepaid_ledger.api.error_middleware import Handler, error_middleware, error_response
@@ -150,12 +151,13 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             error_middleware,
             transport_middleware(MAX_BODY_BYTES),
+            admission_middleware,
             auth_middleware_factory(settings.admin_token, settings.ingress_proxy),
         ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS_KEY] = settings
-    app[STATE_KEY] = state = LedgerState()
+    app[STATE_KEY] = state = LedgerState(admission=AdmissionGate.from_settings(settings))
     app[stream.CLOSING_KEY] = asyncio.Event()
     for module in (
         routes_admin,
@@ -181,7 +183,12 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(security_headers)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout_s=settings.db_pool_timeout_s,
+        )
         try:
             state.ledger_id = await migrate(db)
         except BaseException:
@@ -224,7 +231,11 @@ def create_public_app(settings: Settings, private_app: web.Application) -> web.A
     none of its routes takes a bearer token.
     """
     app = web.Application(
-        middlewares=[error_middleware, transport_middleware(MAX_PUBLIC_BODY_BYTES)],
+        middlewares=[
+            error_middleware,
+            transport_middleware(MAX_PUBLIC_BODY_BYTES),
+            admission_middleware,
+        ],
         client_max_size=MAX_PUBLIC_BODY_BYTES,
     )
     app[SETTINGS_KEY] = settings

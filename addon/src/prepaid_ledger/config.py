@@ -66,6 +66,17 @@ class EnvironmentSettings(BaseSettings):
         tuple(DEFAULT_METHODS)
     )
 
+    # Admission control under load (api/admission.py; docs/performance.md, "Overload").
+    max_active_requests: Annotated[int, Field(ge=1, le=1000)] = 12
+    max_active_readings: Annotated[int, Field(ge=1, le=1000)] = 6
+    max_queued_requests: Annotated[int, Field(ge=0, le=100_000)] = 200
+    max_queued_readings: Annotated[int, Field(ge=0, le=100_000)] = 50
+    max_queue_wait_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    max_readings_wait_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    db_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    db_max_overflow: Annotated[int, Field(ge=0, le=1000)] = 10
+    db_pool_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
     @field_validator("payment_methods")
     @classmethod
     def _methods_take_the_currency(
@@ -128,6 +139,23 @@ class Settings:
     # The Stripe payment methods Checkout offers unless the landlord chose others through the
     # API (services/payment_settings.py); each takes default_currency (checked at start).
     payment_methods: tuple[str, ...] = tuple(DEFAULT_METHODS)
+    # Admission control (api/admission.py): at most max_active_requests requests do database
+    # work at once, of them at most max_active_readings reading batches; payment webhooks go
+    # first. Beyond that up to max_queued_requests (payments and the rest of the API) and
+    # max_queued_readings (reading batches) wait, each at most max_queue_wait_s /
+    # max_readings_wait_s; a request that finds its queue full or waits longer is answered
+    # 503 overloaded with Retry-After, having changed nothing.
+    max_active_requests: int = 12
+    max_active_readings: int = 6
+    max_queued_requests: int = 200
+    max_queued_readings: int = 50
+    max_queue_wait_s: float = 10.0
+    max_readings_wait_s: float = 5.0
+    # The database connection pool (store/database.py): connections kept open, extra ones
+    # opened under load, and how long a request waits for one before 503 (not 500).
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_s: float = 10.0
 
 
 def load_admin_token(data_dir: Path, from_env: str | None = None) -> tuple[str, Path | None]:
@@ -170,6 +198,15 @@ def settings_from(data_dir: Path, database_url: str | None, **overrides: object)
         "trusted_proxies": environment.trusted_proxies,
         "reconcile_minutes": environment.reconcile_minutes,
         "payment_methods": environment.payment_methods,
+        "max_active_requests": environment.max_active_requests,
+        "max_active_readings": environment.max_active_readings,
+        "max_queued_requests": environment.max_queued_requests,
+        "max_queued_readings": environment.max_queued_readings,
+        "max_queue_wait_s": environment.max_queue_wait_s,
+        "max_readings_wait_s": environment.max_readings_wait_s,
+        "db_pool_size": environment.db_pool_size,
+        "db_max_overflow": environment.db_max_overflow,
+        "db_pool_timeout_s": environment.db_pool_timeout_s,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from prepaid_ledger.api.rate_limit import SlidingWindow
 from prepaid_ledger.config import Settings
 from prepaid_ledger.store.database import Database
+
+if TYPE_CHECKING:  # api/admission.py reads the state: imported only for the annotation
+    from prepaid_ledger.api.admission import AdmissionGate
 
 
 @dataclass(slots=True)
@@ -22,6 +26,8 @@ class LedgerState:
     rejection_log_limit: SlidingWindow | None = None
     # Open event streams per caller (api/stream.py caps them).
     open_streams: Counter[str] = field(default_factory=Counter)
+    # Admission control shared by both listeners (api/admission.py; None: nothing queued).
+    admission: AdmissionGate | None = None
 
 
 STATE_KEY = web.AppKey("ledger_state", LedgerState)

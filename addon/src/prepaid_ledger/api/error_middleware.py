@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from aiohttp import web
 from prepaid_meter_contract.errors import ErrorBody, ErrorDetail
 
+from prepaid_ledger.api.overload_log import OVERLOAD_LOG
 from prepaid_ledger.errors import ApiError, ConflictError, InputError, NotFoundError
 from prepaid_ledger.services.validation import loads_bounded
+from prepaid_ledger.store.transient import overload_reason
 
 _LOGGER = logging.getLogger(__name__)
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Retry-After (seconds) when the database itself reported an overload (store/transient.py).
+DATABASE_BUSY_RETRY_AFTER_S: Final = 5
 
 
 def error_response(
@@ -28,6 +33,17 @@ def error_response(
         ErrorBody(error=detail).model_dump(mode="json", exclude_none=True),
         status=status,
         headers=headers,
+    )
+
+
+def overloaded_response(retry_after_s: int, message: str) -> web.Response:
+    """Return 503 ``overloaded`` with Retry-After: the request changed nothing; send it again.
+
+    Stripe and Standard Webhooks senders retry a 5xx on their own schedule; Home Assistant
+    sends the readings again with its next batch.
+    """
+    return error_response(
+        503, "overloaded", message, headers={"Retry-After": str(max(1, retry_after_s))}
     )
 
 
@@ -67,6 +83,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # the service, and nothing was started. The answer reaches no one.
         _LOGGER.info("client disconnected during %s %s", request.method, request.path)
         return error_response(400, "client_disconnected", "the request body did not arrive")
-    except Exception:
-        _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "internal error; see the service log")
+    except Exception as err:
+        reason = overload_reason(err)
+        if reason is None:
+            _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "internal_error", "internal error; see the service log")
+        # The database is overloaded (pool timeout, too many connections, lock timeout,
+        # deadlock beyond the retries, SQLite locked): the transaction rolled back, so the
+        # request changed nothing and may be sent again.
+        OVERLOAD_LOG.warn(
+            f"database:{reason}",
+            f"{request.method} {request.path} answered 503 (database busy: {reason})",
+        )
+        return overloaded_response(
+            DATABASE_BUSY_RETRY_AFTER_S,
+            f"the ledger's database is busy ({reason}); nothing was changed, "
+            f"try again in {DATABASE_BUSY_RETRY_AFTER_S} s",
+        )

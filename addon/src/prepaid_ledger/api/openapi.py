@@ -22,6 +22,7 @@ from pydantic.json_schema import (
 from pydantic_core import core_schema
 
 from prepaid_ledger import __version__
+from prepaid_ledger.api.admission import lane_for
 from prepaid_ledger.api.documented import (
     ERROR_STATUSES,
     Body,
@@ -84,7 +85,7 @@ def _models(operations: list[Operation]) -> list[tuple[type[BaseModel], JsonSche
 type _Refs = Mapping[tuple[type[BaseModel] | type[PydanticDataclass], JsonSchemaMode], Schema]
 
 
-def _operation(path: str, operation: Operation, refs: _Refs) -> Schema:
+def _operation(path: str, method: str, operation: Operation, refs: _Refs) -> Schema:
     """Return the OpenAPI operation object of one route."""
 
     def schema(body: Body, mode: JsonSchemaMode) -> Schema:
@@ -116,6 +117,13 @@ def _operation(path: str, operation: Operation, refs: _Refs) -> Schema:
         | ({"description": p.description} if p.description else {})
         for p in operation.params
     ]
+    if lane_for(method.upper(), path) is not None:  # queued: may be shed (api/admission.py)
+        described["responses"]["503"] = {
+            "description": "Overloaded: not processed, nothing changed; send it again after "
+            "Retry-After seconds",
+            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+            "content": error,
+        }
     if params:
         described["parameters"] = params
     if operation.body is not None:
@@ -138,7 +146,7 @@ def openapi_document(router: web.UrlDispatcher) -> dict[str, Any]:
     )
     paths: dict[str, Schema] = {}
     for path, method, operation in sorted(routes, key=lambda route: route[:2]):
-        paths.setdefault(path, {})[method] = _operation(path, operation, refs)
+        paths.setdefault(path, {})[method] = _operation(path, method, operation, refs)
     return {
         "openapi": "3.0.3",
         "info": {

@@ -72,14 +72,35 @@ def _is_retryable(error: DBAPIError) -> bool:
 class Database:
     """The ledger's database: an async engine, sessions and serialised, retried writes."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        pool_timeout_s: float = 30.0,
+    ) -> None:
+        """Open (lazily) the database at URL.
+
+        ``pool_size`` and ``max_overflow`` default to 5 and 5 on SQLite, 10 and 10 on
+        PostgreSQL; a request that finds no connection free within ``pool_timeout_s`` fails
+        with SQLAlchemy's ``TimeoutError``, which the API answers with 503 (store/transient.py).
+        The service sizes its admission control to the pool (api/admission.py) so that this
+        stays rare.
+        """
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        default = 5 if self.is_sqlite else 10
+        self.pool_size = default if pool_size is None else pool_size
+        self.max_overflow = default if max_overflow is None else max_overflow
+        self.engine = create_async_engine(
+            url,
+            pool_size=self.pool_size,
+            max_overflow=self.max_overflow,
+            pool_timeout=pool_timeout_s,
+        )
         if self.is_sqlite:
-            self.engine = create_async_engine(url, pool_size=5, max_overflow=5)
             _configure_sqlite(self.engine)
-        else:
-            self.engine = create_async_engine(url, pool_size=10, max_overflow=10)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._changed = asyncio.Event()
