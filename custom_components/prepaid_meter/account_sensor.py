@@ -175,5 +175,11 @@ class AccountSensor(AccountEntity, SensorEntity):
                 "time": None if order.at is None else order.at.isoformat(),
             }
         if key == "days_left":
-            return {"days_averaged": None if status is None else status.forecast_days}
+            if status is None:
+                return {"days_averaged": None, "confidence": None}
+            confidence = status.days_left_confidence
+            return {
+                "days_averaged": status.forecast_days,
+                "confidence": None if confidence is None else str(confidence),
+            }
         return None

@@ -290,7 +290,11 @@ async def test_account_page_chart_topups_and_statement(page: Page, ledger: Ledge
     noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
     readings = [
         {"meter_id": meter["id"], "value": value, "at": at.isoformat()}
-        for value, at in (("0", noon - timedelta(hours=1)), ("10", noon + timedelta(hours=1)))
+        for value, at in (
+            ("0", noon - timedelta(hours=12)),  # from midnight: a complete day of data
+            ("0", noon - timedelta(hours=1)),
+            ("10", noon + timedelta(hours=1)),
+        )
     ]
     await ledger.ok("POST", "/api/v1/readings", json={"readings": readings})
     # 5 kWh before noon at 0.10 and 5 after at 0.30: 0.50 + 1.50 = 2.00 EUR; 10.00 - 2.00 = 8.00.

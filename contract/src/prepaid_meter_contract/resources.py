@@ -7,7 +7,13 @@ from typing import Any
 from pydantic import ConfigDict
 
 from prepaid_meter_contract.receipts import Receipt
-from prepaid_meter_contract.vocabulary import AccountStatus, OrderStatus, Scope, SupplyReason
+from prepaid_meter_contract.vocabulary import (
+    AccountStatus,
+    DaysLeftConfidence,
+    OrderStatus,
+    Scope,
+    SupplyReason,
+)
 from prepaid_meter_contract.wire import (
     Minor,
     NonNegativeDecimal,
@@ -48,8 +54,11 @@ class Account(WireModel):
     supply: Supply
     created_at: Timestamp
     closed_at: Timestamp | None = None
-    #: Days the credit lasts at the recent daily cost (None without a complete day of history).
+    #: Days the credit lasts: the average of recent complete local days, else projected from
+    #: at least an hour of consumption with the tariff (None with less data or no cost).
     days_left: NonNegativeDecimal | None = None
+    #: How far ``days_left`` can be trusted (None when there is no forecast).
+    days_left_confidence: DaysLeftConfidence | None = None
 
 
 class MeterLimits(WireModel):
@@ -77,6 +86,8 @@ class MeterStatus(WireModel):
     cost_total_minor: int
     price: Price
     days_left: NonNegativeDecimal | None = None
+    #: How far ``days_left`` can be trusted (None when there is no forecast).
+    days_left_confidence: DaysLeftConfidence | None = None
     forecast_days: int
     last_value: NonNegativeDecimal | None = None
     last_at: Timestamp | None = None

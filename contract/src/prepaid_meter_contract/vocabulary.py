@@ -112,6 +112,19 @@ HELD_KINDS: frozenset[StepKind] = frozenset({StepKind.SURGE, StepKind.RESET, Ste
 HELD_PREFIX = "held_"
 
 
+class DaysLeftConfidence(StrEnum):
+    """How far a "days left" forecast can be trusted (``docs/ledger-api.md`` states the rule).
+
+    ``low``: projected from under 6 hours of consumption; ``medium``: projected from 6 hours or
+    more but under a complete local day, or the average of 1 or 2 complete days; ``high``: the
+    average of 3 or more complete local days.
+    """
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
 class ReadingStatus(StrEnum):
     """What the ledger did with one reading."""
 

@@ -96,7 +96,10 @@ async def get_account(request: web.Request) -> web.Response:
 async def _with_forecast(session: AsyncSession, account: Account, now: datetime) -> AccountView:
     """Return the account view plus its days left (what the landlord page lists)."""
     view = await accounts.account_view(session, account, now)
-    return view.model_copy(update={"days_left": await account_days_left(session, account, now)})
+    forecast = await account_days_left(session, account, now)
+    return view.model_copy(
+        update={"days_left": forecast.days, "days_left_confidence": forecast.confidence}
+    )
 
 
 @routes.patch("/api/v1/accounts/{id}")

@@ -5,21 +5,30 @@ Computed by the ledger so that Home Assistant never re-implements tariff or char
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from prepaid_meter_contract.resources import MeterStatus, Price
+from prepaid_meter_contract.vocabulary import ReadingStatus
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.charging import TOTAL_BAND, tariff_at
-from prepaid_ledger.domain.forecast import FORECAST_DAYS, current_rate, days_left
+from prepaid_ledger.domain.forecast import FORECAST_DAYS, current_rate
+from prepaid_ledger.domain.runout import Forecast, Load, estimate_days_left, from_history
 from prepaid_ledger.domain.tariffs import period_keys
 from prepaid_ledger.services.accounts import balance_of, get_account
 from prepaid_ledger.services.meters import get_meter, meter_view
 from prepaid_ledger.services.tariffs import versions_for_pricing
-from prepaid_ledger.store.models import Account, ChargeLine, ChargeState, PeriodUsage
+from prepaid_ledger.store.models import (
+    Account,
+    ChargeLine,
+    ChargeState,
+    Meter,
+    PeriodUsage,
+    Reading,
+)
 
 
 async def daily_costs(
@@ -34,37 +43,104 @@ async def daily_costs(
     return {day: int(total) for day, total in rows}
 
 
+#: Readings that show consumption the ledger believed (held and flagged ones do not count).
+_OBSERVED: tuple[str, ...] = (
+    ReadingStatus.BASELINE,
+    ReadingStatus.CHARGED,
+    ReadingStatus.CHARGED_WRAP,
+    ReadingStatus.IGNORED_NOISE,
+)
+#: How far back an estimate from the first hours looks for readings (it is made only while
+#: no complete local day exists, so this always holds all of them).
+_ESTIMATE_WINDOW = timedelta(days=2)
+
+
 async def daily_cost_history(session: AsyncSession, account: Account, now: datetime) -> list[int]:
     """Charged minor units per complete local day, oldest first, over the forecast window.
 
     Averages only over complete days since the first charged one (a new account's quiet first
-    days are not "free" days), always excluding today's partial day.
+    days are not "free" days), always excluding today's partial day, and excluding the first
+    charged day when the account's readings began after its local midnight (a day with only
+    its last hours of consumption would promise far more days than the credit buys).
     """
-    today = now.astimezone(ZoneInfo(account.timezone)).date()
+    tz = ZoneInfo(account.timezone)
+    today = now.astimezone(tz).date()
     daily = await daily_costs(session, account.id, today - timedelta(days=FORECAST_DAYS), today)
     if not daily:
         return []
     first = min(daily)
+    first_midnight = datetime.combine(first, time(0), tzinfo=tz)
+    earliest = await session.scalar(
+        select(func.min(Reading.at)).where(
+            Reading.account_id == account.id, Reading.status.in_(_OBSERVED)
+        )
+    )
+    if earliest is None or earliest > first_midnight:
+        first += timedelta(days=1)
     return [daily.get(first + timedelta(days=i), 0) for i in range((today - first).days)]
+
+
+async def _recent_loads(session: AsyncSession, account: Account, now: datetime) -> list[Load]:
+    """Each of the account's meters' consumption over the recent readings, for an estimate."""
+    loads: list[Load] = []
+    meters = (await session.scalars(select(Meter).where(Meter.account_id == account.id))).all()
+    for meter in meters:
+        rows = (
+            await session.execute(
+                select(Reading.at, Reading.consumption)
+                .where(
+                    Reading.meter_id == meter.id,
+                    Reading.account_id == account.id,
+                    Reading.status.in_(_OBSERVED),
+                    Reading.at >= now - _ESTIMATE_WINDOW,
+                    Reading.at <= now,
+                )
+                .order_by(Reading.at)
+            )
+        ).all()
+        if len(rows) < 2:
+            continue
+        # The first reading's consumption happened before the span it opens.
+        quantity = sum((row.consumption or Decimal(0) for row in rows[1:]), Decimal(0))
+        usage = await session.scalars(
+            select(PeriodUsage).where(
+                PeriodUsage.meter_id == meter.id, PeriodUsage.account_id == account.id
+            )
+        )
+        loads.append(
+            Load(
+                versions=await versions_for_pricing(session, meter.tariff_id),
+                start=rows[0].at,
+                end=rows[-1].at,
+                quantity=quantity,
+                used_in_period={row.period: row.quantity for row in usage},
+            )
+        )
+    return loads
 
 
 async def account_forecast(
     session: AsyncSession, account: Account, now: datetime
-) -> tuple[Decimal | None, int]:
-    """Return the days the balance (plus emergency credit) lasts at the recent daily cost.
+) -> tuple[Forecast, int]:
+    """Return the days the balance (plus emergency credit) lasts, with their confidence.
 
-    Also how many complete days of history that rests on; None without a complete day.
+    The average cost of recent complete local days when there is one; before that, a
+    projection of at least an hour of consumption over the tariff (``domain.runout``). Also
+    how many complete days of history the forecast rests on (0 for a projection).
     """
     history = await daily_cost_history(session, account, now)
     balance = await balance_of(session, account)
     emergency = int(account.settings.get("emergency_credit_minor", 0))
-    return days_left(max(0, balance + emergency), history), len(history)
+    available = max(0, balance + emergency)
+    if history:
+        return from_history(available, history), len(history)
+    loads = await _recent_loads(session, account, now)
+    tz = ZoneInfo(account.timezone)
+    return estimate_days_left(loads, available, account.currency, tz, now), 0
 
 
-async def account_days_left(
-    session: AsyncSession, account: Account, now: datetime
-) -> Decimal | None:
-    """Days the balance (plus emergency credit) lasts at the recent daily cost, or None."""
+async def account_days_left(session: AsyncSession, account: Account, now: datetime) -> Forecast:
+    """Days the balance (plus emergency credit) lasts and how far that can be trusted."""
     return (await account_forecast(session, account, now))[0]
 
 
@@ -94,7 +170,8 @@ async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> M
         unit=meter.unit,
         cost_total_minor=int(cost or 0),
         price=Price(per_unit=rate.price, band=rate.band, kind=tariff.kind),
-        days_left=forecast,
+        days_left=forecast.days,
+        days_left_confidence=forecast.confidence,
         forecast_days=history_days,
         # What the integration needs to show the meter's total as the guard judges it: the
         # last accepted reading and the guard's limits.

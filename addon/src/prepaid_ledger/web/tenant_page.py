@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from prepaid_meter_contract.resources import Account as AccountView
 from prepaid_meter_contract.resources import TopupOrder as OrderView
-from prepaid_meter_contract.vocabulary import OrderStatus, SupplyReason
+from prepaid_meter_contract.vocabulary import DaysLeftConfidence, OrderStatus, SupplyReason
 from prepaid_meter_contract.vouchers import MAX_CODE_CHARS
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +37,7 @@ from prepaid_ledger.api.stripe_api import create_checkout_session, fetch_checkou
 from prepaid_ledger.api.throttle import client_address
 from prepaid_ledger.config import Settings
 from prepaid_ledger.domain.money import currency_exponent, parse_decimal
+from prepaid_ledger.domain.runout import Forecast
 from prepaid_ledger.domain.voucher_codes import parse_code
 from prepaid_ledger.errors import (
     ApiError,
@@ -94,6 +95,15 @@ ORDER_NOTES: dict[str, str] = {
         " the provider confirms it, and this page says so if it fails."
     ),
 }
+#: Days left in words, by how far the forecast can be trusted (``domain.runout``).
+DAYS_LEFT_WORDS: dict[str, str] = {
+    DaysLeftConfidence.LOW: N_("about %(days)s days (rough estimate: only a few hours of data)"),
+    DaysLeftConfidence.MEDIUM: N_(
+        "about %(days)s days (estimate: less than three full days of data so far)"
+    ),
+    DaysLeftConfidence.HIGH: N_("about %(days)s days (based on the last days' use)"),
+}
+NO_DAYS_LEFT = N_("not known yet: estimated after about an hour of use")
 #: An order's status as the tenant reads it (every OrderStatus; a test checks).
 STATUS_WORDS: dict[str, str] = {
     OrderStatus.PENDING: N_("pending"),
@@ -230,7 +240,7 @@ class PageData:
     """What the page shows, read in one transaction."""
 
     account: AccountView
-    days_left: Decimal | None
+    days_left: Forecast
     recent: list[tuple[date, int]]
     orders: list[OrderView] = field(default_factory=list)
     offers: list[list[Words]] = field(default_factory=list)
@@ -259,6 +269,14 @@ async def _page_data(session: AsyncSession, account: Account) -> PageData:
             for row in await promotions.running(session, account.currency, now)
         ],
     )
+
+
+def days_left_words(forecast: Forecast) -> Words:
+    """Say the days left with how far they can be trusted ("about 3.2 days (rough ...)")."""
+    if forecast.days is None or forecast.confidence is None:
+        return Words(NO_DAYS_LEFT)
+    days = Decimal(f"{forecast.days:.1f}")
+    return Words(DAYS_LEFT_WORDS[forecast.confidence], {"days": days})
 
 
 def offer_text(row: Promotion, timezone: str) -> list[Words]:
@@ -335,7 +353,7 @@ def render(
     tz = ZoneInfo(account.timezone)
     supply = account.supply
     largest = max((cost for _, cost in data.recent), default=0) or 1
-    days = data.days_left
+    days = data.days_left.days
     return render_template(
         "pay.html",
         reader=words,
@@ -346,6 +364,7 @@ def render(
         error=words.say(error or ""),
         balance=money(account.balance_minor, currency),
         days_left=words.number(Decimal(f"{days:.1f}")) if days is not None else "-",
+        days_left_note=words.say(days_left_words(data.days_left)),
         supply_allowed=supply.allowed,
         supply_reason=words.gettext(SUPPLY_WORDS.get(supply.reason, supply.reason)),
         page_url=page_url,
