@@ -201,13 +201,17 @@ async def account_view(session: AsyncSession, account: Account, now: datetime) -
     )
 
 
-async def refresh_account(session: AsyncSession, account: Account, now: datetime) -> AccountUpdated:
+async def refresh_account(
+    session: AsyncSession, account: Account, now: datetime, *, balance: int | None = None
+) -> AccountUpdated:
     """After a balance change: update supply state, raise alerts, emit account.updated.
 
     Returns the account's state as published (also when nothing changed and nothing was
-    emitted), so a caller can answer with it.
+    emitted), so a caller can answer with it. BALANCE: the stored balance, when the caller
+    has just read it (a batch of readings reads every account's in one query).
     """
-    balance = await balance_of(session, account)
+    if balance is None:
+        balance = await balance_of(session, account)
     settings = account.settings
     emergency = int(settings.get("emergency_credit_minor", 0))
     exhausted = balance + emergency <= 0

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,6 +71,16 @@ async def system_book(session: AsyncSession, name: str, currency: str) -> int:
     return await book_id_for(session, system_book_key(name, currency), "system", currency)
 
 
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One balanced transaction to write: its kind, account, description and legs."""
+
+    kind: str
+    account_id: int | None
+    description: str
+    legs: Sequence[Leg]
+
+
 async def post(
     session: AsyncSession,
     *,
@@ -79,31 +90,63 @@ async def post(
     legs: Sequence[Leg],
 ) -> JournalTransaction:
     """Write one balanced transaction and move the stored balances in the same DB transaction."""
-    if any(abs(leg.amount_minor) > MAX_AMOUNT_MINOR for leg in legs):
-        raise InputError("amount_out_of_range", "amount is too large for the ledger")
-    if sum(leg.amount_minor for leg in legs) != 0:
-        raise ValueError(f"unbalanced transaction {kind}: {legs}")
-    txn = JournalTransaction(kind=kind, account_id=account_id, description=description)
-    session.add(txn)
-    await session.flush()
-    session.add_all(
-        JournalEntry(transaction_id=txn.id, book_id=leg.book_id, amount_minor=leg.amount_minor)
-        for leg in legs
-        if leg.amount_minor != 0
-    )
-    totals: dict[int, int] = {}
-    for leg in legs:
-        totals[leg.book_id] = totals.get(leg.book_id, 0) + leg.amount_minor
-    # A fixed lock order (by book id) keeps concurrent PostgreSQL writers free of deadlocks.
-    for book_id in sorted(totals):
-        if totals[book_id]:
-            await session.execute(
-                update(Book)
-                .where(Book.id == book_id)
-                .values(balance_minor=Book.balance_minor + totals[book_id])
-            )
-    await session.flush()
+    [txn] = await post_many(session, [Posting(kind, account_id, description, legs)])
     return txn
+
+
+async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> list[JournalTransaction]:
+    """Write several balanced transactions; each book's stored balance moves once for all.
+
+    A batch of readings posts one transaction per meter, all against the same revenue books:
+    written together they cost one flush and one balance update per book, not per meter.
+    """
+    for posting in postings:
+        if any(abs(leg.amount_minor) > MAX_AMOUNT_MINOR for leg in posting.legs):
+            raise InputError("amount_out_of_range", "amount is too large for the ledger")
+        if sum(leg.amount_minor for leg in posting.legs) != 0:
+            raise ValueError(f"unbalanced transaction {posting.kind}: {posting.legs}")
+    txns = [
+        JournalTransaction(kind=p.kind, account_id=p.account_id, description=p.description)
+        for p in postings
+    ]
+    session.add_all(txns)
+    await session.flush()
+    totals: dict[int, int] = {}
+    entries: list[dict[str, int]] = []
+    for txn, posting in zip(txns, postings, strict=True):
+        for leg in posting.legs:
+            totals[leg.book_id] = totals.get(leg.book_id, 0) + leg.amount_minor
+            if leg.amount_minor:
+                entry = {"book_id": leg.book_id, "amount_minor": leg.amount_minor}
+                entries.append({"transaction_id": txn.id} | entry)
+    # Entries are never read back here: one bulk INSERT (no RETURNING, no row at a time).
+    if entries:
+        await session.execute(insert(JournalEntry), entries)
+    # A fixed lock order (by book id) keeps concurrent PostgreSQL writers free of deadlocks.
+    moves = [{"book": b, "delta": totals[b]} for b in sorted(totals) if totals[b]]
+    if moves:
+        await session.execute(_MOVE_BALANCE, moves)
+        for book in session.identity_map.values():  # loaded books: read the new balance
+            if isinstance(book, Book) and book.id in totals:
+                session.expire(book, ["balance_minor"])
+    return txns
+
+
+_BOOKS = cast("Table", Book.__table__)
+#: One statement for every book a posting moves (executemany, in the order given).
+_MOVE_BALANCE = (
+    update(_BOOKS)
+    .where(_BOOKS.c.id == bindparam("book"))
+    .values(balance_minor=_BOOKS.c.balance_minor + bindparam("delta"))
+)
+
+
+async def book_balances(session: AsyncSession, book_ids: Sequence[int]) -> dict[int, int]:
+    """Return the stored balances of several books in one query."""
+    rows = await session.execute(
+        select(Book.id, Book.balance_minor).where(Book.id.in_(sorted(set(book_ids))))
+    )
+    return {int(book_id): int(balance or 0) for book_id, balance in rows}
 
 
 async def book_balance(session: AsyncSession, book_id: int) -> int:

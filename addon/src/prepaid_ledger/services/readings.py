@@ -27,7 +27,7 @@ from prepaid_meter_contract.vocabulary import (
     ReadingStatus,
     StepKind,
 )
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain import charging
@@ -39,7 +39,7 @@ from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.accounts import book_of, refresh_account
 from prepaid_ledger.services.meters import limits_of
-from prepaid_ledger.services.tariffs import versions_for_pricing
+from prepaid_ledger.services.tariffs import PricedVersions, versions_for_pricing_many
 from prepaid_ledger.services.validation import in_id_range
 from prepaid_ledger.store.models import (
     Account,
@@ -77,6 +77,8 @@ class MeterOutcome:
     charged_minor: int = 0
     standing_minor: int = 0
     lines: dict[tuple[date, str], list[Decimal]] = field(default_factory=dict)
+    #: Readings to store that nobody needs the id of (all but held ones): one bulk INSERT.
+    stored: list[Reading] = field(default_factory=list)
 
 
 class Charger:
@@ -114,16 +116,8 @@ class Charger:
     @classmethod
     async def load(cls, session: AsyncSession, meter: Meter, account: Account) -> Charger:
         """Read the meter's tariff versions and its charge state for the account."""
-        owner = (ChargeStateRow.meter_id == meter.id, ChargeStateRow.account_id == account.id)
-        used = (PeriodUsage.meter_id == meter.id, PeriodUsage.account_id == account.id)
-        return cls(
-            session,
-            meter,
-            account,
-            await versions_for_pricing(session, meter.tariff_id),
-            {row.band: row for row in await session.scalars(select(ChargeStateRow).where(*owner))},
-            {row.period: row for row in await session.scalars(select(PeriodUsage).where(*used))},
-        )
+        rows = await ChargeRows.read(session, [(meter, account)])
+        return rows.charger(session, meter, account)
 
     def _line(self, day: date, band: str, quantity: Decimal, minor: int) -> None:
         line = self.outcome.lines.setdefault((day, band), [Decimal(0), Decimal(0)])
@@ -171,6 +165,73 @@ class Charger:
             usage.quantity = quantity
 
 
+@dataclass(slots=True)
+class ChargeRows:
+    """What charging a batch's meters needs from the database, read with one query each.
+
+    A Home Assistant posts one reading per meter per poll: per-meter queries would make a batch
+    of a hundred meters cost hundreds of round trips.
+    """
+
+    versions: dict[int, PricedVersions]
+    #: (meter, account) -> band -> running charge state.
+    bands: dict[tuple[int, int], dict[str, ChargeStateRow]]
+    #: (meter, account) -> period -> quantity used in it.
+    usage: dict[tuple[int, int], dict[str, PeriodUsage]]
+    #: meter -> (at, exact value text) of its held readings.
+    held: dict[int, set[tuple[datetime, str]]]
+
+    @classmethod
+    async def read(
+        cls, session: AsyncSession, pairs: Sequence[tuple[Meter, Account]]
+    ) -> ChargeRows:
+        """Read the rows of every (meter, account) pair."""
+        owners = {(meter.id, account.id) for meter, account in pairs}
+        meter_ids = sorted({meter_id for meter_id, _ in owners})
+        account_ids = sorted({account_id for _, account_id in owners})
+        found = cls(
+            await versions_for_pricing_many(session, {meter.tariff_id for meter, _ in pairs}),
+            defaultdict(dict),
+            defaultdict(dict),
+            defaultdict(set),
+        )
+        for band in await session.scalars(
+            select(ChargeStateRow).where(
+                ChargeStateRow.meter_id.in_(meter_ids), ChargeStateRow.account_id.in_(account_ids)
+            )
+        ):
+            if (band.meter_id, band.account_id) in owners:
+                found.bands[band.meter_id, band.account_id][band.band] = band
+        for usage in await session.scalars(
+            select(PeriodUsage).where(
+                PeriodUsage.meter_id.in_(meter_ids), PeriodUsage.account_id.in_(account_ids)
+            )
+        ):
+            if (usage.meter_id, usage.account_id) in owners:
+                found.usage[usage.meter_id, usage.account_id][usage.period] = usage
+        # Held readings do not move the meter's last reading, so a re-sent one is found here.
+        # A reading is its exact text, as in the database: 5.0 and 5.00 are not the same one.
+        for meter_id, at, value in await session.execute(
+            select(Reading.meter_id, Reading.at, Reading.value).where(
+                Reading.meter_id.in_(meter_ids), Reading.status.startswith(HELD_PREFIX)
+            )
+        ):
+            found.held[meter_id].add((at, format_decimal(value)))
+        return found
+
+    def charger(self, session: AsyncSession, meter: Meter, account: Account) -> Charger:
+        """Return the charger of one meter for its account, on the rows read."""
+        owner = (meter.id, account.id)
+        return Charger(
+            session,
+            meter,
+            account,
+            self.versions[meter.tariff_id],
+            self.bands.get(owner, {}),
+            self.usage.get(owner, {}),
+        )
+
+
 async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingReading) -> bool:
     found = await session.scalar(
         select(Reading.id)
@@ -184,18 +245,11 @@ async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingRead
     return found is not None
 
 
-async def _ingest_meter(charger: Charger, readings: Sequence[IncomingReading]) -> None:
+async def _ingest_meter(
+    charger: Charger, readings: Sequence[IncomingReading], held: set[tuple[datetime, str]]
+) -> None:
     session, meter, outcome = charger.session, charger.meter, charger.outcome
-    # Held readings do not move the meter's last reading, so a re-sent one is found here.
-    # A reading is its exact text, as in the database: 5.0 and 5.00 are not the same reading.
-    held = {
-        (at, format_decimal(value))
-        for at, value in await session.execute(
-            select(Reading.at, Reading.value).where(
-                Reading.meter_id == meter.id, Reading.status.startswith(HELD_PREFIX)
-            )
-        )
-    }
+    this_batch: set[tuple[datetime, str]] = set()  # written at the end, so not found by SQL
     for reading in sorted(readings, key=lambda r: r.at):
         value_text = format_decimal(reading.value)
         if (reading.at, value_text) in held:
@@ -206,9 +260,12 @@ async def _ingest_meter(charger: Charger, readings: Sequence[IncomingReading]) -
             if reading.at == meter.last_at and value_text == last_text:
                 outcome.duplicates += 1
                 continue
-            if await _is_resent(session, meter.id, reading):
+            if (reading.at, value_text) in this_batch or await _is_resent(
+                session, meter.id, reading
+            ):
                 outcome.duplicates += 1
                 continue
+        this_batch.add((reading.at, value_text))
         row = Reading(
             meter_id=meter.id,
             account_id=charger.account.id,
@@ -218,7 +275,10 @@ async def _ingest_meter(charger: Charger, readings: Sequence[IncomingReading]) -
             charged_minor=0,
         )
         await apply_reading(charger, row)
-        session.add(row)
+        if row.status.startswith(HELD_PREFIX):
+            session.add(row)  # its id goes into the held-reading alert
+        else:
+            outcome.stored.append(row)
 
 
 async def apply_reading(charger: Charger, row: Reading, *, accept: bool = False) -> None:
@@ -331,21 +391,27 @@ async def ingest(
             .with_for_update()
         )
     }
-    outcomes: list[MeterOutcome] = []
+    pairs = [(meters[i], accounts[meters[i].account_id]) for i in sorted(by_meter)]
+    rows = await ChargeRows.read(session, pairs)
     chargers: list[Charger] = []
-    for meter_id in sorted(by_meter):
-        meter = meters[meter_id]
-        account = accounts[meter.account_id]
-        charger = await Charger.load(session, meter, account)
-        await _ingest_meter(charger, by_meter[meter_id])
-        await post_charges(session, charger)
-        outcomes.append(charger.outcome)
+    for meter, account in pairs:
+        charger = rows.charger(session, meter, account)
+        await _ingest_meter(charger, by_meter[meter.id], rows.held.get(meter.id, set()))
         chargers.append(charger)
+    await post_all_charges(session, chargers)
+    outcomes = [charger.outcome for charger in chargers]
+    stored = [_reading_values(row) for outcome in outcomes for row in outcome.stored]
+    if stored:
+        await session.execute(insert(Reading), stored)
     await session.flush()
     for charger in chargers:
         alert_held(charger)
     now = utcnow()
-    states = {a.id: await refresh_account(session, a, now) for a in accounts.values()}
+    balances = await journal.book_balances(session, [book_of(a) for a in accounts.values()])
+    states = {
+        a.id: await refresh_account(session, a, now, balance=balances.get(book_of(a), 0))
+        for a in accounts.values()
+    }
     await session.flush()
     results = []
     for outcome in outcomes:
@@ -383,36 +449,69 @@ async def ingest(
 
 async def post_charges(session: AsyncSession, charger: Charger) -> None:
     """One journal transaction for a meter's charges in this batch, with its charge lines."""
-    charger.store()
-    outcome, account = charger.outcome, charger.account
-    consumption = outcome.charged_minor
-    standing = outcome.standing_minor
-    if consumption == 0 and standing == 0 and not outcome.lines:
+    await post_all_charges(session, [charger])
+
+
+async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -> None:
+    """One journal transaction per meter with charges, with its charge lines, posted together.
+
+    Written in one go, the revenue books every meter shares move once per batch.
+    """
+    books: dict[tuple[str, str], int] = {}
+
+    async def revenue(name: str, currency: str) -> int:
+        if (name, currency) not in books:
+            books[name, currency] = await journal.system_book(session, name, currency)
+        return books[name, currency]
+
+    postings: list[journal.Posting] = []
+    posted: list[Charger] = []
+    for charger in chargers:
+        charger.store()
+        outcome, account = charger.outcome, charger.account
+        consumption = outcome.charged_minor
+        standing = outcome.standing_minor
+        if consumption == 0 and standing == 0 and not outcome.lines:
+            continue
+        legs = [journal.Leg(book_of(account), -(consumption + standing))]
+        if consumption:
+            book = await revenue(journal.REVENUE_CONSUMPTION, account.currency)
+            legs.append(journal.Leg(book, consumption))
+        if standing:
+            book = await revenue(journal.REVENUE_STANDING, account.currency)
+            legs.append(journal.Leg(book, standing))
+        description = f"meter {charger.meter.id} consumption"
+        postings.append(journal.Posting("charge", account.id, description, legs))
+        posted.append(charger)
+    if not postings:
         return
-    book_id = book_of(account)
-    legs = [journal.Leg(book_id, -(consumption + standing))]
-    if consumption:
-        revenue = await journal.system_book(session, journal.REVENUE_CONSUMPTION, account.currency)
-        legs.append(journal.Leg(revenue, consumption))
-    if standing:
-        revenue = await journal.system_book(session, journal.REVENUE_STANDING, account.currency)
-        legs.append(journal.Leg(revenue, standing))
-    txn = await journal.post(
-        session,
-        kind="charge",
-        account_id=account.id,
-        description=f"meter {charger.meter.id} consumption",
-        legs=legs,
-    )
-    session.add_all(
-        ChargeLine(
-            transaction_id=txn.id,
-            account_id=account.id,
-            meter_id=charger.meter.id,
-            day=day,
-            band=band,
-            quantity=quantity,
-            amount_minor=int(minor),
-        )
-        for (day, band), (quantity, minor) in sorted(outcome.lines.items())
-    )
+    txns = await journal.post_many(session, postings)
+    lines = [
+        {
+            "transaction_id": txn.id,
+            "account_id": charger.account.id,
+            "meter_id": charger.meter.id,
+            "day": day,
+            "band": band,
+            "quantity": quantity,
+            "amount_minor": int(minor),
+        }
+        for txn, charger in zip(txns, posted, strict=True)
+        for (day, band), (quantity, minor) in sorted(charger.outcome.lines.items())
+    ]
+    if lines:
+        await session.execute(insert(ChargeLine), lines)
+
+
+def _reading_values(row: Reading) -> dict[str, object]:
+    """Return a reading's columns for a bulk INSERT."""
+    return {
+        "meter_id": row.meter_id,
+        "account_id": row.account_id,
+        "value": row.value,
+        "at": row.at,
+        "received_at": utcnow(),
+        "status": row.status,
+        "consumption": row.consumption,
+        "charged_minor": row.charged_minor or 0,
+    }

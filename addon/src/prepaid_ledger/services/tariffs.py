@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from prepaid_meter_contract.tariffs import Tariff, TariffInput, TariffVersion
@@ -136,11 +137,26 @@ async def list_tariffs(session: AsyncSession) -> list[Tariff]:
     return [_tariff(t, await _versions(session, t.id), now) for t in tariffs]
 
 
-async def versions_for_pricing(
-    session: AsyncSession, tariff_id: int
-) -> list[tuple[datetime, TariffModel]]:
+type PricedVersions = list[tuple[datetime, TariffModel]]
+
+
+async def versions_for_pricing(session: AsyncSession, tariff_id: int) -> PricedVersions:
     """(effective_from, parsed tariff) pairs, oldest first, for the charging engine."""
-    return [
-        (v.effective_from, parse_tariff(v.definition, ignore=_IGNORED))
-        for v in await _versions(session, tariff_id)
-    ]
+    return (await versions_for_pricing_many(session, {tariff_id}))[tariff_id]
+
+
+async def versions_for_pricing_many(
+    session: AsyncSession, tariff_ids: Collection[int]
+) -> dict[int, PricedVersions]:
+    """``versions_for_pricing`` of several tariffs in one query (a batch of many meters)."""
+    found: dict[int, PricedVersions] = {tariff_id: [] for tariff_id in tariff_ids}
+    rows = await session.scalars(
+        select(VersionRow)
+        .where(VersionRow.tariff_id.in_(found))
+        .order_by(VersionRow.tariff_id, VersionRow.effective_from)
+    )
+    for version in rows:
+        found[version.tariff_id].append(
+            (version.effective_from, parse_tariff(version.definition, ignore=_IGNORED))
+        )
+    return found

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from prepaid_ledger.store.models import StreamEvent, utcnow
 from prepaid_ledger.store.stream import take_pending
 
 _LOGGER = logging.getLogger(__name__)
@@ -152,8 +153,20 @@ class Database:
                     await session.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STREAM_LOCK}
                     )
-                session.add_all(stream)
-                await session.flush()
+                # Nobody reads their ids here (subscribers read the table after commit): one
+                # bulk INSERT, not a row at a time for RETURNING.
+                await session.execute(
+                    insert(StreamEvent),
+                    [
+                        {
+                            "at": queued.at or utcnow(),
+                            "type": queued.type,
+                            "account_id": queued.account_id,
+                            "payload": queued.payload,
+                        }
+                        for queued in stream
+                    ],
+                )
             return result
 
     async def close(self) -> None:
