@@ -40,7 +40,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ledger_throughput import T0, call, percentile, postgres, service
+from ledger_throughput import T0, TOU_TARIFF, call, percentile, postgres, service
 
 
 @dataclass
@@ -93,18 +93,7 @@ async def make_site(http: aiohttp.ClientSession, base: str, site: int, meters: i
         http,
         "POST",
         base + "/api/v1/tariffs",
-        json={
-            "name": f"TOU {site}",
-            "currency": "EUR",
-            "unit": "kWh",
-            "kind": "tou",
-            "standing_charge_minor_per_day": 20,
-            "segments": [
-                {"start": "00:00", "price": "0.12"},
-                {"start": "07:00", "price": "0.31"},
-                {"start": "22:00", "price": "0.18"},
-            ],
-        },
+        json=TOU_TARIFF | {"name": f"TOU {site}"},
     )
     ids = []
     for room in range(meters):

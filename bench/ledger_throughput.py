@@ -43,6 +43,18 @@ ADMIN = "bench-admin-token"
 SECRET = "whsec_bench_secret"  # noqa: S105 - a throwaway secret
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
+#: The benches' time-of-use tariff (night, day, evening) with a daily standing charge.
+TOU_TARIFF: dict[str, Any] = {
+    "currency": "EUR",
+    "unit": "kWh",
+    "kind": "tou",
+    "standing_charge_minor_per_day": 20,
+    "segments": [
+        {"start": "00:00", "price": "0.12"},
+        {"start": "07:00", "price": "0.31"},
+        {"start": "22:00", "price": "0.18"},
+    ],
+}
 
 
 def free_port() -> int:
@@ -164,18 +176,7 @@ async def readings_per_second(base: str, batches: int) -> float:
             http,
             "POST",
             base + "/api/v1/tariffs",
-            json={
-                "name": "TOU",
-                "currency": "EUR",
-                "unit": "kWh",
-                "kind": "tou",
-                "standing_charge_minor_per_day": 20,
-                "segments": [
-                    {"start": "00:00", "price": "0.12"},
-                    {"start": "07:00", "price": "0.31"},
-                    {"start": "22:00", "price": "0.18"},
-                ],
-            },
+            json=TOU_TARIFF | {"name": "TOU"},
         )
         meters = []
         for i in range(10):

@@ -727,12 +727,17 @@ function showFieldError(form, prefix, message) {
   $(`#${prefix}-error`).textContent = message;
 }
 
+// Clear a form's messages (its fields' and the one below it, #PREFIX-error) before a new try.
+function clearErrors(form, prefix) {
+  for (const el of form.querySelectorAll(".field-error")) { el.textContent = ""; }
+  for (const el of form.querySelectorAll("[aria-invalid]")) { el.removeAttribute("aria-invalid"); }
+  $(`#${prefix}-error`).textContent = "";
+}
+
 async function createTariff(event) {
   event.preventDefault();
   const form = event.target;
-  for (const el of form.querySelectorAll(".field-error")) { el.textContent = ""; }
-  for (const el of form.querySelectorAll("[aria-invalid]")) { el.removeAttribute("aria-invalid"); }
-  $("#tariff-error").textContent = "";
+  clearErrors(form, "tariff");
   const standing = form.standing_charge_minor_per_day.value.trim();
   const body = {
     name: form.name.value.trim(),

@@ -33,12 +33,6 @@ function settingsFieldError(form, prefix, error, names = {}) {
   }
 }
 
-function clearErrors(form, prefix) {
-  for (const el of form.querySelectorAll(".field-error")) { el.textContent = ""; }
-  for (const el of form.querySelectorAll("[aria-invalid]")) { el.removeAttribute("aria-invalid"); }
-  $(`#${prefix}-error`).textContent = "";
-}
-
 function actionButton(label, onClick, className = "secondary") {
   const button = document.createElement("button");
   button.type = "button";
