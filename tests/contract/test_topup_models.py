@@ -395,7 +395,7 @@ def test_an_order_round_trips() -> None:
     order = TopupOrder.model_validate(ORDER)
     assert order.model_dump(mode="json") == ORDER
     listing = TopupOrders.model_validate({"topups": [ORDER]})
-    assert listing.model_dump(mode="json") == {"topups": [ORDER]}
+    assert listing.model_dump(mode="json") == {"topups": [ORDER], "next_cursor": None}
 
 
 def test_a_resolved_order_carries_the_providers_answer_only_after_a_recheck() -> None:

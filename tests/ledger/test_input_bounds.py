@@ -242,7 +242,11 @@ async def test_money_fields_are_bounded_to_what_the_ledger_can_post(ledger: Ledg
         status, body = await ledger.call("POST", "/api/v1/accounts", json=base | extra)
         assert_refused(status, body, "invalid_amount", field)
     assert await ledger.ok("GET", "/api/v1/tariffs") == {"tariffs": []}
-    assert await ledger.ok("GET", "/api/v1/accounts") == {"accounts": []}
+    assert await ledger.ok("GET", "/api/v1/accounts") == {
+        "accounts": [],
+        "total": 0,
+        "next_cursor": None,
+    }
 
     # The largest accepted amounts can be charged: a year of the largest standing charge.
     account, meter = await setup_meter(ledger, standing_charge_minor_per_day=limit, price="10000")

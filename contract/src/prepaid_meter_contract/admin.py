@@ -86,6 +86,8 @@ class AuditLog(WireModel):
     """``GET /api/v1/audit``: the newest changes first."""
 
     entries: list[AuditEntry]
+    #: Pass as ``?cursor=`` (with the same search) for the next page.
+    next_cursor: str | None = None
 
 
 class WebhookRejection(WireModel):

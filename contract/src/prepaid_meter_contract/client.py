@@ -258,9 +258,16 @@ class LedgerClient:
             params["status"] = status
         return (await self._typed(TopupOrders, "GET", "api/v1/topups", params=params)).topups
 
-    async def async_accounts(self) -> list[Account]:
-        """List every account."""
-        return (await self._typed(Accounts, "GET", "api/v1/accounts")).accounts
+    async def async_accounts(self, *, search: str | None = None) -> list[Account]:
+        """List every account (matching SEARCH), following the ledger's pages to the end."""
+        found: list[Account] = []
+        params = {"limit": "500", "sort": "created"} | ({"q": search} if search else {})
+        while True:
+            page = await self._typed(Accounts, "GET", "api/v1/accounts", params=params)
+            found.extend(page.accounts)
+            if page.next_cursor is None or not page.accounts:
+                return found
+            params["cursor"] = page.next_cursor
 
     async def async_meters(self) -> list[Meter]:
         """List every meter."""

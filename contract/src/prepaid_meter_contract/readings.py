@@ -100,6 +100,8 @@ class HeldReadings(WireModel):
     """``GET /api/v1/readings/held``."""
 
     readings: list[HeldReading]
+    #: Pass as ``?cursor=`` (with the same filter) for the next page.
+    next_cursor: str | None = None
 
 
 class ResolveReading(WireModel):

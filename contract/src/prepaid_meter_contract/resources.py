@@ -31,6 +31,15 @@ class Supply(WireModel):
     changes_at: Timestamp | None = None
 
 
+class LastTopup(WireModel):
+    """An account's newest succeeded top-up, as its list row shows it."""
+
+    order_id: int
+    amount_minor: Minor
+    currency: str
+    at: Timestamp
+
+
 class Account(WireModel):
     """``GET /api/v1/accounts/{id}``: a prepaid account with its balance and supply."""
 
@@ -59,6 +68,8 @@ class Account(WireModel):
     days_left: NonNegativeDecimal | None = None
     #: How far ``days_left`` can be trusted (None when there is no forecast).
     days_left_confidence: DaysLeftConfidence | None = None
+    #: The newest succeeded top-up (None when there is none yet).
+    last_topup: LastTopup | None = None
 
 
 class MeterLimits(WireModel):
@@ -95,9 +106,13 @@ class MeterStatus(WireModel):
 
 
 class Accounts(WireModel):
-    """``GET /api/v1/accounts``."""
+    """``GET /api/v1/accounts``: one page of accounts matching the search and filters."""
 
     accounts: list[Account]
+    #: How many accounts match (all pages).
+    total: int = 0
+    #: Pass as ``?cursor=`` (with the same search, filters and sort) for the next page.
+    next_cursor: str | None = None
 
 
 class Meter(WireModel):
@@ -179,9 +194,11 @@ class RecheckedOrder(TopupOrder):
 
 
 class TopupOrders(WireModel):
-    """``GET /api/v1/topups``."""
+    """``GET /api/v1/topups``: one page of orders, newest first."""
 
     topups: list[TopupOrder]
+    #: Pass as ``?cursor=`` (with the same filters) for the next page.
+    next_cursor: str | None = None
 
 
 class Health(WireModel):

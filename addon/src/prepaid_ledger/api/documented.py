@@ -113,6 +113,15 @@ TIME_IN: Schema = {
 }
 #: Query parameters several listings share.
 LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000})
+CURSOR = Param(
+    "cursor",
+    "query",
+    {"type": "string", "maxLength": 512},
+    description="the next_cursor of the previous page (same search, filters and sort)",
+)
+SEARCH = Param(
+    "q", "query", {"type": "string", "maxLength": 100}, description="search text (server-side)"
+)
 IDEMPOTENCY_KEY = Param(
     "Idempotency-Key",
     "header",

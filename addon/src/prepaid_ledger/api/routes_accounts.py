@@ -17,7 +17,7 @@ from prepaid_meter_contract.accounts import (
 from prepaid_meter_contract.resources import Account as AccountView
 from prepaid_meter_contract.resources import Accounts
 from prepaid_meter_contract.statements import Statement
-from sqlalchemy import select
+from prepaid_meter_contract.vocabulary import AccountStatus
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.auth import (
@@ -25,11 +25,18 @@ from prepaid_ledger.api.auth import (
     require_scope,
 )
 from prepaid_ledger.api.context import db_of, settings_of
-from prepaid_ledger.api.documented import TIME_IN, Param, documented
-from prepaid_ledger.api.http_helpers import model_response, parse_body, path_id
+from prepaid_ledger.api.documented import CURSOR, LIMIT, SEARCH, TIME_IN, Param, documented
+from prepaid_ledger.api.http_helpers import limit_param, model_response, parse_body, path_id
 from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import accounts, pay_links, statement
+from prepaid_ledger.services.account_list import (
+    SORT_NAMES,
+    AccountFilter,
+    find_accounts,
+    last_topups,
+)
 from prepaid_ledger.services.meter_status import account_days_left
+from prepaid_ledger.services.paging import search_text
 from prepaid_ledger.store.models import Account, utcnow
 
 routes = web.RouteTableDef()
@@ -57,21 +64,63 @@ async def post_account(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/accounts")
-@documented("List accounts (tenants: their own)", response=Accounts)
+@documented(
+    "Find accounts: search, filters, sort and cursor pages (tenants: their own)",
+    response=Accounts,
+    params=(
+        SEARCH,
+        Param("status", "query", {"type": "string", "enum": [s.value for s in AccountStatus]}),
+        Param("supply", "query", {"type": "string", "enum": ["on", "off"]}),
+        Param("low", "query", {"type": "boolean"}, description="only accounts below a level"),
+        Param("sort", "query", {"type": "string", "enum": list(SORT_NAMES)}),
+        CURSOR,
+        LIMIT,
+    ),
+    errors=(401, 403, 422),
+)
 async def get_accounts(request: web.Request) -> web.Response:
-    """List accounts (a tenant sees only its own)."""
+    """One page of accounts matching ?q=, ?status=, ?supply=, ?low= in ?sort= order."""
     principal = require_scope(request, "admin", "integration", "tenant")
+    wanted = account_filter(request)
+    cursor, limit = request.query.get("cursor"), limit_param(request)
 
     async def work(session: AsyncSession) -> Accounts:
-        query = select(Account).order_by(Account.id)
-        if principal.scope == "tenant":
-            query = query.where(Account.id == principal.account_id)
         now = utcnow()
-        return Accounts(
-            accounts=[await _with_forecast(session, a, now) for a in await session.scalars(query)]
-        )
+        if principal.scope == "tenant":  # a tenant's list is its own account
+            own = await accounts.get_account(session, principal.account_id or 0)
+            return Accounts(accounts=[await _with_forecast(session, own, now)], total=1)
+        page, total = await find_accounts(session, wanted, cursor, limit)
+        topups = await last_topups(session, [a.id for a in page.rows])
+        views = [
+            (await _with_forecast(session, a, now)).model_copy(
+                update={"last_topup": topups.get(a.id)}
+            )
+            for a in page.rows
+        ]
+        return Accounts(accounts=views, total=total, next_cursor=page.next_cursor)
 
     return model_response(await db_of(request).read(work))
+
+
+def account_filter(request: web.Request) -> AccountFilter:
+    """Read a list's search, filters and sort from the query (422 naming a bad one)."""
+    query = request.query
+    status = query.get("status") or None
+    if status is not None and status not in {s.value for s in AccountStatus}:
+        raise InputError("invalid_field", "status must be open or closed", "status")
+    supply = query.get("supply") or None
+    if supply not in (None, "on", "off"):
+        raise InputError("invalid_field", "supply must be on or off", "supply")
+    low = query.get("low", "false")
+    if low not in ("true", "false"):
+        raise InputError("invalid_field", "low must be true or false", "low")
+    return AccountFilter(
+        search=search_text(query.get("q")),
+        status=AccountStatus(status) if status else None,
+        supply="on" if supply == "on" else "off" if supply == "off" else None,
+        low=low == "true",
+        sort=query.get("sort") or "name",
+    )
 
 
 @routes.get("/api/v1/accounts/{id}")

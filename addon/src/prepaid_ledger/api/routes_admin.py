@@ -14,14 +14,22 @@ from prepaid_meter_contract.admin import (
 )
 from prepaid_meter_contract.resources import Health, WhoAmI
 from prepaid_meter_contract.vocabulary import Scope
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger import __version__
 from prepaid_ledger.api.auth import principal_of, require_scope
 from prepaid_ledger.api.context import db_of, state_of
-from prepaid_ledger.api.documented import LIMIT, documented
+from prepaid_ledger.api.documented import CURSOR, LIMIT, Param, documented
 from prepaid_ledger.api.http_helpers import limit_param, model_response, parse_body, path_id
+from prepaid_ledger.services.paging import (
+    Order,
+    contains,
+    cut_page,
+    decode_cursor,
+    page_query,
+    search_text,
+)
 from prepaid_ledger.services.tokens import create_token, revoke_token
 from prepaid_ledger.store import models
 
@@ -71,15 +79,47 @@ async def delete_token(request: web.Request) -> web.Response:
     )
 
 
+NEWEST_AUDIT = Order("audit:newest", (models.AuditLog.id,), descending=True)
+
+
 @routes.get("/api/v1/audit")
-@documented("Audit log, newest first (admin)", response=AuditLog, params=(LIMIT,))
+@documented(
+    "Audit log, newest first, searchable by who, what and on what (admin)",
+    response=AuditLog,
+    params=(
+        Param(
+            "q",
+            "query",
+            {"type": "string", "maxLength": 100},
+            description="text in the actor, the action or the target, e.g. account:12",
+        ),
+        CURSOR,
+        LIMIT,
+    ),
+    errors=(401, 403, 422),
+)
 async def get_audit(request: web.Request) -> web.Response:
-    """Handle the audit log, newest first (admin)."""
+    """Handle the audit log, newest first, one page at a time (admin)."""
     require_scope(request, "admin")
     limit = limit_param(request)
+    search, cursor = search_text(request.query.get("q")), request.query.get("cursor")
+    after = decode_cursor(NEWEST_AUDIT, cursor)
 
     async def work(session: AsyncSession) -> AuditLog:
-        newest = select(models.AuditLog).order_by(models.AuditLog.id.desc()).limit(limit)
+        table = models.AuditLog
+        query = select(table)
+        if search:
+            pattern = contains(search)
+            query = query.where(
+                or_(
+                    *(
+                        c.like(pattern, escape="\\")
+                        for c in (table.actor, table.action, table.target)
+                    )
+                )
+            )
+        rows = list(await session.scalars(page_query(query, NEWEST_AUDIT, after, limit)))
+        page = cut_page(rows, NEWEST_AUDIT, limit, key=lambda row: (row.id,))
         return AuditLog(
             entries=[
                 AuditEntry(
@@ -91,8 +131,9 @@ async def get_audit(request: web.Request) -> web.Response:
                     before=row.before,
                     after=row.after,
                 )
-                for row in await session.scalars(newest)
-            ]
+                for row in page.rows
+            ],
+            next_cursor=page.next_cursor,
         )
 
     return model_response(await db_of(request).read(work))

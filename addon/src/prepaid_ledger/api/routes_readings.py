@@ -13,8 +13,14 @@ from prepaid_meter_contract.readings import (
 
 from prepaid_ledger.api.auth import require_scope
 from prepaid_ledger.api.context import db_of
-from prepaid_ledger.api.documented import documented, id_query
-from prepaid_ledger.api.http_helpers import model_response, parse_body, path_id, query_int
+from prepaid_ledger.api.documented import CURSOR, LIMIT, documented, id_query
+from prepaid_ledger.api.http_helpers import (
+    limit_param,
+    model_response,
+    parse_body,
+    path_id,
+    query_int,
+)
 from prepaid_ledger.services import held_readings, readings
 
 routes = web.RouteTableDef()
@@ -39,13 +45,19 @@ async def post_readings(request: web.Request) -> web.Response:
 @documented(
     "Readings the guard held, waiting for a decision (admin, integration)",
     response=HeldReadings,
-    params=(id_query("meter"),),
+    params=(id_query("meter"), CURSOR, LIMIT),
+    errors=(401, 403, 422),
 )
 async def get_held_readings(request: web.Request) -> web.Response:
-    """List the readings the guard held, oldest first (admin, integration)."""
+    """List the readings the guard held, oldest first, a page at a time (admin, integration)."""
     require_scope(request, "admin", "integration")
     meter_id = query_int(request, "meter")
-    return model_response(await db_of(request).read(lambda s: held_readings.list_held(s, meter_id)))
+    cursor, limit = request.query.get("cursor"), limit_param(request)
+    return model_response(
+        await db_of(request).read(
+            lambda s: held_readings.list_held(s, meter_id, cursor=cursor, limit=limit)
+        )
+    )
 
 
 @routes.post("/api/v1/readings/{id}/resolve")

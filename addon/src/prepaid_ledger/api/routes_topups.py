@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.api.auth import require_scope
 from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.api.documented import (
+    CURSOR,
     IDEMPOTENCY_KEY,
     LIMIT,
     OPTIONAL_IDEMPOTENCY_KEY,
@@ -41,6 +42,7 @@ from prepaid_ledger.api.idempotency import idempotency_key, run_idempotent
 from prepaid_ledger.api.provider_check import recheck
 from prepaid_ledger.errors import ApiError, ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import receipts, topups
+from prepaid_ledger.services.paging import search_text
 from prepaid_ledger.store.stream import discard_after, pending_count
 
 routes = web.RouteTableDef()
@@ -122,18 +124,33 @@ def _refusal(index: int, err: InputError | ConflictError | NotFoundError) -> Err
 @documented(
     "List orders",
     response=TopupOrders,
-    params=(Param("status", "query", {"type": "string"}), id_query("account"), LIMIT),
+    params=(
+        Param("status", "query", {"type": "string"}),
+        id_query("account"),
+        Param(
+            "q",
+            "query",
+            {"type": "string", "maxLength": 100},
+            description="order id, reference, or what the payer typed",
+        ),
+        CURSOR,
+        LIMIT,
+    ),
+    errors=(401, 403, 422),
 )
 async def get_topups(request: web.Request) -> web.Response:
-    """Orders filtered by ?status= and ?account=."""
+    """One page of orders filtered by ?status=, ?account= and ?q=, newest first."""
     principal = require_scope(request, "admin", "integration", "tenant")
     account_id = query_int(request, "account")
     if principal.scope == "tenant":
         account_id = principal.account_id
     status = request.query.get("status") or None
     limit = limit_param(request)
-    result = await db_of(request).read(lambda s: topups.list_orders(s, status, account_id, limit))
-    return model_response(TopupOrders(topups=result))
+    search, cursor = search_text(request.query.get("q")), request.query.get("cursor")
+    page = await db_of(request).read(
+        lambda s: topups.list_orders(s, status, account_id, limit, search=search, cursor=cursor)
+    )
+    return model_response(TopupOrders(topups=page.rows, next_cursor=page.next_cursor))
 
 
 @routes.get("/api/v1/topups/{id}")

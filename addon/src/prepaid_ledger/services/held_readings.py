@@ -15,6 +15,7 @@ a real surge followed by steady readings charges each of them once.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
 from prepaid_meter_contract.events import ReadingResolved
@@ -34,11 +35,12 @@ from prepaid_meter_contract.vocabulary import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.errors import ConflictError
+from prepaid_ledger.errors import ConflictError, InputError
 from prepaid_ledger.services import audit, events
 from prepaid_ledger.services.accounts import get_account, refresh_account
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.meters import get_meter
+from prepaid_ledger.services.paging import Order, cut_page, decode_cursor, page_query
 from prepaid_ledger.services.readings import Charger, apply_reading, post_charges
 from prepaid_ledger.store.models import Reading, utcnow
 
@@ -68,13 +70,35 @@ def held_view(row: Reading) -> HeldReading:
     )
 
 
-async def list_held(session: AsyncSession, meter_id: int | None) -> HeldReadings:
-    """List readings waiting for a decision, oldest first (optionally of one meter)."""
+#: Held readings oldest first; the reading id breaks ties.
+OLDEST_HELD = Order("held:oldest", (Reading.at, Reading.id))
+
+
+async def list_held(
+    session: AsyncSession, meter_id: int | None, *, cursor: str | None = None, limit: int = 100
+) -> HeldReadings:
+    """One page of readings waiting for a decision, oldest first (optionally of one meter)."""
     query = select(Reading).where(Reading.status.startswith(HELD_PREFIX))
     if meter_id is not None:
         query = query.where(Reading.meter_id == meter_id)
-    rows = await session.scalars(query.order_by(Reading.at, Reading.id))
-    return HeldReadings(readings=[held_view(row) for row in rows])
+    after = decode_cursor(OLDEST_HELD, cursor)
+    if after is not None:  # the cursor carries the time as text: compare it as a time
+        after = (_cursor_time(after[0]), after[1])
+    rows = list(await session.scalars(page_query(query, OLDEST_HELD, after, limit)))
+    page = cut_page(rows, OLDEST_HELD, limit, key=lambda row: (row.at.isoformat(), row.id))
+    return HeldReadings(
+        readings=[held_view(row) for row in page.rows], next_cursor=page.next_cursor
+    )
+
+
+def _cursor_time(value: object) -> datetime:
+    """Return the reading time a held-readings cursor carries (422 if it is not one)."""
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(
+            "invalid_field", "cursor is not one this list gave out", "cursor"
+        ) from None
 
 
 async def resolve(

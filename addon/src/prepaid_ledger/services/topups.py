@@ -30,8 +30,9 @@ from prepaid_meter_contract.vocabulary import (
     OrderStatus,
     PaymentOutcome,
 )
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from prepaid_ledger.domain.money import MAX_MINOR, currency_exponent
 from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
@@ -44,6 +45,14 @@ from prepaid_ledger.services.accounts import (
     resolve_account_ref,
 )
 from prepaid_ledger.services.lookup import load_by_id
+from prepaid_ledger.services.paging import (
+    Order,
+    Page,
+    contains,
+    cut_page,
+    decode_cursor,
+    page_query,
+)
 from prepaid_ledger.store.models import Account, TopupOrder, TopupOrderEvent, utcnow
 
 STATUSES = tuple(OrderStatus)
@@ -720,21 +729,46 @@ async def adjust(
     return result
 
 
+#: Orders newest first; the order id is unique.
+NEWEST_ORDERS = Order("orders:newest", (TopupOrder.id,), descending=True)
+
+
 async def list_orders(
-    session: AsyncSession, status: str | None, account_id: int | None, limit: int
-) -> list[OrderView]:
-    """Orders, newest first, filtered by status and account."""
-    query = select(TopupOrder).order_by(TopupOrder.id.desc()).limit(limit)
+    session: AsyncSession,
+    status: str | None,
+    account_id: int | None,
+    limit: int,
+    *,
+    search: str | None = None,
+    cursor: str | None = None,
+) -> Page[OrderView]:
+    """One page of orders, newest first, by status, account and text (id, reference, payer)."""
+    query = select(TopupOrder)
     if status is not None:
         if status not in STATUSES:
-            raise InputError("invalid_field", f"status must be one of {', '.join(STATUSES)}")
+            raise InputError(
+                "invalid_field", f"status must be one of {', '.join(STATUSES)}", "status"
+            )
         query = query.where(TopupOrder.status == status)
     if account_id is not None:
         query = query.where(TopupOrder.account_id == account_id)
-    found = list(await session.scalars(query))
-    issued = await receipts.for_orders(session, [o.id for o in found])
-    bonuses = await promotions.bonuses_of(session, found)
-    return [order_view(o, receipt=issued.get(o.id), bonus=bonuses.get(o.id)) for o in found]
+    if search:
+        pattern = contains(search)
+        terms: list[ColumnElement[bool]] = [
+            TopupOrder.reference.like(pattern, escape="\\"),
+            TopupOrder.account_ref.like(pattern, escape="\\"),
+            TopupOrder.provider_payment_id.like(pattern, escape="\\"),
+        ]
+        if search.removeprefix("#").isascii() and search.removeprefix("#").isdigit():
+            terms.append(TopupOrder.id == int(search.removeprefix("#")[:12]))
+        query = query.where(or_(*terms))
+    after = decode_cursor(NEWEST_ORDERS, cursor)
+    rows = list(await session.scalars(page_query(query, NEWEST_ORDERS, after, limit)))
+    page = cut_page(rows, NEWEST_ORDERS, limit, key=lambda order: (order.id,))
+    issued = await receipts.for_orders(session, [o.id for o in page.rows])
+    bonuses = await promotions.bonuses_of(session, page.rows)
+    views = [order_view(o, receipt=issued.get(o.id), bonus=bonuses.get(o.id)) for o in page.rows]
+    return Page(views, page.next_cursor)
 
 
 async def stuck_orders(

@@ -257,7 +257,7 @@ async def _page_data(session: AsyncSession, account: Account) -> PageData:
     ]
     orders = [
         await topups.order_with_timeline(session, o.id)
-        for o in await topups.list_orders(session, None, account.id, ORDERS_SHOWN)
+        for o in (await topups.list_orders(session, None, account.id, ORDERS_SHOWN)).rows
     ]
     return PageData(
         account=await accounts.account_view(session, account, now),
