@@ -3,7 +3,8 @@
 On first start it creates the owner user through Home Assistant's onboarding API (the same
 calls the onboarding screens make), finishes onboarding, writes a long-lived access token to
 ``.dev/ha_token`` and the login to ``.dev/ha_login``, and saves a dashboard built from the
-integration's real entities. The core-config step is not posted (scripts/lib/develop_config.py
+integration's real entities (each room's balance history and daily consumption; see
+docs/dashboard.md). The core-config step is not posted (scripts/lib/develop_config.py
 marks it done): it would set up integrations that need the internet; an older .dev that has
 them gets them removed. The Energy dashboard gets the house meter as the grid and each room
 as a device inside it, unless it was configured already. Later starts reuse the token.
@@ -170,29 +171,54 @@ def energy_prefs(entities: list[dict[str, Any]], devices: dict[str, str]) -> dic
     }
 
 
-def dashboard(entities: list[dict[str, Any]], devices: dict[str, str]) -> dict[str, Any]:
-    """One section per meter: balance, days left, supply, relay, energy and power."""
-    by_device = meters_by_device(entities)
-    wanted = (
-        "balance", "days_left", "supply_allowed", "relay", "energy_total", "power",
-        "total_cost", "price", "next_supply_change", "last_top_up",
+#: Days of daily consumption bars and hours of balance history on each meter's cards.
+CONSUMPTION_DAYS = 30
+BALANCE_HOURS = 48
+#: The meter's total register (``total_increasing``: Home Assistant keeps long-term statistics
+#: of it, so a statistics graph can show the consumption per day), electricity or water.
+CONSUMPTION_KEYS = ("energy_total", "water_total")
+
+
+def meter_cards(keys: dict[str, str], name: str) -> list[dict[str, Any]]:
+    """One meter's cards (``keys``: key -> entity id, as ``meters_by_device`` gives them).
+
+    Tiles for the balance, days left and the supply relay (with its switch); the balance's
+    history graph; the consumption per day as a statistics graph (bars of the change of the
+    total's long-term statistics); an entities card with the rest.
+    """
+    cards: list[dict[str, Any]] = [{"type": "heading", "heading": name or "Meter"}]
+    cards.extend({"type": "tile", "entity": keys[k]} for k in ("balance", "days_left") if k in keys)
+    if "relay" in keys:
+        cards.append({"type": "tile", "entity": keys["relay"], "features": [{"type": "toggle"}]})
+    if "balance" in keys:
+        cards.append(
+            {"type": "history-graph", "title": "Balance", "hours_to_show": BALANCE_HOURS,
+             "entities": [keys["balance"]]}
+        )  # fmt: skip
+    if total := next((keys[k] for k in CONSUMPTION_KEYS if k in keys), None):
+        cards.append(
+            {"type": "statistics-graph", "title": "Consumption per day", "entities": [total],
+             "chart_type": "bar", "period": "day", "stat_types": ["change"],
+             "days_to_show": CONSUMPTION_DAYS}
+        )  # fmt: skip
+    details = (
+        "supply_allowed", "power", "energy_total", "water_total", "total_cost", "price",
+        "next_supply_change", "last_top_up",
     )  # fmt: skip
-    sections = []
-    for device_id, keys in sorted(by_device.items(), key=lambda item: devices.get(item[0], "")):
-        rows = [keys[k] for k in wanted if k in keys]
-        if not rows:
-            continue
-        cards: list[dict[str, Any]] = [
-            {"type": "heading", "heading": devices.get(device_id, "Meter")},
-        ]
-        if "balance" in keys:
-            cards.append({"type": "tile", "entity": keys["balance"]})
-        if "relay" in keys:
-            cards.append(
-                {"type": "tile", "entity": keys["relay"], "features": [{"type": "toggle"}]}
-            )
+    if rows := [keys[k] for k in details if k in keys]:
         cards.append({"type": "entities", "entities": rows})
-        sections.append({"type": "grid", "cards": cards})
+    return cards
+
+
+def dashboard(entities: list[dict[str, Any]], devices: dict[str, str]) -> dict[str, Any]:
+    """One section per meter: balance (now and its history), days left, supply, consumption."""
+    sections = []
+    for device_id, keys in sorted(
+        meters_by_device(entities).items(), key=lambda item: devices.get(item[0], "")
+    ):
+        cards = meter_cards(keys, devices.get(device_id, ""))
+        if len(cards) > 1:  # more than its heading
+            sections.append({"type": "grid", "cards": cards})
     return {
         "title": "Prepaid meters",
         "views": [{"title": "Meters", "path": "meters", "type": "sections", "sections": sections}],
