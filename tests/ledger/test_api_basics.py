@@ -25,7 +25,11 @@ async def test_auth_scopes_and_error_format(ledger: Ledger) -> None:
     assert body["error"]["code"] == "unauthorized"
     status, body = await ledger.call("GET", "/api/v1/whoami", token="wrong")
     assert status == 401
-    assert await ledger.ok("GET", "/api/v1/whoami") == {"scope": "admin", "account_id": None}
+    assert await ledger.ok("GET", "/api/v1/whoami") == {
+        "scope": "admin",
+        "account_id": None,
+        "site_id": None,
+    }
 
     account = await ledger.account()
     other = await ledger.account(name="Room 2")
@@ -36,10 +40,12 @@ async def test_auth_scopes_and_error_format(ledger: Ledger) -> None:
     assert await ledger.ok("GET", "/api/v1/whoami", token=integration["token"]) == {
         "scope": "integration",
         "account_id": None,
+        "site_id": 1,  # the landlord's own site, without one named
     }
     assert await ledger.ok("GET", "/api/v1/whoami", token=tenant["token"]) == {
         "scope": "tenant",
         "account_id": account["id"],
+        "site_id": None,
     }
     # A tenant sees its own account only.
     await ledger.ok("GET", f"/api/v1/accounts/{account['id']}", token=tenant["token"])

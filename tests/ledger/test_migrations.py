@@ -49,6 +49,16 @@ async def test_upgrade_from_first_revision_keeps_data(
             account_columns = await conn.run_sync(columns)
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
             row = (await conn.execute(text("SELECT name, last_published FROM accounts"))).one()
+            # Revision 0012: the old account lives in site 1, "Home".
+            placed = (
+                await conn.execute(
+                    text(
+                        "SELECT sites.id, sites.name FROM accounts "
+                        "JOIN sites ON sites.id = accounts.site_id"
+                    )
+                )
+            ).one()
+        assert tuple(placed) == (1, "Home")
         assert "last_published" in account_columns
         assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert tuple(row) == ("Old", None)

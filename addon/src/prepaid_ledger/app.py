@@ -27,6 +27,7 @@ from prepaid_ledger.api import (
     routes_promotions,
     routes_readings,
     routes_settings,
+    routes_sites,
     routes_tariffs,
     routes_topups,
     routes_vouchers,
@@ -169,6 +170,7 @@ def create_app(settings: Settings) -> web.Application:
         routes_vouchers,
         routes_promotions,
         routes_settings,
+        routes_sites,
     ):
         app.router.add_routes(module.routes)
     app.router.add_routes(routes_accounting.routes)

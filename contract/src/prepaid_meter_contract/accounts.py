@@ -111,6 +111,8 @@ class AccountInput(AccountPolicy):
     #: An ISO 4217 code with a minor unit, such as ``EUR`` (the ledger knows which exist).
     currency: CurrencyCode
     timezone: TimeZoneName
+    #: The site whose Home Assistant meters the room (default: the caller's, else site 1).
+    site_id: Id | None = None
 
 
 class AccountUpdate(WireModel):

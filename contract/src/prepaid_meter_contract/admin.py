@@ -39,11 +39,17 @@ class TokenRequest(WireModel):
     #: The tenant's account (required for, and only for, a tenant token).
     account_id: Id | None = None
     name: Label = ""
+    #: The site an integration token is confined to (default: site 1, the landlord's own).
+    site_id: Id | None = None
 
     @model_validator(mode="after")
     def _tenant_has_account(self) -> TokenRequest:
         if self.scope is Scope.TENANT and self.account_id is None:
             raise PydanticCustomError("invalid_field", "account_id is required for a tenant token")
+        if self.scope is Scope.TENANT and self.site_id is not None:
+            raise PydanticCustomError(
+                "invalid_field", "site_id is for integration tokens (a tenant's is its account's)"
+            )
         return self
 
 
@@ -54,6 +60,8 @@ class TokenInfo(WireModel):
     scope: Scope
     account_id: int | None = None
     name: str
+    #: An integration token's site.
+    site_id: int | None = None
 
 
 class IssuedToken(TokenInfo):

@@ -63,6 +63,8 @@ class Account(WireModel):
     supply: Supply
     created_at: Timestamp
     closed_at: Timestamp | None = None
+    #: The site whose Home Assistant meters this account.
+    site_id: int = 1
     #: Days the credit lasts: the average of recent complete local days, else projected from
     #: at least an hour of consumption with the tariff (None with less data or no cost).
     days_left: NonNegativeDecimal | None = None
@@ -214,3 +216,5 @@ class WhoAmI(WireModel):
 
     scope: Scope
     account_id: int | None = None
+    #: The one site an integration token reads and posts for (None: every site).
+    site_id: int | None = None

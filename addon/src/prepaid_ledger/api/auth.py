@@ -15,8 +15,8 @@ from prepaid_ledger.api import throttle
 from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.api.error_middleware import Handler, error_response
 from prepaid_ledger.config import Settings
-from prepaid_ledger.errors import ApiError
-from prepaid_ledger.services import web_sessions
+from prepaid_ledger.errors import ApiError, NotFoundError
+from prepaid_ledger.services import sites, web_sessions
 from prepaid_ledger.services.tokens import hash_token
 from prepaid_ledger.store.models import ApiToken, utcnow
 
@@ -26,11 +26,15 @@ SCOPES = ("admin", "integration", "tenant")
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: scope, the tenant's account, and the name used in the audit log."""
+    """Who is calling: scope, the tenant's account, and the name used in the audit log.
+
+    ``site_id``: the one site an integration token reads and posts for (None: every site).
+    """
 
     scope: str
     account_id: int | None
     actor: str
+    site_id: int | None = None
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -53,6 +57,27 @@ def require_account_access(principal: Principal, account_id: int) -> None:
     """Tenants see only their own account."""
     if principal.scope == "tenant" and principal.account_id != account_id:
         raise ApiError(403, "forbidden", "a tenant token can only read its own account")
+
+
+async def require_visible(
+    request: web.Request, principal: Principal, account_id: int | None, what: str
+) -> None:
+    """Tenants see only their own account; a site's token only its site's (else WHAT is 404).
+
+    A row of another site answers exactly like one that does not exist.
+    """
+    if account_id is not None:
+        require_account_access(principal, account_id)
+    if principal.site_id is None:
+        return
+    if account_id is None:  # an order no account claims is the landlord's to resolve
+        raise NotFoundError(what)
+    try:
+        await db_of(request).read(
+            lambda s: sites.check_accounts(s, principal.site_id, [account_id])
+        )
+    except NotFoundError:
+        raise NotFoundError(what) from None
 
 
 SESSION_COOKIE = "prepaid_ledger_session"
@@ -258,7 +283,12 @@ def auth_middleware_factory(admin_token: str, ingress_proxy: str | None = None) 
             tracker.failure(address)
             raise ApiError(401, "unauthorized", "invalid or revoked token")
         tracker.success(address)
-        request["principal"] = Principal(row.scope, row.account_id, f"token:{row.id}")
+        request["principal"] = Principal(
+            row.scope,
+            row.account_id,
+            f"token:{row.id}",
+            row.site_id if row.scope == "integration" else None,
+        )
         return await handler(request)
 
     return auth_middleware

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import qrcode  # type: ignore[import-untyped]
@@ -20,13 +21,24 @@ from prepaid_meter_contract.statements import Statement
 from prepaid_meter_contract.vocabulary import AccountStatus
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.api.auth import (
-    require_account_access,
-    require_scope,
-)
+from prepaid_ledger.api.auth import require_scope, require_visible
 from prepaid_ledger.api.context import db_of, settings_of
-from prepaid_ledger.api.documented import CURSOR, LIMIT, SEARCH, TIME_IN, Param, documented
-from prepaid_ledger.api.http_helpers import limit_param, model_response, parse_body, path_id
+from prepaid_ledger.api.documented import (
+    CURSOR,
+    LIMIT,
+    SEARCH,
+    TIME_IN,
+    Param,
+    documented,
+    id_query,
+)
+from prepaid_ledger.api.http_helpers import (
+    limit_param,
+    model_response,
+    parse_body,
+    path_id,
+    query_int,
+)
 from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import accounts, pay_links, statement
 from prepaid_ledger.services.account_list import (
@@ -73,6 +85,7 @@ async def post_account(request: web.Request) -> web.Response:
         Param("supply", "query", {"type": "string", "enum": ["on", "off"]}),
         Param("low", "query", {"type": "boolean"}, description="only accounts below a level"),
         Param("sort", "query", {"type": "string", "enum": list(SORT_NAMES)}),
+        id_query("site", "only this site's accounts (a site's token: always its own)"),
         CURSOR,
         LIMIT,
     ),
@@ -83,6 +96,9 @@ async def get_accounts(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin", "integration", "tenant")
     wanted = account_filter(request)
     cursor, limit = request.query.get("cursor"), limit_param(request)
+
+    if principal.site_id is not None:  # a site's token lists its own site's accounts
+        wanted = replace(wanted, site_id=principal.site_id)
 
     async def work(session: AsyncSession) -> Accounts:
         now = utcnow()
@@ -115,6 +131,7 @@ def account_filter(request: web.Request) -> AccountFilter:
     if low not in ("true", "false"):
         raise InputError("invalid_field", "low must be true or false", "low")
     return AccountFilter(
+        site_id=query_int(request, "site"),
         search=search_text(query.get("q")),
         status=AccountStatus(status) if status else None,
         supply="on" if supply == "on" else "off" if supply == "off" else None,
@@ -133,7 +150,7 @@ async def get_account(request: web.Request) -> web.Response:
     """One account with balance and supply decision."""
     principal = require_scope(request, "admin", "integration", "tenant")
     account_id = path_id(request)
-    require_account_access(principal, account_id)
+    await require_visible(request, principal, account_id, f"account {account_id}")
 
     async def work(session: AsyncSession) -> AccountView:
         account = await accounts.get_account(session, account_id)
@@ -210,7 +227,7 @@ async def get_statement(request: web.Request) -> web.Response:
     """Statement for a period as JSON or CSV; the lines tie out to the closing balance."""
     principal = require_scope(request, "admin", "integration", "tenant")
     account_id = path_id(request)
-    require_account_access(principal, account_id)
+    await require_visible(request, principal, account_id, f"account {account_id}")
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "csv"):
         raise InputError("invalid_field", "format must be json or csv")

@@ -49,7 +49,13 @@ async def health(request: web.Request) -> web.Response:
 async def whoami(request: web.Request) -> web.Response:
     """Handle the caller's scope and account."""
     principal = principal_of(request)
-    return model_response(WhoAmI(scope=Scope(principal.scope), account_id=principal.account_id))
+    return model_response(
+        WhoAmI(
+            scope=Scope(principal.scope),
+            account_id=principal.account_id,
+            site_id=principal.site_id,
+        )
+    )
 
 
 @routes.post("/api/v1/tokens")

@@ -11,7 +11,7 @@ from prepaid_meter_contract.meters import (
 )
 from prepaid_meter_contract.resources import Meter, Meters, MeterStatus
 
-from prepaid_ledger.api.auth import require_account_access, require_scope
+from prepaid_ledger.api.auth import require_scope, require_visible
 from prepaid_ledger.api.context import db_of
 from prepaid_ledger.api.documented import documented, id_query
 from prepaid_ledger.api.http_helpers import model_response, parse_body, path_id, query_int
@@ -45,7 +45,9 @@ async def get_meters(request: web.Request) -> web.Response:
     account_id = query_int(request, "account")
     if principal.scope == "tenant":
         account_id = principal.account_id
-    return model_response(await db_of(request).read(lambda s: meters.list_meters(s, account_id)))
+    return model_response(
+        await db_of(request).read(lambda s: meters.list_meters(s, account_id, principal.site_id))
+    )
 
 
 @routes.get("/api/v1/meters/{id}")
@@ -55,7 +57,7 @@ async def get_meter(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin", "integration", "tenant")
     meter_id = path_id(request)
     meter = await db_of(request).read(lambda s: meters.get_meter(s, meter_id))
-    require_account_access(principal, meter.account_id)
+    await require_visible(request, principal, meter.account_id, f"meter {meter_id}")
     return model_response(meters.meter_view(meter))
 
 
@@ -88,7 +90,7 @@ async def get_meter_status(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin", "integration", "tenant")
     meter_id = path_id(request)
     result = await db_of(request).read(lambda s: meter_status.meter_status(s, meter_id, utcnow()))
-    require_account_access(principal, result.account_id)
+    await require_visible(request, principal, result.account_id, f"meter {meter_id}")
     return model_response(result)
 
 

@@ -37,7 +37,9 @@ async def post_readings(request: web.Request) -> web.Response:
     """Ingest a batch of readings (admin, integration)."""
     principal = require_scope(request, "admin", "integration")
     batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
-    result = await db_of(request).write(lambda s: readings.ingest(s, batch, principal.actor))
+    result = await db_of(request).write(
+        lambda s: readings.ingest(s, batch, principal.actor, principal.site_id)
+    )
     return model_response(result)
 
 
@@ -50,12 +52,14 @@ async def post_readings(request: web.Request) -> web.Response:
 )
 async def get_held_readings(request: web.Request) -> web.Response:
     """List the readings the guard held, oldest first, a page at a time (admin, integration)."""
-    require_scope(request, "admin", "integration")
+    principal = require_scope(request, "admin", "integration")
     meter_id = query_int(request, "meter")
     cursor, limit = request.query.get("cursor"), limit_param(request)
     return model_response(
         await db_of(request).read(
-            lambda s: held_readings.list_held(s, meter_id, cursor=cursor, limit=limit)
+            lambda s: held_readings.list_held(
+                s, meter_id, cursor=cursor, limit=limit, site_id=principal.site_id
+            )
         )
     )
 
@@ -73,6 +77,6 @@ async def post_resolve_reading(request: web.Request) -> web.Response:
     reading_id = path_id(request)
     decision = await parse_body(request, ResolveReading)
     result = await db_of(request).write(
-        lambda s: held_readings.resolve(s, reading_id, decision, principal.actor)
+        lambda s: held_readings.resolve(s, reading_id, decision, principal.actor, principal.site_id)
     )
     return model_response(result)

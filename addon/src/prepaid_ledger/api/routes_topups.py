@@ -20,7 +20,7 @@ from prepaid_meter_contract.topups import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.api.auth import require_scope
+from prepaid_ledger.api.auth import require_scope, require_visible
 from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.api.documented import (
     CURSOR,
@@ -41,7 +41,8 @@ from prepaid_ledger.api.http_helpers import (
 from prepaid_ledger.api.idempotency import idempotency_key, run_idempotent
 from prepaid_ledger.api.provider_check import recheck
 from prepaid_ledger.errors import ApiError, ConflictError, InputError, NotFoundError
-from prepaid_ledger.services import receipts, topups
+from prepaid_ledger.services import receipts, sites, topups
+from prepaid_ledger.services.accounts import resolve_account_ref
 from prepaid_ledger.services.paging import search_text
 from prepaid_ledger.store.stream import discard_after, pending_count
 
@@ -66,6 +67,9 @@ async def post_topup(request: web.Request) -> web.Response:
     max_minor = settings_of(request).max_topup_minor
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
+        if principal.site_id is not None:  # a site's token credits its own site's rooms only
+            target = await resolve_account_ref(session, body.account)
+            await sites.check_accounts(session, principal.site_id, [target.id])
         order = await topups.manual_topup(session, body, principal.actor, max_minor)
         return 201, order.model_dump(mode="json")
 
@@ -148,7 +152,15 @@ async def get_topups(request: web.Request) -> web.Response:
     limit = limit_param(request)
     search, cursor = search_text(request.query.get("q")), request.query.get("cursor")
     page = await db_of(request).read(
-        lambda s: topups.list_orders(s, status, account_id, limit, search=search, cursor=cursor)
+        lambda s: topups.list_orders(
+            s,
+            status,
+            account_id,
+            limit,
+            search=search,
+            cursor=cursor,
+            site_id=principal.site_id,
+        )
     )
     return model_response(TopupOrders(topups=page.rows, next_cursor=page.next_cursor))
 
@@ -166,6 +178,7 @@ async def get_topup(request: web.Request) -> web.Response:
     result = await db_of(request).read(lambda s: topups.order_with_timeline(s, order_id))
     if principal.scope == "tenant" and result.account_id != principal.account_id:
         raise ApiError(403, "forbidden", "a tenant token can only read its own orders")
+    await require_visible(request, principal, result.account_id, f"order {order_id}")
     return model_response(result)
 
 
@@ -182,6 +195,7 @@ async def get_topup_receipt(request: web.Request) -> web.Response:
     result = await db_of(request).read(lambda s: receipts.of_order(s, order_id))
     if principal.scope == "tenant" and result.account_id != principal.account_id:
         raise ApiError(403, "forbidden", "a tenant token can only read its own receipts")
+    await require_visible(request, principal, result.account_id, f"order {order_id}")
     return model_response(result)
 
 
@@ -205,6 +219,9 @@ async def post_topup_action(request: web.Request) -> web.Response:
     raw = await request.read()
     command = await parse_body(request, OrderAction)
     if command.action == "recheck":
+        if principal.site_id is not None:  # only an order of the token's own site
+            order = await db_of(request).read(lambda s: topups.order_with_timeline(s, order_id))
+            await require_visible(request, principal, order.account_id, f"order {order_id}")
         return await recheck(request, principal, order_id, command)
     if principal.scope != "admin":
         raise ApiError(403, "forbidden", "only recheck is allowed with scope integration")

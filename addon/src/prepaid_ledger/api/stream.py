@@ -17,7 +17,7 @@ from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
 from prepaid_ledger.api.documented import Param, documented
 from prepaid_ledger.errors import ApiError, InputError
 from prepaid_ledger.services import events as stream_events
-from prepaid_ledger.store.models import StreamEvent
+from prepaid_ledger.store.models import Account, StreamEvent
 
 routes = web.RouteTableDef()
 CLOSING_KEY = web.AppKey("stream_closing", asyncio.Event)
@@ -48,6 +48,12 @@ async def _fetch(
     query = select(StreamEvent).where(StreamEvent.id > after).order_by(StreamEvent.id).limit(_PAGE)
     if principal.scope == "tenant":
         query = query.where(StreamEvent.account_id == principal.account_id)
+    if principal.site_id is not None:  # a site's stream: its own accounts' events only
+        query = query.where(
+            StreamEvent.account_id.in_(
+                select(Account.id).where(Account.site_id == principal.site_id)
+            )
+        )
     return list(await db_session.scalars(query))
 
 

@@ -40,9 +40,10 @@ SORT_NAMES = tuple(name for sort in SORTS for name in (sort, f"-{sort}"))
 
 @dataclass(frozen=True)
 class AccountFilter:
-    """What a landlord is looking for: text, status, supply, low credit; and in which order."""
+    """What a landlord is looking for: text, site, status, supply, low credit; in which order."""
 
     search: str | None = None
+    site_id: int | None = None
     status: AccountStatus | None = None
     supply: Literal["on", "off"] | None = None
     low: bool = False
@@ -71,6 +72,8 @@ def _matching(wanted: AccountFilter) -> Select[Any]:
         if text.isascii() and text.isdigit() and len(text) <= 12:
             terms.append(Account.id == int(text))
         query = query.where(or_(*terms))
+    if wanted.site_id is not None:
+        query = query.where(Account.site_id == wanted.site_id)
     if wanted.status is not None:
         query = query.where(Account.status == wanted.status.value)
     if wanted.supply is not None:

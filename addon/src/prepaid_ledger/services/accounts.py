@@ -41,10 +41,10 @@ from prepaid_ledger.domain.policy import (
     low_balance_level,
     parse_friendly_hours,
 )
-from prepaid_ledger.errors import ConflictError, InputError
+from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.lookup import load_by_id
-from prepaid_ledger.store.models import Account, utcnow
+from prepaid_ledger.store.models import DEFAULT_SITE_ID, Account, Site, utcnow
 
 
 def stored_settings(policy: AccountPolicy) -> dict[str, Any]:
@@ -68,9 +68,13 @@ def policy_of(account: Account) -> AccountPolicy:
 
 
 async def create_account(session: AsyncSession, request: AccountInput, actor: str) -> Account:
-    """Create an account with its customer book and printed account number."""
+    """Create an account with its customer book and printed account number, in its site."""
     currency = parse_currency(request.currency)
+    site_id = request.site_id or DEFAULT_SITE_ID
+    if await session.get(Site, site_id) is None:
+        raise NotFoundError(f"site {site_id}")
     account = Account(
+        site_id=site_id,
         name=request.name,
         currency=currency,
         timezone=request.timezone,
@@ -198,6 +202,7 @@ async def account_view(session: AsyncSession, account: Account, now: datetime) -
         supply=supply_of(decide(account, balance, now)),
         created_at=account.created_at,
         closed_at=account.closed_at,
+        site_id=account.site_id,
     )
 
 
@@ -329,9 +334,13 @@ async def close_account(
     book_id = book_of(account)
     settlement = Settlement(refund_due_minor=max(balance, 0), shortfall_minor=max(-balance, 0))
     if balance > 0:
-        other = await journal.system_book(session, journal.REFUNDS_PAYABLE, account.currency)
+        other = await journal.system_book(
+            session, journal.REFUNDS_PAYABLE, account.currency, account.site_id
+        )
     elif balance < 0:
-        other = await journal.system_book(session, journal.SETTLEMENT_WRITE_OFF, account.currency)
+        other = await journal.system_book(
+            session, journal.SETTLEMENT_WRITE_OFF, account.currency, account.site_id
+        )
     if balance:
         await journal.post(
             session,

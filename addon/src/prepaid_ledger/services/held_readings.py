@@ -35,14 +35,15 @@ from prepaid_meter_contract.vocabulary import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.errors import ConflictError, InputError
+from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import audit, events
 from prepaid_ledger.services.accounts import get_account, refresh_account
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.meters import get_meter
 from prepaid_ledger.services.paging import Order, cut_page, decode_cursor, page_query
 from prepaid_ledger.services.readings import Charger, apply_reading, post_charges
-from prepaid_ledger.store.models import Reading, utcnow
+from prepaid_ledger.services.sites import check_meters
+from prepaid_ledger.store.models import Account, Meter, Reading, utcnow
 
 #: For each decision, the held statuses it may be taken on (the contract's RESOLUTIONS).
 ACTIONS: Final = {
@@ -75,12 +76,25 @@ OLDEST_HELD = Order("held:oldest", (Reading.at, Reading.id))
 
 
 async def list_held(
-    session: AsyncSession, meter_id: int | None, *, cursor: str | None = None, limit: int = 100
+    session: AsyncSession,
+    meter_id: int | None,
+    *,
+    cursor: str | None = None,
+    limit: int = 100,
+    site_id: int | None = None,
 ) -> HeldReadings:
-    """One page of readings waiting for a decision, oldest first (optionally of one meter)."""
+    """One page of readings waiting for a decision, oldest first (of one meter, of one site)."""
     query = select(Reading).where(Reading.status.startswith(HELD_PREFIX))
     if meter_id is not None:
         query = query.where(Reading.meter_id == meter_id)
+    if site_id is not None:
+        query = query.where(
+            Reading.meter_id.in_(
+                select(Meter.id)
+                .join(Account, Account.id == Meter.account_id)
+                .where(Account.site_id == site_id)
+            )
+        )
     after = decode_cursor(OLDEST_HELD, cursor)
     if after is not None:  # the cursor carries the time as text: compare it as a time
         after = (_cursor_time(after[0]), after[1])
@@ -102,11 +116,19 @@ def _cursor_time(value: object) -> datetime:
 
 
 async def resolve(
-    session: AsyncSession, reading_id: int, decision: ResolveReading, actor: str
+    session: AsyncSession,
+    reading_id: int,
+    decision: ResolveReading,
+    actor: str,
+    site_id: int | None = None,
 ) -> ResolvedReading:
-    """Apply a person's decision on one held reading (audited)."""
+    """Apply a person's decision on one held reading (audited; SITE_ID: the deciding site's)."""
     action = decision.action
     row = await load_by_id(session, Reading, reading_id, "reading", lock=True)
+    try:
+        await check_meters(session, site_id, [row.meter_id])
+    except NotFoundError:
+        raise NotFoundError(f"reading {reading_id}") from None
     meter = await get_meter(session, row.meter_id, lock=True)
     if not row.status.startswith(HELD_PREFIX):
         raise ConflictError("not_held", f"reading {reading_id} is not held (it is {row.status})")

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.errors import InputError
-from prepaid_ledger.store.models import Book, JournalEntry, JournalTransaction
+from prepaid_ledger.store.models import DEFAULT_SITE_ID, Book, JournalEntry, JournalTransaction
 
 MAX_AMOUNT_MINOR = 10**15  # far beyond any real payment; keeps balances inside BIGINT
 REVENUE_CONSUMPTION = "revenue:consumption"
@@ -35,9 +35,14 @@ def customer_book_key(account_id: int) -> str:
     return f"customer:{account_id}"
 
 
-def system_book_key(name: str, currency: str) -> str:
-    """Key of a system book in one currency."""
-    return f"system:{name}:{currency}"
+def system_book_key(name: str, currency: str, site_id: int = DEFAULT_SITE_ID) -> str:
+    """Key of a system book in one currency, one per site.
+
+    Each site has its own revenue, clearing, ... books, so postings from different sites never
+    wait on one row (the books of site 1 keep the keys they had before sites existed).
+    """
+    key = f"system:{name}:{currency}"
+    return key if site_id == DEFAULT_SITE_ID else f"{key}:site:{site_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +71,12 @@ async def book_id_for(session: AsyncSession, key: str, kind: str, currency: str)
         return int(found)
 
 
-async def system_book(session: AsyncSession, name: str, currency: str) -> int:
-    """Id of a system book, created on first use."""
-    return await book_id_for(session, system_book_key(name, currency), "system", currency)
+async def system_book(
+    session: AsyncSession, name: str, currency: str, site_id: int = DEFAULT_SITE_ID
+) -> int:
+    """Id of a site's system book, created on first use."""
+    key = system_book_key(name, currency, site_id)
+    return await book_id_for(session, key, "system", currency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.validation import (
     in_id_range,
 )
-from prepaid_ledger.store.models import Meter, MeterAssignment, Reading, Tariff, utcnow
+from prepaid_ledger.store.models import Account, Meter, MeterAssignment, Reading, Tariff, utcnow
 
 
 def meter_view(meter: Meter) -> MeterView:
@@ -127,11 +127,17 @@ async def get_meter(session: AsyncSession, meter_id: int, *, lock: bool = False)
     return await load_by_id(session, Meter, meter_id, "meter", lock=lock)
 
 
-async def list_meters(session: AsyncSession, account_id: int | None) -> Meters:
-    """Meters, optionally of one account."""
+async def list_meters(
+    session: AsyncSession, account_id: int | None, site_id: int | None = None
+) -> Meters:
+    """Meters, optionally of one account, of one site's accounts."""
     query = select(Meter).order_by(Meter.id)
     if account_id is not None:
         query = query.where(Meter.account_id == account_id)
+    if site_id is not None:
+        query = query.join(Account, Account.id == Meter.account_id).where(
+            Account.site_id == site_id
+        )
     return Meters(meters=[meter_view(m) for m in await session.scalars(query)])
 
 

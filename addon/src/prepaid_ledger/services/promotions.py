@@ -221,7 +221,9 @@ async def grant(session: AsyncSession, order: TopupOrder, account: Account) -> i
         return 0
     offer, bonus = best
     promotion = offers[offer.promotion_id]
-    source = await journal.system_book(session, journal.PROMOTIONS, account.currency)
+    source = await journal.system_book(
+        session, journal.PROMOTIONS, account.currency, account.site_id
+    )
     await journal.post(
         session,
         kind="bonus",
@@ -244,7 +246,9 @@ async def take_back(session: AsyncSession, order: TopupOrder, account: Account) 
     )
     if amount <= 0:
         return 0
-    source = await journal.system_book(session, journal.PROMOTIONS, account.currency)
+    source = await journal.system_book(
+        session, journal.PROMOTIONS, account.currency, account.site_id
+    )
     await journal.post(
         session,
         kind="bonus_reversal",

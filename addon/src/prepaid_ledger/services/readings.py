@@ -358,23 +358,28 @@ def alert_held(charger: Charger) -> None:
 
 
 async def ingest(
-    session: AsyncSession, batch: ReadingsBatch, actor: str = "system"
+    session: AsyncSession, batch: ReadingsBatch, actor: str = "system", site_id: int | None = None
 ) -> ReadingsResult:
-    """Ingest a batch; returns per meter what was charged and the account's balance/supply."""
+    """Ingest a batch; returns per meter what was charged and the account's balance/supply.
+
+    SITE_ID: the posting site's; another site's meter is an unknown meter to it.
+    """
     by_meter: dict[int, list[IncomingReading]] = defaultdict(list)
     for reading in batch.readings:
         by_meter[reading.meter_id].append(reading)
     # Lock order: meters, then accounts, then books (inside journal.post), all by id.
-    meters = {
-        m.id: m
-        for m in await session.scalars(
-            select(Meter)
-            # Ids no row can have (they would overflow the column) are simply unknown meters.
-            .where(Meter.id.in_([i for i in by_meter if in_id_range(i)]))
-            .order_by(Meter.id)
-            .with_for_update()
+    wanted = (
+        select(Meter)
+        # Ids no row can have (they would overflow the column) are simply unknown meters.
+        .where(Meter.id.in_([i for i in by_meter if in_id_range(i)]))
+        .order_by(Meter.id)
+        .with_for_update()
+    )
+    if site_id is not None:
+        wanted = wanted.where(
+            Meter.account_id.in_(select(Account.id).where(Account.site_id == site_id))
         )
-    }
+    meters = {m.id: m for m in await session.scalars(wanted)}
     missing = sorted(set(by_meter) - set(meters))
     if missing:
         first = next(i for i, r in enumerate(batch.readings) if r.meter_id not in meters)
@@ -455,14 +460,16 @@ async def post_charges(session: AsyncSession, charger: Charger) -> None:
 async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -> None:
     """One journal transaction per meter with charges, with its charge lines, posted together.
 
-    Written in one go, the revenue books every meter shares move once per batch.
+    Written in one go, the revenue books every meter of a site shares move once per batch
+    (each site has its own: journal.system_book_key).
     """
-    books: dict[tuple[str, str], int] = {}
+    books: dict[tuple[str, str, int], int] = {}
 
-    async def revenue(name: str, currency: str) -> int:
-        if (name, currency) not in books:
-            books[name, currency] = await journal.system_book(session, name, currency)
-        return books[name, currency]
+    async def revenue(name: str, account: Account) -> int:
+        key = (name, account.currency, account.site_id)
+        if key not in books:
+            books[key] = await journal.system_book(session, *key)
+        return books[key]
 
     postings: list[journal.Posting] = []
     posted: list[Charger] = []
@@ -475,10 +482,10 @@ async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -
             continue
         legs = [journal.Leg(book_of(account), -(consumption + standing))]
         if consumption:
-            book = await revenue(journal.REVENUE_CONSUMPTION, account.currency)
+            book = await revenue(journal.REVENUE_CONSUMPTION, account)
             legs.append(journal.Leg(book, consumption))
         if standing:
-            book = await revenue(journal.REVENUE_STANDING, account.currency)
+            book = await revenue(journal.REVENUE_STANDING, account)
             legs.append(journal.Leg(book, standing))
         description = f"meter {charger.meter.id} consumption"
         postings.append(journal.Posting("charge", account.id, description, legs))

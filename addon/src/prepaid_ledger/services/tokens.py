@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.errors import NotFoundError
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import get_account
+from prepaid_ledger.services.sites import require_site
 from prepaid_ledger.services.validation import in_id_range
-from prepaid_ledger.store.models import ApiToken, utcnow
+from prepaid_ledger.store.models import DEFAULT_SITE_ID, ApiToken, utcnow
 
 
 def hash_token(token: str) -> str:
@@ -24,18 +25,24 @@ def hash_token(token: str) -> str:
 async def create_token(session: AsyncSession, request: TokenRequest, actor: str) -> IssuedToken:
     """Issue an integration or tenant token; the secret is shown only in this response."""
     account_id: int | None = None
+    site_id: int | None = None
     if request.scope is Scope.TENANT and request.account_id is not None:
         account_id = (await get_account(session, request.account_id)).id
+    if request.scope is Scope.INTEGRATION:  # bound to one site: it sees that site's rooms only
+        site_id = (await require_site(session, request.site_id or DEFAULT_SITE_ID)).id
     token = "plt_" + secrets.token_urlsafe(32)
     row = ApiToken(
         token_hash=hash_token(token),
         scope=request.scope.value,
         account_id=account_id,
         name=request.name,
+        site_id=site_id,
     )
     session.add(row)
     await session.flush()
-    info = TokenInfo(id=row.id, scope=request.scope, account_id=account_id, name=request.name)
+    info = TokenInfo(
+        id=row.id, scope=request.scope, account_id=account_id, name=request.name, site_id=site_id
+    )
     audit.record(
         session,
         actor=actor,

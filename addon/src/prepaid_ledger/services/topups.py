@@ -342,7 +342,9 @@ async def credit_order(
     if order.transaction_id is not None:
         raise ConflictError("already_credited", f"order {order.id} is already credited")
     book_id = book_of(account)
-    clearing = await journal.system_book(session, journal.PAYMENTS_CLEARING, account.currency)
+    clearing = await journal.system_book(
+        session, journal.PAYMENTS_CLEARING, account.currency, account.site_id
+    )
     txn = await journal.post(
         session,
         kind="topup",
@@ -614,7 +616,9 @@ async def refund(
     account = await get_account(session, order.account_id, lock=True)
     book_id = book_of(account)
     before = order_json(order)
-    clearing = await journal.system_book(session, journal.PAYMENTS_CLEARING, account.currency)
+    clearing = await journal.system_book(
+        session, journal.PAYMENTS_CLEARING, account.currency, account.site_id
+    )
     await journal.post(
         session,
         kind="refund",
@@ -705,7 +709,9 @@ async def adjust(
     if account.status != AccountStatus.OPEN:
         raise ConflictError("account_closed", f"account {account.id} is closed")
     book_id = book_of(account)
-    other = await journal.system_book(session, journal.ADJUSTMENTS, account.currency)
+    other = await journal.system_book(
+        session, journal.ADJUSTMENTS, account.currency, account.site_id
+    )
     txn = await journal.post(
         session,
         kind="adjustment",
@@ -741,9 +747,14 @@ async def list_orders(
     *,
     search: str | None = None,
     cursor: str | None = None,
+    site_id: int | None = None,
 ) -> Page[OrderView]:
-    """One page of orders, newest first, by status, account and text (id, reference, payer)."""
+    """One page of orders, newest first, by status, account, site and text (id, ref, payer)."""
     query = select(TopupOrder)
+    if site_id is not None:  # a site's orders: those of its accounts (none unclaimed)
+        query = query.where(
+            TopupOrder.account_id.in_(select(Account.id).where(Account.site_id == site_id))
+        )
     if status is not None:
         if status not in STATUSES:
             raise InputError(

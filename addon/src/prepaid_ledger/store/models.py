@@ -128,6 +128,20 @@ class LedgerMeta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+#: The site every account belonged to before sites existed (created by migration 0012): the
+#: landlord's own Home Assistant; accounts opened without naming a site go here.
+DEFAULT_SITE_ID = 1
+
+
+class Site(Base):
+    """A building or property with its own Home Assistant: its accounts, meters and token."""
+
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Book(Base):
     """A ledger book (customer account or system account) with its stored balance."""
 
@@ -158,6 +172,12 @@ class Account(Base):
     last_published: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    #: The site whose Home Assistant meters this account (the fleet's distribution key). No
+    #: foreign key: SQLite cannot add one with a default to a table others refer to; sites are
+    #: never deleted and services.sites checks a site exists before anything names it.
+    site_id: Mapped[int] = mapped_column(
+        Integer, index=True, default=DEFAULT_SITE_ID, server_default="1"
+    )
 
 
 class JournalTransaction(Base):
@@ -432,6 +452,9 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    #: An integration token's site: it reads and posts for that site's accounts only (no
+    #: foreign key, as accounts.site_id).
+    site_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class WebSession(Base):
