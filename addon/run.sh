@@ -19,6 +19,10 @@ optional PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET stripe_webhook_secret
 optional PREPAID_LEDGER_STRIPE_API_KEY stripe_api_key
 optional PREPAID_LEDGER_STANDARD_WEBHOOK_SECRET standard_webhook_secret
 optional PREPAID_LEDGER_PUBLIC_BASE_URL public_base_url
+optional PREPAID_LEDGER_MAX_ACTIVE_REQUESTS max_active_requests
+optional PREPAID_LEDGER_MAX_ACTIVE_READINGS max_active_readings
+optional PREPAID_LEDGER_DB_POOL_SIZE db_pool_size
+optional PREPAID_LEDGER_DB_MAX_OVERFLOW db_max_overflow
 if ! bashio::config.has_value 'public_base_url'; then
   bashio::log.warning "public_base_url is not set: no pay links or Stripe Checkout for tenants until it is"
 fi

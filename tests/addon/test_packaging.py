@@ -475,7 +475,14 @@ def supervisor_options(user: dict[str, Any]) -> dict[str, Any]:
     [
         pytest.param(
             {},
-            {"admin_token": None, "max_topup_minor": 50_000, "public_base_url": None},
+            {
+                "admin_token": None,
+                "max_topup_minor": 50_000,
+                "public_base_url": None,
+                # The ledger's own defaults (docs/performance.md, "Overload").
+                "limits": "load limits: 12 requests at once (6 of them reading batches), "
+                "database connections 10 + 10 under load",
+            },
             id="defaults-only",
         ),
         pytest.param(
@@ -484,13 +491,19 @@ def supervisor_options(user: dict[str, Any]) -> dict[str, Any]:
                 "currency": "EUR",
                 "timezone": "Europe/Berlin",
                 "max_topup": 300,
-                "log_level": "warning",
+                "log_level": "info",
                 "public_base_url": "https://pay.example.com/ledger/",
+                "max_active_requests": 30,
+                "max_active_readings": 9,
+                "db_pool_size": 20,
+                "db_max_overflow": 5,
             },
             {
                 "admin_token": "landlord-admin-token-1",
                 "max_topup_minor": 30_000,
                 "public_base_url": "https://pay.example.com/ledger",
+                "limits": "load limits: 30 requests at once (9 of them reading batches), "
+                "database connections 20 + 5 under load",
             },
             id="user-options",
         ),
@@ -588,3 +601,6 @@ async def test_run_script_starts_the_ledger_and_announces_it(
             os.killpg(process.pid, signal.SIGTERM)
             await asyncio.wait_for(process.wait(), 20)
         await runner.cleanup()
+    # The load limits reached the ledger (it says which it runs with at start).
+    output = (await process.stdout.read()).decode()  # type: ignore[union-attr]
+    assert expected["limits"] in output, output[-2000:]

@@ -42,6 +42,7 @@ from prepaid_ledger.api.openapi import openapi_handler
 from prepaid_ledger.config import Settings
 from prepaid_ledger.services import events, outbox_delivery
 from prepaid_ledger.services.accounts import reevaluate_supply
+from prepaid_ledger.services.loop_errors import log_round_failure
 from prepaid_ledger.services.topups import watchdog
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.migrate import migrate
@@ -131,8 +132,8 @@ async def _watchdog_loop(db: Database, settings: Settings) -> None:
             cut = await db.write(lambda s: reevaluate_supply(s, utcnow()))
             if cut:
                 _LOGGER.info("supply: %d account(s) reached their scheduled cut", cut)
-        except Exception:
-            _LOGGER.exception("watchdog run failed")
+        except Exception as err:  # noqa: BLE001 - one failed round must not end the loop
+            log_round_failure(_LOGGER, "watchdog run", err)
         await asyncio.sleep(settings.watchdog_interval_s)
 
 
@@ -141,8 +142,8 @@ async def _reconcile_loop(db: Database, settings: Settings) -> None:
     while True:
         try:
             await provider_check.reconcile_now(db, settings)
-        except Exception:
-            _LOGGER.exception("reconcile run failed")
+        except Exception as err:  # noqa: BLE001 - one failed round must not end the loop
+            log_round_failure(_LOGGER, "reconcile run", err)
         await asyncio.sleep(settings.reconcile_minutes * 60)
 
 
@@ -197,6 +198,14 @@ def create_app(settings: Settings) -> web.Application:
             await db.close()
             raise
         state.db = db
+        _LOGGER.info(
+            "load limits: %d requests at once (%d of them reading batches), "
+            "database connections %d + %d under load",
+            settings.max_active_requests,
+            settings.max_active_readings,
+            db.pool_size,
+            db.max_overflow,
+        )
         tasks = [asyncio.create_task(_watchdog_loop(db, settings), name="ledger-watchdog")]
         if provider_check.reconcile_enabled(settings):
             tasks.append(

@@ -51,6 +51,7 @@ from standardwebhooks import Webhook
 from yarl import URL
 
 from prepaid_ledger.services import outbox
+from prepaid_ledger.services.loop_errors import log_round_failure
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.models import AccountingEndpoint, OutboxDelivery, OutboxMessage, utcnow
 
@@ -410,8 +411,8 @@ class OutboxWorker:
                 recorded = await record_charge_days(self.db, utcnow())
                 if recorded:
                     _LOGGER.info("accounting: %d charge.posted event(s) recorded", recorded)
-            except Exception:
-                _LOGGER.exception("recording charge.posted failed")
+            except Exception as err:  # noqa: BLE001 - one failed round must not end the loop
+                log_round_failure(_LOGGER, "recording charge.posted", err)
             await asyncio.sleep(self.tuning.charge_days_every_s)
 
     async def _deliver_loop(self) -> None:
@@ -454,8 +455,8 @@ class OutboxWorker:
                 if len(claims) == room:
                     return tuning.poll_s  # full: a finishing attempt wakes the loop
                 upcoming = await self.db.read(lambda s: next_due(s, utcnow()))
-        except Exception:
-            _LOGGER.exception("accounting delivery round failed")
+        except Exception as err:  # noqa: BLE001 - one failed round must not end the loop
+            log_round_failure(_LOGGER, "accounting delivery round", err)
             return min(tuning.poll_s, 5.0)
         if upcoming is None:
             return tuning.poll_s
@@ -468,8 +469,8 @@ class OutboxWorker:
         outcome = await send(self._http, held, self.tuning)
         try:
             await self.db.write(lambda s: finish(s, held, outcome, utcnow(), self.tuning))
-        except Exception:
-            _LOGGER.exception("writing the outcome of %s failed", held.message_id)
+        except Exception as err:  # noqa: BLE001 - one failed round must not end the loop
+            log_round_failure(_LOGGER, f"writing the outcome of {held.message_id}", err)
 
 
 @contextlib.asynccontextmanager
