@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,10 +31,19 @@ from prepaid_ledger.services.verify import verify_ledger
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.transient import overload_reason
 from pydantic import ValidationError
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.ledger.conftest import Ledger, make_settings, running_ledger
+from tests.ledger.conftest import (
+    Ledger,
+    PostgresServer,
+    free_port,
+    fresh_postgres_database,
+    make_settings,
+    running_ledger,
+)
 from tests.ledger.webhook_helpers import standard_delivery
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -441,3 +451,147 @@ def test_the_limits_are_settings_from_the_environment(
     monkeypatch.setenv("PREPAID_LEDGER_MAX_ACTIVE_REQUESTS", "0")
     with pytest.raises(ValidationError, match=r"(?i)max_active_requests"):
         settings_from(tmp_path, None)
+
+
+# --- failover: a lost, refused or read-only PostgreSQL is 503 too (tests/ledger/test_failover.py)
+
+
+async def _answer(work: Callable[[], Awaitable[object]]) -> web.Response:
+    """Answer a request whose handler runs WORK, through the service's error middleware."""
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        await work()
+        return web.Response(text="done")
+
+    response = await error_middleware(make_mocked_request("POST", "/api/v1/readings"), handler)
+    assert isinstance(response, web.Response)
+    return response
+
+
+def _assert_busy(response: web.Response, words: str) -> None:
+    """503 overloaded with Retry-After, naming the reason."""
+    assert response.status == 503, response.body
+    assert int(response.headers["Retry-After"]) >= 1
+    assert isinstance(response.body, bytes)
+    assert b'"code":"overloaded"' in response.body.replace(b" ", b"")
+    assert words.encode() in response.body, response.body
+
+
+def _server(request: pytest.FixtureRequest) -> PostgresServer:
+    # Taken here, after socket_enabled: the session's server binds a port when it starts.
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server
+
+
+@pytest.mark.parametrize("hosts", [1, 2], ids=["one-host", "multi-host"])
+async def test_no_postgresql_listening_is_503_not_500(hosts: int) -> None:
+    """What the ledger meets while the primary is dead: every listed host refuses."""
+    query = "&".join(f"host=127.0.0.1:{free_port()}" for _ in range(hosts))
+    db = Database(f"postgresql+asyncpg://ledger@/ledger?{query}&target_session_attrs=read-write")
+    try:
+        response = await _answer(lambda: db.read(lambda s: s.execute(text("SELECT 1"))))
+    finally:
+        await db.close()
+    _assert_busy(response, "could not connect to PostgreSQL (ConnectionRefusedError)")
+
+
+async def test_a_refused_connection_elsewhere_is_still_a_500() -> None:
+    """Only the database driver's refusals are the database's: aiohttp's or ours are faults."""
+
+    async def call_a_closed_port() -> None:
+        async with aiohttp.ClientSession() as http:
+            await http.get(f"http://127.0.0.1:{free_port()}/")
+
+    async def refuse() -> None:
+        raise ConnectionRefusedError("not the database")
+
+    assert (await _answer(call_a_closed_port)).status == 500
+    assert (await _answer(refuse)).status == 500
+
+
+async def test_a_connection_the_server_ended_is_503(request: pytest.FixtureRequest) -> None:
+    """A connection lost under a request (as when the primary dies) is answered 503.
+
+    An engine without a pre-ping uses the pooled connection the server ended: SQLAlchemy
+    raises "connection is closed" (no SQLSTATE) and marks it invalidated, the error a request
+    in flight got when the primary was SIGKILLed.
+    """
+    server = _server(request)
+    url = await fresh_postgres_database(server)
+    engine = create_async_engine(url, pool_size=1, max_overflow=0)  # one pooled connection
+    try:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        admin = Database(url)
+        try:
+            ended = await admin.read(
+                lambda s: s.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            )
+        finally:
+            await admin.close()
+        assert ended is True
+        await asyncio.sleep(0.1)  # the client has seen its connection close
+
+        with pytest.raises(DBAPIError) as lost:
+            async with engine.connect() as again:
+                await again.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    assert lost.value.connection_invalidated
+    assert getattr(lost.value.orig, "sqlstate", None) is None  # only the invalidation says so
+
+    async def fail_as_the_request_did() -> None:
+        raise lost.value
+
+    _assert_busy(await _answer(fail_as_the_request_did), "the connection to the database was lost")
+
+
+async def test_a_standby_not_promoted_yet_is_503(request: pytest.FixtureRequest) -> None:
+    """Read-only (SQLSTATE 25006) and "no host accepts writes" both mean: not promoted yet."""
+    server = _server(request)
+    url = await fresh_postgres_database(server)
+    database = url.rsplit("/", 1)[1]
+    # A server that takes no host as the kind asked for: what read-write meets on a standby.
+    wrong_kind = Database(url.replace(f"/{database}", f"/{database}?target_session_attrs=standby"))
+    try:
+        response = await _answer(lambda: wrong_kind.read(lambda s: s.execute(text("SELECT 1"))))
+    finally:
+        await wrong_kind.close()
+    _assert_busy(response, "no listed PostgreSQL server accepts writes")
+    db = Database(url)
+    try:
+        await db.write(
+            lambda s: s.execute(
+                text(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+            )
+        )
+    finally:
+        await db.close()
+    read_only = Database(url)  # new connections: read-only, as on a hot standby
+    try:
+        response = await _answer(
+            lambda: read_only.write(lambda s: s.execute(text("CREATE TABLE t (x int)")))
+        )
+    finally:
+        await read_only.close()
+    _assert_busy(response, "PostgreSQL 25006")
+
+
+async def test_a_misconfigured_or_buggy_database_call_is_still_a_500(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A database that does not exist, or bad SQL, is a fault to fix, not a busy server."""
+    server = _server(request)
+    url = await fresh_postgres_database(server)
+    missing = Database(url.rsplit("/", 1)[0] + "/no_such_database")
+    try:
+        response = await _answer(lambda: missing.read(lambda s: s.execute(text("SELECT 1"))))
+    finally:
+        await missing.close()
+    assert response.status == 500
+    db = Database(url)
+    try:
+        response = await _answer(lambda: db.read(lambda s: s.execute(text("SELECT * FROM nix"))))
+    finally:
+        await db.close()
+    assert response.status == 500

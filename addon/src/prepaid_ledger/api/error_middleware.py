@@ -78,13 +78,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             err.status, "http_error"
         )
         return error_response(err.status, code, err.reason)
-    except ConnectionResetError:
-        # The client went away while sending (e.g. Home Assistant reloading): not a fault of
-        # the service, and nothing was started. The answer reaches no one.
-        _LOGGER.info("client disconnected during %s %s", request.method, request.path)
-        return error_response(400, "client_disconnected", "the request body did not arrive")
     except Exception as err:
-        reason = overload_reason(err)
+        reason = overload_reason(err)  # first: a reset from the database is an outage
+        if reason is None and isinstance(err, ConnectionResetError):
+            # The client went away while sending (e.g. Home Assistant reloading): not a fault
+            # of the service, and nothing was started. The answer reaches no one.
+            _LOGGER.info("client disconnected during %s %s", request.method, request.path)
+            return error_response(400, "client_disconnected", "the request body did not arrive")
         if reason is None:
             _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
             return error_response(500, "internal_error", "internal error; see the service log")
@@ -97,6 +97,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
         return overloaded_response(
             DATABASE_BUSY_RETRY_AFTER_S,
-            f"the ledger's database is busy ({reason}); nothing was changed, "
-            f"try again in {DATABASE_BUSY_RETRY_AFTER_S} s",
+            f"the ledger's database is busy or unreachable ({reason}); "
+            f"send the request again in {DATABASE_BUSY_RETRY_AFTER_S} s",
         )
