@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from prepaid_meter_contract.resources import Account
+from prepaid_meter_contract.topups import AccountRef
 from prepaid_meter_contract.wire import (
     Id,
     Minor,
@@ -132,17 +141,63 @@ class AccountUpdate(WireModel):
     reconnect_margin_minor: MinorSetting | None = None
 
 
+class RefundMethod(StrEnum):
+    """How a refund was paid out to the tenant."""
+
+    CASH = "cash"
+    BANK_TRANSFER = "bank_transfer"
+    OTHER = "other"
+
+
+class RefundPayment(WireModel):
+    """The refund due on closing, paid out now: by which method, with what proof."""
+
+    method: RefundMethod
+    #: What identifies the payment: a receipt number, the bank transfer's reference...
+    reference: Text
+
+
 class CloseAccount(WireModel):
-    """``POST /api/v1/accounts/{id}/close``: why the account is closed (kept in the audit log)."""
+    """``POST /api/v1/accounts/{id}/close``: why the account is closed (kept in the audit log).
+
+    With ``reason`` alone, credit left becomes a refund due (``refunds:payable``) and debt is
+    written off. ``transfer_to`` moves the whole balance (credit or debt) to another open
+    account of the same currency first; ``refund`` pays the credit out now. Not both.
+    """
 
     reason: Reason
+    #: The account (id or printed number) that receives the whole remaining balance.
+    transfer_to: AccountRef | None = None
+    #: The credit left is paid back now, by this method (only when there is credit).
+    refund: RefundPayment | None = None
+
+    @model_validator(mode="after")
+    def _one_way_out(self) -> CloseAccount:
+        if self.transfer_to is not None and self.refund is not None:
+            raise PydanticCustomError(
+                "invalid_field",
+                "give transfer_to or refund, not both: the balance either moves to another "
+                "account or is paid back to the tenant",
+            )
+        return self
 
 
 class Settlement(WireModel):
-    """What closing an account settled: credit owed back to the tenant, or debt written off."""
+    """What closing an account settled: credit owed back to the tenant, or debt written off.
+
+    A transfer leaves nothing to settle (``transferred_minor``, signed, went to
+    ``transfer_to``). ``refund_due_minor`` with a ``refund_method`` was paid out on closing;
+    without one it is still owed (the ``refunds:payable`` book).
+    """
 
     refund_due_minor: Minor
     shortfall_minor: Minor
+    #: The balance moved to ``transfer_to`` before closing: credit positive, debt negative.
+    transferred_minor: Minor = 0
+    #: The id of the account that received the balance.
+    transfer_to: int | None = None
+    refund_method: RefundMethod | None = None
+    refund_reference: str | None = None
 
 
 class ClosedAccount(Account):

@@ -105,6 +105,9 @@ class AssignMeter(WireModel):
     tariff_id: Id | None = None
     #: When the new account starts paying; absent: now. Not before the last reading.
     from_: Annotated[ObservedTimestamp | None, Field(alias="from")] = None
+    #: The register's value at ``from`` (move-in): the consumption up to it is charged to the
+    #: account the meter leaves, the new account pays from it on. Not below the last reading.
+    start_value: NonNegativeDecimal | None = None
 
 
 class ReplaceRegister(WireModel):

@@ -188,7 +188,7 @@ async def patch_account(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/accounts/{id}/close")
 @documented(
-    "Close and settle an account (admin)",
+    "Close and settle an account: refund due, refund paid now, or balance transferred (admin)",
     response=ClosedAccount,
     body=CloseAccount,
     errors=(400, 401, 403, 404, 409, 422),
@@ -199,7 +199,7 @@ async def post_close(request: web.Request) -> web.Response:
     account_id = path_id(request)
     closing = await parse_body(request, CloseAccount)
     result = await db_of(request).write(
-        lambda s: accounts.close_account(s, account_id, principal.actor, closing.reason)
+        lambda s: accounts.close_account(s, account_id, closing, principal.actor)
     )
     return model_response(result)
 

@@ -10,7 +10,9 @@ from prepaid_meter_contract.accounts import (
     AccountInput,
     AccountPolicy,
     AccountUpdate,
+    CloseAccount,
     ClosedAccount,
+    RefundPayment,
     Settlement,
 )
 from prepaid_meter_contract.events import (
@@ -321,34 +323,122 @@ async def reevaluate_supply(session: AsyncSession, now: datetime) -> int:
     return changed
 
 
+async def _transfer_target(session: AsyncSession, account_id: int, ref: object) -> Account:
+    """Return the account a closing one's balance moves to (not locked yet), or say why not."""
+    try:
+        target = await resolve_account_ref(session, ref)
+    except NotFoundError:
+        raise NotFoundError(f"transfer_to: account {ref}") from None
+    except InputError as err:
+        raise InputError(err.code, f"transfer_to: {err.message}", "transfer_to") from None
+    if target.id == account_id:
+        raise InputError(
+            "same_account", "transfer_to must be another account than the one closed", "transfer_to"
+        )
+    return target
+
+
+async def _lock_accounts(session: AsyncSession, ids: set[int]) -> dict[int, Account]:
+    """Lock accounts by id order (as every writer does) and read their current rows."""
+    rows = await session.scalars(
+        select(Account)
+        .where(Account.id.in_(sorted(ids)))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {account.id: account for account in rows}
+
+
+async def _transfer_balance(
+    session: AsyncSession,
+    account: Account,
+    target: Account,
+    *,
+    balance: int,
+    actor: str,
+    reason: str,
+) -> None:
+    """Move an account's whole balance (credit or debt) to another account's book, audited."""
+    if target.status != AccountStatus.OPEN:
+        raise ConflictError("account_closed", f"transfer_to: account {target.id} is closed")
+    if target.currency != account.currency:
+        raise InputError(
+            "currency_mismatch",
+            f"transfer_to: account {target.id} is in {target.currency}, "
+            f"this account in {account.currency}",
+            "transfer_to",
+        )
+    now = utcnow()
+    before = await account_view(session, target, now)
+    txn = None
+    if balance:
+        txn = await journal.post(
+            session,
+            kind="transfer",
+            account_id=account.id,
+            description=(
+                f"transfer from account {account.number} ({account.name}) "
+                f"to account {target.number} ({target.name}): account closed: {reason}"
+            ),
+            legs=[journal.Leg(book_of(account), -balance), journal.Leg(book_of(target), balance)],
+        )
+    await refresh_account(session, target, now)
+    audit.record(
+        session,
+        actor=actor,
+        action="account.transfer_in",
+        target=f"account:{target.id}",
+        before=before,
+        after=(await account_view(session, target, now)).model_dump(mode="json")
+        | {
+            "from_account_id": account.id,
+            "amount_minor": balance,
+            "transaction_id": None if txn is None else txn.id,
+            "reason": reason,
+        },
+    )
+
+
 async def close_account(
-    session: AsyncSession, account_id: int, actor: str, reason: str
+    session: AsyncSession, account_id: int, closing: CloseAccount, actor: str
 ) -> ClosedAccount:
-    """Close an account: settle its balance (refund due or shortfall written off), keep history."""
-    account = await get_account(session, account_id, lock=True)
+    """Close an account and settle its balance; keep the history.
+
+    By default credit left becomes a refund due (``refunds:payable``) and debt is written off.
+    ``transfer_to`` first moves the whole balance to another open account (one transaction
+    between the two customer books, on both statements); ``refund`` pays the credit out now
+    (``refunds:paid``), recording how.
+    """
+    reason, refund = closing.reason, closing.refund
+    target: Account | None = None
+    if closing.transfer_to is None:
+        account = await get_account(session, account_id, lock=True)
+    else:
+        account = await get_account(session, account_id)
+        target = await _transfer_target(session, account.id, closing.transfer_to)
+        locked = await _lock_accounts(session, {account.id, target.id})
+        account, target = locked[account.id], locked[target.id]
     if account.status == AccountStatus.CLOSED:
         raise ConflictError("account_closed", "account is already closed")
     now = utcnow()
     before = await account_view(session, account, now)
     balance = before.balance_minor
-    book_id = book_of(account)
-    settlement = Settlement(refund_due_minor=max(balance, 0), shortfall_minor=max(-balance, 0))
-    if balance > 0:
-        other = await journal.system_book(
-            session, journal.REFUNDS_PAYABLE, account.currency, account.site_id
+    if refund is not None and balance <= 0:
+        raise InputError(
+            "nothing_to_refund",
+            f"refund: the balance is {balance} minor units, nothing is owed back to the tenant",
+            "refund",
         )
-    elif balance < 0:
-        other = await journal.system_book(
-            session, journal.SETTLEMENT_WRITE_OFF, account.currency, account.site_id
+    if target is not None:
+        await _transfer_balance(
+            session, account, target, balance=balance, actor=actor, reason=reason
         )
-    if balance:
-        await journal.post(
-            session,
-            kind="settlement",
-            account_id=account.id,
-            description=f"account closed: {reason}",
-            legs=[journal.Leg(book_id, -balance), journal.Leg(other, balance)],
+        settlement = Settlement(
+            refund_due_minor=0, shortfall_minor=0, transferred_minor=balance, transfer_to=target.id
         )
+    else:
+        settlement = await _settle(session, account, balance, reason, refund)
     account.status = AccountStatus.CLOSED
     account.closed_at = now
     account.supply_allowed = False
@@ -377,3 +467,34 @@ async def close_account(
         ),
     )
     return ClosedAccount(**after.model_dump(), settlement=settlement)
+
+
+async def _settle(
+    session: AsyncSession,
+    account: Account,
+    balance: int,
+    reason: str,
+    refund: RefundPayment | None,
+) -> Settlement:
+    """Settle a closing account's balance against its site's system books."""
+    settlement = Settlement(refund_due_minor=max(balance, 0), shortfall_minor=max(-balance, 0))
+    if not balance:
+        return settlement
+    description = f"account closed: {reason}"
+    if refund is not None:  # credit paid back now (close_account checked there is some)
+        name = journal.REFUNDS_PAID
+        description += f"; refund paid by {refund.method}: {refund.reference}"
+        settlement = settlement.model_copy(
+            update={"refund_method": refund.method, "refund_reference": refund.reference}
+        )
+    else:
+        name = journal.REFUNDS_PAYABLE if balance > 0 else journal.SETTLEMENT_WRITE_OFF
+    other = await journal.system_book(session, name, account.currency, account.site_id)
+    await journal.post(
+        session,
+        kind="settlement",
+        account_id=account.id,
+        description=description,
+        legs=[journal.Leg(book_of(account), -balance), journal.Leg(other, balance)],
+    )
+    return settlement

@@ -25,6 +25,8 @@ REVENUE_STANDING = "revenue:standing"
 PAYMENTS_CLEARING = "clearing:payments"
 ADJUSTMENTS = "adjustments"
 REFUNDS_PAYABLE = "refunds:payable"
+#: Refunds paid out when an account closed, by a recorded method (cash, bank transfer).
+REFUNDS_PAID = "refunds:paid"
 #: What promotions' bonuses cost the landlord (apart from revenue and payments).
 PROMOTIONS = "promotions"
 SETTLEMENT_WRITE_OFF = "settlement:write_off"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from prepaid_meter_contract.meter_ratings import (
     default_max_power,
@@ -18,13 +20,14 @@ from prepaid_meter_contract.reading_guard import MeterLimits
 from prepaid_meter_contract.resources import Meter as MeterView
 from prepaid_meter_contract.resources import MeterLimits as WireLimits
 from prepaid_meter_contract.resources import Meters
-from prepaid_meter_contract.vocabulary import AccountStatus
+from prepaid_meter_contract.vocabulary import HELD_PREFIX, AccountStatus, ReadingStatus
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prepaid_ledger.domain.money import format_decimal
 from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import audit
-from prepaid_ledger.services.accounts import get_account
+from prepaid_ledger.services.accounts import get_account, refresh_account
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.validation import (
     in_id_range,
@@ -161,10 +164,125 @@ async def update_limits(
     return result
 
 
+def _effective_time(meter: Meter, given: datetime | None, field: str) -> datetime:
+    """Return when a change to a meter takes effect (GIVEN, else now): not before its last one."""
+    at = given or utcnow()
+    if meter.last_at is not None and at < meter.last_at:
+        raise InputError("invalid_field", f"{field} must not be before the meter's last reading")
+    return at
+
+
+def _new_baseline(
+    session: AsyncSession,
+    meter: Meter,
+    *,
+    account_id: int,
+    value: Decimal,
+    at: datetime,
+    status: str,
+) -> None:
+    """Make VALUE at AT the meter's starting point (the next reading charges from it), on record."""
+    meter.last_value, meter.last_at = value, at
+    session.add(
+        Reading(
+            meter_id=meter.id,
+            account_id=account_id,
+            value=value,
+            at=at,
+            status=status,
+            charged_minor=0,
+        )
+    )
+
+
+async def _final_reading(
+    session: AsyncSession, meter: Meter, value: Decimal, at: datetime
+) -> dict[str, Any]:
+    """Charge the account a meter leaves for its consumption up to VALUE at AT (a tenant change).
+
+    The reading goes through the reading guard and the charging of every other reading; a
+    value it would hold, or one below the last reading, is refused: nothing is changed.
+    """
+    # readings imports this module (limits_of): import it when a meter actually moves.
+    from prepaid_ledger.services import readings  # noqa: PLC0415
+
+    old = await get_account(session, meter.account_id, lock=True)
+    final: dict[str, Any] = {
+        "account_id": old.id,
+        "status": None,
+        "charged_minor": 0,
+        "standing_charged_minor": 0,
+    }
+    last_value, last_at = meter.last_value, meter.last_at
+    if last_value is None or last_at is None:
+        return final  # the meter never read: nothing to charge before its start
+    if value < last_value:
+        raise InputError(
+            "start_value_below_last",
+            f"start_value {format_decimal(value)} is below the meter's last reading "
+            f"{format_decimal(last_value)} "
+            f"(at {last_at.isoformat()}): a register does not run backwards. If the register "
+            f"was replaced, re-base it first (POST /api/v1/meters/{meter.id}/replace), "
+            "then move the meter",
+            "start_value",
+        )
+    if at == last_at:
+        if value != last_value:
+            raise InputError(
+                "invalid_field",
+                "start_value must be the meter's reading at that time: it read "
+                f"{format_decimal(last_value)} at {last_at.isoformat()}",
+                "start_value",
+            )
+        return final
+    charger = await readings.Charger.load(session, meter, old)
+    row = Reading(
+        meter_id=meter.id,
+        account_id=old.id,
+        value=value,
+        at=at,
+        status=ReadingStatus.CHARGED,
+        charged_minor=0,
+    )
+    await readings.apply_reading(charger, row)
+    if row.status == ReadingStatus.FLAGGED_GAP:
+        raise InputError(
+            "invalid_field",
+            f"from lies more than {readings.MAX_CHARGE_GAP.days} days after the meter's last "
+            f"reading ({last_at.isoformat()}): that consumption cannot be charged; re-base the "
+            f"meter first (POST /api/v1/meters/{meter.id}/replace)",
+            "from",
+        )
+    if row.status.startswith(HELD_PREFIX):
+        _, step, _, _ = charger.outcome.held[-1]
+        raise InputError(
+            "implausible_start_value",
+            f"start_value {format_decimal(value)} means {format_decimal(step.quantity)} "
+            f"{meter.unit} since the last reading ({format_decimal(last_value)} at "
+            f"{last_at.isoformat()}), more than the meter can use in that "
+            f"time (at most {step.allowed.quantize(Decimal('0.001'))}): check the value; if it "
+            f"is real, raise the meter's max_power first (PATCH /api/v1/meters/{meter.id})",
+            "start_value",
+        )
+    session.add(row)
+    await readings.post_charges(session, charger)
+    if old.status == AccountStatus.OPEN:  # a closed one was billed nothing (unbilled)
+        await refresh_account(session, old, utcnow())
+    return final | {
+        "status": str(row.status),
+        "charged_minor": row.charged_minor,
+        "standing_charged_minor": charger.outcome.standing_minor,
+    }
+
+
 async def assign_meter(
     session: AsyncSession, meter_id: int, move: AssignMeter, actor: str
 ) -> MeterView:
-    """Move a meter to another account from a time on (readings after it charge the new one)."""
+    """Move a meter to another account from a time on (readings after it charge the new one).
+
+    With ``start_value`` (a move-in), the meter read that value at ``from``: the account it
+    leaves is charged up to it, and the new account pays from it on.
+    """
     meter = await get_meter(session, meter_id, lock=True)
     before = meter_view(meter)
     account_id = move.account_id
@@ -173,9 +291,23 @@ async def assign_meter(
         raise ConflictError("account_closed", f"account {account_id} is closed")
     tariff_id = move.tariff_id or meter.tariff_id
     await _check_tariff(session, tariff_id, meter.unit, account.currency)
-    at = move.from_ or utcnow()
-    if meter.last_at is not None and at < meter.last_at:
-        raise InputError("invalid_field", "from must not be before the meter's last reading")
+    at = _effective_time(meter, move.from_, "from")
+    extra: dict[str, Any] = {}
+    if move.start_value is not None:
+        final = await _final_reading(session, meter, move.start_value, at)
+        _new_baseline(
+            session,
+            meter,
+            account_id=account_id,
+            value=move.start_value,
+            at=at,
+            status=ReadingStatus.BASELINE,
+        )
+        extra = {
+            "from": at.isoformat(),
+            "start_value": format_decimal(move.start_value),
+            "final_reading": final,
+        }
     current = await session.scalar(
         select(MeterAssignment).where(
             MeterAssignment.meter_id == meter_id, MeterAssignment.to_at.is_(None)
@@ -195,7 +327,7 @@ async def assign_meter(
         action="meter.assign",
         target=f"meter:{meter.id}",
         before=before,
-        after=result,
+        after=(result.model_dump(mode="json") | extra) if extra else result,
     )
     return result
 
@@ -206,21 +338,14 @@ async def replace_register(
     """Return a meter replacement: the new register's start value becomes the new baseline."""
     meter = await get_meter(session, meter_id, lock=True)
     before = meter_view(meter)
-    start_value = replacement.new_start_value
-    at = replacement.at or utcnow()
-    if meter.last_at is not None and at < meter.last_at:
-        raise InputError("invalid_field", "at must not be before the meter's last reading")
-    meter.last_value = start_value
-    meter.last_at = at
-    session.add(
-        Reading(
-            meter_id=meter.id,
-            account_id=meter.account_id,
-            value=meter.last_value,
-            at=at,
-            status="baseline_replacement",
-            charged_minor=0,
-        )
+    at = _effective_time(meter, replacement.at, "at")
+    _new_baseline(
+        session,
+        meter,
+        account_id=meter.account_id,
+        value=replacement.new_start_value,
+        at=at,
+        status="baseline_replacement",
     )
     await session.flush()
     result = meter_view(meter)
