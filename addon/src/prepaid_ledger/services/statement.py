@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -16,11 +18,12 @@ from prepaid_meter_contract.statements import (
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prepaid_ledger.domain.charging import STANDING_BAND
 from prepaid_ledger.domain.money import EXACT, format_decimal
 from prepaid_ledger.errors import InputError
 from prepaid_ledger.services.accounts import book_of, get_account
 from prepaid_ledger.services.validation import bound_time, parse_time
-from prepaid_ledger.store.models import ChargeLine, JournalEntry, JournalTransaction
+from prepaid_ledger.store.models import ChargeLine, JournalEntry, JournalTransaction, Meter
 
 _SECTIONS = {
     "topup": "topups",
@@ -45,6 +48,88 @@ def parse_bound(raw: str | None, field: str, tz: ZoneInfo) -> datetime | None:
     return bound_time(datetime.combine(day, time(0), tzinfo=tz), field)
 
 
+@dataclass(frozen=True, slots=True)
+class ChargeSum:
+    """Charge lines added up: what one meter's consumption in one band cost on one local day."""
+
+    day: date
+    band: str
+    meter_id: int | None
+    quantity: Decimal
+    amount_minor: int
+
+
+async def charge_sums(session: AsyncSession, *conditions: Any) -> list[ChargeSum]:
+    """Add up the charge lines matching CONDITIONS by day, band and meter, exactly.
+
+    The database adds the amounts (integers) and counts the lines of each quantity; the
+    quantities (exact decimals stored as text, which neither database adds without a float) are
+    multiplied out here. A meter's steps repeat (its register's resolution), so this reads a row
+    per distinct step rather than one per line: a batch of readings every few seconds leaves
+    thousands of lines a day.
+    """
+    rows = await session.execute(
+        select(
+            ChargeLine.day,
+            ChargeLine.band,
+            ChargeLine.meter_id,
+            ChargeLine.quantity,
+            func.count(),
+            func.sum(ChargeLine.amount_minor),
+        )
+        .where(*conditions)
+        .group_by(ChargeLine.day, ChargeLine.band, ChargeLine.meter_id, ChargeLine.quantity)
+    )
+    sums: dict[tuple[date, str, int | None], tuple[Decimal, int]] = {}
+    for day, band, meter_id, quantity, count, minor in rows:
+        total, amount = sums.get((day, band, meter_id), (Decimal(0), 0))
+        sums[day, band, meter_id] = (
+            EXACT.add(total, EXACT.multiply(quantity, Decimal(count))),
+            amount + int(minor),
+        )
+    return [ChargeSum(*key, quantity, amount) for key, (quantity, amount) in sums.items()]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What an account used, per unit (kWh, m³), and what it cost, standing charges included."""
+
+    quantities: Mapping[str, Decimal] = field(default_factory=dict)
+    cost_minor: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        quantities = dict(self.quantities)
+        for unit, quantity in other.quantities.items():
+            quantities[unit] = EXACT.add(quantities.get(unit, Decimal(0)), quantity)
+        return Usage(quantities, self.cost_minor + other.cost_minor)
+
+
+async def daily_usage(
+    session: AsyncSession, account_id: int, first: date, end: date
+) -> dict[date, Usage]:
+    """Each local day's usage of an account from FIRST up to (not including) END; days charged.
+
+    The same charge lines as the account's statement, by the day they were used on.
+    """
+    lines = await charge_sums(
+        session,
+        ChargeLine.account_id == account_id,
+        ChargeLine.day >= first,
+        ChargeLine.day < end,
+    )
+    meters = {line.meter_id for line in lines if line.meter_id is not None}
+    units: dict[int | None, str] = {}
+    if meters:
+        found = await session.execute(select(Meter.id, Meter.unit).where(Meter.id.in_(meters)))
+        units.update((meter_id, unit) for meter_id, unit in found)
+    days: dict[date, Usage] = {}
+    for line in lines:
+        unit = None if line.band == STANDING_BAND else units.get(line.meter_id)
+        used = Usage({unit: line.quantity} if unit else {}, line.amount_minor)
+        days[line.day] = days.get(line.day, Usage()) + used
+    return days
+
+
 async def build_statement(
     session: AsyncSession, account_id: int, start: str | None, end: str | None
 ) -> Statement:
@@ -55,8 +140,7 @@ async def build_statement(
     high = parse_bound(end, "to", tz)
     if low and high and high < low:
         raise InputError("invalid_field", "to must not be before from")
-    book_id = book_of(account)
-    book = book_id
+    book = book_of(account)
 
     def in_range(query: Any) -> Any:
         if low is not None:
@@ -75,22 +159,20 @@ async def build_statement(
             )
             or 0
         )
+    # Money lines one by one; the charges (one per meter per batch of readings: a year of them
+    # can be millions) summed by the database, their lines by day, band and quantity.
     rows = await session.execute(
         in_range(
             select(JournalTransaction, JournalEntry.amount_minor)
             .join(JournalEntry, JournalEntry.transaction_id == JournalTransaction.id)
-            .where(JournalEntry.book_id == book)
+            .where(JournalEntry.book_id == book, JournalTransaction.kind != "charge")
             .order_by(JournalTransaction.id)
         )
     )
     sections: dict[str, list[MoneyLine]] = {name: [] for name in _SECTIONS.values()}
-    charge_txns: list[int] = []
     movement = 0
     for txn, amount in rows:
         movement += amount
-        if txn.kind == "charge":
-            charge_txns.append(txn.id)
-            continue
         sections[_SECTIONS.get(txn.kind, "adjustments")].append(
             MoneyLine(
                 transaction_id=txn.id,
@@ -99,22 +181,30 @@ async def build_statement(
                 amount_minor=amount,
             )
         )
+
+    def charge_entries(column: Any) -> Any:
+        """Select COLUMN of this book's entries of charges in the period."""
+        return in_range(
+            select(column)
+            .select_from(JournalEntry)
+            .join(JournalTransaction, JournalTransaction.id == JournalEntry.transaction_id)
+            .where(JournalEntry.book_id == book, JournalTransaction.kind == "charge")
+        )
+
+    charged = charge_entries(func.coalesce(func.sum(JournalEntry.amount_minor), 0))
+    movement += int(await session.scalar(charged) or 0)
+    charges = charge_entries(JournalEntry.transaction_id)
     consumption: dict[tuple[date, str], tuple[Decimal, int]] = {}
     standing: dict[date, int] = {}
-    for chunk_start in range(0, len(charge_txns), 500):
-        chunk = charge_txns[chunk_start : chunk_start + 500]
-        for line in await session.scalars(
-            select(ChargeLine).where(ChargeLine.transaction_id.in_(chunk))
-        ):
-            day = line.day
-            if line.band == "standing":
-                standing[day] = standing.get(day, 0) + line.amount_minor
-                continue
-            quantity, minor = consumption.get((day, line.band), (Decimal(0), 0))
-            consumption[day, line.band] = (
-                EXACT.add(quantity, line.quantity),
-                minor + line.amount_minor,
-            )
+    for line in await charge_sums(session, ChargeLine.transaction_id.in_(charges)):
+        if line.band == STANDING_BAND:
+            standing[line.day] = standing.get(line.day, 0) + line.amount_minor
+            continue
+        quantity, minor = consumption.get((line.day, line.band), (Decimal(0), 0))
+        consumption[line.day, line.band] = (
+            EXACT.add(quantity, line.quantity),
+            minor + line.amount_minor,
+        )
     consumption_lines = [
         ConsumptionLine(day=day, band=band, quantity=q, amount_minor=m)
         for (day, band), (q, m) in sorted(consumption.items())
