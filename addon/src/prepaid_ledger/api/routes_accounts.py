@@ -47,7 +47,11 @@ from prepaid_ledger.services.account_list import (
     find_accounts,
     last_topups,
 )
-from prepaid_ledger.services.meter_status import account_days_left
+from prepaid_ledger.services.meter_status import (
+    ForecastInputs,
+    account_days_left,
+    forecast_inputs,
+)
 from prepaid_ledger.services.paging import search_text
 from prepaid_ledger.store.models import Account, utcnow
 
@@ -56,11 +60,11 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/accounts")
 @documented(
-    "Create an account (admin)",
+    "Create an account in a site (admin)",
     response=AccountView,
     status=201,
     body=AccountInput,
-    errors=(400, 401, 403, 422),
+    errors=(400, 401, 403, 404, 422),
 )
 async def post_account(request: web.Request) -> web.Response:
     """Create an account (admin)."""
@@ -107,8 +111,9 @@ async def get_accounts(request: web.Request) -> web.Response:
             return Accounts(accounts=[await _with_forecast(session, own, now)], total=1)
         page, total = await find_accounts(session, wanted, cursor, limit)
         topups = await last_topups(session, [a.id for a in page.rows])
+        inputs = await forecast_inputs(session, page.rows, now)  # the whole page at once
         views = [
-            (await _with_forecast(session, a, now)).model_copy(
+            (await _with_forecast(session, a, now, inputs[a.id])).model_copy(
                 update={"last_topup": topups.get(a.id)}
             )
             for a in page.rows
@@ -159,10 +164,14 @@ async def get_account(request: web.Request) -> web.Response:
     return model_response(await db_of(request).read(work))
 
 
-async def _with_forecast(session: AsyncSession, account: Account, now: datetime) -> AccountView:
+async def _with_forecast(
+    session: AsyncSession, account: Account, now: datetime, inputs: ForecastInputs | None = None
+) -> AccountView:
     """Return the account view plus its days left (what the landlord page lists)."""
-    view = await accounts.account_view(session, account, now)
-    forecast = await account_days_left(session, account, now)
+    if inputs is None:
+        inputs = (await forecast_inputs(session, [account], now))[account.id]
+    view = await accounts.account_view(session, account, now, balance=inputs.balance)
+    forecast = await account_days_left(session, account, now, inputs)
     return view.model_copy(
         update={"days_left": forecast.days, "days_left_confidence": forecast.confidence}
     )

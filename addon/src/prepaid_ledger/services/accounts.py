@@ -176,9 +176,15 @@ def supply_of(decision: SupplyDecision) -> Supply:
     )
 
 
-async def account_view(session: AsyncSession, account: Account, now: datetime) -> AccountView:
-    """Return the account as the API shows it (without days left: see meter_status)."""
-    balance = await balance_of(session, account)
+async def account_view(
+    session: AsyncSession, account: Account, now: datetime, *, balance: int | None = None
+) -> AccountView:
+    """Return the account as the API shows it (without days left: see meter_status).
+
+    BALANCE: the stored balance, when the caller read it already (a list reads a page's at once).
+    """
+    if balance is None:
+        balance = await balance_of(session, account)
     policy = policy_of(account)
     levels = list(policy.low_balance_minor or ())
     return AccountView(

@@ -5,6 +5,8 @@ Computed by the ledger so that Home Assistant never re-implements tariff or char
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -18,30 +20,18 @@ from prepaid_ledger.domain.charging import TOTAL_BAND, tariff_at
 from prepaid_ledger.domain.forecast import FORECAST_DAYS, current_rate
 from prepaid_ledger.domain.runout import Forecast, Load, estimate_days_left, from_history
 from prepaid_ledger.domain.tariffs import period_keys
-from prepaid_ledger.services.accounts import balance_of, get_account
+from prepaid_ledger.services.accounts import book_of, get_account
 from prepaid_ledger.services.meters import get_meter, meter_view
 from prepaid_ledger.services.tariffs import versions_for_pricing
 from prepaid_ledger.store.models import (
     Account,
+    Book,
     ChargeLine,
     ChargeState,
     Meter,
     PeriodUsage,
     Reading,
 )
-
-
-async def daily_costs(
-    session: AsyncSession, account_id: int, first: date, end: date
-) -> dict[date, int]:
-    """Charged minor units per local day from FIRST up to (not including) END; days with charges."""
-    rows = await session.execute(
-        select(ChargeLine.day, func.sum(ChargeLine.amount_minor))
-        .where(ChargeLine.account_id == account_id, ChargeLine.day >= first, ChargeLine.day < end)
-        .group_by(ChargeLine.day)
-    )
-    return {day: int(total) for day, total in rows}
-
 
 #: Readings that show consumption the ledger believed (held and flagged ones do not count).
 _OBSERVED: tuple[str, ...] = (
@@ -55,7 +45,67 @@ _OBSERVED: tuple[str, ...] = (
 _ESTIMATE_WINDOW = timedelta(days=2)
 
 
-async def daily_cost_history(session: AsyncSession, account: Account, now: datetime) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class ForecastInputs:
+    """What an account's forecast reads from the database: fetched for a whole list at once."""
+
+    balance: int
+    #: Charged minor units per local day over the forecast window (days with charges).
+    daily: dict[date, int]
+    #: The account's first reading whose consumption the ledger believed.
+    earliest: datetime | None
+    #: The account's meters (an estimate from the first hours reads theirs).
+    meters: tuple[Meter, ...] = ()
+
+
+async def forecast_inputs(
+    session: AsyncSession, accounts: Sequence[Account], now: datetime
+) -> dict[int, ForecastInputs]:
+    """Read the forecast inputs of ACCOUNTS in four queries, however many there are."""
+    if not accounts:
+        return {}
+    ids = [account.id for account in accounts]
+    balances = dict(
+        (await session.execute(select(Book.id, Book.balance_minor).where(
+            Book.id.in_([book_of(a) for a in accounts])
+        ))).tuples().all()
+    )  # fmt: skip
+    # Each account's local today differs by its zone: one window wide enough for every zone.
+    first = min(now.astimezone(ZoneInfo(a.timezone)).date() for a in accounts)
+    rows = await session.execute(
+        select(ChargeLine.account_id, ChargeLine.day, func.sum(ChargeLine.amount_minor))
+        .where(
+            ChargeLine.account_id.in_(ids),
+            ChargeLine.day >= first - timedelta(days=FORECAST_DAYS),
+        )
+        .group_by(ChargeLine.account_id, ChargeLine.day)
+    )
+    daily: dict[int, dict[date, int]] = {account_id: {} for account_id in ids}
+    for account_id, day, total in rows:
+        daily[account_id][day] = int(total)
+    charged = [account_id for account_id, days in daily.items() if days]
+    earliest: dict[int, datetime] = {}
+    if charged:  # only an account with charges looks at when its readings began
+        found = await session.execute(
+            select(Reading.account_id, func.min(Reading.at))
+            .where(Reading.account_id.in_(charged), Reading.status.in_(_OBSERVED))
+            .group_by(Reading.account_id)
+        )
+        earliest = {account_id: at for account_id, at in found if at is not None}
+    meters: dict[int, list[Meter]] = {account_id: [] for account_id in ids}
+    for meter in await session.scalars(
+        select(Meter).where(Meter.account_id.in_(ids)).order_by(Meter.id)
+    ):
+        meters[meter.account_id].append(meter)
+    return {
+        a.id: ForecastInputs(
+            int(balances.get(book_of(a), 0)), daily[a.id], earliest.get(a.id), tuple(meters[a.id])
+        )
+        for a in accounts
+    }
+
+
+def daily_cost_history(account: Account, inputs: ForecastInputs, now: datetime) -> list[int]:
     """Charged minor units per complete local day, oldest first, over the forecast window.
 
     Averages only over complete days since the first charged one (a new account's quiet first
@@ -65,25 +115,22 @@ async def daily_cost_history(session: AsyncSession, account: Account, now: datet
     """
     tz = ZoneInfo(account.timezone)
     today = now.astimezone(tz).date()
-    daily = await daily_costs(session, account.id, today - timedelta(days=FORECAST_DAYS), today)
+    window = today - timedelta(days=FORECAST_DAYS)
+    daily = {day: minor for day, minor in inputs.daily.items() if window <= day < today}
     if not daily:
         return []
     first = min(daily)
     first_midnight = datetime.combine(first, time(0), tzinfo=tz)
-    earliest = await session.scalar(
-        select(func.min(Reading.at)).where(
-            Reading.account_id == account.id, Reading.status.in_(_OBSERVED)
-        )
-    )
-    if earliest is None or earliest > first_midnight:
+    if inputs.earliest is None or inputs.earliest > first_midnight:
         first += timedelta(days=1)
     return [daily.get(first + timedelta(days=i), 0) for i in range((today - first).days)]
 
 
-async def _recent_loads(session: AsyncSession, account: Account, now: datetime) -> list[Load]:
+async def _recent_loads(
+    session: AsyncSession, account: Account, meters: Sequence[Meter], now: datetime
+) -> list[Load]:
     """Each of the account's meters' consumption over the recent readings, for an estimate."""
     loads: list[Load] = []
-    meters = (await session.scalars(select(Meter).where(Meter.account_id == account.id))).all()
     for meter in meters:
         rows = (
             await session.execute(
@@ -120,28 +167,33 @@ async def _recent_loads(session: AsyncSession, account: Account, now: datetime) 
 
 
 async def account_forecast(
-    session: AsyncSession, account: Account, now: datetime
+    session: AsyncSession, account: Account, now: datetime, inputs: ForecastInputs | None = None
 ) -> tuple[Forecast, int]:
     """Return the days the balance (plus emergency credit) lasts, with their confidence.
 
     The average cost of recent complete local days when there is one; before that, a
     projection of at least an hour of consumption over the tariff (``domain.runout``). Also
-    how many complete days of history the forecast rests on (0 for a projection).
+    how many complete days of history the forecast rests on (0 for a projection). INPUTS:
+    read beforehand for a whole list (``forecast_inputs``), else read here.
     """
-    history = await daily_cost_history(session, account, now)
-    balance = await balance_of(session, account)
+    if inputs is None:
+        inputs = (await forecast_inputs(session, [account], now))[account.id]
+    history = daily_cost_history(account, inputs, now)
+    balance = inputs.balance
     emergency = int(account.settings.get("emergency_credit_minor", 0))
     available = max(0, balance + emergency)
     if history:
         return from_history(available, history), len(history)
-    loads = await _recent_loads(session, account, now)
+    loads = await _recent_loads(session, account, inputs.meters, now)
     tz = ZoneInfo(account.timezone)
     return estimate_days_left(loads, available, account.currency, tz, now), 0
 
 
-async def account_days_left(session: AsyncSession, account: Account, now: datetime) -> Forecast:
+async def account_days_left(
+    session: AsyncSession, account: Account, now: datetime, inputs: ForecastInputs | None = None
+) -> Forecast:
     """Days the balance (plus emergency credit) lasts and how far that can be trusted."""
-    return (await account_forecast(session, account, now))[0]
+    return (await account_forecast(session, account, now, inputs))[0]
 
 
 async def meter_status(session: AsyncSession, meter_id: int, now: datetime) -> MeterStatus:

@@ -287,7 +287,11 @@ class Reading(Base):
     consumption: Mapped[Decimal | None]
     charged_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("journal_transactions.id"))
-    __table_args__ = (Index("ix_readings_meter_at", "meter_id", "at"),)
+    __table_args__ = (
+        Index("ix_readings_meter_at", "meter_id", "at"),
+        # An account's readings (days left, the first hours' estimate) without a table scan.
+        Index("ix_readings_account_at", "account_id", "at"),
+    )
 
 
 class ChargeState(Base):
