@@ -421,7 +421,7 @@ async def test_killing_the_primary_loses_no_acknowledged_payment_or_reading(
             for payer in range(PAYERS)
         ] + [asyncio.create_task(_read(ledger, traffic, stop, m, rng)) for m in meters]
         try:
-            async with asyncio.timeout(20):
+            async with asyncio.timeout(60):  # generous: a loaded CI machine is slow, not wrong
                 await traffic.wait_for_acks(ACKS_EACH_SIDE)
             acks_before = traffic.acks
             killed = time.monotonic()
@@ -429,11 +429,11 @@ async def test_killing_the_primary_loses_no_acknowledged_payment_or_reading(
             await asyncio.sleep(OUTAGE_S)
             await asyncio.to_thread(replicated_pair.standby.promote)
             promoted = time.monotonic()
-            async with asyncio.timeout(20):
+            async with asyncio.timeout(60):  # generous: a loaded CI machine is slow, not wrong
                 await traffic.wait_for_acks(ACKS_EACH_SIDE)
         finally:
             stop.set()
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(90):
                 await asyncio.gather(*senders)
 
         # The outage was answered, and only with 503 overloaded + Retry-After: never a 500.
