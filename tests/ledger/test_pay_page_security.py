@@ -116,7 +116,13 @@ async def test_hostile_account_name_is_text_on_the_page(site: Site, name: str) -
         assert "&lt;" in page  # ...only its escaped text
     found = elements(page)
     assert found.named("img") == []
-    assert found.named("script") == []  # no order is open: not even the page's own script
+    # Only the page's own scripts, by address: the chart library, its chart and its refresh.
+    assets = f"{ledger.settings.public_base_url}/pay-assets"
+    assert [str(s.get("src")).split("?")[0] for s in found.named("script")] == [
+        f"{assets}/vendor/uPlot.iife.min.js",
+        f"{assets}/charts.js",
+        f"{assets}/pay.js",
+    ]
     assert found.inline == []
     # The name reads exactly as typed in the title and the heading ({{7*7}} is not evaluated).
     title = page.split("<title>", 1)[1].split("</title>", 1)[0]
@@ -170,9 +176,10 @@ async def test_pay_page_policy_allows_only_its_own_script_and_style(site: Site) 
     assert found.inline == []  # no inline <script> or <style> body
     assert all("style" not in attrs for _, attrs in found.tags)
     assert all(not key.startswith("on") for _, attrs in found.tags for key in attrs)
-    (script,) = found.named("script")
-    (sheet,) = found.named("link")
-    for asset, kind in ((script["src"], "javascript"), (sheet["href"], "css")):
+    scripts = [(script["src"], "javascript") for script in found.named("script")]
+    sheets = [(sheet["href"], "css") for sheet in found.named("link")]
+    assert (len(scripts), len(sheets)) == (3, 2)  # its own and the chart library's
+    for asset, kind in scripts + sheets:
         assert asset is not None
         assert asset.startswith(f"{public_origin}/")
         async with ledger.http.get(asset) as resp:

@@ -54,9 +54,9 @@ async def page(context: BrowserContext) -> Page:
     return await context.new_page()
 
 
-async def screenshot(page: Page, name: str) -> Path:
-    """Save the page as docs/images/<name>.png (the README shows the current ones)."""
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save the page (or only what is in view) as docs/images/<name>.png for the README."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     target = IMAGES / f"{name}.png"
-    await page.screenshot(path=str(target), full_page=True)
+    await page.screenshot(path=str(target), full_page=full_page)
     return target

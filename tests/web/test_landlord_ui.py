@@ -263,8 +263,17 @@ async def test_tariff_form_shows_the_error_at_the_field(page: Page, ledger: Ledg
     await expect(page.locator("#tariff-name-error")).to_have_text("")
     assert (await ledger.ok("GET", "/api/v1/tariffs"))["tariffs"] == []
     await page.get_by_label("Price per unit", exact=True).fill("0,3125")
+    # The standing charge in euros, as a landlord says it (never minor units).
+    standing = page.get_by_label("Standing charge per day (in the tariff's currency, e.g. 0.15)")
+    await standing.fill("0.155")
+    await page.get_by_role("button", name="Create tariff").click()
+    await expect(page.locator("#tariff-standing_charge_minor_per_day-error")).to_have_text(
+        "standing charge: use at most 2 decimal places"
+    )
+    await standing.fill("0,15")
     await page.get_by_role("button", name="Create tariff").click()
     await expect(page.locator("#tariffs tbody tr")).to_contain_text("0.3125 EUR/kWh")
+    await expect(page.locator("#tariffs tbody tr")).to_contain_text("from the start: 0.3125")
     await expect(page.locator("#tariff-price-error")).to_have_text("")
     # A price change from a future date: a second version, today's price unchanged.
     await page.get_by_label("New price per unit").fill("0.35")
@@ -273,6 +282,7 @@ async def test_tariff_form_shows_the_error_at_the_field(page: Page, ledger: Ledg
     await expect(page.locator("#tariffs tbody tr")).to_contain_text("0.35")
     (tariff,) = (await ledger.ok("GET", "/api/v1/tariffs"))["tariffs"]
     assert tariff["price"] == "0.3125"
+    assert tariff["standing_charge_minor_per_day"] == 15  # 0.15 EUR in cents
     assert [v["price"] for v in tariff["versions"]] == ["0.3125", "0.35"]
     await screenshot(page, "landlord-tariffs")
 
@@ -304,11 +314,15 @@ async def test_account_page_chart_topups_and_statement(page: Page, ledger: Ledge
     await expect(row(page, "Room 6 - Fay").locator(".days-left")).to_have_text("4.0")
     await page.get_by_role("button", name="Open Room 6 - Fay").click()
     await expect(page.locator("#account-summary")).to_contain_text("balance 8.00 EUR")
-    bars = page.locator("#account-chart rect")
-    await expect(bars).to_have_count(2)  # one day, two bands
-    fills = {await bars.nth(i).get_attribute("fill") for i in range(2)}
-    assert len(fills) == 2
-    await expect(page.locator("#account-legend span")).to_have_count(2)
+    await expect(page.locator("#account-chart .uplot canvas")).to_be_visible()
+    await expect(page.locator("#account-legend span")).to_have_count(2)  # one day, two bands
+    colours = page.locator("#account-legend i")
+    assert len({await colours.nth(i).evaluate("i => i.style.background") for i in range(2)}) == 2
+    rows = page.locator("#account-chart-table tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows).to_contain_text("0.50 EUR")
+    await expect(rows).to_contain_text("1.50 EUR")
+    await expect(rows).to_contain_text("2.00 EUR")  # the day's total
     await expect(page.locator("#account-topups")).to_contain_text("10.00 EUR · succeeded")
     await screenshot(page, "landlord-account")
     async with page.expect_download() as download_info:

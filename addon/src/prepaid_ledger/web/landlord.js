@@ -1,7 +1,10 @@
 // The landlord UI: accounts listed live from the ledger's event stream. Paths are relative to
 // <base>, so the page works under Home Assistant's ingress prefix and on its own.
 "use strict";
-const state = { accounts: [], lastTopup: {}, sortKey: "name", descending: false, search: "", selected: new Set(), open: null };
+// The list shows the server's pages (search, filter and sort run in the ledger: it may hold
+// 10,000 rooms); known keeps every account the page has met, by id, for names elsewhere.
+const state = { accounts: [], known: new Map(), total: 0, next: null, sortKey: "name", descending: false, search: "", filter: "", selected: new Map(), open: null };
+const PAGE = 50;
 const $ = (selector) => document.querySelector(selector);
 
 // ---- The page's language ---------------------------------------------------------------------
@@ -86,30 +89,79 @@ function supplyText(account) {
   return account.supply.allowed ? t("On") : t("Off");
 }
 
-function sortValue(account, key) {
-  if (key === "supply") { return supplyText(account); }
-  if (key === "days_left") { return account.days_left === null || account.days_left === undefined ? Infinity : Number(account.days_left); }
-  if (key === "last_topup") { return (state.lastTopup[account.id] || {}).created_at || ""; }
-  const value = account[key];
-  return typeof value === "string" ? value.toLowerCase() : value;
+function remember(accounts) {
+  for (const account of accounts) { state.known.set(account.id, account); }
+  return accounts;
+}
+
+// Accounts by id for rows that name one (orders, batches, deliveries): fetched once each.
+async function accountsById(ids) {
+  const missing = [...new Set(ids)].filter((id) => id && !state.known.has(id));
+  await Promise.all(missing.map((id) => api(`api/v1/accounts/${id}`).then((a) => remember([a])).catch(() => null)));
+  return state.known;
+}
+
+// The list's query: search text, filter and sort, as the ledger's GET api/v1/accounts takes them.
+function listQuery(limit) {
+  const query = new URLSearchParams({ sort: (state.descending ? "-" : "") + state.sortKey, limit: String(limit) });
+  if (state.search.trim()) { query.set("q", state.search.trim()); }
+  const [name, value] = (state.filter || "=").split("=");
+  if (name) { query.set(name, value); }
+  if ($("#list-site").value) { query.set("site", $("#list-site").value); }
+  return query;
+}
+
+// Sites (buildings with their own Home Assistant): a filter and a choice for new rooms, shown
+// once the ledger serves more than one; each with its open rooms and how many are cut off.
+async function loadSites() {
+  const { sites } = await api("api/v1/sites");
+  state.sites = new Map(sites.map((site) => [site.id, site.name]));
+  const several = sites.length > 1;
+  $("#list-site-box").hidden = $("#new-site-box").hidden = !several;
+  if (!several) { $("#list-site").replaceChildren(new Option(t("All sites"), "")); $("#new-site").replaceChildren(); return; }
+  const chosen = $("#list-site").value, placed = $("#new-site").value;
+  $("#list-site").replaceChildren(new Option(t("All sites"), ""), ...sites.map((site) =>
+    new Option(t("{name} ({off} of {rooms} cut off)", { name: site.name, rooms: site.accounts, off: site.supply_off }), site.id)));
+  $("#new-site").replaceChildren(...sites.map((site) => new Option(site.name, site.id)));
+  $("#list-site").value = chosen;
+  if (placed) { $("#new-site").value = placed; }
+}
+
+let listRequest = 0;
+// how: "new" (another search, filter or sort: the first page), "refresh" (a live update: as
+// many rows as are shown) or "more" (the next page).
+async function loadAccounts(how = "new") {
+  const more = how === "more";
+  const mine = ++listRequest;
+  const query = listQuery(how === "refresh" ? Math.min(1000, Math.max(PAGE, state.accounts.length)) : PAGE);
+  if (more && state.next) { query.set("cursor", state.next); }
+  const page = await api(`api/v1/accounts?${query}`);
+  if (mine !== listRequest) { return; }  // a newer search answered first
+  state.accounts = more ? state.accounts.concat(remember(page.accounts)) : remember(page.accounts);
+  state.total = page.total;
+  state.next = page.next_cursor;
+  render();
+}
+
+let searchTimer = null;
+function searchTyped(event) {
+  state.search = event.target.value;
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => loadAccounts().catch(showLiveError), 200);
 }
 
 function render() {
   const body = $("#accounts tbody");
-  const needle = state.search.toLowerCase();
-  const shown = state.accounts
-    .filter((a) => !needle || a.name.toLowerCase().includes(needle) || String(a.number || "").includes(needle))
-    .sort((a, b) => {
-      const x = sortValue(a, state.sortKey), y = sortValue(b, state.sortKey);
-      const order = x < y ? -1 : x > y ? 1 : 0;
-      return state.descending ? -order : order;
-    });
-  body.replaceChildren(...shown.map(row));
+  body.replaceChildren(...state.accounts.map(row));
   $("#empty").hidden = state.accounts.length > 0;
+  $("#empty").textContent = state.search || state.filter || $("#list-site").value ? t("No account matches.") : t("No accounts yet.");
+  $("#list-count").textContent = state.accounts.length
+    ? t("Showing {shown} of {total}", { shown: state.accounts.length, total: state.total }) : "";
+  $("#more").hidden = !state.next;
   for (const button of document.querySelectorAll("button.sort")) {
     if (button.dataset.key === state.sortKey) {
-      button.setAttribute("aria-sort", state.descending ? "descending" : "ascending");
-    } else { button.removeAttribute("aria-sort"); }
+      button.closest("th").setAttribute("aria-sort", state.descending ? "descending" : "ascending");
+    } else { button.closest("th").removeAttribute("aria-sort"); }
   }
 }
 
@@ -130,7 +182,7 @@ function row(account) {
   box0.value = account.id;
   box0.checked = state.selected.has(account.id);
   box0.setAttribute("aria-label", t("Select {name}", { name: account.name }));
-  box0.addEventListener("change", () => { if (box0.checked) { state.selected.add(account.id); } else { state.selected.delete(account.id); } });
+  box0.addEventListener("change", () => { if (box0.checked) { state.selected.set(account.id, account); } else { state.selected.delete(account.id); } });
   pick.append(box0);
   const nameCell = document.createElement("td");
   const open = document.createElement("button");
@@ -139,6 +191,7 @@ function row(account) {
   open.setAttribute("aria-label", t("Open {name}", { name: account.name }));
   open.addEventListener("click", () => openAccount(account));
   nameCell.append(open);
+  if (state.sites && state.sites.size > 1) { nameCell.append(reasonSpan(state.sites.get(account.site_id) || "")); }
   tr.append(pick, nameCell, cell(account.number || ""));
   tr.append(cell(money(account.balance_minor, account.currency, account.currency_exponent),
     `num balance${account.balance_minor < 0 ? " negative" : ""}`));
@@ -150,8 +203,8 @@ function row(account) {
     (account.supply.changes_at ? " · " + t("changes {when}", { when: moment(account.supply.changes_at) }) : "");
   supply.append(reason);
   tr.append(supply);
-  const last = state.lastTopup[account.id];
-  tr.append(cell(last ? `${money(last.amount_minor, last.currency, account.currency_exponent)} · ${day(last.created_at)}` : "—"));
+  const last = account.last_topup;
+  tr.append(cell(last ? `${money(last.amount_minor, last.currency, account.currency_exponent)} · ${day(last.at)}` : "—"));
   const actions = document.createElement("td");
   const box = document.createElement("div");
   box.className = "actions";
@@ -172,22 +225,13 @@ function row(account) {
 }
 
 async function load() {
-  const [accounts, topups] = await Promise.all([
-    api("api/v1/accounts"),
-    api("api/v1/topups?status=succeeded&limit=1000"),
-  ]);
-  const last = {};
-  for (const order of topups.topups) {  // newest first
-    if (order.account_id !== null && !(order.account_id in last)) { last[order.account_id] = order; }
-  }
-  state.accounts = accounts.accounts;
-  state.lastTopup = last;
-  render();
-  fillVoucherAccounts();
-  await Promise.all([loadOrders(), loadTariffs(), loadBatches()]);
+  await loadSites();
+  await loadAccounts("refresh");
+  const overview = typeof loadOverview === "function" ? loadOverview() : null;  // landlord_overview.js
+  await Promise.all([loadOrders(), loadTariffs(), loadBatches(), fillVoucherAccounts(), overview]);
   if (state.open) {
-    const fresh = state.accounts.find((a) => a.id === state.open.id);
-    if (fresh) { await openAccount(fresh, false); }
+    const fresh = await api(`api/v1/accounts/${state.open.id}`).catch(() => null);
+    if (fresh) { remember([fresh]); await openAccount(fresh, false); }
   }
 }
 
@@ -195,7 +239,7 @@ async function load() {
 async function batchTopup(event) {
   event.preventDefault();
   $("#batch-error").textContent = "";
-  const chosen = state.accounts.filter((a) => state.selected.has(a.id));
+  const chosen = [...state.selected.values()];
   if (!chosen.length) { $("#batch-error").textContent = t("tick at least one room in the list"); return; }
   const reference = $("#batch-reference").value.trim();
   let items;
@@ -227,56 +271,98 @@ async function batchTopup(event) {
 
 // ---- Account page ----------------------------------------------------------------------------
 const BAND_COLOURS = ["#03a9f4", "#ff9800", "#8bc34a", "#9c27b0", "#e91e63", "#607d8b"];
-
-function svgElement(name, attributes) {
-  const el = document.createElementNS("http://www.w3.org/2000/svg", name);
-  for (const [key, value] of Object.entries(attributes)) { el.setAttribute(key, value); }
-  return el;
-}
+// The cost chart's period, chosen with its buttons; it stays while the page lives.
+let chartDays = 30;
+// Standing charges are drawn as a band of their own (a key no tariff band can have).
+const STANDING = "\u0000standing";
+const bandLabel = (band) => (band === STANDING ? t("standing charge") : band);
 
 function monthBounds(account) {
   const now = new Date();
   const first = new Date(now.getFullYear(), now.getMonth(), 1);
   const pad = (n) => String(n).padStart(2, "0");
   const iso = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-  const start = new Date(now.getTime() - 29 * 86400000);
-  return { monthFrom: iso(first), from: iso(start), to: iso(new Date(now.getTime() + 86400000)) };
+  return { monthFrom: iso(first), to: iso(new Date(now.getTime() + 86400000)) };
 }
 
+// Each of DAYS' cost by tariff band, as stacked bars (charts.js, uPlot) and as a table with the
+// same numbers (the days something was charged) for screen readers and for exact amounts.
 function drawChart(statement, exponent, days) {
-  const bands = [...new Set(statement.consumption.map((l) => l.band))];
-  const perDay = {};
-  for (const line of statement.consumption) {
-    perDay[line.day] = perDay[line.day] || {};
-    perDay[line.day][line.band] = (perDay[line.day][line.band] || 0) + line.amount_minor;
-  }
-  const max = Math.max(1, ...days.map((d) => Object.values(perDay[d] || {}).reduce((x, y) => x + y, 0)));
-  const width = 600, height = 160, barWidth = width / days.length;
-  const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height + 16}`, width: "100%" });
-  days.forEach((day, i) => {
-    let y = height;
-    bands.forEach((band, b) => {
-      const value = (perDay[day] || {})[band] || 0;
-      if (!value) { return; }
-      const h = (value / max) * height;
-      y -= h;
-      const rect = svgElement("rect", { x: i * barWidth + 1, y, width: barWidth - 2, height: h, fill: BAND_COLOURS[b % BAND_COLOURS.length] });
-      const title = svgElement("title", {});
-      title.textContent = `${day} ${band}: ${money(value, statement.currency, exponent)}`;
-      rect.append(title);
-      svg.append(rect);
-    });
+  const currency = statement.currency;
+  const shown = new Set(days);
+  const costs = new Map();  // day -> band -> minor units
+  const add = (day, band, minor) => {
+    if (!shown.has(day)) { return; }  // a line of the day before, charged after its midnight
+    const bands = costs.get(day) || new Map();
+    bands.set(band, (bands.get(band) || 0) + minor);
+    costs.set(day, bands);
+  };
+  for (const line of statement.consumption) { add(line.day, line.band, line.amount_minor); }
+  for (const line of statement.standing_charges) { add(line.day, STANDING, line.amount_minor); }
+  const bands = [...new Set([...statement.consumption.map((l) => l.band), STANDING])]
+    .filter((band) => [...costs.values()].some((byBand) => byBand.has(band)));
+  const colour = (i) => BAND_COLOURS[i % BAND_COLOURS.length];
+  LedgerCharts.draw($("#account-chart"), {
+    days,
+    locale: LANG,
+    bars: bands.map((band, i) => ({
+      label: bandLabel(band),
+      colour: colour(i),
+      values: days.map((day) => (costs.has(day) ? costs.get(day).get(band) || 0 : null)),
+    })),
+    money: (minor) => money(minor, currency, exponent),
   });
-  const label = svgElement("text", { x: 0, y: height + 14, "font-size": 11, fill: "currentColor" });
-  label.textContent = `${days[0]} … ${days[days.length - 1]} · ` + t("highest day {amount}", { amount: money(max, statement.currency, exponent) });
-  svg.append(label);
-  $("#account-chart").replaceChildren(svg);
-  $("#account-legend").replaceChildren(...bands.map((band, b) => {
+  $("#account-legend").replaceChildren(...bands.map((band, i) => {
     const span = document.createElement("span");
-    span.innerHTML = `<i style="background:${BAND_COLOURS[b % BAND_COLOURS.length]}"></i>`;
-    span.append(document.createTextNode(band));
+    const swatch = document.createElement("i");
+    swatch.style.background = colour(i);
+    span.append(swatch, bandLabel(band));
     return span;
   }));
+  const head = document.createElement("tr");
+  head.append(...[t("Day"), ...bands.map(bandLabel), t("Total")].map((text, i) => {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = text;
+    if (i) { th.className = "num"; }
+    return th;
+  }));
+  const charged = days.filter((day) => costs.has(day));
+  $("#account-chart-table thead").replaceChildren(head);
+  $("#account-chart-table tbody").replaceChildren(...charged.map((day) => {
+    const byBand = costs.get(day);
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = LedgerCharts.dayText(day, LANG);
+    const total = [...byBand.values()].reduce((sum, minor) => sum + minor, 0);
+    const tr = document.createElement("tr");
+    tr.append(th, ...bands.map((band) => cell(money(byBand.get(band) || 0, currency, exponent), "num")),
+      cell(money(total, currency, exponent), "num"));
+    return tr;
+  }));
+  $("#account-chart-table").hidden = !charged.length;
+  $("#account-chart-empty").hidden = charged.length > 0;
+}
+
+// The account's statement over the chosen period (its own local days, whatever the browser's
+// time zone), drawn; an answer for another account or period that arrives late is dropped.
+async function showChart(account) {
+  const period = chartDays;
+  const days = LedgerCharts.daysUpTo(LedgerCharts.today(account.timezone), period);
+  const statement = await api(`api/v1/accounts/${account.id}/statement?from=${days[0]}`);
+  if (period === chartDays && state.open && state.open.id === account.id) {
+    drawChart(statement, account.currency_exponent, days);
+  }
+}
+
+for (const button of document.querySelectorAll("#account-range button")) {
+  button.addEventListener("click", () => {
+    chartDays = Number(button.dataset.days);
+    for (const other of document.querySelectorAll("#account-range button")) {
+      other.setAttribute("aria-pressed", String(other === button));
+    }
+    if (state.open) { showChart(state.open).catch((error) => { $("#account-chart").textContent = error.message; }); }
+  });
 }
 
 async function openAccount(account, scroll = true) {
@@ -290,6 +376,7 @@ async function openAccount(account, scroll = true) {
     $("#account-voucher-result").textContent = "";
   }
   $("#account-voucher-submit").disabled = account.status !== "open";
+  $("#account-moveout").disabled = account.status !== "open";  // landlord_moves.js
   const exponent = account.currency_exponent;
   $("#account-title").textContent = account.name;
   $("#account-summary").textContent = t("Account number {number} · balance {balance} · supply {supply} ({reason})", {
@@ -299,16 +386,10 @@ async function openAccount(account, scroll = true) {
     reason: said(SUPPLY_WORDS, account.supply.reason),
   });
   const bounds = monthBounds(account);
-  const days = [];
-  for (let i = 29; i >= 0; i--) {
-    const d = new Date(Date.now() - i * 86400000);
-    days.push(`${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`);
-  }
-  const [statement, orders] = await Promise.all([
-    api(`api/v1/accounts/${account.id}/statement?from=${bounds.from}&to=${bounds.to}`),
+  const [orders] = await Promise.all([
     api(`api/v1/topups?account=${account.id}&limit=10`),
+    showChart(account),
   ]);
-  drawChart(statement, exponent, days);
   const detailed = await Promise.all(orders.topups.map((o) => api(`api/v1/topups/${o.id}`)));
   $("#account-topups").replaceChildren(...(detailed.length ? detailed.map((order) => {
     const div = document.createElement("div");
@@ -405,7 +486,7 @@ function age(iso) {
 
 // Decimal places of a currency: from an account in it, else what the browser knows (ISO 4217).
 function exponentOf(currency) {
-  const account = state.accounts.find((a) => a.currency === currency);
+  const account = [...state.known.values()].find((a) => a.currency === currency);
   if (account) { return account.currency_exponent; }
   try {
     return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
@@ -430,11 +511,11 @@ async function loadOrders() {
   const lists = await Promise.all(["needs_attention", "processing", "pending"].map(
     (status) => api(`api/v1/topups?status=${status}&limit=1000`)));
   const orders = lists.flatMap((list) => list.topups);
-  const names = Object.fromEntries(state.accounts.map((a) => [a.id, a]));
+  const names = await accountsById(orders.map((o) => o.account_id));
   const rows = orders.map((order) => {
     const tr = document.createElement("tr");
     tr.dataset.order = order.id;
-    const account = names[order.account_id];
+    const account = names.get(order.account_id);
     tr.append(cell(`#${order.id} · ${order.source}`));
     const who = cell(account ? account.name : order.account_id ? t("account {id}", { id: order.account_id }) : t("no account"));
     const typed = typedRef(order, account);
@@ -578,15 +659,12 @@ function chooseCreditAccount(account) {
   showChosen();
 }
 
-function creditMatches(text) {
-  const needle = text.trim().toLowerCase();
+// Open accounts matching what the landlord typed (name or number), searched by the ledger.
+async function creditMatches(text) {
+  const needle = text.trim();
   if (!needle) { return []; }
-  const digits = normalizeNumber(needle);
-  const byNumber = /^[0-9]+$/.test(digits);
-  return state.accounts
-    .filter((a) => a.status === "open")
-    .filter((a) => a.name.toLowerCase().includes(needle) || (byNumber && String(a.number || "").includes(digits)))
-    .slice(0, 8);
+  const query = new URLSearchParams({ q: needle, status: "open", sort: "name", limit: "8" });
+  return remember((await api(`api/v1/accounts?${query}`)).accounts);
 }
 
 function renderCreditMatches(matches) {
@@ -597,7 +675,7 @@ function renderCreditMatches(matches) {
     button.className = "match secondary";
     const problem = creditable(account, credit.order);
     button.textContent = `${account.name} · ${groupNumber(account.number)} · ${money(account.balance_minor, account.currency, account.currency_exponent)}${problem ? ` (${problem})` : ""}`;
-    button.setAttribute("aria-label", t("Choose {name}", { name: account.name }));
+    button.setAttribute("aria-label", t("Choose {name}", { name: button.textContent }));  // the visible text in the name
     button.disabled = Boolean(problem);
     button.addEventListener("click", () => chooseCreditAccount(account));
     li.append(button);
@@ -605,20 +683,28 @@ function renderCreditMatches(matches) {
   }));
 }
 
-function creditTyping() {
+let creditSearch = 0;
+async function creditTyping() {
   const text = $("#credit-account").value;
+  const mine = ++creditSearch;
   credit.account = null;
   credit.number = null;
   const typed = checkTyped(text);
   creditFieldError("account", typed.error || "");
+  // A full, well-formed number can be sent at once (the ledger checks it); the search below
+  // may then name its account, or say why it cannot take this payment.
+  credit.number = typed.number || null;
+  showChosen();
+  const matches = typed.error ? [] : await creditMatches(text).catch(() => []);
+  if (mine !== creditSearch) { return; }  // the landlord typed on meanwhile
   if (typed.number) {
-    const exact = state.accounts.find((a) => a.number === typed.number);
+    const exact = matches.find((a) => a.number === typed.number);
     const problem = exact && creditable(exact, credit.order);
+    if (exact) { credit.number = null; }
     if (exact && !problem) { credit.account = exact; }
     else if (exact) { creditFieldError("account", `${exact.name}: ${problem}`); }
-    else { credit.number = typed.number; }
   }
-  renderCreditMatches(typed.error ? [] : creditMatches(text));
+  renderCreditMatches(matches);
   showChosen();
 }
 
@@ -630,7 +716,7 @@ function creditKey(event) {
 }
 
 function openCredit(order) {
-  const account = state.accounts.find((a) => a.id === order.account_id);
+  const account = state.known.get(order.account_id);
   credit.order = order;
   credit.account = null;
   credit.number = null;
@@ -705,7 +791,7 @@ async function loadTariffs() {
     const price = one.kind === "flat" ? `${one.price} ${one.currency}/${one.unit}`
       : one.kind === "tou" ? one.segments.map((s) => t("{band} from {start}: {price}", { band: s.band, start: s.start, price: s.price })).join(", ") : t("by tier");
     tr.append(cell(one.name), cell(said(KIND_WORDS, one.kind)), cell(price, "num"),
-      cell(one.versions.map((v) => `${day(v.effective_from)}${v.price ? `: ${v.price}` : ""}`).join(" → ")));
+      cell(one.versions.map((v) => `${versionStart(v.effective_from)}${v.price ? `: ${v.price}` : ""}`).join(" → ")));
     return tr;
   }));
   const select = $("#price-tariff");
@@ -734,17 +820,33 @@ function clearErrors(form, prefix) {
   $(`#${prefix}-error`).textContent = "";
 }
 
+// A tariff's first version applies from the start of time (the ledger says 1970-01-01).
+function versionStart(iso) {
+  return new Date(iso).getTime() <= 0 ? t("from the start") : day(iso);
+}
+
 async function createTariff(event) {
   event.preventDefault();
   const form = event.target;
   clearErrors(form, "tariff");
+  const currency = form.currency.value.trim().toUpperCase();
   const standing = form.standing_charge_minor_per_day.value.trim();
+  let standingMinor = 0;  // entered in the currency's major unit, e.g. 0.15 EUR a day
+  if (standing && !/^0+([.,]0*)?$/.test(standing)) {
+    try { standingMinor = toMinor(standing, exponentOf(/^[A-Z]{3}$/.test(currency) ? currency : "EUR")); }
+    catch (error) {
+      $("#tariff-standing_charge_minor_per_day-error").textContent = t("standing charge: {error}", { error: error.message });
+      form.standing_charge_minor_per_day.setAttribute("aria-invalid", "true");
+      form.standing_charge_minor_per_day.focus();
+      return;
+    }
+  }
   const body = {
     name: form.name.value.trim(),
-    currency: form.currency.value.trim().toUpperCase(),
+    currency,
     unit: form.unit.value,
     kind: form.kind.value,
-    standing_charge_minor_per_day: /^\d+$/.test(standing) ? Number(standing) : standing,
+    standing_charge_minor_per_day: standingMinor,
   };
   if (body.kind === "tou") {
     // "07:00 0.32 day" per line; the ledger checks the times, prices and order.
@@ -799,18 +901,24 @@ function voucherFieldError(name, message) {
   if (message) { input.setAttribute("aria-invalid", "true"); } else { input.removeAttribute("aria-invalid"); }
 }
 
-function fillVoucherAccounts() {
+// The accounts offered for a batch: the open ones matching the search box beside the list
+// (the first few by name when it is empty), keeping the one already chosen.
+async function fillVoucherAccounts() {
   const select = $("#voucher-account");
   const chosen = select.value;
-  select.replaceChildren(new Option(t("Any account"), ""), ...state.accounts
-    .filter((a) => a.status === "open")
+  const query = new URLSearchParams({ status: "open", sort: "name", limit: "20" });
+  const text = $("#voucher-account-search").value.trim();
+  if (text) { query.set("q", text); }
+  const found = remember((await api(`api/v1/accounts?${query}`)).accounts);
+  const kept = chosen && !found.some((a) => String(a.id) === chosen) ? [state.known.get(Number(chosen))].filter(Boolean) : [];
+  select.replaceChildren(new Option(t("Any account"), ""), ...kept.concat(found)
     .map((a) => new Option(`${a.name} · ${a.number || a.id} (${a.currency})`, a.id)));
   select.value = chosen;
   if (select.value !== chosen) { select.value = ""; }
 }
 
 function voucherAccountChosen() {
-  const account = state.accounts.find((a) => String(a.id) === $("#voucher-account").value);
+  const account = state.known.get(Number($("#voucher-account").value));
   if (account) { $("#voucher-currency").value = account.currency; }
   voucherCurrencyTyped();
 }
@@ -841,7 +949,7 @@ function checkVoucherForm() {
     const today = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
     if (expires < today) { refuse("expires", t("the expiry date must not lie in the past")); }
   }
-  const account = state.accounts.find((a) => String(a.id) === $("#voucher-account").value);
+  const account = state.known.get(Number($("#voucher-account").value));
   if (account && account.currency !== currency) { refuse("currency", t("the chosen account is in {currency}", { currency: account.currency })); }
   if (first) { first.focus(); }
   return !first;
@@ -865,7 +973,7 @@ function localDay(iso) {
 async function loadBatches() {
   voucherBatches = (await api("api/v1/vouchers/batches")).batches;
   $("#voucher-batches-error").textContent = "";
-  const names = Object.fromEntries(state.accounts.map((a) => [a.id, a]));
+  const names = Object.fromEntries([...(await accountsById(voucherBatches.map((b) => b.account_id))).entries()]);
   $("#voucher-batches tbody").replaceChildren(...voucherBatches.map((batch) => {
     const tr = document.createElement("tr");
     tr.dataset.batch = batch.id;
@@ -1041,10 +1149,13 @@ async function createAccount(event) {
         name: form.name.value.trim(),
         currency: form.currency.value.trim().toUpperCase(),
         timezone: form.timezone.value.trim(),
+        ...($("#new-site-box").hidden ? {} : { site_id: Number($("#new-site").value) }),
       }),
     });
     form.name.value = "";
-    state.accounts.push(created);
+    remember([created]);
+    state.accounts = [created, ...state.accounts.filter((a) => a.id !== created.id)];  // shown first until the next refresh
+    state.total += 1;
     render();
   } catch (error) {
     $("#new-error").textContent = error.message;
@@ -1052,12 +1163,16 @@ async function createAccount(event) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("#search").addEventListener("input", (event) => { state.search = event.target.value; render(); });
+  $("#search").addEventListener("input", searchTyped);
+  $("#list-filter").addEventListener("change", (event) => { state.filter = event.target.value; loadAccounts().catch(showLiveError); });
+  $("#list-site").addEventListener("change", () => loadAccounts().catch(showLiveError));
+  $("#more").addEventListener("click", () => loadAccounts("more").catch(showLiveError));
+  $("#voucher-account-search").addEventListener("input", () => fillVoucherAccounts().catch(showBatchesError));
   for (const button of document.querySelectorAll("button.sort")) {
     button.addEventListener("click", () => {
       state.descending = state.sortKey === button.dataset.key ? !state.descending : false;
       state.sortKey = button.dataset.key;
-      render();
+      loadAccounts().catch(showLiveError);
     });
   }
   $("#new-account").addEventListener("submit", createAccount);

@@ -315,13 +315,14 @@ async function loadDeliveries() {
   if ($("#delivery-endpoint").value) { query.set("endpoint", $("#delivery-endpoint").value); }
   if ($("#delivery-status").value) { query.set("status", $("#delivery-status").value); }
   const { deliveries } = await api(`api/v1/accounting/deliveries?${query}`);
+  await accountsById(deliveries.map((d) => d.account_id));
   const enabled = new Set(endpoints.filter((e) => e.enabled).map((e) => e.id));
   $("#delivery-list tbody").replaceChildren(...deliveries.map((delivery) => {
     const tr = document.createElement("tr");
     tr.dataset.id = delivery.id;
     const what = cell(EVENT_WORDS[delivery.type] || delivery.type);
     what.append(reasonSpan(delivery.message_id, "reason typed"));
-    const account = state.accounts.find((a) => a.id === delivery.account_id);
+    const account = state.known.get(delivery.account_id);
     const status = cell(DELIVERY_WORDS[delivery.status] || delivery.status, `status-${delivery.status}`);
     if (delivery.status === "delivered" && delivery.delivered_at) {
       status.append(reasonSpan(moment(delivery.delivered_at)));

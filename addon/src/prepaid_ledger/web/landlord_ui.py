@@ -35,6 +35,7 @@ from prepaid_ledger.api.context import db_of, settings_of
 from prepaid_ledger.errors import ApiError
 from prepaid_ledger.services import web_sessions
 from prepaid_ledger.store.models import utcnow
+from prepaid_ledger.web import vendor_assets
 from prepaid_ledger.web.i18n import (
     LOCALES,
     N_,
@@ -53,6 +54,9 @@ _FILES = resources.files("prepaid_ledger.web")
 _ASSETS = {
     "landlord.js": "text/javascript",
     "landlord_settings.js": "text/javascript",
+    "landlord_overview.js": "text/javascript",
+    "landlord_moves.js": "text/javascript",
+    "charts.js": "text/javascript",
     "style.css": "text/css",
     "landlord.css": "text/css",
     "voucher_cards.css": "text/css",
@@ -82,7 +86,12 @@ def _security_headers(through_ingress: bool) -> dict[str, str]:
 
 
 #: The landlord page's scripts: their ``t("...")`` texts reach the page in its language.
-SCRIPTS: Final = ("landlord.js", "landlord_settings.js")
+SCRIPTS: Final = (
+    "landlord.js",
+    "landlord_settings.js",
+    "landlord_overview.js",
+    "landlord_moves.js",
+)
 
 
 @cache
@@ -131,6 +140,7 @@ def _page(
         public_base_url=settings.public_base_url or "",
         languages=reader.choices({code: f"{here}?lang={code}" for code in LOCALES}),
         script_words=script_catalog(reader),
+        vendor_version=vendor_assets.version(),
         **values,
     )
     response = web.Response(
@@ -247,3 +257,7 @@ async def asset(request: web.Request) -> web.Response:
     return web.Response(
         text=body, content_type=_ASSETS[name], headers={"Cache-Control": "no-cache"}
     )
+
+
+# The chart library (web/vendor/, pinned): kept a year, its address changes with its content.
+routes.get("/ui/vendor/{name}")(vendor_assets.serve)

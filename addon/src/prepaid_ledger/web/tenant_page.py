@@ -1,10 +1,12 @@
-"""The tenant's pay page: balance, days left, recent use, orders, and Stripe Checkout top-ups.
+"""The tenant's pay page: balance, days left, what happens next, use, orders, and top-ups.
 
 Reached with a pay link (a revocable tenant token in the URL, printed as a QR code by the
 landlord), so anyone holding the link can load it: it is built for a hostile client. HTML comes
-only from autoescaping Jinja2 templates; the page's stylesheet and its small refresh script are
-served by the ledger itself (no external assets, no inline script or style); checkout requests
-reuse a Stripe session that is still open and are rate limited per link and per address.
+only from autoescaping Jinja2 templates; the page's stylesheet, its scripts (refresh, chart) and
+the chart library are served by the ledger itself (no external assets, no inline script or
+style: the chart's numbers travel in a JSON data block, which is never executed, and are in a
+table on the page as well); checkout requests reuse a Stripe session that is still open and are
+rate limited per link and per address.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -36,7 +38,7 @@ from prepaid_ledger.api.provider_check import recheck_order
 from prepaid_ledger.api.stripe_api import create_checkout_session, fetch_checkout_session
 from prepaid_ledger.api.throttle import client_address
 from prepaid_ledger.config import Settings
-from prepaid_ledger.domain.money import currency_exponent, parse_decimal
+from prepaid_ledger.domain.money import currency_exponent, format_decimal, parse_decimal
 from prepaid_ledger.domain.runout import Forecast
 from prepaid_ledger.domain.voucher_codes import parse_code
 from prepaid_ledger.errors import (
@@ -47,7 +49,7 @@ from prepaid_ledger.errors import (
     UnreadableFormError,
 )
 from prepaid_ledger.services import accounts, promotions, topups, vouchers
-from prepaid_ledger.services.meter_status import account_days_left, daily_costs
+from prepaid_ledger.services.meter_status import account_days_left
 from prepaid_ledger.services.pay_links import (
     MAX_TOKEN_LENGTH,
     VOUCHER_SCAN_PATH,
@@ -55,8 +57,10 @@ from prepaid_ledger.services.pay_links import (
     pay_link_url,
 )
 from prepaid_ledger.services.payment_settings import effective_methods
+from prepaid_ledger.services.statement import Usage, daily_usage
 from prepaid_ledger.services.webhooks import STRIPE_SESSION_OPEN
-from prepaid_ledger.store.models import Account, Promotion, TopupOrder, utcnow
+from prepaid_ledger.store.models import Account, Meter, Promotion, TopupOrder, utcnow
+from prepaid_ledger.web import vendor_assets
 from prepaid_ledger.web.i18n import (
     DEFAULT,
     LOCALES,
@@ -82,7 +86,11 @@ from prepaid_ledger.web.templates import render as render_template
 _LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 OPEN_STATUSES = frozenset(topups.OPEN_STATUSES)
-RECENT_DAYS = 7
+#: The use chart's days: the account's last local days, today's so far included.
+USAGE_DAYS = 30
+#: Consumption as the page writes it: to the thousandth (watt-hours, litres), no trailing zeros.
+SHOWN_QUANTITY = Decimal("0.001")
+ZERO = Decimal(0)
 ORDERS_SHOWN = 10
 #: What a tenant is told about an order that is not settled yet, in plain words.
 ORDER_NOTES: dict[str, str] = {
@@ -127,6 +135,39 @@ SUPPLY_WORDS: dict[str, str] = {
     SupplyReason.AWAITING_RECONNECT_MARGIN: N_("waiting for enough credit to reconnect"),
     SupplyReason.CLOSED: N_("account closed"),
 }
+#: What happens next to the supply, by why it is on or off (every SupplyReason; a test checks).
+NEXT_WORDS: dict[str, str] = {
+    SupplyReason.CREDIT: N_("Supply stays on while you have credit: top up before it runs out."),
+    SupplyReason.EMERGENCY_CREDIT: N_(
+        "Your credit is used up and emergency credit keeps the supply on: %(remaining)s of it "
+        "left. Top up to keep the supply on."
+    ),
+    SupplyReason.PROTECTED: N_("The supply to this account is protected: it is never cut."),
+    SupplyReason.GRACE: N_(
+        "Your credit is used up. Supply will be cut on %(when)s unless you top up (grace period)."
+    ),
+    SupplyReason.FRIENDLY_HOURS: N_(
+        "Your credit is used up, but supply is never cut during friendly hours. Supply will be "
+        "cut on %(when)s unless you top up."
+    ),
+    SupplyReason.HOLIDAY: N_(
+        "Your credit is used up, but supply is never cut on a holiday. Supply will be cut on "
+        "%(when)s unless you top up."
+    ),
+    SupplyReason.EXHAUSTED: N_(
+        "Supply is off because the credit is used up. Top up to switch it back on."
+    ),
+    SupplyReason.AWAITING_RECONNECT_MARGIN: N_(
+        "Supply is off until the balance reaches %(margin)s: top up at least %(missing)s more "
+        "to switch it back on."
+    ),
+    SupplyReason.CLOSED: N_("This account is closed."),
+}
+#: Supply is still on although the credit is used up, and no cut is in sight (a stretch of
+#: friendly hours longer than the policy looks ahead).
+NO_CUT_IN_SIGHT = N_("Your credit is used up. Supply is not cut yet: top up to keep it on.")
+#: Reasons whose sentence names the time supply is cut (``changes_at``).
+_CUT_AHEAD = frozenset({SupplyReason.GRACE, SupplyReason.FRIENDLY_HOURS, SupplyReason.HOLIDAY})
 #: What a refused voucher tells the tenant (the wait is said apart, with its minutes).
 REFUSAL_WORDS: dict[vouchers.Refusal, str] = {
     vouchers.Refusal.UNKNOWN: N_("no voucher has this code: please check it"),
@@ -185,12 +226,8 @@ MAX_FORM_FIELDS = 8
 
 _FILES = resources.files("prepaid_ledger.web")
 _SCRIPT = _FILES.joinpath("pay.js").read_text(encoding="utf-8")
-# The usage bars' widths as classes: style attributes would need style-src 'unsafe-inline'.
-_STYLE = (
-    _FILES.joinpath("style.css").read_text(encoding="utf-8")
-    + "\n"
-    + "".join(f".bar.w-{p} {{ width: {p}%; }}\n" for p in range(101))
-)
+_CHARTS = _FILES.joinpath("charts.js").read_text(encoding="utf-8")
+_STYLE = _FILES.joinpath("style.css").read_text(encoding="utf-8")
 
 
 class AmountError(InputError):
@@ -241,7 +278,12 @@ class PageData:
 
     account: AccountView
     days_left: Forecast
-    recent: list[tuple[date, int]]
+    #: The chart's days (USAGE_DAYS, oldest first) and what was used on each day charged.
+    days: list[date]
+    usage: dict[date, Usage]
+    #: This month so far, and the units the account's meters count in.
+    month: Usage
+    units: list[str]
     orders: list[OrderView] = field(default_factory=list)
     offers: list[list[Words]] = field(default_factory=list)
 
@@ -249,12 +291,13 @@ class PageData:
 async def _page_data(session: AsyncSession, account: Account) -> PageData:
     now = utcnow()
     today = now.astimezone(ZoneInfo(account.timezone)).date()
-    first = today - timedelta(days=RECENT_DAYS - 1)
-    by_day = await daily_costs(session, account.id, first, today + timedelta(days=1))
-    recent = [
-        ((day := today - timedelta(days=i)), by_day.get(day, 0))
-        for i in range(RECENT_DAYS - 1, -1, -1)
-    ]
+    first = today - timedelta(days=USAGE_DAYS - 1)
+    month_start = today.replace(day=1)
+    used = await daily_usage(
+        session, account.id, min(first, month_start), today + timedelta(days=1)
+    )
+    metered = await session.scalars(select(Meter.unit).where(Meter.account_id == account.id))
+    units = {*metered, *(unit for day in used.values() for unit in day.quantities)}
     orders = [
         await topups.order_with_timeline(session, o.id)
         for o in (await topups.list_orders(session, None, account.id, ORDERS_SHOWN)).rows
@@ -262,7 +305,10 @@ async def _page_data(session: AsyncSession, account: Account) -> PageData:
     return PageData(
         account=await accounts.account_view(session, account, now),
         days_left=await account_days_left(session, account, now),
-        recent=recent,
+        days=[first + timedelta(days=i) for i in range(USAGE_DAYS)],
+        usage={day: use for day, use in used.items() if day >= first},
+        month=sum((use for day, use in used.items() if day >= month_start), Usage()),
+        units=sorted(units),
         orders=orders,
         offers=[
             offer_text(row, account.timezone)
@@ -277,6 +323,71 @@ def days_left_words(forecast: Forecast) -> Words:
         return Words(NO_DAYS_LEFT)
     days = Decimal(f"{forecast.days:.1f}")
     return Words(DAYS_LEFT_WORDS[forecast.confidence], {"days": days})
+
+
+def next_step_words(account: AccountView) -> Words:
+    """Say what happens next to the account's supply, and when ("Supply will be cut on ...")."""
+    supply, currency = account.supply, account.currency
+    if supply.reason in _CUT_AHEAD and supply.changes_at is None:
+        return Words(NO_CUT_IN_SIGHT)
+    values: dict[str, object] = {
+        "remaining": Amount(account.emergency_credit_remaining_minor, currency),
+        "margin": Amount(account.reconnect_margin_minor, currency),
+        "missing": Amount(max(0, account.reconnect_margin_minor - account.balance_minor), currency),
+    }
+    if supply.changes_at is not None:
+        values["when"] = Moment(supply.changes_at, ZoneInfo(account.timezone))
+    return Words(NEXT_WORDS.get(supply.reason, supply.reason), values)
+
+
+def _next_tone(account: AccountView) -> str:
+    """Return how the page marks what happens next: off, warn (on, credit used up) or on."""
+    supply = account.supply
+    if not supply.allowed:
+        return "off"
+    if supply.reason in _CUT_AHEAD or supply.reason == SupplyReason.EMERGENCY_CREDIT:
+        return "warn"
+    return "on"
+
+
+def _shown(quantity: Decimal) -> Decimal:
+    """Round a quantity to SHOWN_QUANTITY for the page, without trailing zeros."""
+    return quantity.quantize(SHOWN_QUANTITY, rounding=ROUND_HALF_UP).normalize()
+
+
+def _usage_view(data: PageData, words: Speaker) -> dict[str, object]:
+    """Return the use section's values: this month's totals and the table the chart is drawn from.
+
+    The table lists the days something was charged (a day without readings is no data, not a
+    day without use), each with its exact numbers for the chart (pay.js) beside the words.
+    """
+    currency = data.account.currency
+    return {
+        "usage_days": USAGE_DAYS,
+        "usage_last": data.days[-1].isoformat(),
+        "exponent": currency_exponent(currency),
+        "units": data.units,
+        "month_use": " · ".join(
+            f"{words.number(_shown(data.month.quantities.get(unit, ZERO)))} {unit}"
+            for unit in data.units
+        )
+        or "-",
+        "month_cost": words.money(data.month.cost_minor, currency),
+        "usage": [
+            {
+                "date": day.isoformat(),
+                "day": words.day(day),
+                "cost_minor": use.cost_minor,
+                "cost": words.money(use.cost_minor, currency),
+                "use": [
+                    {"exact": format_decimal(used), "shown": words.number(_shown(used))}
+                    for used in (use.quantities.get(unit, ZERO) for unit in data.units)
+                ],
+            }
+            for day in data.days
+            if (use := data.usage.get(day)) is not None
+        ],
+    }
 
 
 def offer_text(row: Promotion, timezone: str) -> list[Words]:
@@ -352,7 +463,6 @@ def render(
     currency = account.currency
     tz = ZoneInfo(account.timezone)
     supply = account.supply
-    largest = max((cost for _, cost in data.recent), default=0) or 1
     days = data.days_left.days
     return render_template(
         "pay.html",
@@ -367,8 +477,11 @@ def render(
         days_left_note=words.say(days_left_words(data.days_left)),
         supply_allowed=supply.allowed,
         supply_reason=words.gettext(SUPPLY_WORDS.get(supply.reason, supply.reason)),
+        next_step=words.say(next_step_words(account)),
+        next_tone=_next_tone(account),
         page_url=page_url,
         assets=assets,
+        vendor_version=vendor_assets.version(),
         currency=currency,
         amount=amount,
         voucher=voucher,
@@ -376,15 +489,7 @@ def render(
         minimum=money(minimum, currency),
         maximum=money(maximum, currency),
         step=words.number(Decimal(1).scaleb(-currency_exponent(currency))),
-        recent_days=RECENT_DAYS,
-        recent=[
-            {
-                "day": words.day(day),
-                "cost": money(cost, currency),
-                "percent": min(100, max(0, round(100 * cost / largest))),
-            }
-            for day, cost in data.recent
-        ],
+        **_usage_view(data, words),
         orders=[_order_view(order, tz, words) for order in data.orders],
         offers=[words.sentences(offer) for offer in data.offers],
         open_order=any(o.status in OPEN_STATUSES for o in data.orders),
@@ -570,6 +675,16 @@ async def pay_page(request: web.Request) -> web.Response:
 async def pay_script(_request: web.Request) -> web.Response:
     """Serve the page's refresh script from the ledger itself (CSP script-src 'self')."""
     return _asset(_SCRIPT, "text/javascript")
+
+
+@routes.get(ASSETS_PATH + "/charts.js")
+async def charts_script(_request: web.Request) -> web.Response:
+    """Serve the chart script the pay page shares with the landlord's (CSP script-src 'self')."""
+    return _asset(_CHARTS, "text/javascript")
+
+
+# The chart library (web/vendor/, pinned), as on the landlord's page (ui/vendor/).
+routes.get(ASSETS_PATH + "/vendor/{name}")(vendor_assets.serve)
 
 
 @routes.get(ASSETS_PATH + "/pay.css")
