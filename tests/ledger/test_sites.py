@@ -7,28 +7,20 @@ exactly like a row that does not exist, and changes nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import asyncio
 from typing import Any
 
 import pytest
+from prepaid_ledger.api import stream
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.models import Book
 from sqlalchemy import select
 
 from tests.ledger.conftest import Ledger
+from tests.ledger.test_held_readings import reading
 from tests.ledger.test_stream import read_events
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
-
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-
-def reading(meter_id: int, value: str, minutes: float) -> dict[str, object]:
-    return {
-        "meter_id": meter_id,
-        "value": value,
-        "at": (T0 + timedelta(minutes=minutes)).isoformat(),
-    }
 
 
 class Fleet:
@@ -257,3 +249,37 @@ async def test_each_site_has_its_own_revenue_books(fleet: Fleet) -> None:
         f"system:revenue:consumption:EUR:site:{south}": 400,
     }
     assert (await ledger.ok("GET", "/api/v1/health"))["status"] == "ok"
+
+
+async def test_a_quiet_sites_stream_keeps_alive_while_others_commit(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site with nothing to say still gets keep-alives while other sites commit all the time.
+
+    (Home Assistant's client reconnects a stream that is silent for 45 s.)
+    """
+    monkeypatch.setattr(stream, "KEEPALIVE_S", 1.0)
+    ledger = fleet.ledger
+    south = fleet.south["account"]["id"]
+    headers = {"Authorization": f"Bearer {fleet.north['token']}", "Last-Event-ID": "latest"}
+    keepalives = 0
+
+    async def busy_south() -> None:
+        for n in range(20):  # a commit every 0.15 s, each waking every stream
+            await ledger.topup(south, 1, f"busy-{n}")
+            await asyncio.sleep(0.15)
+
+    async with ledger.http.get(ledger.base_url + "/api/v1/events", headers=headers) as resp:
+        assert resp.status == 200
+        busy = asyncio.create_task(busy_south())
+        try:
+            async with asyncio.timeout(10):
+                while not busy.done() or keepalives < 2:
+                    line = (await resp.content.readline()).decode()
+                    assert not line.startswith("id:"), line  # South's events stay South's
+                    keepalives += line.startswith(": keepalive")
+                    if busy.done() and keepalives >= 2:
+                        break
+        finally:
+            await busy
+    assert keepalives >= 2

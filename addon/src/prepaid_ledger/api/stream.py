@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import time
 from typing import Any
 
 from aiohttp import web
@@ -128,7 +129,9 @@ async def _pump(
             # Events the client has not seen were pruned: tell it to re-read the state.
             reset = {"oldest_id": oldest, "last_event_id": last_id}
             await response.write(f"event: stream.reset\ndata: {json.dumps(reset)}\n\n".encode())
-    idle = 0.0
+    # The keep-alive follows what THIS client was sent: other sites' commits wake the loop
+    # (and are filtered out) but do not keep a quiet site's connection alive.
+    last_sent = time.monotonic()
     changed = db.change_signal()
     fetch = True
     while not closing.is_set():
@@ -138,7 +141,7 @@ async def _pump(
             for event in batch:
                 await response.write(format_event(event))
                 last_id = event.id
-                idle = 0.0
+                last_sent = time.monotonic()
             if len(batch) == _PAGE:
                 continue
         waiter = asyncio.ensure_future(changed.wait())
@@ -155,8 +158,6 @@ async def _pump(
         fetch = waiter in done  # between ticks only the client's presence is checked
         if request.transport is None or request.transport.is_closing():
             return  # the client left: free its place in the per-token count at once
-        if not done:
-            idle += _TICK_S
-        if idle >= KEEPALIVE_S:
+        if time.monotonic() - last_sent >= KEEPALIVE_S:
             await response.write(b": keepalive\n\n")
-            idle = 0.0
+            last_sent = time.monotonic()
