@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from tests.ledger.conftest import Ledger, make_settings
+from tests.ledger.test_pay_page import running_public_ledger
+
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
@@ -22,6 +25,17 @@ def chromium_path() -> str:
     if found is None:
         pytest.fail("Debian's chromium is not installed: run scripts/setup")
     return found
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+    """A ledger over HTTP in EUR and UTC whose pay links point at its own public listener.
+
+    A test module that needs other settings defines its own ``ledger``.
+    """
+    settings = make_settings(tmp_path, None, default_currency="EUR", default_timezone="UTC")
+    async with running_public_ledger(settings) as running:
+        yield running
 
 
 @pytest.fixture

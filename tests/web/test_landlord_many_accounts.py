@@ -7,8 +7,6 @@ the seeded names and numbers, not from the ledger's own query.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,23 +20,13 @@ from prepaid_meter_contract.accounts import AccountInput
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.ledger.conftest import Ledger, make_settings
-from tests.ledger.test_pay_page import running_public_ledger
+from tests.ledger.conftest import Ledger
 from tests.web.test_landlord_ui import sign_in
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 ROOMS = 10_000
 SPECIAL = "Zhang Wei 3141"
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    settings = make_settings(
-        tmp_path, None, default_currency="EUR", default_timezone="Europe/Berlin"
-    )
-    async with running_public_ledger(settings) as running:
-        yield running
 
 
 async def seed(ledger: Ledger) -> list[tuple[int, str, str]]:

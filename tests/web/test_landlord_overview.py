@@ -5,26 +5,16 @@ The figures expected on screen are worked out by hand from the top-ups and readi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.ledger.conftest import Ledger, make_settings
-from tests.ledger.test_pay_page import running_public_ledger
+from tests.ledger.conftest import Ledger
 from tests.web.conftest import screenshot
 from tests.web.test_landlord_ui import sign_in
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    settings = make_settings(tmp_path, None, default_currency="EUR", default_timezone="UTC")
-    async with running_public_ledger(settings) as running:
-        yield running
 
 
 async def test_first_run_guide_follows_the_setup(page: Page, ledger: Ledger) -> None:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.ledger.conftest import Ledger, make_settings
-from tests.ledger.test_pay_page import running_public_ledger
+from tests.ledger.conftest import Ledger
 from tests.web.test_landlord_ui import row, sign_in
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    settings = make_settings(
-        tmp_path, None, default_currency="EUR", default_timezone="Europe/Berlin"
-    )
-    async with running_public_ledger(settings) as running:
-        yield running
 
 
 async def test_rooms_filtered_and_placed_by_site(page: Page, ledger: Ledger) -> None:

@@ -377,6 +377,9 @@ async function openAccount(account, scroll = true) {
   }
   $("#account-voucher-submit").disabled = account.status !== "open";
   $("#account-moveout").disabled = account.status !== "open";  // landlord_moves.js
+  if (typeof showRoomMeters === "function") {  // landlord_room.js
+    showRoomMeters(account).catch((error) => { $("#account-meters-error").textContent = error.message; });
+  }
   const exponent = account.currency_exponent;
   $("#account-title").textContent = account.name;
   $("#account-summary").textContent = t("Account number {number} · balance {balance} · supply {supply} ({reason})", {

@@ -56,6 +56,7 @@ _ASSETS = {
     "landlord_settings.js": "text/javascript",
     "landlord_overview.js": "text/javascript",
     "landlord_moves.js": "text/javascript",
+    "landlord_room.js": "text/javascript",
     "charts.js": "text/javascript",
     "style.css": "text/css",
     "landlord.css": "text/css",
@@ -91,6 +92,7 @@ SCRIPTS: Final = (
     "landlord_settings.js",
     "landlord_overview.js",
     "landlord_moves.js",
+    "landlord_room.js",
 )
 
 
