@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -87,42 +88,65 @@ async def ledger(data_dir: Path, url: str | None, env: dict[str, str]) -> AsyncI
             os.environ["PYTHONPATH"] = saved
 
 
+@dataclass(frozen=True)
+class Room:
+    """A room: its prepaid account (id and printed number, which payments name) and meter."""
+
+    account_id: int
+    number: str
+    meter_id: int
+
+
+async def make_rooms(  # noqa: PLR0917 - the benches' one way to furnish a site
+    http: aiohttp.ClientSession,
+    base: str,
+    label: str,
+    meters: int,
+    tariff_id: int,
+    site_id: int | None = None,
+) -> list[Room]:
+    """Open METERS rooms named after LABEL: an account with 1,000.00 credit and a meter.
+
+    SITE_ID places the accounts on that site (None: the ledger's default site).
+    """
+    rooms = []
+    for room in range(meters):
+        wanted: dict[str, Any] = {
+            "name": f"{label} room {room}",
+            "currency": "EUR",
+            "timezone": "UTC",
+        }
+        if site_id is not None:
+            wanted["site_id"] = site_id
+        account = await call(http, "POST", base + "/api/v1/accounts", json=wanted)
+        meter = await call(
+            http,
+            "POST",
+            base + "/api/v1/meters",
+            json={"account_id": account["id"], "tariff_id": tariff_id, "name": "m", "unit": "kWh"},
+        )
+        rooms.append(Room(account["id"], account["number"], meter["id"]))
+    seeded = await call(
+        http,
+        "POST",
+        base + "/api/v1/topups/batch",
+        json={"items": [{"account": r.account_id, "amount_minor": 100_000} for r in rooms]},
+        headers={"Idempotency-Key": f"seed-{rooms[0].account_id}"},
+    )
+    if not all(item["ok"] for item in seeded["results"]):
+        raise RuntimeError(f"seeding the rooms' credit failed: {seeded}")
+    return rooms
+
+
 async def make_site(http: aiohttp.ClientSession, base: str, site: int, meters: int) -> list[int]:
-    """Create a site's rooms: an account with credit and a meter on a time-of-use tariff."""
+    """Create a site's rooms on its own time-of-use tariff; return their meter ids."""
     tariff = await call(
         http,
         "POST",
         base + "/api/v1/tariffs",
         json=TOU_TARIFF | {"name": f"TOU {site}"},
     )
-    ids = []
-    for room in range(meters):
-        account = await call(
-            http,
-            "POST",
-            base + "/api/v1/accounts",
-            json={"name": f"site {site} room {room}", "currency": "EUR", "timezone": "UTC"},
-        )
-        await call(
-            http,
-            "POST",
-            base + "/api/v1/topups",
-            json={"account": account["id"], "amount_minor": 100_000},
-            headers={"Idempotency-Key": f"seed-{site}-{room}"},
-        )
-        meter = await call(
-            http,
-            "POST",
-            base + "/api/v1/meters",
-            json={
-                "account_id": account["id"],
-                "tariff_id": tariff["id"],
-                "name": "m",
-                "unit": "kWh",
-            },
-        )
-        ids.append(meter["id"])
-    return ids
+    return [r.meter_id for r in await make_rooms(http, base, f"site {site}", meters, tariff["id"])]
 
 
 async def poll_site(  # noqa: PLR0917 - one call site

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -124,16 +126,27 @@ def postgres() -> Iterator[str | None]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Running:
+    """A ledger service started by ``running_service``."""
+
+    #: The private listener (API, event stream, landlord page).
+    base: str
+    #: The public listener (payment webhooks, pay pages), as a payment provider reaches it.
+    public: str
+    pid: int
+
+
 @contextlib.asynccontextmanager
-async def service(data_dir: Path, database_url: str | None) -> AsyncIterator[str]:
-    """Run the ledger service; yield its base URL."""
-    port = free_port()
+async def running_service(data_dir: Path, database_url: str | None) -> AsyncIterator[Running]:
+    """Run the ledger service (its log in DATA_DIR/service.log); yield where it listens."""
+    port, public_port = free_port(), free_port()
     env = os.environ | {
         "PREPAID_LEDGER_ADMIN_TOKEN": ADMIN,
         "PREPAID_LEDGER_STRIPE_WEBHOOK_SECRET": SECRET,
     }
     args = ["serve", "--data-dir", str(data_dir), "--port", str(port)]
-    args += ["--public-port", str(free_port())]  # not the default 8100 another ledger may hold
+    args += ["--public-port", str(public_port)]  # not the default 8100 another ledger may hold
     if database_url:
         args += ["--database-url", database_url]
     with (data_dir / "service.log").open("ab") as log:
@@ -149,10 +162,52 @@ async def service(data_dir: Path, database_url: str | None) -> AsyncIterator[str
                             if resp.status == 200:
                                 break
                     await asyncio.sleep(0.05)
-            yield base
+            yield Running(base, f"http://127.0.0.1:{public_port}", proc.pid)
         finally:
             proc.terminate()
             await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def service(data_dir: Path, database_url: str | None) -> AsyncIterator[str]:
+    """Run the ledger service; yield its base URL."""
+    async with running_service(data_dir, database_url) as running:
+        yield running.base
+
+
+def checkout_completed(reference: str, amount_minor: int) -> str:
+    """A Stripe ``checkout.session.completed`` event paying AMOUNT to the account REFERENCE."""
+    event = {
+        "id": f"evt_{secrets.token_hex(12)}",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {
+            "object": {
+                "id": f"cs_test_{secrets.token_hex(12)}",
+                "object": "checkout.session",
+                "amount_total": amount_minor,
+                "currency": "eur",
+                "client_reference_id": reference,
+                "payment_status": "paid",
+                "status": "complete",
+                "payment_intent": f"pi_{secrets.token_hex(12)}",
+                "metadata": {},
+            }
+        },
+    }
+    return json.dumps(event)
+
+
+def stripe_signed(body: str, secret: str = SECRET) -> dict[str, str]:
+    """The headers of one delivery of BODY signed as Stripe signs it (now; each retry anew)."""
+    return {
+        "Stripe-Signature": stripe.WebhookSignature.generate_signature_header(
+            body, secret, timestamp=int(time.time())
+        ),
+        "Content-Type": "application/json",
+    }
 
 
 async def call(
@@ -223,30 +278,11 @@ async def webhook_latencies(base: str, count: int) -> list[float]:
             json={"name": "webhooks", "currency": "EUR", "timezone": "UTC"},
         )
         latencies = []
-        for i in range(count):
-            body = json.dumps(
-                {
-                    "id": f"evt_bench_{i}",
-                    "type": "checkout.session.completed",
-                    "data": {
-                        "object": {
-                            "id": f"cs_bench_{i}",
-                            "amount_total": 500,
-                            "currency": "eur",
-                            "client_reference_id": account["number"],
-                            "payment_status": "paid",
-                            "metadata": {},
-                        }
-                    },
-                }
-            )
-            header = stripe.WebhookSignature.generate_signature_header(body, SECRET)
+        for _ in range(count):
+            body = checkout_completed(account["number"], 500)
+            headers = stripe_signed(body)
             start = time.perf_counter()
-            async with http.post(
-                base + "/webhooks/stripe",
-                data=body,
-                headers={"Stripe-Signature": header, "Content-Type": "application/json"},
-            ) as resp:
+            async with http.post(base + "/webhooks/stripe", data=body, headers=headers) as resp:
                 result = await resp.json()
             latencies.append((time.perf_counter() - start) * 1000)
             if result.get("outcome") != "credited":

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import stripe
 from homeassistant import loader
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import aiohttp_client, frame
@@ -66,17 +63,14 @@ from custom_components.prepaid_meter.const import (
 )
 from meter_simulator import ConstantLoad, MeterSimulator, SimulatedMeter
 
+sys.path.insert(0, str(Path(__file__).parent))
+from ledger_throughput import checkout_completed, free_port, stripe_signed
+
 METERS = 32
 POLL_S = 30
 STRIPE_SECRET = "whsec_bench_" + secrets.token_hex(8)
 TOP_UP_MINOR = 1000
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Ledger:
@@ -120,36 +114,11 @@ class Ledger:
 
     async def pay(self, number: str, amount_minor: int) -> None:
         """POST a Stripe-signed checkout.session.completed, as Stripe delivers it."""
-        event = {
-            "id": f"evt_{secrets.token_hex(12)}",
-            "object": "event",
-            "type": "checkout.session.completed",
-            "created": int(time.time()),
-            "livemode": False,
-            "data": {
-                "object": {
-                    "id": f"cs_test_{secrets.token_hex(12)}",
-                    "object": "checkout.session",
-                    "amount_total": amount_minor,
-                    "currency": "eur",
-                    "client_reference_id": number,
-                    "payment_status": "paid",
-                    "status": "complete",
-                    "payment_intent": f"pi_{secrets.token_hex(12)}",
-                    "metadata": {},
-                }
-            },
-        }
-        body = json.dumps(event)
-        header = stripe.WebhookSignature.generate_signature_header(
-            body, STRIPE_SECRET, timestamp=int(time.time())
-        )
+        body = checkout_completed(number, amount_minor)
         async with (
             aiohttp.ClientSession() as http,
             http.post(
-                self.url + "/webhooks/stripe",
-                data=body,
-                headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+                self.url + "/webhooks/stripe", data=body, headers=stripe_signed(body, STRIPE_SECRET)
             ) as response,
         ):
             if response.status != 200:
