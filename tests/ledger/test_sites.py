@@ -19,6 +19,7 @@ from sqlalchemy import select
 from tests.ledger.conftest import Ledger
 from tests.ledger.test_held_readings import reading
 from tests.ledger.test_stream import read_events
+from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -283,3 +284,35 @@ async def test_a_quiet_sites_stream_keeps_alive_while_others_commit(
         finally:
             await busy
     assert keepalives >= 2
+
+
+async def test_a_payment_no_account_claims_reaches_the_landlords_own_site_only(
+    fleet: Fleet,
+) -> None:
+    """A mistyped account number belongs to no building: site 1 (the landlord's) sees it."""
+    ledger = fleet.ledger
+    home = (await ledger.ok("POST", "/api/v1/tokens", json={"scope": "integration"}))["token"]
+    body, headers = stripe_delivery(checkout_completed("9999-9999-99", 1234))
+    status, _ = await ledger.call(
+        "POST", "/webhooks/stripe", data=body, headers=headers, token=None
+    )
+    assert status == 200
+    (stuck,) = (await ledger.ok("GET", "/api/v1/topups?status=needs_attention"))["topups"]
+    assert stuck["account_id"] is None
+    mine = await ledger.ok("GET", "/api/v1/topups?status=needs_attention", token=home)
+    assert [o["id"] for o in mine["topups"]] == [stuck["id"]]
+    assert (await ledger.ok("GET", f"/api/v1/topups/{stuck['id']}", token=home))["id"] == stuck[
+        "id"
+    ]
+    status, north = await fleet.as_north("GET", "/api/v1/topups?status=needs_attention")
+    assert (status, north["topups"]) == (200, [])
+    status, _ = await fleet.as_north("GET", f"/api/v1/topups/{stuck['id']}")
+    assert status == 404
+    alerts = await read_events(ledger, 50, token=home, last_id=0, stop_idle=1.0)
+    assert any(
+        e["type"] == "alert" and e["data"].get("kind") == "order_needs_attention" for e in alerts
+    )
+    north_events = await read_events(
+        ledger, 50, token=fleet.north["token"], last_id=0, stop_idle=1.0
+    )
+    assert not any(e["data"].get("kind") == "order_needs_attention" for e in north_events)

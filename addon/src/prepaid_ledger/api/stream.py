@@ -18,7 +18,8 @@ from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
 from prepaid_ledger.api.documented import Param, documented
 from prepaid_ledger.errors import ApiError, InputError
 from prepaid_ledger.services import events as stream_events
-from prepaid_ledger.store.models import Account, StreamEvent
+from prepaid_ledger.services import sites
+from prepaid_ledger.store.models import StreamEvent
 
 routes = web.RouteTableDef()
 CLOSING_KEY = web.AppKey("stream_closing", asyncio.Event)
@@ -50,11 +51,7 @@ async def _fetch(
     if principal.scope == "tenant":
         query = query.where(StreamEvent.account_id == principal.account_id)
     if principal.site_id is not None:  # a site's stream: its own accounts' events only
-        query = query.where(
-            StreamEvent.account_id.in_(
-                select(Account.id).where(Account.site_id == principal.site_id)
-            )
-        )
+        query = query.where(sites.of_site(StreamEvent.account_id, principal.site_id))
     return list(await db_session.scalars(query))
 
 

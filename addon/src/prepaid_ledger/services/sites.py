@@ -12,14 +12,15 @@ from typing import Any
 
 from prepaid_meter_contract.sites import Site as SiteView
 from prepaid_meter_contract.sites import SiteInput, Sites
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from prepaid_ledger.errors import ConflictError, NotFoundError
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.validation import in_id_range
-from prepaid_ledger.store.models import Account, Meter, Site
+from prepaid_ledger.store.models import DEFAULT_SITE_ID, Account, Meter, Site
 
 
 async def create_site(session: AsyncSession, request: SiteInput, actor: str) -> SiteView:
@@ -90,6 +91,16 @@ async def require_site(session: AsyncSession, site_id: int) -> Site:
 def within_site[Q: Select[Any]](query: Q, site_id: int | None) -> Q:
     """Confine a query over accounts (or rows joined to them) to one site (None: all)."""
     return query if site_id is None else query.where(Account.site_id == site_id)
+
+
+def of_site(account_id: ColumnElement[Any] | Any, site_id: int) -> ColumnElement[bool]:
+    """Whether a row's account (ACCOUNT_ID) is SITE_ID's; unclaimed rows are site 1's.
+
+    A payment no account claims (a mistyped number) belongs to no building: the landlord's
+    own Home Assistant (site 1) puts it in front of a person, no other site sees it.
+    """
+    mine = account_id.in_(select(Account.id).where(Account.site_id == site_id))
+    return or_(mine, account_id.is_(None)) if site_id == DEFAULT_SITE_ID else mine
 
 
 async def check_accounts(

@@ -53,6 +53,7 @@ from prepaid_ledger.services.paging import (
     decode_cursor,
     page_query,
 )
+from prepaid_ledger.services.sites import of_site
 from prepaid_ledger.store.models import Account, TopupOrder, TopupOrderEvent, utcnow
 
 STATUSES = tuple(OrderStatus)
@@ -751,10 +752,8 @@ async def list_orders(
 ) -> Page[OrderView]:
     """One page of orders, newest first, by status, account, site and text (id, ref, payer)."""
     query = select(TopupOrder)
-    if site_id is not None:  # a site's orders: those of its accounts (none unclaimed)
-        query = query.where(
-            TopupOrder.account_id.in_(select(Account.id).where(Account.site_id == site_id))
-        )
+    if site_id is not None:  # a site's orders (unclaimed ones: the landlord's own site's)
+        query = query.where(of_site(TopupOrder.account_id, site_id))
     if status is not None:
         if status not in STATUSES:
             raise InputError(
