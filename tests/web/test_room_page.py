@@ -48,6 +48,13 @@ async def test_a_held_reading_is_decided_on_the_room_page(page: Page, ledger: Le
     assert (await ledger.ok("GET", f"/api/v1/readings/held?meter={meter['id']}"))["readings"] == []
     assert await ledger.balance(room["id"]) == 1000  # the glitch cost nothing
 
+    # The tenant's pay link and its QR code, from the room's page.
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Tenant's pay link and QR code").click()
+    await expect(page.locator("#link-qr svg")).to_be_visible()
+    assert "/pay/plt_" in await page.locator("#link-url").inner_text()
+    await page.locator("#link-dialog").get_by_role("button", name="Close").click()
+
     # The audit log, searched by the ledger: this room's entries only.
     await (
         page.get_by_role("navigation", name="Sections of this page")

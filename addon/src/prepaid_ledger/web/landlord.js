@@ -376,7 +376,7 @@ async function openAccount(account, scroll = true) {
     $("#account-voucher-result").textContent = "";
   }
   $("#account-voucher-submit").disabled = account.status !== "open";
-  $("#account-moveout").disabled = account.status !== "open";  // landlord_moves.js
+  $("#account-moveout").disabled = $("#account-pay-link").disabled = account.status !== "open";  // landlord_moves.js
   if (typeof showRoomMeters === "function") {  // landlord_room.js
     showRoomMeters(account).catch((error) => { $("#account-meters-error").textContent = error.message; });
   }
@@ -1187,6 +1187,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#credit-reason").addEventListener("input", () => creditFieldError("reason", ""));
   $("#batch-form").addEventListener("submit", batchTopup);
   $("#account-close").addEventListener("click", () => { state.open = null; $("#account-page").hidden = true; });
+  $("#account-pay-link").addEventListener("click", () => { if (state.open) { openPayLink(state.open); } });
   $("#account-print").addEventListener("click", () => printStatement().catch((error) => { $("#account-statement").textContent = error.message; }));
   $("#tariff-form").addEventListener("submit", createTariff);
   $("#tariff-kind").addEventListener("change", (event) => {
