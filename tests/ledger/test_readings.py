@@ -259,7 +259,14 @@ async def test_closing_with_debt_records_the_shortfall(ledger: Ledger) -> None:
     closed = await ledger.ok(
         "POST", f"/api/v1/accounts/{account['id']}/close", json={"reason": "moved out"}
     )
-    assert closed["settlement"] == {"refund_due_minor": 0, "shortfall_minor": 250}
+    assert closed["settlement"] == {
+        "refund_due_minor": 0,
+        "shortfall_minor": 250,
+        "transferred_minor": 0,  # closed without a transfer or a refund paid out
+        "transfer_to": None,
+        "refund_method": None,
+        "refund_reference": None,
+    }
     assert closed["balance_minor"] == 0
     statement = await ledger.ok("GET", f"/api/v1/accounts/{account['id']}/statement")
     assert statement["consumption_total_minor"] == 250
