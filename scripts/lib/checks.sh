@@ -15,7 +15,9 @@ step "mypy (ledger, Python 3.12)" mypy --strict --python-version 3.12 addon/src/
 step "mypy (contract, Python 3.12)" mypy --strict --python-version 3.12 contract/src/prepaid_meter_contract
 step "mypy (simulator)" mypy --strict meter_simulator
 echo "==> pytest"
-python -m pytest --cov --cov-report=term "$@"
+# Two workers (pytest-xdist): each test starts its own ledger, browser or Home Assistant, so
+# they run side by side; PREPAID_TEST_WORKERS=0 runs them in one process (e.g. to debug).
+python -m pytest -n "${PREPAID_TEST_WORKERS:-2}" --cov --cov-report=term "$@"
 rc=$?
 case $rc in
   0)
