@@ -119,9 +119,14 @@ CURSOR = Param(
     {"type": "string", "maxLength": 512},
     description="the next_cursor of the previous page (same search, filters and sort)",
 )
-SEARCH = Param(
-    "q", "query", {"type": "string", "maxLength": 100}, description="search text (server-side)"
-)
+
+
+def search_param(description: str = "search text (server-side)") -> Param:
+    """Return a list's ?q=: text the ledger searches for (at most 100 characters)."""
+    return Param("q", "query", {"type": "string", "maxLength": 100}, description=description)
+
+
+SEARCH = search_param()
 IDEMPOTENCY_KEY = Param(
     "Idempotency-Key",
     "header",

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger import __version__
 from prepaid_ledger.api.auth import principal_of, require_scope
 from prepaid_ledger.api.context import db_of, state_of
-from prepaid_ledger.api.documented import CURSOR, LIMIT, Param, documented
+from prepaid_ledger.api.documented import CURSOR, LIMIT, documented, search_param
 from prepaid_ledger.api.http_helpers import limit_param, model_response, parse_body, path_id
 from prepaid_ledger.services.paging import (
     Order,
@@ -93,12 +93,7 @@ NEWEST_AUDIT = Order("audit:newest", (models.AuditLog.id,), descending=True)
     "Audit log, newest first, searchable by who, what and on what (admin)",
     response=AuditLog,
     params=(
-        Param(
-            "q",
-            "query",
-            {"type": "string", "maxLength": 100},
-            description="text in the actor, the action or the target, e.g. account:12",
-        ),
+        search_param("text in the actor, the action or the target, e.g. account:12"),
         CURSOR,
         LIMIT,
     ),

@@ -30,6 +30,7 @@ from prepaid_ledger.api.documented import (
     Param,
     documented,
     id_query,
+    search_param,
 )
 from prepaid_ledger.api.http_helpers import (
     limit_param,
@@ -131,12 +132,7 @@ def _refusal(index: int, err: InputError | ConflictError | NotFoundError) -> Err
     params=(
         Param("status", "query", {"type": "string"}),
         id_query("account"),
-        Param(
-            "q",
-            "query",
-            {"type": "string", "maxLength": 100},
-            description="order id, reference, or what the payer typed",
-        ),
+        search_param("order id, reference, or what the payer typed"),
         CURSOR,
         LIMIT,
     ),
