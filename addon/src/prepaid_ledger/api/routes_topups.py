@@ -43,7 +43,6 @@ from prepaid_ledger.api.idempotency import idempotency_key, run_idempotent
 from prepaid_ledger.api.provider_check import recheck
 from prepaid_ledger.errors import ApiError, ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import receipts, sites, topups
-from prepaid_ledger.services.accounts import resolve_account_ref
 from prepaid_ledger.services.paging import search_text
 from prepaid_ledger.store.stream import discard_after, pending_count
 
@@ -68,9 +67,8 @@ async def post_topup(request: web.Request) -> web.Response:
     max_minor = settings_of(request).max_topup_minor
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
-        if principal.site_id is not None:  # a site's token credits its own site's rooms only
-            target = await resolve_account_ref(session, body.account)
-            await sites.check_accounts(session, principal.site_id, [target.id])
+        # A site's token credits its own site's rooms only.
+        await sites.check_account_ref(session, principal.site_id, body.account)
         order = await topups.manual_topup(session, body, principal.actor, max_minor)
         return 201, order.model_dump(mode="json")
 

@@ -24,7 +24,6 @@ from prepaid_ledger.api.throttle import client_address
 from prepaid_ledger.domain.voucher_codes import parse_code
 from prepaid_ledger.errors import ApiError, ConflictError, InputError
 from prepaid_ledger.services import sites, vouchers
-from prepaid_ledger.services.accounts import resolve_account_ref
 from prepaid_ledger.store.models import utcnow
 
 routes = web.RouteTableDef()
@@ -98,9 +97,8 @@ async def post_redeem(request: web.Request) -> web.Response:
     ledger_id = state_of(request.app).ledger_id
 
     async def work(session: AsyncSession) -> vouchers.Redemption:
-        if principal.site_id is not None:  # a site's token redeems for its own site's rooms
-            target = await resolve_account_ref(session, account_ref)
-            await sites.check_accounts(session, principal.site_id, [target.id])
+        # A site's token redeems for its own site's rooms only.
+        await sites.check_account_ref(session, principal.site_id, account_ref)
         return await vouchers.redeem(
             session,
             account_ref=account_ref,

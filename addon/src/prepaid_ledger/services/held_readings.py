@@ -42,8 +42,8 @@ from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.services.meters import get_meter
 from prepaid_ledger.services.paging import Order, cut_page, decode_cursor, page_query
 from prepaid_ledger.services.readings import Charger, apply_reading, post_charges
-from prepaid_ledger.services.sites import check_meters
-from prepaid_ledger.store.models import Account, Meter, Reading, utcnow
+from prepaid_ledger.services.sites import check_meters, site_accounts
+from prepaid_ledger.store.models import Meter, Reading, utcnow
 
 #: For each decision, the held statuses it may be taken on (the contract's RESOLUTIONS).
 ACTIONS: Final = {
@@ -88,13 +88,8 @@ async def list_held(
     if meter_id is not None:
         query = query.where(Reading.meter_id == meter_id)
     if site_id is not None:
-        query = query.where(
-            Reading.meter_id.in_(
-                select(Meter.id)
-                .join(Account, Account.id == Meter.account_id)
-                .where(Account.site_id == site_id)
-            )
-        )
+        meters = select(Meter.id).where(Meter.account_id.in_(site_accounts(site_id)))
+        query = query.where(Reading.meter_id.in_(meters))
     after = decode_cursor(OLDEST_HELD, cursor)
     if after is not None:  # the cursor carries the time as text: compare it as a time
         after = (_cursor_time(after[0]), after[1])

@@ -29,10 +29,11 @@ from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import audit
 from prepaid_ledger.services.accounts import get_account, refresh_account
 from prepaid_ledger.services.lookup import load_by_id
+from prepaid_ledger.services.sites import site_accounts
 from prepaid_ledger.services.validation import (
     in_id_range,
 )
-from prepaid_ledger.store.models import Account, Meter, MeterAssignment, Reading, Tariff, utcnow
+from prepaid_ledger.store.models import Meter, MeterAssignment, Reading, Tariff, utcnow
 
 
 def meter_view(meter: Meter) -> MeterView:
@@ -138,9 +139,7 @@ async def list_meters(
     if account_id is not None:
         query = query.where(Meter.account_id == account_id)
     if site_id is not None:
-        query = query.join(Account, Account.id == Meter.account_id).where(
-            Account.site_id == site_id
-        )
+        query = query.where(Meter.account_id.in_(site_accounts(site_id)))
     return Meters(meters=[meter_view(m) for m in await session.scalars(query)])
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain.charging import STANDING_BAND
 from prepaid_ledger.domain.money import EXACT, currency_exponent
+from prepaid_ledger.services.sites import site_accounts
 from prepaid_ledger.services.statement import charge_sums
 from prepaid_ledger.store.models import (
     Account,
@@ -51,9 +52,7 @@ async def build_overview(
     first_day = today - timedelta(days=OVERVIEW_DAYS - 1)
     month_start = today.replace(day=1)
     since = min(first_day, month_start)
-    in_site = select(Account.id)
-    if site_id is not None:
-        in_site = in_site.where(Account.site_id == site_id)
+    in_site = site_accounts(site_id)
     money = await _money(session, in_site, tz, since)
     charged = await _charged(session, in_site, since)
     use = await _use(session, in_site, since)

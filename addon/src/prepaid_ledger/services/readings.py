@@ -39,6 +39,7 @@ from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.accounts import book_of, refresh_account
 from prepaid_ledger.services.meters import limits_of
+from prepaid_ledger.services.sites import site_accounts
 from prepaid_ledger.services.tariffs import PricedVersions, versions_for_pricing_many
 from prepaid_ledger.services.validation import in_id_range
 from prepaid_ledger.store.models import (
@@ -376,9 +377,7 @@ async def ingest(
         .with_for_update()
     )
     if site_id is not None:
-        wanted = wanted.where(
-            Meter.account_id.in_(select(Account.id).where(Account.site_id == site_id))
-        )
+        wanted = wanted.where(Meter.account_id.in_(site_accounts(site_id)))
     meters = {m.id: m for m in await session.scalars(wanted)}
     missing = sorted(set(by_meter) - set(meters))
     if missing:

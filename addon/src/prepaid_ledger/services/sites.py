@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from prepaid_ledger.errors import ConflictError, NotFoundError
 from prepaid_ledger.services import audit
+from prepaid_ledger.services.accounts import resolve_account_ref
 from prepaid_ledger.services.validation import in_id_range
 from prepaid_ledger.store.models import DEFAULT_SITE_ID, Account, Meter, Site
 
@@ -88,9 +89,10 @@ async def require_site(session: AsyncSession, site_id: int) -> Site:
     return site
 
 
-def within_site[Q: Select[Any]](query: Q, site_id: int | None) -> Q:
-    """Confine a query over accounts (or rows joined to them) to one site (None: all)."""
-    return query if site_id is None else query.where(Account.site_id == site_id)
+def site_accounts(site_id: int | None) -> Select[tuple[int]]:
+    """Select the ids of one site's accounts (None: every account), for ``.in_(...)``."""
+    ids = select(Account.id)
+    return ids if site_id is None else ids.where(Account.site_id == site_id)
 
 
 def of_site(account_id: ColumnElement[Any] | Any, site_id: int) -> ColumnElement[bool]:
@@ -99,7 +101,7 @@ def of_site(account_id: ColumnElement[Any] | Any, site_id: int) -> ColumnElement
     A payment no account claims (a mistyped number) belongs to no building: the landlord's
     own Home Assistant (site 1) puts it in front of a person, no other site sees it.
     """
-    mine = account_id.in_(select(Account.id).where(Account.site_id == site_id))
+    mine = account_id.in_(site_accounts(site_id))
     return or_(mine, account_id.is_(None)) if site_id == DEFAULT_SITE_ID else mine
 
 
@@ -118,6 +120,12 @@ async def check_accounts(
     )
     if foreign is not None:
         raise NotFoundError(f"account {foreign}")
+
+
+async def check_account_ref(session: AsyncSession, site_id: int | None, ref: object) -> None:
+    """Refuse (404, as if absent) an account named by id or printed number of another site."""
+    if site_id is not None:
+        await check_accounts(session, site_id, [(await resolve_account_ref(session, ref)).id])
 
 
 async def check_meters(
