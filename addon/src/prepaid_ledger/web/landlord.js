@@ -60,19 +60,9 @@ async function api(path, options = {}) {
   return body;
 }
 
-// Exact money: minor units are integers; never through floating point.
-function money(minor, currency, exponent) {
-  const negative = minor < 0;
-  let digits = String(Math.abs(minor)).padStart(exponent + 1, "0");
-  if (exponent > 0) { digits = `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`; }
-  const plain = `${negative ? "-" : ""}${digits}`;
-  if (!ENGLISH) {
-    try {  // the exact decimal as a string: Intl formats it without a float's rounding
-      return new Intl.NumberFormat(LANG, { style: "currency", currency, minimumFractionDigits: exponent, maximumFractionDigits: exponent }).format(plain);
-    } catch { /* a code the browser does not know: the plain form below */ }
-  }
-  return `${plain} ${currency}`;
-}
+// Exact money from minor units, as the page's language writes it: charts.js's one formatter
+// (loaded before this script), shared with the tenant page.
+function money(minor, currency, exponent) { return LedgerCharts.money(minor, currency, exponent, LANG); }
 
 function toMinor(text, exponent) {
   const clean = text.trim().replace(",", ".");
