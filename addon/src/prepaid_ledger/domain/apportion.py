@@ -37,6 +37,8 @@ def apportion(quantity: Decimal, weights: Sequence[int]) -> list[Decimal]:
     units = int(quantity.scaleb(-exponent))
     if units < 0:
         raise InputError("negative_quantity", "quantity must not be negative")
+    if len(weights) == 1:  # the common case (an interval in one band): nothing to split
+        return [Decimal(units).scaleb(exponent)]
     total = sum(weights)
     if total == 0:
         weights, total = [1] * len(weights), len(weights)

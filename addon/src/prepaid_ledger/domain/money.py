@@ -7,6 +7,7 @@ context that raises instead of silently rounding.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, Overflow
+from functools import lru_cache
 from typing import Final
 
 from prepaid_meter_contract.wire import MAX_MINOR as MAX_MINOR  # noqa: PLC0414 - re-exported
@@ -235,11 +236,20 @@ def parse_non_negative_decimal(value: object, field: str) -> Decimal:
         return check_non_negative_decimal(value)
 
 
+#: Rounding to minor units (quantize may round: no Inexact trap, unlike EXACT).
+_ROUNDING: Final = Context(prec=100)
+
+
+@lru_cache(maxsize=16)
+def _quantum(exponent: int) -> Decimal:
+    """One minor unit in major units (exponent 2 -> 0.01)."""
+    return Decimal(1).scaleb(-exponent)
+
+
 def to_minor(amount: Decimal, currency: str) -> int:
     """Round an exact amount in major units to integer minor units, half away from zero."""
     exponent = currency_exponent(currency)
-    quantum = Decimal(1).scaleb(-exponent)
-    rounded = amount.quantize(quantum, rounding=ROUND_HALF_UP, context=Context(prec=100))
+    rounded = amount.quantize(_quantum(exponent), rounding=ROUND_HALF_UP, context=_ROUNDING)
     return int(rounded.scaleb(exponent, context=EXACT))
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -100,35 +100,61 @@ async def post(
     legs: Sequence[Leg],
 ) -> JournalTransaction:
     """Write one balanced transaction and move the stored balances in the same DB transaction."""
-    [txn] = await post_many(session, [Posting(kind, account_id, description, legs)])
+    posting = Posting(kind, account_id, description, legs)
+    _check(posting)
+    txn = JournalTransaction(kind=kind, account_id=account_id, description=description)
+    session.add(txn)
+    await session.flush()
+    await _write_entries(session, [(txn.id, posting)])
     return txn
 
 
-async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> list[JournalTransaction]:
-    """Write several balanced transactions; each book's stored balance moves once for all.
+def _check(posting: Posting) -> None:
+    if any(abs(leg.amount_minor) > MAX_AMOUNT_MINOR for leg in posting.legs):
+        raise InputError("amount_out_of_range", "amount is too large for the ledger")
+    if sum(leg.amount_minor for leg in posting.legs) != 0:
+        raise ValueError(f"unbalanced transaction {posting.kind}: {posting.legs}")
+
+
+async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> list[int]:
+    """Write several balanced transactions; return their ids, in order.
 
     A batch of readings posts one transaction per meter, all against the same revenue books:
-    written together they cost one flush and one balance update per book, not per meter.
+    written together they cost one INSERT per table and one balance update per book, not a
+    statement (and an ORM object) per meter.
     """
     for posting in postings:
-        if any(abs(leg.amount_minor) > MAX_AMOUNT_MINOR for leg in posting.legs):
-            raise InputError("amount_out_of_range", "amount is too large for the ledger")
-        if sum(leg.amount_minor for leg in posting.legs) != 0:
-            raise ValueError(f"unbalanced transaction {posting.kind}: {posting.legs}")
-    txns = [
-        JournalTransaction(kind=p.kind, account_id=p.account_id, description=p.description)
-        for p in postings
+        _check(posting)
+    if not postings:
+        return []
+    rows = [
+        {"kind": p.kind, "account_id": p.account_id, "description": p.description} for p in postings
     ]
-    session.add_all(txns)
-    await session.flush()
+    if session.get_bind().dialect.name == "sqlite":
+        ids = await _next_ids_on_sqlite(session, len(rows))
+        await session.execute(
+            insert(_TRANSACTIONS), [row | {"id": id_} for row, id_ in zip(rows, ids, strict=True)]
+        )
+    else:
+        returned = await session.execute(
+            insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id, sort_by_parameter_order=True),
+            rows,
+        )
+        ids = [int(id_) for id_ in returned.scalars()]
+    await _write_entries(session, list(zip(ids, postings, strict=True)))
+    return ids
+
+
+async def _write_entries(session: AsyncSession, posted: Sequence[tuple[int, Posting]]) -> None:
+    """Write the entries of posted transactions and move each book's balance once."""
     totals: dict[int, int] = {}
     entries: list[dict[str, int]] = []
-    for txn, posting in zip(txns, postings, strict=True):
+    for txn_id, posting in posted:
         for leg in posting.legs:
             totals[leg.book_id] = totals.get(leg.book_id, 0) + leg.amount_minor
             if leg.amount_minor:
                 entry = {"book_id": leg.book_id, "amount_minor": leg.amount_minor}
-                entries.append({"transaction_id": txn.id} | entry)
+                entries.append({"transaction_id": txn_id} | entry)
     # Entries are never read back here: one bulk INSERT (no RETURNING, no row at a time).
     if entries:
         await session.execute(insert(JournalEntry), entries)
@@ -139,9 +165,20 @@ async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> list[
         for book in session.identity_map.values():  # loaded books: read the new balance
             if isinstance(book, Book) and book.id in totals:
                 session.expire(book, ["balance_minor"])
-    return txns
 
 
+async def _next_ids_on_sqlite(session: AsyncSession, count: int) -> list[int]:
+    """Return the ids the next COUNT transactions get, so SQLite stores them in one statement.
+
+    SQLite cannot return generated ids in the order of a multi-row INSERT, so without ids
+    SQLAlchemy inserts one row per statement (a batch of readings: a hundred statements).
+    Every SQLite write runs alone (BEGIN IMMEDIATE), so the next ids are the largest + 1...
+    """
+    last = int(await session.scalar(select(func.coalesce(func.max(_TRANSACTIONS.c.id), 0))) or 0)
+    return list(range(last + 1, last + 1 + count))
+
+
+_TRANSACTIONS = cast("Table", JournalTransaction.__table__)
 _BOOKS = cast("Table", Book.__table__)
 #: One statement for every book a posting moves (executemany, in the order given).
 _MOVE_BALANCE = (

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol, cast
 from zoneinfo import ZoneInfo
 
 from prepaid_meter_contract.events import ReadingHeldAlert
@@ -27,7 +28,7 @@ from prepaid_meter_contract.vocabulary import (
     ReadingStatus,
     StepKind,
 )
-from sqlalchemy import insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain import charging
@@ -62,6 +63,36 @@ from prepaid_ledger.store.models import (
 MAX_CHARGE_GAP = timedelta(days=MAX_STANDING_DAYS)
 
 
+class ReadingLike(Protocol):
+    """What charging reads and sets on a reading: a stored row or one on its way in."""
+
+    value: Decimal
+    at: datetime
+    status: str
+    consumption: Decimal | None
+    charged_minor: int
+
+
+@dataclass(slots=True)
+class NewReading:
+    """A reading on its way in: charged in memory and stored with the batch's one INSERT.
+
+    A plain object, not an ORM row: a backlog brings thousands, and nobody needs their ids
+    (held ones become rows, for the id their alert names).
+    """
+
+    meter_id: int
+    account_id: int
+    value: Decimal
+    at: datetime
+    status: str = ReadingStatus.CHARGED
+    consumption: Decimal | None = None
+    charged_minor: int = 0
+
+
+type Held = tuple[ReadingLike, Step, Decimal | None, datetime | None]
+
+
 @dataclass(slots=True)
 class MeterOutcome:
     """What one meter's readings did in this batch."""
@@ -74,12 +105,12 @@ class MeterOutcome:
     flagged: int = 0
     noise: int = 0
     unbilled: int = 0
-    held: list[tuple[Reading, Step, Decimal | None, datetime | None]] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
     charged_minor: int = 0
     standing_minor: int = 0
     lines: dict[tuple[date, str], list[Decimal]] = field(default_factory=dict)
     #: Readings to store that nobody needs the id of (all but held ones): one bulk INSERT.
-    stored: list[Reading] = field(default_factory=list)
+    stored: list[NewReading] = field(default_factory=list)
 
 
 class Charger:
@@ -88,14 +119,13 @@ class Charger:
     The prices are a pure function (``domain.charging``); this holds the rows around it.
     """
 
-    def __init__(  # noqa: PLR0917 - built by load() only
+    def __init__(
         self,
         session: AsyncSession,
         meter: Meter,
         account: Account,
         versions: list[tuple[datetime, TariffModel]],
-        band_rows: dict[str, ChargeStateRow],
-        usage_rows: dict[str, PeriodUsage],
+        stored: charging.ChargeState,
     ) -> None:
         self.session = session
         self.meter = meter
@@ -104,15 +134,8 @@ class Charger:
         self.tz = ZoneInfo(account.timezone)
         self.outcome = MeterOutcome(meter.id, account.id)
         self.limits = limits_of(meter)
-        self._band_rows = band_rows
-        self._usage_rows = usage_rows
-        self.state = charging.ChargeState(
-            {
-                band: charging.Running(row.exact_total, row.posted_minor)
-                for band, row in band_rows.items()
-            },
-            {period: row.quantity for period, row in usage_rows.items()},
-        )
+        #: The charge state as stored; ``state`` as charged so far.
+        self.stored = self.state = stored
 
     @classmethod
     async def load(cls, session: AsyncSession, meter: Meter, account: Account) -> Charger:
@@ -151,19 +174,74 @@ class Charger:
             self._line(day, STANDING_BAND, Decimal(1), due.per_day_minor)
         return due.minor
 
-    def store(self) -> None:
-        """Write the charge state back onto its rows (the unit of work writes what changed)."""
+    def changes(self, writes: StateWrites) -> None:
+        """Add what charging changed in the stored state to WRITES (and take it as stored)."""
         ids = {"meter_id": self.meter.id, "account_id": self.account.id}
         for band, running in self.state.bands.items():
-            if (row := self._band_rows.get(band)) is None:
-                row = self._band_rows[band] = ChargeStateRow(**ids, band=band)
-                self.session.add(row)
-            row.exact_total, row.posted_minor = running.exact, running.posted
+            values = ids | {"band": band, "exact_total": running.exact}
+            before = self.stored.bands.get(band)
+            if before is None:
+                writes.new_bands.append(values | {"posted_minor": running.posted})
+            elif before != running:
+                writes.bands.append(values | {"posted_minor": running.posted})
         for period, quantity in self.state.usage.items():
-            if (usage := self._usage_rows.get(period)) is None:
-                usage = self._usage_rows[period] = PeriodUsage(**ids, period=period)
-                self.session.add(usage)
-            usage.quantity = quantity
+            values = ids | {"period": period, "quantity": quantity}
+            before_quantity = self.stored.usage.get(period)
+            if before_quantity is None:
+                writes.new_usage.append(values)
+            elif before_quantity != quantity:
+                writes.usage.append(values)
+        self.stored = self.state
+
+
+_CHARGE_STATE = cast("Table", ChargeStateRow.__table__)
+_PERIOD_USAGE = cast("Table", PeriodUsage.__table__)
+
+
+@dataclass(slots=True)
+class StateWrites:
+    """The charge state rows a batch changes, written with one statement per kind."""
+
+    bands: list[dict[str, object]] = field(default_factory=list)
+    new_bands: list[dict[str, object]] = field(default_factory=list)
+    usage: list[dict[str, object]] = field(default_factory=list)
+    new_usage: list[dict[str, object]] = field(default_factory=list)
+
+    async def write(self, session: AsyncSession) -> None:
+        """Run the UPDATEs and INSERTs (executemany; no ORM object per row)."""
+        table = _CHARGE_STATE.c
+        if self.bands:
+            await session.execute(
+                update(_CHARGE_STATE).where(
+                    table.meter_id == bindparam("b_meter"),
+                    table.account_id == bindparam("b_account"),
+                    table.band == bindparam("b_band"),
+                ),  # SET: the other keys of each row (exact_total, posted_minor)
+                [_keyed(row, "band") for row in self.bands],
+            )
+        if self.new_bands:
+            await session.execute(insert(_CHARGE_STATE), self.new_bands)
+        usage = _PERIOD_USAGE.c
+        if self.usage:
+            await session.execute(
+                update(_PERIOD_USAGE).where(
+                    usage.meter_id == bindparam("b_meter"),
+                    usage.account_id == bindparam("b_account"),
+                    usage.period == bindparam("b_period"),
+                ),
+                [_keyed(row, "period") for row in self.usage],
+            )
+        if self.new_usage:
+            await session.execute(insert(_PERIOD_USAGE), self.new_usage)
+
+
+def _keyed(row: dict[str, object], key: str) -> dict[str, object]:
+    """Return an UPDATE's parameters: the primary key under names no column has."""
+    return {
+        "b_meter": row["meter_id"],
+        "b_account": row["account_id"],
+        f"b_{key}": row[key],
+    } | {name: value for name, value in row.items() if name not in {"meter_id", "account_id", key}}
 
 
 @dataclass(slots=True)
@@ -176,11 +254,9 @@ class ChargeRows:
 
     versions: dict[int, PricedVersions]
     #: (meter, account) -> band -> running charge state.
-    bands: dict[tuple[int, int], dict[str, ChargeStateRow]]
+    bands: dict[tuple[int, int], dict[str, charging.Running]]
     #: (meter, account) -> period -> quantity used in it.
-    usage: dict[tuple[int, int], dict[str, PeriodUsage]]
-    #: meter -> (at, exact value text) of its held readings.
-    held: dict[int, set[tuple[datetime, str]]]
+    usage: dict[tuple[int, int], dict[str, Decimal]]
 
     @classmethod
     async def read(
@@ -194,30 +270,23 @@ class ChargeRows:
             await versions_for_pricing_many(session, {meter.tariff_id for meter, _ in pairs}),
             defaultdict(dict),
             defaultdict(dict),
-            defaultdict(set),
         )
-        for band in await session.scalars(
-            select(ChargeStateRow).where(
-                ChargeStateRow.meter_id.in_(meter_ids), ChargeStateRow.account_id.in_(account_ids)
+        state = _CHARGE_STATE.c
+        for meter_id, account_id, band, exact, posted in await session.execute(
+            select(
+                state.meter_id, state.account_id, state.band, state.exact_total, state.posted_minor
+            ).where(state.meter_id.in_(meter_ids), state.account_id.in_(account_ids))
+        ):
+            if (meter_id, account_id) in owners:
+                found.bands[meter_id, account_id][band] = charging.Running(exact, posted)
+        usage = _PERIOD_USAGE.c
+        for meter_id, account_id, period, quantity in await session.execute(
+            select(usage.meter_id, usage.account_id, usage.period, usage.quantity).where(
+                usage.meter_id.in_(meter_ids), usage.account_id.in_(account_ids)
             )
         ):
-            if (band.meter_id, band.account_id) in owners:
-                found.bands[band.meter_id, band.account_id][band.band] = band
-        for usage in await session.scalars(
-            select(PeriodUsage).where(
-                PeriodUsage.meter_id.in_(meter_ids), PeriodUsage.account_id.in_(account_ids)
-            )
-        ):
-            if (usage.meter_id, usage.account_id) in owners:
-                found.usage[usage.meter_id, usage.account_id][usage.period] = usage
-        # Held readings do not move the meter's last reading, so a re-sent one is found here.
-        # A reading is its exact text, as in the database: 5.0 and 5.00 are not the same one.
-        for meter_id, at, value in await session.execute(
-            select(Reading.meter_id, Reading.at, Reading.value).where(
-                Reading.meter_id.in_(meter_ids), Reading.status.startswith(HELD_PREFIX)
-            )
-        ):
-            found.held[meter_id].add((at, format_decimal(value)))
+            if (meter_id, account_id) in owners:
+                found.usage[meter_id, account_id][period] = quantity
         return found
 
     def charger(self, session: AsyncSession, meter: Meter, account: Account) -> Charger:
@@ -228,9 +297,30 @@ class ChargeRows:
             meter,
             account,
             self.versions[meter.tariff_id],
-            self.bands.get(owner, {}),
-            self.usage.get(owner, {}),
+            charging.ChargeState(self.bands.get(owner, {}), self.usage.get(owner, {})),
         )
+
+
+async def held_between(
+    session: AsyncSession, meter_ids: Sequence[int], first: datetime, last: datetime
+) -> dict[int, set[tuple[datetime, str]]]:
+    """Return meter -> (at, exact value text) of its held readings taken in [first, last].
+
+    Held readings do not move the meter's last reading, so a re-sent one is found here; only
+    the batch's own time span can hold a re-sent one (an index range, not every reading the
+    meter ever sent). A reading is its exact text, as in the database: 5.0 and 5.00 differ.
+    """
+    held: dict[int, set[tuple[datetime, str]]] = defaultdict(set)
+    for meter_id, at, value in await session.execute(
+        select(Reading.meter_id, Reading.at, Reading.value).where(
+            Reading.meter_id.in_(meter_ids),
+            Reading.at >= first,
+            Reading.at <= last,
+            Reading.status.startswith(HELD_PREFIX),
+        )
+    ):
+        held[meter_id].add((at, format_decimal(value)))
+    return held
 
 
 async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingReading) -> bool:
@@ -267,22 +357,24 @@ async def _ingest_meter(
                 outcome.duplicates += 1
                 continue
         this_batch.add((reading.at, value_text))
-        row = Reading(
-            meter_id=meter.id,
-            account_id=charger.account.id,
-            value=reading.value,
-            at=reading.at,
-            status=ReadingStatus.CHARGED,
-            charged_minor=0,
-        )
+        row = NewReading(meter.id, charger.account.id, reading.value, reading.at)
         await apply_reading(charger, row)
         if row.status.startswith(HELD_PREFIX):
-            session.add(row)  # its id goes into the held-reading alert
+            stored = Reading(
+                meter_id=row.meter_id,
+                account_id=row.account_id,
+                value=row.value,
+                at=row.at,
+                status=row.status,
+                charged_minor=row.charged_minor,
+            )
+            session.add(stored)  # its id goes into the held-reading alert
+            outcome.held[-1] = (stored, *outcome.held[-1][1:])
         else:
             outcome.stored.append(row)
 
 
-async def apply_reading(charger: Charger, row: Reading, *, accept: bool = False) -> None:
+async def apply_reading(charger: Charger, row: ReadingLike, *, accept: bool = False) -> None:
     """Decide what one reading does to its meter, charge it if it may, and set its status.
 
     The reading guard (``domain.reading_guard``) holds a step no meter can make (a surge, a
@@ -340,6 +432,8 @@ async def apply_reading(charger: Charger, row: Reading, *, accept: bool = False)
 def alert_held(charger: Charger) -> None:
     """Emit an ``alert`` for each reading held in this batch (after a flush gave ids)."""
     for row, step, last_value, last_at in charger.outcome.held:
+        if not isinstance(row, Reading):  # _ingest_meter stores every held one as a row
+            raise TypeError(f"held reading of meter {charger.meter.id} was not stored")
         events.emit(
             charger.session,
             charger.account.id,
@@ -397,10 +491,12 @@ async def ingest(
     }
     pairs = [(meters[i], accounts[meters[i].account_id]) for i in sorted(by_meter)]
     rows = await ChargeRows.read(session, pairs)
+    times = [reading.at for reading in batch.readings]
+    held = await held_between(session, sorted(meters), min(times), max(times))
     chargers: list[Charger] = []
     for meter, account in pairs:
         charger = rows.charger(session, meter, account)
-        await _ingest_meter(charger, by_meter[meter.id], rows.held.get(meter.id, set()))
+        await _ingest_meter(charger, by_meter[meter.id], held.get(meter.id, set()))
         chargers.append(charger)
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
@@ -472,8 +568,9 @@ async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -
 
     postings: list[journal.Posting] = []
     posted: list[Charger] = []
+    writes = StateWrites()
     for charger in chargers:
-        charger.store()
+        charger.changes(writes)
         outcome, account = charger.outcome, charger.account
         consumption = outcome.charged_minor
         standing = outcome.standing_minor
@@ -489,12 +586,13 @@ async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -
         description = f"meter {charger.meter.id} consumption"
         postings.append(journal.Posting("charge", account.id, description, legs))
         posted.append(charger)
+    await writes.write(session)
     if not postings:
         return
-    txns = await journal.post_many(session, postings)
+    txn_ids = await journal.post_many(session, postings)
     lines = [
         {
-            "transaction_id": txn.id,
+            "transaction_id": txn_id,
             "account_id": charger.account.id,
             "meter_id": charger.meter.id,
             "day": day,
@@ -502,14 +600,14 @@ async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -
             "quantity": quantity,
             "amount_minor": int(minor),
         }
-        for txn, charger in zip(txns, posted, strict=True)
+        for txn_id, charger in zip(txn_ids, posted, strict=True)
         for (day, band), (quantity, minor) in sorted(charger.outcome.lines.items())
     ]
     if lines:
         await session.execute(insert(ChargeLine), lines)
 
 
-def _reading_values(row: Reading) -> dict[str, object]:
+def _reading_values(row: NewReading) -> dict[str, object]:
     """Return a reading's columns for a bulk INSERT."""
     return {
         "meter_id": row.meter_id,
