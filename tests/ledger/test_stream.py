@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prepaid_ledger.services import events as stream_events
 from prepaid_ledger.store.database import Database
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
-from tests.ledger.conftest import ADMIN_TOKEN, Ledger
+from tests.ledger.conftest import ADMIN_TOKEN, Ledger, make_settings, running_ledger
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -167,3 +170,43 @@ async def test_resume_after_pruned_events_says_reset(sqlite_ledger: Ledger) -> N
         while "event: topup.updated" not in text:
             text += (await resp.content.readline()).decode()
     assert text.index("event: stream.reset") < text.index("event: topup.updated")
+
+
+async def test_many_open_streams_cost_one_read_per_commit(tmp_path: Path) -> None:
+    """Each commit is read from the table once for every open stream, not once per stream.
+
+    A fleet holds a stream per site open: one query per stream per commit made 100 sites cost
+    hundreds of queries a second. Every stream must still get every event it may see.
+    """
+    async with running_ledger(make_settings(tmp_path, None, max_streams_per_token=20)) as ledger:
+        await _many_streams(ledger)
+
+
+async def _many_streams(ledger: Ledger) -> None:
+    accounts = [await ledger.account(name=f"Room {n}") for n in range(3)]
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM stream_events" in statement:
+            reads.append(statement)
+
+    streams = 12
+    readers = [
+        asyncio.create_task(read_events(ledger, 3 * len(accounts), stop_idle=3))
+        for _ in range(streams)
+    ]
+    await asyncio.sleep(0.5)  # every stream is open and has read where it starts
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        for n, account in enumerate(accounts):
+            await ledger.topup(account["id"], 300 + n, f"many-{n}")
+            await asyncio.sleep(0.2)  # every stream has taken the commit before the next one
+        received = await asyncio.gather(*readers)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    expected = [e["id"] for e in received[0]]
+    assert len(expected) >= 2 * len(accounts)  # account.updated and topup.updated each
+    assert all([e["id"] for e in got] == expected for got in received)
+    # One read per commit (a read may also come from a stream that woke late): far below one
+    # per stream per commit (36).
+    assert len(reads) <= 2 * len(accounts), reads

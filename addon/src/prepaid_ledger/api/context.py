@@ -12,8 +12,9 @@ from prepaid_ledger.api.rate_limit import SlidingWindow
 from prepaid_ledger.config import Settings
 from prepaid_ledger.store.database import Database
 
-if TYPE_CHECKING:  # api/admission.py reads the state: imported only for the annotation
+if TYPE_CHECKING:  # these modules read the state: imported only for the annotation
     from prepaid_ledger.api.admission import AdmissionGate
+    from prepaid_ledger.api.stream_tail import StreamTail
 
 
 @dataclass(slots=True)
@@ -28,6 +29,8 @@ class LedgerState:
     open_streams: Counter[str] = field(default_factory=Counter)
     # Admission control shared by both listeners (api/admission.py; None: nothing queued).
     admission: AdmissionGate | None = None
+    # The newest stream events, read once for every open stream (api/stream.py, first use).
+    stream_tail: StreamTail | None = None
 
 
 STATE_KEY = web.AppKey("ledger_state", LedgerState)

@@ -7,15 +7,15 @@ import contextlib
 import functools
 import json
 import time
-from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.api.auth import Principal, require_scope
 from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
 from prepaid_ledger.api.documented import Param, documented
+from prepaid_ledger.api.stream_tail import StreamTail, format_event, latest_id
 from prepaid_ledger.errors import ApiError, InputError
 from prepaid_ledger.services import events as stream_events
 from prepaid_ledger.services import sites
@@ -40,10 +40,6 @@ def _start_id(request: web.Request) -> int | None:
     return int(raw)
 
 
-async def _latest_id(db_session: AsyncSession) -> int:
-    return int(await db_session.scalar(select(func.coalesce(func.max(StreamEvent.id), 0))) or 0)
-
-
 async def _fetch(
     db_session: AsyncSession, *, principal: Principal, after: int
 ) -> list[StreamEvent]:
@@ -55,10 +51,11 @@ async def _fetch(
     return list(await db_session.scalars(query))
 
 
-def format_event(event: StreamEvent) -> bytes:
-    """One SSE frame."""
-    data: dict[str, Any] = {"id": event.id, "at": event.at.isoformat(), **event.payload}
-    return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(data)}\n\n".encode()
+def _tail_of(request: web.Request) -> StreamTail:
+    state = request.app[STATE_KEY]
+    if state.stream_tail is None:
+        state.stream_tail = StreamTail(db_of(request))
+    return state.stream_tail
 
 
 @routes.get("/api/v1/events")
@@ -94,7 +91,7 @@ async def _serve(
     request: web.Request, principal: Principal, start: int | None
 ) -> web.StreamResponse:
     """Send the stream to one client until it leaves or the app shuts down."""
-    last_id = await db_of(request).read(_latest_id) if start is None else start
+    last_id = await db_of(request).read(latest_id) if start is None else start
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -130,17 +127,26 @@ async def _pump(
     # (and are filtered out) but do not keep a quiet site's connection alive.
     last_sent = time.monotonic()
     changed = db.change_signal()
+    tail = _tail_of(request)
     fetch = True
     while not closing.is_set():
         if fetch:
             changed = db.change_signal()
-            batch = await db.read(functools.partial(_fetch, principal=principal, after=last_id))
-            for event in batch:
-                await response.write(format_event(event))
-                last_id = event.id
-                last_sent = time.monotonic()
-            if len(batch) == _PAGE:
-                continue
+            newest = await tail.after(last_id)
+            if newest is None:  # further back than the tail reaches: read the table
+                batch = await db.read(functools.partial(_fetch, principal=principal, after=last_id))
+                for event in batch:
+                    await response.write(format_event(event))
+                    last_id = event.id
+                    last_sent = time.monotonic()
+                if len(batch) == _PAGE:
+                    continue
+            else:
+                events, last_id = newest
+                frames = [event.frame for event in events if event.visible_to(principal)]
+                if frames:
+                    await response.write(b"".join(frames))
+                    last_sent = time.monotonic()
         waiter = asyncio.ensure_future(changed.wait())
         closer = asyncio.ensure_future(closing.wait())
         try:

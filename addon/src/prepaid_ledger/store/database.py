@@ -136,20 +136,22 @@ class Database:
             try:
                 if self._write_lock is not None:
                     async with self._write_lock:
-                        result = await self._write_once(work)
+                        result, emitted = await self._write_once(work)
                 else:
-                    result = await self._write_once(work)
+                    result, emitted = await self._write_once(work)
             except DBAPIError as err:
                 if attempt == _MAX_ATTEMPTS or not _is_retryable(err):
                     raise
                 _LOGGER.debug("retrying write after %s (attempt %d)", err, attempt)
                 await asyncio.sleep(0.01 * attempt)
             else:
-                self._notify_change()
+                if emitted:  # the stream's readers wait for new events, not for any commit
+                    self._notify_change()
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _write_once[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def _write_once[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> tuple[T, bool]:
+        """Run WORK in one transaction; return its result and whether it emitted events."""
         async with self.sessions() as session, session.begin():
             result = await work(session)
             stream = take_pending(session)
@@ -173,7 +175,7 @@ class Database:
                         for queued in stream
                     ],
                 )
-            return result
+            return result, bool(stream)
 
     async def close(self) -> None:
         """Close every pooled connection (and aiosqlite's worker threads)."""
