@@ -24,7 +24,7 @@ For each size S (``--sites``, in turn, interleaving the back ends):
 2. Steady state: every site polls every 30 s, the sites staggered evenly across the 30 s, and
    posts each poll as Home Assistant's integration does: its queue (one reading per meter per
    poll, the value from a constant load of 0.5-5 kW per meter, ``at`` = the wall clock) in
-   batches of the integration's ``BATCH_SIZE`` (500), one request at a time, with the site's
+   batches of the integration's ``BATCH_SIZE`` (5,000), one request at a time, with the site's
    token. A batch not answered 2xx (a 429/503/5xx, or no answer within 30 s, the poll
    interval) leaves its readings queued for the next poll, as the integration does (it gives
    up after 10 s; the bench waits 30 s to see how long the ledger takes). Signed Stripe
@@ -37,7 +37,7 @@ For each size S (``--sites``, in turn, interleaving the back ends):
 3. Backfill (from half a poll slot after the steady window, so that its first post meets no
    site's poll): the steady load goes on while one more site, whose Home Assistant was offline,
    sends its backlog (``--backfill-readings``, 432,000 = 100 meters x 4,320 readings, one a
-   minute for 3 days, oldest first) in batches of 500 as the integration's queue sends it,
+   minute for 3 days, oldest first) in batches of 5,000 as the integration's queue sends it,
    followed by its new polls; until the backlog is acknowledged or ``--backfill-limit`` s.
 4. Stop the load, wait for outstanding payments and events (at most 60 s), stop the service
    and run ``python -m prepaid_ledger verify`` on its database: it must say ok.

@@ -18,7 +18,7 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
-from prepaid_meter_contract.readings import Reading
+from prepaid_meter_contract.readings import MAX_BATCH, Reading
 from prepaid_meter_contract.wire import describe
 from pydantic import ValidationError
 
@@ -30,8 +30,10 @@ STORAGE_VERSION = 1
 #: 13 hours of 32 meters polled every 30 s (6 days of 4). Past it the oldest readings go: that
 #: costs no money, only how finely the outage's consumption is placed in time-of-use bands.
 MAX_QUEUED = 50_000
-#: The ledger accepts up to 5000 readings per request; 500 is its normal batch.
-BATCH_SIZE = 500
+#: A poll queues one reading per meter; a backlog (the ledger was unreachable) leaves in
+#: batches of the most the ledger accepts, which it writes in parts of a thousand: the queue is
+#: saved and each meter's state is read once per 5,000 readings, not per 500.
+BATCH_SIZE = MAX_BATCH
 
 
 @dataclass(slots=True)

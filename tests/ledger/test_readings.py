@@ -91,9 +91,10 @@ async def test_many_small_readings_cost_the_same_as_one(
     )
     for meter in (small, big):
         assert abs(by_meter[meter["id"]]["charged_minor"] - exact_cents) <= 1
-    audit = await ledger.ok("GET", "/api/v1/audit?limit=1")
-    assert audit["entries"][0]["action"] == "readings.ingest"
-    assert audit["entries"][0]["after"]["received"] == len(readings)
+    # 1,003 readings are written in two parts (a transaction and an audit entry each).
+    audit = await ledger.ok("GET", "/api/v1/audit?limit=2")
+    assert [entry["action"] for entry in audit["entries"]] == ["readings.ingest"] * 2
+    assert sum(entry["after"]["received"] for entry in audit["entries"]) == len(readings)
 
 
 async def test_resent_lower_and_out_of_order_readings_charge_nothing(ledger: Ledger) -> None:
@@ -167,6 +168,59 @@ async def test_batch_of_500_readings(ledger: Ledger) -> None:
     assert result["received"] == 500
     assert result["meters"][0]["accepted"] == 499
     assert await ledger.balance(account["id"]) == -4990
+
+
+async def test_backlog_batch_of_5000_charges_as_small_batches(ledger: Ledger) -> None:
+    """A site back from an outage posts 5,000 readings at once (the contract's most).
+
+    The ledger writes such a batch in parts (a transaction each, so payments are not kept
+    waiting); the answer and the money are those of the same readings sent a few at a time.
+    Worked by hand: meter A reads 0, 0.1, ... 299.9 kWh (3,000 readings, one a minute) and B
+    0, 0.2, ... 399.8 kWh (2,000) at 0.10 EUR/kWh: A costs 29.99 EUR, B 39.98 EUR.
+    """
+    tariff = await ledger.tariff(price="0.10")
+    account = await ledger.account()
+    a = await ledger.meter(account["id"], tariff["id"])
+    b = await ledger.meter(account["id"], tariff["id"])
+    batch = [
+        reading(a["id"], f"{Decimal(i) / 10}", T0 + timedelta(minutes=i)) for i in range(3000)
+    ] + [reading(b["id"], f"{Decimal(i) / 5}", T0 + timedelta(minutes=i)) for i in range(2000)]
+    batch.reverse()  # the ledger orders each meter's readings itself
+    batch[10], batch[4000] = batch[4000], batch[10]
+    result = await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
+    assert result["received"] == 5000
+    by_meter = {m["meter_id"]: m for m in result["meters"]}
+    assert len(by_meter) == 2 == len(result["meters"])
+    assert (by_meter[a["id"]]["baseline"], by_meter[a["id"]]["accepted"]) == (1, 2999)
+    assert (by_meter[b["id"]]["baseline"], by_meter[b["id"]]["accepted"]) == (1, 1999)
+    assert by_meter[a["id"]]["charged_minor"] == 2999
+    assert by_meter[b["id"]]["charged_minor"] == 3998
+    balance = await ledger.balance(account["id"])
+    assert balance == -(2999 + 3998)
+    assert {m["balance_minor"] for m in result["meters"]} == {balance}  # the state at the end
+    # Sent again (the answer was lost): every reading is a duplicate, nothing moves.
+    again = await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
+    assert sum(m["duplicates"] for m in again["meters"]) == 5000
+    assert sum(m["charged_minor"] for m in again["meters"]) == 0
+    assert await ledger.balance(account["id"]) == balance
+
+
+async def test_unknown_meter_late_in_a_backlog_batch_is_named_where_it_was_sent(
+    ledger: Ledger,
+) -> None:
+    """The error names the reading's place in the batch as sent, whichever part it fell in."""
+    account, meter = await setup_meter(ledger, price="0.10")
+    batch = [reading(meter["id"], str(i), T0 + timedelta(minutes=i)) for i in range(2500)]
+    batch.insert(17, reading(999_999, "1", T0))  # sorted by meter, it falls in the last part
+    status, body = await ledger.call("POST", "/api/v1/readings", json={"readings": batch})
+    assert status == 422
+    assert body["error"]["code"] == "unknown_meter"
+    assert body["error"]["field"] == "readings[17].meter_id"
+    # The client sets it aside and sends the rest: the parts already written are duplicates.
+    del batch[17]
+    result = await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
+    assert sum(m["accepted"] + m["baseline"] + m["duplicates"] for m in result["meters"]) == 2500
+    assert await ledger.balance(account["id"]) == -24990
 
 
 async def test_time_of_use_split_and_price_change(ledger: Ledger) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 from prepaid_meter_contract.readings import (
     HeldReadings,
@@ -37,10 +39,14 @@ async def post_readings(request: web.Request) -> web.Response:
     """Ingest a batch of readings (admin, integration)."""
     principal = require_scope(request, "admin", "integration")
     batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
-    result = await db_of(request).write(
-        lambda s: readings.ingest(s, batch, principal.actor, principal.site_id)
-    )
-    return model_response(result)
+    db = db_of(request)
+    results = []
+    for part in readings.split_batch(batch):  # a backlog's big batch: a transaction per part
+        ingest = functools.partial(
+            readings.ingest, part=part, actor=principal.actor, site_id=principal.site_id
+        )
+        results.append(await db.write(ingest))
+    return model_response(readings.merge_results(results))
 
 
 @routes.get("/api/v1/readings/held")

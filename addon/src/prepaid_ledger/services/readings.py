@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from prepaid_meter_contract.events import ReadingHeldAlert
@@ -301,62 +301,50 @@ class ChargeRows:
         )
 
 
-async def held_between(
-    session: AsyncSession, meter_ids: Sequence[int], first: datetime, last: datetime
-) -> dict[int, set[tuple[datetime, str]]]:
-    """Return meter -> (at, exact value text) of its held readings taken in [first, last].
+#: meter -> (at, exact value text) -> whether the guard holds it: the readings a part of a batch
+#: might be re-sending.
+type Stored = dict[int, dict[tuple[datetime, str], bool]]
 
-    Held readings do not move the meter's last reading, so a re-sent one is found here; only
-    the batch's own time span can hold a re-sent one (an index range, not every reading the
-    meter ever sent). A reading is its exact text, as in the database: 5.0 and 5.00 differ.
+
+async def stored_between(
+    session: AsyncSession, meter_ids: Sequence[int], first: datetime, last: datetime
+) -> Stored:
+    """Return the readings these meters already sent that were taken in [first, last].
+
+    Only the batch's own time span can hold a re-sent reading: one index range for the whole
+    batch (a re-sent backlog of 5,000 readings is not 5,000 lookups). A reading is its exact
+    text, as in the database: 5.0 and 5.00 are not the same one.
     """
-    held: dict[int, set[tuple[datetime, str]]] = defaultdict(set)
-    for meter_id, at, value in await session.execute(
-        select(Reading.meter_id, Reading.at, Reading.value).where(
-            Reading.meter_id.in_(meter_ids),
-            Reading.at >= first,
-            Reading.at <= last,
-            Reading.status.startswith(HELD_PREFIX),
+    stored: Stored = defaultdict(dict)
+    for meter_id, at, value, status in await session.execute(
+        select(Reading.meter_id, Reading.at, Reading.value, Reading.status).where(
+            Reading.meter_id.in_(meter_ids), Reading.at >= first, Reading.at <= last
         )
     ):
-        held[meter_id].add((at, format_decimal(value)))
-    return held
-
-
-async def _is_resent(session: AsyncSession, meter_id: int, reading: IncomingReading) -> bool:
-    found = await session.scalar(
-        select(Reading.id)
-        .where(
-            Reading.meter_id == meter_id,
-            Reading.at == reading.at,
-            Reading.value == reading.value,
-        )
-        .limit(1)
-    )
-    return found is not None
+        stored[meter_id][at, format_decimal(value)] = status.startswith(HELD_PREFIX)
+    return stored
 
 
 async def _ingest_meter(
-    charger: Charger, readings: Sequence[IncomingReading], held: set[tuple[datetime, str]]
+    charger: Charger,
+    readings: Sequence[IncomingReading],
+    known: dict[tuple[datetime, str], bool],
 ) -> None:
+    """Charge one meter's readings of a batch; KNOWN: its readings in the batch's span."""
     session, meter, outcome = charger.session, charger.meter, charger.outcome
     this_batch: set[tuple[datetime, str]] = set()  # written at the end, so not found by SQL
     for reading in sorted(readings, key=lambda r: r.at):
-        value_text = format_decimal(reading.value)
-        if (reading.at, value_text) in held:
+        key = (reading.at, format_decimal(reading.value))
+        # Held readings do not move the meter's last reading: a re-sent one is known here.
+        if known.get(key):
             outcome.duplicates += 1
             continue
         if meter.last_at is not None and reading.at <= meter.last_at:
             last_text = None if meter.last_value is None else format_decimal(meter.last_value)
-            if reading.at == meter.last_at and value_text == last_text:
+            if key == (meter.last_at, last_text) or key in this_batch or key in known:
                 outcome.duplicates += 1
                 continue
-            if (reading.at, value_text) in this_batch or await _is_resent(
-                session, meter.id, reading
-            ):
-                outcome.duplicates += 1
-                continue
-        this_batch.add((reading.at, value_text))
+        this_batch.add(key)
         row = NewReading(meter.id, charger.account.id, reading.value, reading.at)
         await apply_reading(charger, row)
         if row.status.startswith(HELD_PREFIX):
@@ -452,15 +440,79 @@ def alert_held(charger: Charger) -> None:
         )
 
 
+#: Readings written per transaction. A site back from an outage posts its backlog in batches
+#: of up to 5,000: written in parts of this many, the database lock (all of SQLite's) and the
+#: event loop are free for everyone else's payments between parts, a few times a second.
+PART_SIZE: Final = 1000
+
+#: Part of a batch: each reading with its position in the batch (errors name the position).
+type Part = Sequence[tuple[int, IncomingReading]]
+
+
+def split_batch(batch: ReadingsBatch, size: int = PART_SIZE) -> list[Part]:
+    """Cut a batch into parts of at most SIZE readings, each meter's readings in time order.
+
+    A meter's readings may run on into the next part: written after the first, they charge
+    from where it ended, as one batch would. A re-sent reading is free, so a batch of which
+    only the first parts were written is simply sent again.
+    """
+    ordered = sorted(enumerate(batch.readings), key=lambda item: (item[1].meter_id, item[1].at))
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
+#: What a meter's readings did, counted: a meter in two parts of a batch adds them up.
+_COUNTS: Final = (
+    "accepted",
+    "baseline",
+    "duplicates",
+    "flagged",
+    "held",
+    "ignored_noise",
+    "unbilled",
+    "charged_minor",
+    "standing_charged_minor",
+)
+
+
+def merge_results(results: Sequence[ReadingsResult]) -> ReadingsResult:
+    """Join the answers of a batch's parts into the batch's.
+
+    Counts add up per meter; each account's state is as the last part that moved it left it.
+    """
+    meters: dict[int, MeterIngest] = {}
+    latest: dict[int, MeterIngest] = {}
+    for result in results:
+        for meter in result.meters:
+            latest[meter.account_id] = meter
+            before = meters.get(meter.meter_id)
+            meters[meter.meter_id] = (
+                meter
+                if before is None
+                else meter.model_copy(
+                    update={name: getattr(before, name) + getattr(meter, name) for name in _COUNTS}
+                )
+            )
+    state = ("balance_minor", "emergency_credit_remaining_minor", "debt_minor", "supply")
+    return ReadingsResult(
+        received=sum(result.received for result in results),
+        meters=[
+            meter.model_copy(
+                update={name: getattr(latest[meter.account_id], name) for name in state}
+            )
+            for meter in meters.values()
+        ],
+    )
+
+
 async def ingest(
-    session: AsyncSession, batch: ReadingsBatch, actor: str = "system", site_id: int | None = None
+    session: AsyncSession, part: Part, actor: str = "system", site_id: int | None = None
 ) -> ReadingsResult:
-    """Ingest a batch; returns per meter what was charged and the account's balance/supply.
+    """Ingest a part of a batch; returns per meter what was charged and the account's state.
 
     SITE_ID: the posting site's; another site's meter is an unknown meter to it.
     """
     by_meter: dict[int, list[IncomingReading]] = defaultdict(list)
-    for reading in batch.readings:
+    for _, reading in part:
         by_meter[reading.meter_id].append(reading)
     # Lock order: meters, then accounts, then books (inside journal.post), all by id.
     wanted = (
@@ -475,7 +527,7 @@ async def ingest(
     meters = {m.id: m for m in await session.scalars(wanted)}
     missing = sorted(set(by_meter) - set(meters))
     if missing:
-        first = next(i for i, r in enumerate(batch.readings) if r.meter_id not in meters)
+        first = next(i for i, r in part if r.meter_id not in meters)
         # Name the first reading at fault, so a client can set it aside and send the rest.
         field = f"readings[{first}].meter_id"
         raise InputError("unknown_meter", f"{field}: meter(s) {missing} do not exist", field)
@@ -491,12 +543,12 @@ async def ingest(
     }
     pairs = [(meters[i], accounts[meters[i].account_id]) for i in sorted(by_meter)]
     rows = await ChargeRows.read(session, pairs)
-    times = [reading.at for reading in batch.readings]
-    held = await held_between(session, sorted(meters), min(times), max(times))
+    times = [reading.at for _, reading in part]
+    known = await stored_between(session, sorted(meters), min(times), max(times))
     chargers: list[Charger] = []
     for meter, account in pairs:
         charger = rows.charger(session, meter, account)
-        await _ingest_meter(charger, by_meter[meter.id], held.get(meter.id, set()))
+        await _ingest_meter(charger, by_meter[meter.id], known.get(meter.id, {}))
         chargers.append(charger)
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
@@ -535,7 +587,7 @@ async def ingest(
                 supply=state.supply,
             )
         )
-    result = ReadingsResult(received=len(batch.readings), meters=results)
+    result = ReadingsResult(received=len(part), meters=results)
     audit.record(
         session,
         actor=actor,
