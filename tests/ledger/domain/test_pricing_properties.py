@@ -27,6 +27,7 @@ from prepaid_ledger.domain.tariffs import (
 )
 
 from .strategies import (
+    DST_CHANGES,
     ZONES,
     around_dst_change,
     durations,
@@ -178,6 +179,41 @@ def test_tou_split_across_dst_changes(
     tariff = parse_tariff(payload)
     assert isinstance(tariff, TouTariff)
     tz = ZoneInfo(zone)
+    parts = price_consumption(tariff, start, end, quantity, tz)
+    check_chain(parts, start, end, quantity)
+    got_minutes: dict[str, int] = defaultdict(int)
+    for part in parts:
+        got_minutes[f"{part.band}@{part.price}"] += (part.end - part.start) // timedelta(minutes=1)
+    assert dict(got_minutes) == dict(minutes_by_band(tariff, tz, start, end))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=tou_payloads(),
+    zone=st.sampled_from(sorted(DST_CHANGES)),
+    which=st.integers(min_value=0, max_value=1),
+    offset=st.integers(min_value=-240, max_value=240),
+    minutes=st.integers(min_value=1, max_value=180),
+    quantity=quantities,
+)
+def test_tou_short_intervals_near_dst_changes(
+    payload: dict[str, object],
+    zone: str,
+    which: int,
+    offset: int,
+    minutes: int,
+    quantity: Decimal,
+) -> None:
+    """Readings minutes apart (a backlog) near a DST change: priced where the clock says.
+
+    Most such intervals lie within one segment of one local day, which pricing recognises
+    without splitting; those that touch a segment start or the change itself must still split.
+    """
+    tariff = parse_tariff(payload)
+    assert isinstance(tariff, TouTariff)
+    tz = ZoneInfo(zone)
+    start = DST_CHANGES[zone][which] + timedelta(minutes=offset)
+    end = start + timedelta(minutes=minutes)
     parts = price_consumption(tariff, start, end, quantity, tz)
     check_chain(parts, start, end, quantity)
     got_minutes: dict[str, int] = defaultdict(int)

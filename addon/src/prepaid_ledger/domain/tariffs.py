@@ -11,8 +11,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
+from functools import lru_cache
 from typing import Final, Literal
 
 from prepaid_meter_contract.tariffs import (
@@ -31,7 +32,12 @@ from prepaid_meter_contract.tariffs import (
 )
 
 from prepaid_ledger.domain.apportion import apportion, microseconds
-from prepaid_ledger.domain.localtime import local_pieces, require_aware
+from prepaid_ledger.domain.localtime import (
+    local_pieces,
+    offset_transitions,
+    require_aware,
+    wall_to_instants,
+)
 from prepaid_ledger.domain.money import (
     EXACT,
     format_decimal,
@@ -526,7 +532,34 @@ def _tou_pieces(
         # Neighbouring segments that bill identically merge into one part.
         return (found.band, found.price)
 
+    # Nearly every reading lies within one segment of one local day: no cut of that day or its
+    # neighbours (local_pieces' candidates) falls inside it, so it is one piece, classified at
+    # its middle as local_pieces would. A backlog of minute readings saves most of its pricing.
+    day = start.astimezone(tz).date()
+    if end.astimezone(tz).date() == day:
+        cuts = _tou_cuts_around(tariff, tz, day)
+        following = bisect_right(cuts, start)
+        if following == len(cuts) or cuts[following] >= end:
+            low, high = start.astimezone(UTC), end.astimezone(UTC)
+            return [(low, high, classify((low + (high - low) / 2).astimezone(tz)))]
     return local_pieces(start, end, tz, boundaries, classify)
+
+
+@lru_cache(maxsize=4096)
+def _tou_cuts_around(tariff: TouTariff, tz: tzinfo, day: date) -> tuple[datetime, ...]:
+    """Return, in order, every instant near a local day where a time-of-use price may change.
+
+    The segment starts of the day before, the day and the day after (as ``local_pieces``
+    considers them) and the zone's offset changes over a wider span: a superset of the cuts
+    of any interval within the day.
+    """
+    cuts: set[datetime] = set()
+    for near in (day - timedelta(days=1), day, day + timedelta(days=1)):
+        for segment in tariff.schedule_for(near):
+            cuts.update(wall_to_instants(near, segment.start, tz))
+    around = datetime.combine(day, time(), tzinfo=UTC)
+    cuts.update(offset_transitions(around - timedelta(days=2), around + timedelta(days=3), tz))
+    return tuple(sorted(cuts))
 
 
 #: The most days of standing charge one reading bills. A reading charges at most this many
