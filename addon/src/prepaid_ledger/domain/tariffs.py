@@ -13,7 +13,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
-from functools import lru_cache
 from typing import Final, Literal
 
 from prepaid_meter_contract.tariffs import (
@@ -535,17 +534,23 @@ def _tou_pieces(
     # Nearly every reading lies within one segment of one local day: no cut of that day or its
     # neighbours (local_pieces' candidates) falls inside it, so it is one piece, classified at
     # its middle as local_pieces would. A backlog of minute readings saves most of its pricing.
-    day = start.astimezone(tz).date()
-    if end.astimezone(tz).date() == day:
+    low, high = start.astimezone(UTC), end.astimezone(UTC)  # compared as UTC: no zone lookups
+    day = low.astimezone(tz).date()
+    if high.astimezone(tz).date() == day:
         cuts = _tou_cuts_around(tariff, tz, day)
-        following = bisect_right(cuts, start)
-        if following == len(cuts) or cuts[following] >= end:
-            low, high = start.astimezone(UTC), end.astimezone(UTC)
+        following = bisect_right(cuts, low)
+        if following == len(cuts) or cuts[following] >= high:
             return [(low, high, classify((low + (high - low) / 2).astimezone(tz)))]
     return local_pieces(start, end, tz, boundaries, classify)
 
 
-@lru_cache(maxsize=4096)
+#: (id of a tariff, zone, day) -> (that tariff, its cuts): keyed by identity, since hashing and
+#: comparing a whole tariff costs more than the lookup saves; the tariff is held, so its id
+#: cannot be another's while it is here.
+_CUTS_AROUND: dict[tuple[int, tzinfo, date], tuple[TouTariff, tuple[datetime, ...]]] = {}
+_CUTS_KEPT: Final = 4096
+
+
 def _tou_cuts_around(tariff: TouTariff, tz: tzinfo, day: date) -> tuple[datetime, ...]:
     """Return, in order, every instant near a local day where a time-of-use price may change.
 
@@ -553,13 +558,21 @@ def _tou_cuts_around(tariff: TouTariff, tz: tzinfo, day: date) -> tuple[datetime
     considers them) and the zone's offset changes over a wider span: a superset of the cuts
     of any interval within the day.
     """
+    key = (id(tariff), tz, day)
+    found = _CUTS_AROUND.get(key)
+    if found is not None and found[0] is tariff:
+        return found[1]
+    if len(_CUTS_AROUND) >= _CUTS_KEPT:
+        _CUTS_AROUND.clear()
     cuts: set[datetime] = set()
     for near in (day - timedelta(days=1), day, day + timedelta(days=1)):
         for segment in tariff.schedule_for(near):
             cuts.update(wall_to_instants(near, segment.start, tz))
     around = datetime.combine(day, time(), tzinfo=UTC)
     cuts.update(offset_transitions(around - timedelta(days=2), around + timedelta(days=3), tz))
-    return tuple(sorted(cuts))
+    ordered = tuple(sorted(cuts))
+    _CUTS_AROUND[key] = (tariff, ordered)
+    return ordered
 
 
 #: The most days of standing charge one reading bills. A reading charges at most this many

@@ -9,6 +9,7 @@ local day and band (the statement's source), which keeps the journal small.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -550,6 +551,9 @@ async def ingest(
         charger = rows.charger(session, meter, account)
         await _ingest_meter(charger, by_meter[meter.id], known.get(meter.id, {}))
         chargers.append(charger)
+        # Pricing a part takes tens of milliseconds of CPU: let other requests (a payment, an
+        # event stream) have the event loop between meters rather than wait for all of it.
+        await asyncio.sleep(0)
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
     stored = [_reading_values(row) for outcome in outcomes for row in outcome.stored]
