@@ -91,6 +91,11 @@ async def test_migrations_produce_exactly_the_models_schema(
     have TEXT affinity and no length is ever enforced (rebuilding the tables would only cost
     start-up time on large databases). The test names those seven columns, so any other
     drift still fails.
+
+    On PostgreSQL, ``readings`` is partitioned by month (revision 0014): its partitions are
+    tables with their own copies of the parent's indexes that no model describes. Only tables
+    the catalog lists as partitions of ``readings`` are left out; the parent is compared like
+    every other table.
     """
     db = Database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'schema.sqlite3'}")
 
@@ -99,9 +104,27 @@ async def test_migrations_produce_exactly_the_models_schema(
             conn, opts={"compare_type": True, "compare_server_default": False}
         )
         found: list[Any] = []
+        partitions: set[str] = set()
+        if conn.dialect.name == "postgresql":
+            partitions = set(
+                conn.execute(
+                    text(
+                        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                        "WHERE i.inhparent = 'readings'::regclass"
+                    )
+                ).scalars()
+            )
+            assert "readings_default" in partitions
         for diff in compare_metadata(context, Base.metadata):
             if diff[0] == "remove_table" and diff[1].name == "alembic_version":
                 continue  # Alembic's own bookkeeping table is not part of the models
+            if (
+                isinstance(diff, tuple)
+                and diff[0] in {"remove_table", "remove_index"}
+                and (diff[1].name if diff[0] == "remove_table" else diff[1].table.name)
+                in partitions
+            ):
+                continue  # a monthly partition of readings (revision 0014)
             # A column change is a list of one (op, schema, table, column, ..., old, new).
             change = diff[0] if isinstance(diff, list) and len(diff) == 1 else diff
             if (

@@ -44,6 +44,7 @@ from prepaid_ledger.services import events, outbox_delivery
 from prepaid_ledger.services.accounts import reevaluate_supply
 from prepaid_ledger.services.loop_errors import log_round_failure
 from prepaid_ledger.services.topups import watchdog
+from prepaid_ledger.store import partitions
 from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.migrate import migrate
 from prepaid_ledger.store.models import utcnow
@@ -61,6 +62,8 @@ SERVER_NAME: Final = "prepaid-ledger"
 #: For responses that set no policy of their own (JSON, CSV, redirects, errors).
 DEFAULT_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
 _MULTIPART = "multipart/form-data"
+#: How often the watchdog makes sure the coming months' partitions of readings exist.
+PARTITIONS_INTERVAL: Final = timedelta(days=1)
 
 
 async def security_headers(_request: web.Request, response: web.StreamResponse) -> None:
@@ -117,8 +120,29 @@ def _closing(status: int, code: str, message: str) -> web.Response:
     return response
 
 
-async def _watchdog_loop(db: Database, settings: Settings) -> None:
-    """Flag (or, with Stripe reconciliation on, first re-check) stuck orders, periodically."""
+async def _ensure_partitions(db: Database) -> bool:
+    """Create the coming months' partitions of readings (PostgreSQL); False if that failed.
+
+    A failure is logged, not raised: until the partitions exist, readings go to the default
+    partition (store/partitions.py), and the next try moves them.
+    """
+    try:
+        created = await partitions.ensure_coming_months(db)
+    except Exception as err:  # noqa: BLE001 - the service runs on; tried again later
+        log_round_failure(_LOGGER, "readings partitions", err)
+        return False
+    if created:
+        _LOGGER.info("readings: created partition(s) %s", ", ".join(created))
+    return True
+
+
+async def _watchdog_loop(db: Database, settings: Settings, *, partitions_ok: bool = True) -> None:
+    """Flag (or, with Stripe reconciliation on, first re-check) stuck orders, periodically.
+
+    Once a day (every round until it succeeds, if it failed at start) it also makes sure the
+    coming months' partitions of readings exist.
+    """
+    partitions_due = utcnow() + (PARTITIONS_INTERVAL if partitions_ok else timedelta(0))
     while True:
         try:
             if provider_check.reconcile_enabled(settings):
@@ -134,6 +158,8 @@ async def _watchdog_loop(db: Database, settings: Settings) -> None:
                 _LOGGER.info("supply: %d account(s) reached their scheduled cut", cut)
         except Exception as err:  # noqa: BLE001 - one failed round must not end the loop
             log_round_failure(_LOGGER, "watchdog run", err)
+        if utcnow() >= partitions_due and await _ensure_partitions(db):
+            partitions_due = utcnow() + PARTITIONS_INTERVAL
         await asyncio.sleep(settings.watchdog_interval_s)
 
 
@@ -194,6 +220,7 @@ def create_app(settings: Settings) -> web.Application:
         )
         try:
             state.ledger_id = await migrate(db)
+            partitions_ok = await _ensure_partitions(db)
         except BaseException:
             await db.close()
             raise
@@ -206,7 +233,11 @@ def create_app(settings: Settings) -> web.Application:
             db.pool_size,
             db.max_overflow,
         )
-        tasks = [asyncio.create_task(_watchdog_loop(db, settings), name="ledger-watchdog")]
+        tasks = [
+            asyncio.create_task(
+                _watchdog_loop(db, settings, partitions_ok=partitions_ok), name="ledger-watchdog"
+            )
+        ]
         if provider_check.reconcile_enabled(settings):
             tasks.append(
                 asyncio.create_task(_reconcile_loop(db, settings), name="ledger-reconcile")

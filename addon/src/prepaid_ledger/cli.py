@@ -1,4 +1,4 @@
-"""Command line of the ledger service: serve, migrate, verify."""
+"""Command line of the ledger service: serve, migrate, verify, readings-retention."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -17,6 +19,9 @@ from prepaid_ledger import __version__
 from prepaid_ledger.config import ADMIN_TOKEN_ENV, ENV_PREFIX, settings_from
 from prepaid_ledger.domain.money import MAX_MINOR
 from prepaid_ledger.store.database import Database, sqlite_url
+
+if TYPE_CHECKING:
+    from prepaid_ledger.store.partitions import RetentionSummary
 
 
 def _topup_limit(text: str) -> int:
@@ -28,6 +33,16 @@ def _topup_limit(text: str) -> int:
     if not 1 <= value <= MAX_MINOR:
         raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_MINOR}")
     return value
+
+
+def _month(text: str) -> date:
+    """Parse --before: a month as YYYY-MM."""
+    from prepaid_ledger.store.partitions import parse_month  # noqa: PLC0415
+
+    try:
+        return parse_month(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +108,34 @@ def build_parser() -> argparse.ArgumentParser:
         ("verify", "check that transactions balance and stored balances match their entries"),
     ):
         add_store_options(commands.add_parser(name, help=text), data_dir_required=False)
+    retention = commands.add_parser(
+        "readings-retention",
+        help="remove readings taken before a month (held readings stay); archive them first",
+        description=(
+            "Remove the readings taken before the first day of a month (UTC), except held "
+            "readings, which wait for a person. On PostgreSQL whole monthly partitions are "
+            "dropped. Balances, statements and each meter's last reading do not depend on "
+            "old readings; the last 35 days are never removed (days left, charts)."
+        ),
+    )
+    add_store_options(retention, data_dir_required=False)
+    retention.add_argument(
+        "--before",
+        type=_month,
+        required=True,
+        metavar="YYYY-MM",
+        help="remove readings taken before this month's first day, 00:00 UTC",
+    )
+    retention.add_argument(
+        "--archive-dir",
+        type=Path,
+        help="first write each month's removed readings to DIR/readings-YYYY-MM.csv",
+    )
+    retention.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="change nothing; print what would be removed",
+    )
     return parser
 
 
@@ -179,6 +222,73 @@ async def _verify(url: str) -> int:
     return 0
 
 
+def _retention_refused(args: argparse.Namespace) -> bool:
+    """Check readings-retention's input before the database is opened; print why it is not."""
+    from prepaid_ledger.store import partitions  # noqa: PLC0415
+
+    try:
+        partitions.check_cutoff(args.before, datetime.now(UTC))
+    except partitions.CutoffTooRecentError as err:
+        print(f"readings-retention: {err}; nothing was changed", file=sys.stderr)
+        return True
+    if args.archive_dir is not None and not args.dry_run:
+        try:
+            Path(args.archive_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            print(f"readings-retention: --archive-dir: {err}", file=sys.stderr)
+            return True
+    return False
+
+
+async def _readings_retention(url: str, args: argparse.Namespace) -> int:
+    from prepaid_ledger.store import partitions  # noqa: PLC0415
+    from prepaid_ledger.store.migrate import migrate  # noqa: PLC0415
+    from prepaid_ledger.store.transient import overload_reason  # noqa: PLC0415
+
+    before: date = args.before
+    archive_dir: Path | None = args.archive_dir
+    db = Database(url)
+    try:
+        await migrate(db)
+        summary = await partitions.remove_readings_before(
+            db, before, archive_dir=archive_dir, dry_run=args.dry_run
+        )
+    except Exception as err:
+        reason = overload_reason(err)
+        if reason is None:
+            raise
+        print(
+            f"readings-retention: the database is busy ({reason}); run it again later",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        await db.close()
+    _print_retention(summary)
+    return 0
+
+
+def _print_retention(summary: RetentionSummary) -> None:
+    from prepaid_ledger.store.partitions import format_month  # noqa: PLC0415
+
+    verb = "would remove" if summary.dry_run else "removed"
+    for month in summary.months:
+        line = f"{format_month(month.month)}: {verb} {month.removed} reading(s)"
+        if month.held_kept:
+            line += f", kept {month.held_kept} held"
+        if month.partition is not None:
+            line += f"; partition {month.partition} {'would be ' if summary.dry_run else ''}"
+            line += "dropped"
+        for path in month.archives:
+            line += f"; archived in {path}"
+        print(line)
+    print(
+        f"readings-retention: {verb} {summary.removed} reading(s) taken before "
+        f"{format_month(summary.before)}-01 00:00 UTC; kept {summary.held_kept} held"
+        + (" (dry run: nothing was changed)" if summary.dry_run else "")
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the process exit code."""
     parser = build_parser()
@@ -197,4 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = _database_url(args, parser)
     if args.command == "migrate":
         return asyncio.run(_migrate(url))
+    if args.command == "readings-retention":
+        if _retention_refused(args):
+            return 2
+        return asyncio.run(_readings_retention(url, args))
     return asyncio.run(_verify(url))

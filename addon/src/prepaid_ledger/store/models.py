@@ -274,7 +274,14 @@ class MeterAssignment(Base):
 
 
 class Reading(Base):
-    """Every reading received, including flagged ones that charged nothing."""
+    """Every reading received, including flagged ones that charged nothing.
+
+    On PostgreSQL the table is partitioned by month of ``at`` (migration 0014,
+    store/partitions.py) and its primary key there is (``id``, ``at``), since PostgreSQL wants
+    the partition key in it; ``id`` alone stays unique (one sequence) and is the primary key
+    mapped here and SQLite's. Old readings may be removed (``prepaid-ledger
+    readings-retention``): nothing about money reads them.
+    """
 
     __tablename__ = "readings"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
