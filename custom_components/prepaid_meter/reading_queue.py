@@ -31,7 +31,7 @@ STORAGE_VERSION = 1
 #: costs no money, only how finely the outage's consumption is placed in time-of-use bands.
 MAX_QUEUED = 50_000
 #: A poll queues one reading per meter; a backlog (the ledger was unreachable) leaves in
-#: batches of the most the ledger accepts, which it writes in parts of a thousand: the queue is
+#: batches of the most the ledger accepts, which it writes in parts of 500: the queue is
 #: saved and each meter's state is read once per 5,000 readings, not per 500.
 BATCH_SIZE = MAX_BATCH
 
