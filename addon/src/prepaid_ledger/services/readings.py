@@ -210,30 +210,31 @@ class StateWrites:
 
     async def write(self, session: AsyncSession) -> None:
         """Run the UPDATEs and INSERTs (executemany; no ORM object per row)."""
-        table = _CHARGE_STATE.c
-        if self.bands:
-            await session.execute(
-                update(_CHARGE_STATE).where(
-                    table.meter_id == bindparam("b_meter"),
-                    table.account_id == bindparam("b_account"),
-                    table.band == bindparam("b_band"),
-                ),  # SET: the other keys of each row (exact_total, posted_minor)
-                [_keyed(row, "band") for row in self.bands],
-            )
-        if self.new_bands:
-            await session.execute(insert(_CHARGE_STATE), self.new_bands)
-        usage = _PERIOD_USAGE.c
-        if self.usage:
-            await session.execute(
-                update(_PERIOD_USAGE).where(
-                    usage.meter_id == bindparam("b_meter"),
-                    usage.account_id == bindparam("b_account"),
-                    usage.period == bindparam("b_period"),
-                ),
-                [_keyed(row, "period") for row in self.usage],
-            )
-        if self.new_usage:
-            await session.execute(insert(_PERIOD_USAGE), self.new_usage)
+        await _update_rows(session, _CHARGE_STATE, "band", self.bands)
+        await _insert_rows(session, _CHARGE_STATE, self.new_bands)
+        await _update_rows(session, _PERIOD_USAGE, "period", self.usage)
+        await _insert_rows(session, _PERIOD_USAGE, self.new_usage)
+
+
+async def _update_rows(
+    session: AsyncSession, table: Table, key: str, rows: list[dict[str, object]]
+) -> None:
+    """Set the other columns of each (meter, account, KEY) row to the row's values."""
+    if rows:
+        columns = table.c
+        await session.execute(
+            update(table).where(
+                columns.meter_id == bindparam("b_meter"),
+                columns.account_id == bindparam("b_account"),
+                columns[key] == bindparam(f"b_{key}"),
+            ),
+            [_keyed(row, key) for row in rows],
+        )
+
+
+async def _insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, object]]) -> None:
+    if rows:
+        await session.execute(insert(table), rows)
 
 
 def _keyed(row: dict[str, object], key: str) -> dict[str, object]:
