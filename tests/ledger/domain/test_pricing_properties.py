@@ -128,6 +128,14 @@ def minutes_by_band(
     return found
 
 
+def minutes_priced(parts: list[ChargePart]) -> dict[str, int]:
+    """The whole minutes each band and price was charged for, as pricing split them."""
+    found: dict[str, int] = defaultdict(int)
+    for part in parts:
+        found[f"{part.band}@{part.price}"] += (part.end - part.start) // timedelta(minutes=1)
+    return dict(found)
+
+
 def check_chain(parts: list[ChargePart], start: datetime, end: datetime, quantity: Decimal) -> None:
     assert parts, "pricing must return at least one part"
     assert sum(p.quantity for p in parts) == quantity
@@ -160,13 +168,11 @@ def test_tou_split_is_proportional_to_local_time(
     parts = price_consumption(tariff, start, end, quantity, tz)
     check_chain(parts, start, end, quantity)
     total_us = (end - start) // timedelta(microseconds=1)
-    got_minutes: dict[str, int] = defaultdict(int)
     for part in parts:
         share = quantity * ((part.end - part.start) // timedelta(microseconds=1)) / total_us
         assert abs(part.quantity - share) <= QUANTUM
-        # Segment starts are whole minutes and so are DST changes in these zones.
-        got_minutes[f"{part.band}@{part.price}"] += (part.end - part.start) // timedelta(minutes=1)
-    assert dict(got_minutes) == dict(minutes_by_band(tariff, tz, start, end))
+    # Segment starts are whole minutes and so are DST changes in these zones.
+    assert minutes_priced(parts) == dict(minutes_by_band(tariff, tz, start, end))
 
 
 @FAST
@@ -181,10 +187,7 @@ def test_tou_split_across_dst_changes(
     tz = ZoneInfo(zone)
     parts = price_consumption(tariff, start, end, quantity, tz)
     check_chain(parts, start, end, quantity)
-    got_minutes: dict[str, int] = defaultdict(int)
-    for part in parts:
-        got_minutes[f"{part.band}@{part.price}"] += (part.end - part.start) // timedelta(minutes=1)
-    assert dict(got_minutes) == dict(minutes_by_band(tariff, tz, start, end))
+    assert minutes_priced(parts) == dict(minutes_by_band(tariff, tz, start, end))
 
 
 @settings(max_examples=300, deadline=None)
@@ -216,10 +219,7 @@ def test_tou_short_intervals_near_dst_changes(
     end = start + timedelta(minutes=minutes)
     parts = price_consumption(tariff, start, end, quantity, tz)
     check_chain(parts, start, end, quantity)
-    got_minutes: dict[str, int] = defaultdict(int)
-    for part in parts:
-        got_minutes[f"{part.band}@{part.price}"] += (part.end - part.start) // timedelta(minutes=1)
-    assert dict(got_minutes) == dict(minutes_by_band(tariff, tz, start, end))
+    assert minutes_priced(parts) == dict(minutes_by_band(tariff, tz, start, end))
 
 
 def reference_bands(tariff: TieredTariff, used: Decimal, quantity: Decimal) -> list[Decimal]:

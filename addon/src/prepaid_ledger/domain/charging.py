@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
-from prepaid_ledger.domain.apportion import apportion, split_by_time
+from prepaid_ledger.domain.apportion import split_by_time
 from prepaid_ledger.domain.money import EXACT, amount_to_post
 from prepaid_ledger.domain.tariffs import (
     ChargePart,
@@ -95,15 +95,9 @@ def charge_consumption(
     statement lines always add up to what was posted.
     """
     usage = dict(state.usage)
-    cuts = [effective for effective, _ in versions[1:] if start < effective < end]
+    cuts = [effective for effective, _ in versions[1:]]
     parts: list[ChargePart] = []
-    # Nearly every reading falls within one tariff version: no split to work out.
-    spans = (
-        split_by_time(start, end, quantity, cuts)
-        if cuts
-        else [(start, end, apportion(quantity, [1])[0])]  # split_by_time's one part, as it is
-    )
-    for low, high, piece in spans:
+    for low, high, piece in split_by_time(start, end, quantity, cuts):
         tariff = tariff_at(versions, low)
         used = {key: usage.get(key, Decimal(0)) for key in period_keys(tariff, low, high, tz)}
         priced = price_consumption(tariff, low, high, piece, tz, used)

@@ -53,7 +53,7 @@ def wall_to_instants(day: date, wall: time, tz: tzinfo) -> set[datetime]:
 
 
 @lru_cache(maxsize=4096)
-def _day_cuts(day: date, walls: tuple[time, ...], tz: tzinfo) -> tuple[datetime, ...]:
+def day_cuts(day: date, walls: tuple[time, ...], tz: tzinfo) -> tuple[datetime, ...]:
     """Return the instants of a day's boundary wall times, in order.
 
     Every reading of a backlog asks for the same few days: worked out once (else 20 us each).
@@ -140,8 +140,8 @@ def local_pieces[K](
     cuts = {cut for cut in offset_transitions(start_utc, end_utc, tz) if cut < end_utc}
     day = first_day
     while day <= last_day:
-        day_cuts = _day_cuts(day, tuple(boundaries_on(day)), tz)
-        inside = day_cuts[bisect_right(day_cuts, start_utc) : bisect_left(day_cuts, end_utc)]
+        found = day_cuts(day, tuple(boundaries_on(day)), tz)
+        inside = found[bisect_right(found, start_utc) : bisect_left(found, end_utc)]
         cuts.update(inside)
         day += timedelta(days=1)
     points = [start_utc, *sorted(cuts), end_utc]

@@ -32,10 +32,10 @@ from prepaid_meter_contract.tariffs import (
 
 from prepaid_ledger.domain.apportion import apportion, microseconds
 from prepaid_ledger.domain.localtime import (
+    day_cuts,
     local_pieces,
     offset_transitions,
     require_aware,
-    wall_to_instants,
 )
 from prepaid_ledger.domain.money import (
     EXACT,
@@ -566,8 +566,7 @@ def _tou_cuts_around(tariff: TouTariff, tz: tzinfo, day: date) -> tuple[datetime
         _CUTS_AROUND.clear()
     cuts: set[datetime] = set()
     for near in (day - timedelta(days=1), day, day + timedelta(days=1)):
-        for segment in tariff.schedule_for(near):
-            cuts.update(wall_to_instants(near, segment.start, tz))
+        cuts.update(day_cuts(near, tuple(s.start for s in tariff.schedule_for(near)), tz))
     around = datetime.combine(day, time(), tzinfo=UTC)
     cuts.update(offset_transitions(around - timedelta(days=2), around + timedelta(days=3), tz))
     ordered = tuple(sorted(cuts))
