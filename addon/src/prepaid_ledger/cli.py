@@ -148,7 +148,10 @@ def _database_url(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from prepaid_ledger.server import start_sites  # noqa: PLC0415 - only serve needs it
+    from prepaid_ledger.server import (  # noqa: PLC0415 - only serve needs it
+        freeze_startup_heap,
+        start_sites,
+    )
 
     try:
         settings = settings_from(
@@ -175,6 +178,7 @@ async def _serve(args: argparse.Namespace) -> int:
         public_host=args.public_host or args.host,
         public_port=args.public_port,
     )
+    freeze_startup_heap()
     print(
         f"prepaid-ledger {__version__} listening on {listeners.private_url} (private: API, "
         f"landlord page) and {listeners.public_url} (public: webhooks, pay pages)",

@@ -9,6 +9,7 @@ the transport middleware's (app.BODY_TIMEOUT_S).
 from __future__ import annotations
 
 import contextlib
+import gc
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -72,6 +73,18 @@ class Listeners:
             await self.public.cleanup()
         finally:
             await self.private.cleanup()
+
+
+def freeze_startup_heap() -> None:
+    """Keep the objects that live as long as the process out of every later garbage collection.
+
+    Imports, the schema, compiled statements and the apps are ~200,000 objects that never die;
+    CPython's full collection walked them all every 15 s or so under a fleet's load, stopping the
+    event loop for ~100 ms each time (a payment arriving then waited for it: most of the credit
+    p99). Frozen after start-up, a full collection walks only what was made since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _runner(app: web.Application, shutdown_timeout: float) -> web.AppRunner:

@@ -33,6 +33,10 @@ LATEST_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
 #: How far ahead of the ledger's clock an observed time may be (clocks drift a little).
 MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
 _OFFSET_MARGIN: Final = timedelta(days=1)  # UTC offsets are below one day
+#: The window as local wall times, widened by any offset (checked before converting to UTC).
+_EARLIEST_WALL: Final = EARLIEST_TIME.replace(tzinfo=None) - _OFFSET_MARGIN
+_LATEST_WALL: Final = LATEST_TIME.replace(tzinfo=None) + _OFFSET_MARGIN
+_WINDOW: Final = f"must lie from {EARLIEST_TIME.isoformat()} to before {LATEST_TIME.isoformat()}"
 #: Longest plain decimal string accepted for an amount, a price or a register value.
 MAX_DECIMAL_CHARS: Final = 32
 _DECIMAL_RE: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -101,14 +105,11 @@ def format_decimal(value: Decimal) -> str:
 
 def check_time_window(value: datetime) -> datetime:
     """Return an aware time inside [EARLIEST_TIME, LATEST_TIME)."""
-    window = f"must lie from {EARLIEST_TIME.isoformat()} to before {LATEST_TIME.isoformat()}"
     # Compare the local wall time first: converting year 1 or 9999 to UTC can overflow.
-    naive = value.replace(tzinfo=None)
-    earliest, latest = (t.replace(tzinfo=None) for t in (EARLIEST_TIME, LATEST_TIME))
-    if not earliest - _OFFSET_MARGIN <= naive <= latest + _OFFSET_MARGIN:
-        raise WireError("time_out_of_range", window)
+    if not _EARLIEST_WALL <= value.replace(tzinfo=None) <= _LATEST_WALL:
+        raise WireError("time_out_of_range", _WINDOW)
     if not EARLIEST_TIME <= value.astimezone(UTC) < LATEST_TIME:
-        raise WireError("time_out_of_range", window)
+        raise WireError("time_out_of_range", _WINDOW)
     return value
 
 

@@ -33,12 +33,12 @@ def apportion(quantity: Decimal, weights: Sequence[int]) -> list[Decimal]:
         raise ValueError("apportion needs at least one weight")
     if any(weight < 0 for weight in weights):
         raise ValueError("weights must not be negative")
+    if len(weights) == 1:  # the common case (an interval in one band): nothing to split
+        return [whole(quantity)]
     exponent = part_exponent(quantity)
     units = int(quantity.scaleb(-exponent))
     if units < 0:
         raise InputError("negative_quantity", "quantity must not be negative")
-    if len(weights) == 1:  # the common case (an interval in one band): nothing to split
-        return [Decimal(units).scaleb(exponent)]
     total = sum(weights)
     if total == 0:
         weights, total = [1] * len(weights), len(weights)
@@ -49,6 +49,15 @@ def apportion(quantity: Decimal, weights: Sequence[int]) -> list[Decimal]:
     for index in by_remainder[:leftover]:
         shares[index] += 1
     return [Decimal(share).scaleb(exponent) for share in shares]
+
+
+def whole(quantity: Decimal) -> Decimal:
+    """Return QUANTITY as apportion's one part: the same value, in parts' units."""
+    exponent = part_exponent(quantity)
+    units = int(quantity.scaleb(-exponent))
+    if units < 0:
+        raise InputError("negative_quantity", "quantity must not be negative")
+    return Decimal(units).scaleb(exponent)
 
 
 def microseconds(span: timedelta) -> int:

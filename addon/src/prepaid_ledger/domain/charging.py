@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
-from prepaid_ledger.domain.apportion import split_by_time
+from prepaid_ledger.domain.apportion import split_by_time, whole
 from prepaid_ledger.domain.money import EXACT, amount_to_post
 from prepaid_ledger.domain.tariffs import (
     ChargePart,
     Tariff,
     period_keys,
     price_consumption,
+    single_price,
     standing_charge_days,
 )
 
@@ -94,17 +95,22 @@ def charge_consumption(
     total, and a rounding difference between the two goes to the interval's largest part, so
     statement lines always add up to what was posted.
     """
-    usage = dict(state.usage)
-    cuts = [effective for effective, _ in versions[1:]]
-    parts: list[ChargePart] = []
-    for low, high, piece in split_by_time(start, end, quantity, cuts):
-        tariff = tariff_at(versions, low)
-        used = {key: usage.get(key, Decimal(0)) for key in period_keys(tariff, low, high, tz)}
-        priced = price_consumption(tariff, low, high, piece, tz, used)
-        for part in priced:
-            if part.period is not None:
-                usage[part.period] = EXACT.add(usage.get(part.period, Decimal(0)), part.quantity)
-        parts.extend(priced)
+    usage = state.usage
+    parts = _one_part(versions, tz, start=start, end=end, quantity=quantity)
+    if parts is None:
+        usage = dict(state.usage)
+        cuts = [effective for effective, _ in versions[1:]]
+        parts = []
+        for low, high, piece in split_by_time(start, end, quantity, cuts):
+            tariff = tariff_at(versions, low)
+            used = {key: usage.get(key, Decimal(0)) for key in period_keys(tariff, low, high, tz)}
+            priced = price_consumption(tariff, low, high, piece, tz, used)
+            for part in priced:
+                if part.period is not None:
+                    usage[part.period] = EXACT.add(
+                        usage.get(part.period, Decimal(0)), part.quantity
+                    )
+            parts.extend(priced)
     if not parts:
         return Charge(0, (), ChargeState(state.bands, usage))
     bands = dict(state.bands)
@@ -131,6 +137,32 @@ def charge_consumption(
         for part, share in zip(parts, shares, strict=True)
     )
     return Charge(posted, lines, ChargeState(bands, usage))
+
+
+def _one_part(
+    versions: Versions, tz: tzinfo, *, start: datetime, end: datetime, quantity: Decimal
+) -> list[ChargePart] | None:
+    """Price an interval in one tariff version at one price (nearly every reading) unsplit.
+
+    The part the general path would make, without splitting anything; None for anything else
+    (a version change or a price change inside, a tiered tariff, input the general path
+    refuses), which the general path then prices.
+    """
+    if (
+        start.utcoffset() is None
+        or end.utcoffset() is None
+        or end < start
+        or not quantity.is_finite()
+        or quantity < 0
+        or any(start < effective < end for effective, _ in versions[1:])
+    ):
+        return None
+    one = single_price(tariff_at(versions, start), start, end, tz)
+    if one is None:
+        return None
+    band, price = one
+    share = whole(quantity)
+    return [ChargePart(band, None, start, end, share, EXACT.multiply(share, price), price)]
 
 
 @dataclass(frozen=True, slots=True)

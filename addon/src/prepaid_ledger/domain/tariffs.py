@@ -516,6 +516,42 @@ def price_consumption(  # noqa: PLR0917 - positional order fixed by the ledger c
             return parts
 
 
+def single_price(
+    tariff: Tariff, start: datetime, end: datetime, tz: tzinfo
+) -> tuple[str, Decimal] | None:
+    """Return the one (band, price) all of [start, end] is billed at; None if it is split.
+
+    Nearly every reading lies within one segment of one local day: no cut of that day or its
+    neighbours (local_pieces' candidates) falls inside it, so it is one piece, classified at
+    its middle as local_pieces would. A backlog of minute readings saves most of its pricing.
+    A tiered price depends on what the period used before: always None.
+    """
+    match tariff:
+        case FlatTariff():
+            return (FLAT_BAND, tariff.price)
+        case TouTariff():
+            low, high = start.astimezone(UTC), end.astimezone(UTC)  # UTC: no zone lookups
+            day = low.astimezone(tz).date()
+            if high.astimezone(tz).date() != day:
+                return None
+            cuts = _tou_cuts_around(tariff, tz, day)
+            following = bisect_right(cuts, low)
+            if following < len(cuts) and cuts[following] < high:
+                return None
+            return _tou_price_at(tariff, (low + (high - low) / 2).astimezone(tz))
+        case TieredTariff():
+            return None
+
+
+def _tou_price_at(tariff: TouTariff, local: datetime) -> tuple[str, Decimal]:
+    """Return the (band, price) of the segment a local time falls in."""
+    schedule = tariff.schedule_for(local.date())
+    index = bisect_right([s.start for s in schedule], local.time().replace(tzinfo=None))
+    found = schedule[index - 1]
+    # Neighbouring segments that bill identically merge into one part.
+    return (found.band, found.price)
+
+
 def _tou_pieces(
     tariff: TouTariff, start: datetime, end: datetime, tz: tzinfo
 ) -> list[tuple[datetime, datetime, tuple[str, Decimal]]]:
@@ -524,24 +560,10 @@ def _tou_pieces(
     def boundaries(day: date) -> Iterable[time]:
         return (segment.start for segment in tariff.schedule_for(day))
 
-    def classify(local: datetime) -> tuple[str, Decimal]:
-        schedule = tariff.schedule_for(local.date())
-        index = bisect_right([s.start for s in schedule], local.time().replace(tzinfo=None))
-        found = schedule[index - 1]
-        # Neighbouring segments that bill identically merge into one part.
-        return (found.band, found.price)
-
-    # Nearly every reading lies within one segment of one local day: no cut of that day or its
-    # neighbours (local_pieces' candidates) falls inside it, so it is one piece, classified at
-    # its middle as local_pieces would. A backlog of minute readings saves most of its pricing.
-    low, high = start.astimezone(UTC), end.astimezone(UTC)  # compared as UTC: no zone lookups
-    day = low.astimezone(tz).date()
-    if high.astimezone(tz).date() == day:
-        cuts = _tou_cuts_around(tariff, tz, day)
-        following = bisect_right(cuts, low)
-        if following == len(cuts) or cuts[following] >= high:
-            return [(low, high, classify((low + (high - low) / 2).astimezone(tz)))]
-    return local_pieces(start, end, tz, boundaries, classify)
+    one = single_price(tariff, start, end, tz)
+    if one is not None:
+        return [(start.astimezone(UTC), end.astimezone(UTC), one)]
+    return local_pieces(start, end, tz, boundaries, lambda local: _tou_price_at(tariff, local))
 
 
 #: (id of a tariff, zone, day) -> (that tariff, its cuts): keyed by identity, since hashing and
