@@ -141,10 +141,12 @@ async def test_unchanged_accounts_stay_quiet(sqlite_ledger: Ledger) -> None:
     }
     await ledger.ok("POST", "/api/v1/readings", json=batch)
     mark = (await read_events(ledger, 1000, until="never", last_id=None, stop_idle=0.3))[-1]["id"]
+    before = (await ledger.ok("GET", f"/api/v1/accounts/{account['id']}"))["balance_minor"]
     await ledger.ok("POST", "/api/v1/readings", json=batch)  # re-sent: nothing changes
     await ledger.topup(account["id"], 500, "after")
+    # The next event is the top-up's (its account's new balance comes first), not the batch's.
     first = (await read_events(ledger, 1, last_id=mark))[0]
-    assert first["type"] == "topup.updated"
+    assert (first["type"], first["data"]["balance_minor"]) == ("account.updated", before + 500)
 
 
 async def test_resume_after_pruned_events_says_reset(sqlite_ledger: Ledger) -> None:

@@ -27,7 +27,7 @@ from datetime import datetime
 
 from prepaid_meter_contract.receipts import Receipt as ReceiptView
 from prepaid_meter_contract.vocabulary import PaymentMethod
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, String, cast, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,12 +65,19 @@ def _known(method: str | None) -> PaymentMethod | None:
 async def next_number(session: AsyncSession) -> int:
     """Take the next receipt number: lock the counter row, increment it (this transaction).
 
-    Core statements on the bare column, so a batch item's savepoint rollback restores the
-    value without any ORM object holding a stale copy.
+    One locking statement (the row stays locked until commit: take it late). Core statements
+    on the bare column, so a batch item's savepoint rollback restores the value without any
+    ORM object holding a stale copy.
     """
-    locked = select(LedgerMeta.value).where(LedgerMeta.key == COUNTER_KEY).with_for_update()
-    last = await session.scalar(locked)
-    if last is None:  # a database whose counter row was never made (migration 0008 makes it)
+    bump = (
+        update(LedgerMeta)
+        .where(LedgerMeta.key == COUNTER_KEY)
+        .values(value=cast(cast(LedgerMeta.value, BigInteger) + 1, String))
+        .returning(LedgerMeta.value)
+        .execution_options(synchronize_session=False)
+    )
+    number = await session.scalar(bump)
+    if number is None:  # a database whose counter row was never made (migration 0008 makes it)
         dialect = session.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         await session.execute(
@@ -78,15 +85,8 @@ async def next_number(session: AsyncSession) -> int:
             .values(key=COUNTER_KEY, value="0")
             .on_conflict_do_nothing(index_elements=["key"])
         )
-        last = await session.scalar(locked)
-    number = int(last or 0) + 1
-    await session.execute(
-        update(LedgerMeta)
-        .where(LedgerMeta.key == COUNTER_KEY)
-        .values(value=str(number))
-        .execution_options(synchronize_session=False)
-    )
-    return number
+        number = await session.scalar(bump)
+    return int(number or 0)
 
 
 async def room_of(session: AsyncSession, account_id: int) -> str | None:
@@ -109,6 +109,7 @@ async def issue(
     paid_by: str | None = None,
 ) -> ReceiptView:
     """Issue the receipt of an order being credited (inside the crediting transaction)."""
+    room = await room_of(session, account.id)  # before the number: its lock is held to commit
     row = Receipt(
         number=await next_number(session),
         order_id=order.id,
@@ -116,7 +117,7 @@ async def issue(
         account_id=account.id,
         account_number=account.number,
         account_name=account.name,
-        room=await room_of(session, account.id),
+        room=room,
         amount_minor=order.amount_minor,
         bonus_minor=bonus_minor,
         currency=order.currency,

@@ -363,20 +363,17 @@ async def credit_order(
     order.credited_minor = order.amount_minor
     bonus = await promotions.grant(session, order, account)
     now = utcnow()
+    balance = await journal.book_balance(session, book_id)
+    # The account's new state before the receipt: its number's counter is one row every
+    # credit locks until it commits, so as little as possible comes after taking it.
+    await refresh_account(session, account, now, balance=balance)
     receipt = await receipts.issue(
-        session,
-        order,
-        account,
-        await journal.book_balance(session, book_id),
-        now,
-        bonus_minor=bonus,
-        paid_by=method,
+        session, order, account, balance, now, bonus_minor=bonus, paid_by=method
     )
     if order.status == OrderStatus.PENDING:
         await set_status(session, order, OrderStatus.PROCESSING, actor, now=now)
     await set_status(session, order, OrderStatus.SUCCEEDED, actor, reason, now=now, receipt=receipt)
     await accounting_outbox.topup_succeeded(session, order, account, receipt)
-    await refresh_account(session, account, now)
     return receipt
 
 
