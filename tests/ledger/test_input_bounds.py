@@ -8,11 +8,13 @@ docs/ledger-api.md.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prepaid_ledger.api.http_helpers import PARSE_IN_THREAD_BYTES
 
 from tests.ledger.conftest import Ledger
 
@@ -268,3 +270,26 @@ async def test_money_fields_are_bounded_to_what_the_ledger_can_post(ledger: Ledg
     assert outcome["charged_minor"] == 1_000_000_000
     assert outcome["standing_charged_minor"] == 366 * limit
     assert await ledger.balance(account["id"]) == -(367 * limit + 1_000_000_000)
+
+
+async def test_a_large_batch_is_checked_off_the_loop_with_the_same_answers(
+    sqlite_ledger: Ledger,
+) -> None:
+    """A backlog batch (parsed in a worker thread) names its bad reading and writes nothing."""
+    ledger = sqlite_ledger
+    account, meter = await setup_meter(ledger)
+    start = datetime.now(UTC) - timedelta(days=4)
+    readings = [
+        reading(meter["id"], f"{minute * 0.01:.2f}", start + timedelta(minutes=minute))
+        for minute in range(5000)
+    ]
+    bad = [*readings[:4999], reading(meter["id"], "1e3", start + timedelta(minutes=4999))]
+    assert len(json.dumps({"readings": bad})) >= PARSE_IN_THREAD_BYTES  # the thread's path
+    status, body = await ledger.call("POST", "/api/v1/readings", json={"readings": bad})
+    assert_refused(status, body, "invalid_decimal", "readings[4999].value")
+    held = await ledger.ok("GET", f"/api/v1/accounts/{account['id']}")
+    assert held["balance_minor"] == account["balance_minor"]
+
+    answer = await ledger.ok("POST", "/api/v1/readings", json={"readings": readings})
+    assert answer["received"] == 5000
+    assert answer["meters"][0]["baseline"] + answer["meters"][0]["accepted"] == 5000

@@ -329,6 +329,14 @@ async def stored_between(
     return stored
 
 
+#: Readings priced between two turns of other requests on the event loop (a millisecond or
+#: two): a backlog part prices hundreds of one meter's readings, and the other sites' payments
+#: and polls wait for each turn. PostgreSQL, 10 sites polled every 3 s with 5 payments/s while
+#: 200,000 backlog readings go in: their credit p99 351 -> 238 ms, batch p99 398 -> 254 ms,
+#: the backfill 4,514 -> 4,269 readings/s. Not on SQLite (see _ingest_meter).
+READINGS_PER_TURN: Final = 16
+
+
 async def _ingest_meter(
     charger: Charger,
     readings: Sequence[IncomingReading],
@@ -337,7 +345,11 @@ async def _ingest_meter(
     """Charge one meter's readings of a batch; KNOWN: its readings in the batch's span."""
     session, meter, outcome = charger.session, charger.meter, charger.outcome
     this_batch: set[tuple[datetime, str]] = set()  # written at the end, so not found by SQL
-    for reading in sorted(readings, key=lambda r: r.at):
+    # SQLite: the part holds the one write lock; others could only work up to it, and wait.
+    turns = session.get_bind().dialect.name != "sqlite"
+    for position, reading in enumerate(sorted(readings, key=lambda r: r.at)):
+        if turns and position and position % READINGS_PER_TURN == 0:
+            await asyncio.sleep(0)  # a backlog meter's readings: let others have the loop
         key = (reading.at, format_decimal(reading.value))
         # Held readings do not move the meter's last reading: a re-sent one is known here.
         if known.get(key):
