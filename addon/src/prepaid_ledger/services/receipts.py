@@ -1,15 +1,16 @@
 """Receipts for succeeded top-ups, numbered without gaps.
 
 Why the numbers have no gap and no duplicate, on both backends: the number comes from one
-counter row (``ledger_meta`` key ``receipt_number``, the last number issued) that is read with
-``SELECT ... FOR UPDATE``, incremented and written back inside the very transaction that
-credits the order (``topups.credit_order`` is the one place every credit passes through).
+counter row (``ledger_meta`` key ``receipt_number``, the last number issued) that one
+``UPDATE ... RETURNING`` increments inside the very transaction that credits the order
+(``topups.credit_order`` is the one place every credit passes through, and takes the number
+as late as it can: the row stays locked until commit).
 
 - PostgreSQL (READ COMMITTED): the row lock makes a second crediting transaction wait until the
-  first commits or rolls back; it then reads the committed value. A rollback (a failed item of
-  a batch inside its savepoint, a deadlock retried by ``Database.write``) undoes the increment
-  with the receipt, so the number is handed out again. A sequence would not do this: its
-  values are never given back.
+  first commits or rolls back; its UPDATE then increments the committed value. A rollback (a
+  failed item of a batch inside its savepoint, a deadlock retried by ``Database.write``) undoes
+  the increment with the receipt, so the number is handed out again. A sequence would not do
+  this: its values are never given back.
 - SQLite: every write transaction is serialised in the process and begins with
   ``BEGIN IMMEDIATE`` (``store/database.py``), so the read-increment-write cannot interleave
   and a rollback again undoes it.
