@@ -47,11 +47,6 @@ def overloaded_response(retry_after_s: int, message: str) -> web.Response:
     )
 
 
-async def read_json(request: web.Request) -> object:
-    """Parse the request body as JSON or fail with 400 invalid_json."""
-    return decode_json(await request.read())
-
-
 def decode_json(raw: bytes) -> object:
     """Parse a body as JSON or fail with 400 invalid_json."""
     try:

@@ -35,10 +35,7 @@ def apportion(quantity: Decimal, weights: Sequence[int]) -> list[Decimal]:
         raise ValueError("weights must not be negative")
     if len(weights) == 1:  # the common case (an interval in one band): nothing to split
         return [whole(quantity)]
-    exponent = part_exponent(quantity)
-    units = int(quantity.scaleb(-exponent))
-    if units < 0:
-        raise InputError("negative_quantity", "quantity must not be negative")
+    units, exponent = _in_units(quantity)
     total = sum(weights)
     if total == 0:
         weights, total = [1] * len(weights), len(weights)
@@ -53,11 +50,17 @@ def apportion(quantity: Decimal, weights: Sequence[int]) -> list[Decimal]:
 
 def whole(quantity: Decimal) -> Decimal:
     """Return QUANTITY as apportion's one part: the same value, in parts' units."""
+    units, exponent = _in_units(quantity)
+    return Decimal(units).scaleb(exponent)
+
+
+def _in_units(quantity: Decimal) -> tuple[int, int]:
+    """Return QUANTITY as (units, exponent): a whole number of 10^exponent; refuse < 0."""
     exponent = part_exponent(quantity)
     units = int(quantity.scaleb(-exponent))
     if units < 0:
         raise InputError("negative_quantity", "quantity must not be negative")
-    return Decimal(units).scaleb(exponent)
+    return units, exponent
 
 
 def microseconds(span: timedelta) -> int:
