@@ -6,9 +6,11 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from prepaid_ledger.api.auth import Principal
+from prepaid_ledger.api.stream_tail import StreamTail, TailEvent
 from prepaid_ledger.services import events as stream_events
 from prepaid_ledger.store.database import Database
 from sqlalchemy import event
@@ -212,3 +214,46 @@ async def _many_streams(ledger: Ledger) -> None:
     # One read per commit (a read may also come from a stream that woke late): far below one
     # per stream per commit (36).
     assert len(reads) <= 2 * len(accounts), reads
+
+
+class _QuietDatabase:
+    """The tail's database in a test of whom it rings: nothing is ever committed."""
+
+    def __init__(self) -> None:
+        self.signal = asyncio.Event()
+
+    def change_signal(self) -> asyncio.Event:
+        return self.signal
+
+    async def read(self, _work: Any) -> int:
+        return 0  # the newest event id: none yet
+
+
+async def test_a_commit_rings_only_the_streams_that_may_see_its_events() -> None:
+    """A site's events wake its own streams and the landlord's, not the other sites' streams."""
+    tail = StreamTail(cast("Database", _QuietDatabase()))
+    landlord = tail.subscribe(Principal("admin", None, "admin"))
+    site_1 = tail.subscribe(Principal("integration", None, "HA 1", site_id=1))
+    site_2 = tail.subscribe(Principal("integration", None, "HA 2", site_id=2))
+    tenant = tail.subscribe(Principal("tenant", 7, "tenant:7", site_id=2))
+    rung = {landlord: "landlord", site_1: "site 1", site_2: "site 2", tenant: "tenant 7"}
+
+    def ringing() -> set[str]:
+        found = {name for sub, name in rung.items() if sub._rung.is_set()}
+        for sub in rung:
+            sub.clear()
+        return found
+
+    try:
+        tail._ring([TailEvent(1, 8, 2, b"")])
+        assert ringing() == {"landlord", "site 2"}
+        tail._ring([TailEvent(2, 7, 2, b"")])
+        assert ringing() == {"landlord", "site 2", "tenant 7"}
+        tail._ring([TailEvent(3, None, None, b"")])
+        assert ringing() == {"landlord", "site 1"}  # the landlord's own site's
+        tail.unsubscribe(site_2)
+        tail._ring([TailEvent(4, 8, 2, b"")])
+        assert ringing() == {"landlord"}
+    finally:
+        await tail.close()
+    assert not tail.reading

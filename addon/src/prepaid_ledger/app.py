@@ -248,6 +248,8 @@ def create_app(settings: Settings) -> web.Application:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if state.stream_tail is not None:
+            await state.stream_tail.close()
         state.db = None
         await db.close()
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.api.auth import Principal, require_scope
 from prepaid_ledger.api.context import STATE_KEY, db_of, settings_of
 from prepaid_ledger.api.documented import Param, documented
-from prepaid_ledger.api.stream_tail import StreamTail, format_event, latest_id
+from prepaid_ledger.api.stream_tail import StreamTail, Subscription, format_event, latest_id
 from prepaid_ledger.errors import ApiError, InputError
 from prepaid_ledger.services import events as stream_events
 from prepaid_ledger.services import sites
@@ -111,7 +111,6 @@ async def _pump(
 ) -> None:
     """Write events as they are committed until the app shuts down."""
     db = db_of(request)
-    closing = request.app[CLOSING_KEY]
     await response.write(b"retry: 2000\n\n")
     # Tells a client that asked for "latest" where the stream starts, so it can read the current
     # state once and then apply every event after this id (nothing falls between the two).
@@ -123,15 +122,32 @@ async def _pump(
             # Events the client has not seen were pruned: tell it to re-read the state.
             reset = {"oldest_id": oldest, "last_event_id": last_id}
             await response.write(f"event: stream.reset\ndata: {json.dumps(reset)}\n\n".encode())
-    # The keep-alive follows what THIS client was sent: other sites' commits wake the loop
-    # (and are filtered out) but do not keep a quiet site's connection alive.
-    last_sent = time.monotonic()
-    changed = db.change_signal()
     tail = _tail_of(request)
+    subscription = tail.subscribe(principal)
+    try:
+        await _follow(request, response, principal, last_id, subscription)
+    finally:
+        tail.unsubscribe(subscription)
+
+
+async def _follow(
+    request: web.Request,
+    response: web.StreamResponse,
+    principal: Principal,
+    last_id: int,
+    subscription: Subscription,
+) -> None:
+    """Write this stream's events as the tail reads them (it rings SUBSCRIPTION)."""
+    db = db_of(request)
+    closing = request.app[CLOSING_KEY]
+    tail = _tail_of(request)
+    # The keep-alive follows what THIS client was sent: other sites' commits do not keep a
+    # quiet site's connection alive.
+    last_sent = time.monotonic()
     fetch = True
     while not closing.is_set():
         if fetch:
-            changed = db.change_signal()
+            subscription.clear()
             newest = await tail.after(last_id)
             if newest is None:  # further back than the tail reaches: read the table
                 batch = await db.read(functools.partial(_fetch, principal=principal, after=last_id))
@@ -147,7 +163,7 @@ async def _pump(
                 if frames:
                     await response.write(b"".join(frames))
                     last_sent = time.monotonic()
-        waiter = asyncio.ensure_future(changed.wait())
+        waiter = asyncio.ensure_future(subscription.wait())
         closer = asyncio.ensure_future(closing.wait())
         try:
             done, _ = await asyncio.wait(
@@ -158,7 +174,9 @@ async def _pump(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        fetch = waiter in done  # between ticks only the client's presence is checked
+        # Between rings only the client's presence is checked, and, if the task that reads
+        # the commits has stopped (a database outage), whether anything was committed since.
+        fetch = waiter in done or (not tail.reading and tail.head != last_id)
         if request.transport is None or request.transport.is_closing():
             return  # the client left: free its place in the per-token count at once
         if time.monotonic() - last_sent >= KEEPALIVE_S:
