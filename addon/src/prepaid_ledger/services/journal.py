@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.errors import InputError
+from prepaid_ledger.store.known_books import KnownBooks
 from prepaid_ledger.store.models import DEFAULT_SITE_ID, Book, JournalEntry, JournalTransaction
 
 MAX_AMOUNT_MINOR = 10**15  # far beyond any real payment; keeps balances inside BIGINT
@@ -56,10 +57,22 @@ class Leg:
 
 
 async def book_id_for(session: AsyncSession, key: str, kind: str, currency: str) -> int:
-    """Return the id of a book, creating it once (safe under concurrent first use)."""
+    """Return the id of a book, creating it once (safe under concurrent first use).
+
+    A book's key never changes and no book is deleted, so the database remembers the ids of
+    committed books (``store.known_books``): every payment and every batch of readings
+    would otherwise look up the same system books again.
+    """
+    known = KnownBooks.of(session)
+    if known is not None and (cached := known.get(key)) is not None:
+        return cached
     found = await session.scalar(select(Book.id).where(Book.key == key))
     if found is not None:
+        if known is not None:
+            known.seen(session, key, int(found))
         return int(found)
+    if known is not None:
+        known.created(session, key)
     try:
         async with session.begin_nested():
             book = Book(key=key, kind=kind, currency=currency, balance_minor=0)

@@ -9,7 +9,6 @@ local day and band (the statement's source), which keeps the journal small.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +54,8 @@ from prepaid_ledger.store.models import (
 from prepaid_ledger.store.models import (
     ChargeState as ChargeStateRow,
 )
+from prepaid_ledger.store.priority import GiveWay, give_way
+from prepaid_ledger.store.transient import StaleReadError
 
 #: The longest interval one reading may charge. Charging walks the interval day by day (charge
 #: lines per local day, time-of-use segments, tier periods, standing charges), so the work of
@@ -333,7 +334,8 @@ async def stored_between(
 #: two): a backlog part prices hundreds of one meter's readings, and the other sites' payments
 #: and polls wait for each turn. PostgreSQL, 10 sites polled every 3 s with 5 payments/s while
 #: 200,000 backlog readings go in: their credit p99 351 -> 238 ms, batch p99 398 -> 254 ms,
-#: the backfill 4,514 -> 4,269 readings/s. Not on SQLite (see _ingest_meter).
+#: the backfill 4,514 -> 4,269 readings/s. Not on SQLite (see _ingest_meter). At each turn a
+#: payment in flight goes first (store/priority.py).
 READINGS_PER_TURN: Final = 16
 
 
@@ -341,6 +343,7 @@ async def _ingest_meter(
     charger: Charger,
     readings: Sequence[IncomingReading],
     known: dict[tuple[datetime, str], bool],
+    budget: GiveWay,
 ) -> None:
     """Charge one meter's readings of a batch; KNOWN: its readings in the batch's span."""
     session, meter, outcome = charger.session, charger.meter, charger.outcome
@@ -349,7 +352,7 @@ async def _ingest_meter(
     turns = session.get_bind().dialect.name != "sqlite"
     for position, reading in enumerate(sorted(readings, key=lambda r: r.at)):
         if turns and position and position % READINGS_PER_TURN == 0:
-            await asyncio.sleep(0)  # a backlog meter's readings: let others have the loop
+            await give_way(session, budget)  # a backlog meter's readings: let others go
         key = (reading.at, format_decimal(reading.value))
         # Held readings do not move the meter's last reading: a re-sent one is known here.
         if known.get(key):
@@ -550,27 +553,30 @@ async def ingest(
         field = f"readings[{first}].meter_id"
         raise InputError("unknown_meter", f"{field}: meter(s) {missing} do not exist", field)
     account_ids = sorted({m.account_id for m in meters.values()})
+    # Read, not locked: pricing takes most of the part's time, and a payment to one of these
+    # accounts (which locks it) must not wait for all of it. Locked before writing, below.
     accounts = {
         a.id: a
         for a in await session.scalars(
-            select(Account)
-            .where(Account.id.in_(account_ids))
-            .order_by(Account.id)
-            .with_for_update()
+            select(Account).where(Account.id.in_(account_ids)).order_by(Account.id)
         )
     }
+    priced_as = {a.id: a.status for a in accounts.values()}
     pairs = [(meters[i], accounts[meters[i].account_id]) for i in sorted(by_meter)]
     rows = await ChargeRows.read(session, pairs)
     times = [reading.at for _, reading in part]
     known = await stored_between(session, sorted(meters), min(times), max(times))
     chargers: list[Charger] = []
+    budget = GiveWay()
     for meter, account in pairs:
         charger = rows.charger(session, meter, account)
-        await _ingest_meter(charger, by_meter[meter.id], known.get(meter.id, {}))
+        await _ingest_meter(charger, by_meter[meter.id], known.get(meter.id, {}), budget)
         chargers.append(charger)
         # Pricing a part takes tens of milliseconds of CPU: let other requests (a payment, an
-        # event stream) have the event loop between meters rather than wait for all of it.
-        await asyncio.sleep(0)
+        # event stream) have the event loop between meters rather than wait for all of it,
+        # and payments in flight finish first (store/priority.py).
+        await give_way(session, budget)
+    await _lock_accounts(session, account_ids, priced_as)
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
     received = utcnow()
@@ -619,6 +625,27 @@ async def ingest(
         after=result.model_dump(mode="json"),
     )
     return result
+
+
+async def _lock_accounts(
+    session: AsyncSession, account_ids: list[int], priced_as: dict[int, str]
+) -> None:
+    """Lock the accounts a part was priced for; StaleReadError if one was opened or closed since.
+
+    Pricing reads only an account's status besides what never changes (its currency and time
+    zone). On SQLite the part holds the one writer throughout: nothing can have changed.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    locked = await session.scalars(
+        select(Account)
+        .where(Account.id.in_(account_ids))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if any(account.status != priced_as[account.id] for account in locked):
+        raise StaleReadError("an account of the batch was opened or closed while it was priced")
 
 
 async def post_charges(session: AsyncSession, charger: Charger) -> None:

@@ -246,7 +246,6 @@ async def set_status(
     if flagged:
         events.emit(session, order.account_id, attention_alert(order, now))
         await accounting_outbox.order_needs_attention(session, order, now)
-    await session.flush()
 
 
 def attention_alert(order: TopupOrder, now: datetime | None = None) -> OrderNeedsAttentionAlert:
@@ -471,7 +470,7 @@ async def receive_payment(
     if not credit:
         await set_status(session, order, OrderStatus.PROCESSING, actor, "payment not final yet")
         return order, PaymentOutcome.PROCESSING
-    return order, await credit_or_flag(session, order, payment, actor)
+    return order, await credit_or_flag(session, order, payment, actor, account=account)
 
 
 async def _payment_for_existing(
@@ -550,12 +549,22 @@ async def open_checkout_order(
 
 
 async def credit_or_flag(
-    session: AsyncSession, order: TopupOrder, payment: Payment, actor: str
+    session: AsyncSession,
+    order: TopupOrder,
+    payment: Payment,
+    actor: str,
+    *,
+    account: Account | None = None,
 ) -> PaymentOutcome:
-    """Credit a payment to its account, or mark the order needs_attention saying why."""
+    """Credit a payment to its account, or mark the order needs_attention saying why.
+
+    ACCOUNT: the payment's account, already resolved and locked by the caller (else resolved
+    here).
+    """
     payment = within_ledger_range(payment)
     try:
-        account = await resolve_account_ref(session, payment.account_ref, lock=True)
+        if account is None:
+            account = await resolve_account_ref(session, payment.account_ref, lock=True)
     except (InputError, NotFoundError) as err:
         await set_status(
             session,

@@ -48,7 +48,7 @@ async def apply_event[T](db: Database, work: Callable[[AsyncSession], Awaitable[
     """
     for attempt in range(_ATTEMPTS):
         try:
-            return await db.write(work)
+            return await db.write(work, urgent=True)  # a payment: before readings
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
                 raise

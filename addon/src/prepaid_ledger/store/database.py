@@ -8,12 +8,27 @@ in READ COMMITTED with explicit row locks and are retried on deadlock or seriali
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, insert, text
+from sqlalchemy import (
+    Executable,
+    Integer,
+    Table,
+    bindparam,
+    column,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    values,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,8 +37,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from prepaid_ledger.store.known_books import KNOWN_BOOKS_KEY, KnownBooks
 from prepaid_ledger.store.models import StreamEvent, utcnow
+from prepaid_ledger.store.priority import LANES_KEY, Lanes, PriorityLock
 from prepaid_ledger.store.stream import take_pending
+from prepaid_ledger.store.transient import StaleReadError
 
 _LOGGER = logging.getLogger(__name__)
 _RETRY_SQLSTATES = {"40001", "40P01"}
@@ -70,6 +88,45 @@ def _is_retryable(error: DBAPIError) -> bool:
     return "database is locked" in str(error)
 
 
+_EVENTS = cast("Table", StreamEvent.__table__)
+_EVENT_COLUMNS = ("at", "type", "account_id", "payload")
+
+
+#: Events written by one ``_locked_stream_insert`` (five parameters each); more take two.
+_LOCKED_INSERT_MAX = 200
+
+
+@functools.lru_cache(maxsize=_LOCKED_INSERT_MAX)
+def _locked_stream_insert(count: int) -> Executable:
+    """INSERT COUNT stream events after taking the stream's advisory lock, in one statement.
+
+    The lock is held until commit, so stream ids are handed out in commit order (a reader that
+    has seen id N never finds a smaller one committed later). One round trip instead of two
+    for every write that emits events (every payment, every batch of readings); ids are
+    assigned in the rows' order (ORDER BY the position).
+    """
+    types = {"n": Integer()} | {name: _EVENTS.c[name].type for name in _EVENT_COLUMNS}
+    rows = values(*(column(name, type_) for name, type_ in types.items()), name="queued").data(
+        [tuple(bindparam(f"{name}_{i}", type_=types[name]) for name in types) for i in range(count)]
+    )
+    lock = select(func.pg_advisory_xact_lock(_STREAM_LOCK).label("taken")).subquery("stream_lock")
+    chosen = (
+        select(*(rows.c[name] for name in _EVENT_COLUMNS))
+        .select_from(rows.join(lock, true()))
+        .order_by(rows.c.n)
+    )
+    return insert(_EVENTS).from_select(list(_EVENT_COLUMNS), chosen)
+
+
+def _numbered(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the parameters of ``_locked_stream_insert`` for ROWS."""
+    params: dict[str, Any] = {}
+    for i, row in enumerate(rows):
+        params[f"n_{i}"] = i
+        params.update({f"{name}_{i}": row[name] for name in _EVENT_COLUMNS})
+    return params
+
+
 class Database:
     """The ledger's database: an async engine, sessions and serialised, retried writes."""
 
@@ -109,7 +166,9 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = PriorityLock() if self.is_sqlite else None
+        self.lanes = Lanes()
+        self.known_books = KnownBooks()
         self._changed = asyncio.Event()
 
     def _notify_change(self) -> None:
@@ -130,17 +189,28 @@ class Database:
             await session.connection(execution_options=options)
             return await work(session)
 
-    async def write[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run work in one transaction: committed entirely or not at all; retried on deadlock."""
+    async def write[T](
+        self, work: Callable[[AsyncSession], Awaitable[T]], *, urgent: bool = False
+    ) -> T:
+        """Run work in one transaction: committed entirely or not at all; retried on deadlock.
+
+        URGENT (a payment): goes before bulk work (store/priority.py).
+        """
+        with self.lanes.urgent() if urgent else contextlib.nullcontext():
+            return await self._write(work, urgent=urgent)
+
+    async def _write[T](self, work: Callable[[AsyncSession], Awaitable[T]], *, urgent: bool) -> T:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 if self._write_lock is not None:
-                    async with self._write_lock:
+                    async with self._write_lock.held(urgent=urgent):
                         result, emitted = await self._write_once(work)
                 else:
                     result, emitted = await self._write_once(work)
-            except DBAPIError as err:
-                if attempt == _MAX_ATTEMPTS or not _is_retryable(err):
+            except (DBAPIError, StaleReadError) as err:
+                if attempt == _MAX_ATTEMPTS or not (
+                    isinstance(err, StaleReadError) or _is_retryable(err)
+                ):
                     raise
                 _LOGGER.debug("retrying write after %s (attempt %d)", err, attempt)
                 await asyncio.sleep(0.01 * attempt)
@@ -152,30 +222,43 @@ class Database:
 
     async def _write_once[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> tuple[T, bool]:
         """Run WORK in one transaction; return its result and whether it emitted events."""
-        async with self.sessions() as session, session.begin():
-            result = await work(session)
-            stream = take_pending(session)
-            if stream:
+        async with self.sessions() as session:
+            async with session.begin():
+                result, emitted = await self._run_work(session, work)
+            self.known_books.committed(session)
+            return result, emitted
+
+    async def _run_work[T](
+        self, session: AsyncSession, work: Callable[[AsyncSession], Awaitable[T]]
+    ) -> tuple[T, bool]:
+        """Run WORK in SESSION's open transaction and write the events it emitted."""
+        session.info[KNOWN_BOOKS_KEY] = self.known_books
+        if not self.is_sqlite:
+            session.info[LANES_KEY] = self.lanes
+        result = await work(session)
+        stream = take_pending(session)
+        if stream:
+            rows = [
+                {
+                    "at": queued.at or utcnow(),
+                    "type": queued.type,
+                    "account_id": queued.account_id,
+                    "payload": queued.payload,
+                }
+                for queued in stream
+            ]
+            if not self.is_sqlite and len(rows) <= _LOCKED_INSERT_MAX:
+                await session.execute(_locked_stream_insert(len(rows)), _numbered(rows))
+            else:
                 if not self.is_sqlite:
                     # Held until commit: stream ids are handed out in commit order.
                     await session.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STREAM_LOCK}
                     )
-                # Nobody reads their ids here (subscribers read the table after commit): one
-                # bulk INSERT, not a row at a time for RETURNING.
-                await session.execute(
-                    insert(StreamEvent),
-                    [
-                        {
-                            "at": queued.at or utcnow(),
-                            "type": queued.type,
-                            "account_id": queued.account_id,
-                            "payload": queued.payload,
-                        }
-                        for queued in stream
-                    ],
-                )
-            return result, bool(stream)
+                # Nobody reads their ids here (subscribers read the table after commit):
+                # one bulk INSERT, not a row at a time for RETURNING.
+                await session.execute(insert(StreamEvent), rows)
+        return result, bool(stream)
 
     async def close(self) -> None:
         """Close every pooled connection (and aiosqlite's worker threads)."""

@@ -54,6 +54,14 @@ _UNREACHABLE_ERRNOS: Final = frozenset(
 )
 
 
+class StaleReadError(Exception):
+    """What a write read without a lock changed before it took the lock: run it again.
+
+    ``Database.write`` runs the work again (like a deadlock); one that keeps losing is answered
+    as busy (503), having written nothing.
+    """
+
+
 def _chain(error: BaseException) -> list[BaseException]:
     """Return the error, the driver error it wraps and their causes (bounded, no cycles)."""
     seen: list[BaseException] = []
@@ -99,6 +107,8 @@ def _unreachable_reason(error: BaseException) -> str | None:
 def overload_reason(error: BaseException) -> str | None:
     """Return why ERROR is a transient overload of the database, or None when it is not."""
     for current in _chain(error):
+        if isinstance(current, StaleReadError):
+            return "the rows a write read kept changing under it"
         if isinstance(current, PoolTimeoutError):
             return "no database connection free in time (connection pool timeout)"
         if (reason := _unreachable_reason(current)) is not None:
