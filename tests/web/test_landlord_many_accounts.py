@@ -6,11 +6,12 @@ the seeded names and numbers, not from the ledger's own query.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 from prepaid_ledger.domain.account_number import account_number_for
 from prepaid_ledger.services import accounts
 from prepaid_ledger.services.journal import customer_book_key
@@ -29,13 +30,16 @@ ROOMS = 10_000
 SPECIAL = "Zhang Wei 3141"
 
 
-async def seed(ledger: Ledger) -> list[tuple[int, str, str]]:
-    """Insert ROOMS accounts, each with its book, as bulk rows (10,000 API calls take minutes).
+def block_names() -> list[str]:
+    return [f"Block {n // 100:03d} Room {n % 100:02d}" for n in range(ROOMS - 1)] + [SPECIAL]
+
+
+async def seed(ledger: Ledger, names: list[str]) -> list[tuple[int, str, str]]:
+    """Insert an account per name, each with its book, as bulk rows (10,000 API calls take minutes).
 
     The rows are what ``create_account`` writes (the account, its customer book, its printed
     number and default policy); only the audit entries are left out.
     """
-    names = [f"Block {n // 100:03d} Room {n % 100:02d}" for n in range(ROOMS - 1)] + [SPECIAL]
     policy = accounts.stored_settings(AccountInput(name="x", currency="EUR", timezone="UTC"))
     database = Database(ledger.settings.database_url)
 
@@ -97,7 +101,7 @@ def matches(made: list[tuple[int, str, str]], text: str) -> list[str]:
 
 
 async def test_ten_thousand_rooms_search_pages_and_filters(page: Page, ledger: Ledger) -> None:
-    made = await seed(ledger)
+    made = await seed(ledger, block_names())
     by_name = {name: account_id for account_id, name, _ in made}
     await ledger.topup(by_name[SPECIAL], 2500, "seed-special")
     await ledger.topup(by_name["Block 042 Room 07"], 900, "seed-042")
@@ -157,3 +161,40 @@ async def test_ten_thousand_rooms_search_pages_and_filters(page: Page, ledger: L
     await page.get_by_role("button", name="Credit the account").click()
     await expect(rows.first.locator(".balance")).to_have_text("3.30 EUR")
     assert await ledger.balance(by_name[target["name"]]) == 330
+
+
+async def test_a_live_refresh_does_not_take_back_show_more(page: Page, ledger: Ledger) -> None:
+    """A payment lands while "Show more" is on its way: the list still grows to two pages.
+
+    The next page is held in the browser until the live refresh the payment causes has been
+    answered, the order a loaded machine produced (the refresh used to ask for one page and
+    overrule the click).
+    """
+    names = [f"Flat {n:03d}" for n in range(120)]
+    made = await seed(ledger, names)
+    await sign_in(page, ledger)
+    rows = page.locator("#accounts tbody tr")
+    await expect(rows).to_have_count(50)
+
+    release = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        await release.wait()
+        await route.continue_()
+
+    await page.route(lambda url: "/api/v1/accounts?" in url and "cursor=" in url, hold)
+    async with page.expect_request(lambda r: "/api/v1/accounts?" in r.url and "cursor=" in r.url):
+        await page.get_by_role("button", name="Show more").click()
+    async with page.expect_request(
+        lambda r: "/api/v1/accounts?" in r.url and "cursor=" not in r.url
+    ) as refresh:
+        await ledger.topup(made[0][0], 100, "while-showing-more")
+    answered = await (await refresh.value).response()
+    assert answered is not None
+    assert answered.ok
+    release.set()
+
+    await expect(rows).to_have_count(100)
+    await expect(page.locator("#list-count")).to_have_text("Showing 100 of 120")
+    await expect(rows.nth(99)).to_contain_text(sorted(names)[99])
+    await expect(rows.first).to_contain_text("1.00 EUR")

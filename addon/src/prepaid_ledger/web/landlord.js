@@ -3,7 +3,7 @@
 "use strict";
 // The list shows the server's pages (search, filter and sort run in the ledger: it may hold
 // 10,000 rooms); known keeps every account the page has met, by id, for names elsewhere.
-const state = { accounts: [], known: new Map(), total: 0, next: null, sortKey: "name", descending: false, search: "", filter: "", selected: new Map(), open: null };
+const state = { accounts: [], wanted: 50, known: new Map(), total: 0, next: null, sortKey: "name", descending: false, search: "", filter: "", selected: new Map(), open: null };
 const PAGE = 50;
 const $ = (selector) => document.querySelector(selector);
 
@@ -119,11 +119,15 @@ async function loadSites() {
 
 let listRequest = 0;
 // how: "new" (another search, filter or sort: the first page), "refresh" (a live update: as
-// many rows as are shown) or "more" (the next page).
+// many rows as the landlord asked to see) or "more" (the next page). state.wanted is that
+// count, set before the request: a live refresh that overtakes "Show more" then fetches the
+// longer list itself instead of shrinking it back to one page.
 async function loadAccounts(how = "new") {
   const more = how === "more";
   const mine = ++listRequest;
-  const query = listQuery(how === "refresh" ? Math.min(1000, Math.max(PAGE, state.accounts.length)) : PAGE);
+  if (how === "new") { state.wanted = PAGE; }
+  if (more) { state.wanted = state.accounts.length + PAGE; }
+  const query = listQuery(how === "refresh" ? Math.min(1000, Math.max(PAGE, state.wanted, state.accounts.length)) : PAGE);
   if (more && state.next) { query.set("cursor", state.next); }
   const page = await api(`api/v1/accounts?${query}`);
   if (mine !== listRequest) { return; }  // a newer search answered first
