@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -204,77 +203,3 @@ async def test_a_write_whose_unlocked_read_went_stale_runs_again(tmp_path: Path)
         await db.write(never)  # not forever: answered as busy (503), having written nothing
     assert overload_reason(StaleReadError("x")) is not None
     await db.close()
-
-
-@pytest.mark.usefixtures("socket_enabled")
-@pytest.mark.parametrize("backend", ["sqlite"])  # where a batch holds the one writer
-async def test_on_sqlite_a_backlog_batch_lets_a_waiting_payment_in_and_then_goes_on(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A backlog batch is one transaction while nobody waits, and cut after 500 readings if so.
-
-    20 meters x 60 readings a minute apart, each 0.5 kWh more, at 0.10 EUR/kWh: 3.00 EUR a
-    meter, 60.00 EUR in all, however the batch was cut.
-    """
-    tariff = await ledger.tariff(price="0.10", standing_charge_minor_per_day=0)
-    account = await ledger.account()
-    meters = [await ledger.meter(account["id"], tariff["id"]) for _ in range(20)]
-    t0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
-
-    def batch(minutes: range) -> dict[str, Any]:
-        return {
-            "readings": [
-                {
-                    "meter_id": m["id"],
-                    "value": str(Decimal(100) + Decimal("0.5") * n),
-                    "at": (t0 + timedelta(minutes=n)).isoformat(),
-                }
-                for n in minutes
-                for m in meters
-            ]
-        }
-
-    await ledger.ok("POST", "/api/v1/readings", json=batch(range(1)))  # the baselines
-    await ledger.topup(account["id"], 10_000, "before")
-    real_give_way = readings.give_way
-    waited = asyncio.Event()
-
-    async def after_meter(session: AsyncSession, budget: GiveWay) -> None:
-        await real_give_way(session, budget)
-        if not paying.done() and not waited.is_set():
-            async with asyncio.timeout(10):  # the payment reaches the writer's queue
-                while not priority.writer_wanted(session):  # noqa: ASYNC110 - no event to wait on
-                    await asyncio.sleep(0.01)
-            waited.set()
-
-    paying: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    monkeypatch.setattr(readings, "give_way", after_meter)
-    posting = asyncio.create_task(ledger.ok("POST", "/api/v1/readings", json=batch(range(1, 61))))
-    await asyncio.sleep(0)
-    paid = asyncio.create_task(ledger.topup(account["id"], 5_000, "while-backlog"))
-    result = await asyncio.wait_for(posting, 30)
-    await asyncio.wait_for(paid, 10)
-    paying.set_result(None)
-
-    assert waited.is_set()
-    assert result["received"] == 1_200
-    assert sum(m["accepted"] for m in result["meters"]) == 1_200
-    assert sum(m["charged_minor"] for m in result["meters"]) == 6_000
-    assert await ledger.balance(account["id"]) == 10_000 + 5_000 - 6_000
-    entries = (await ledger.ok("GET", "/api/v1/audit?limit=4"))["entries"][::-1]
-    actions = [entry["action"] for entry in entries]
-    # Oldest first: the cut part (at least 500 readings, whole meters or not), the payment,
-    # then the rest of the batch in one more transaction.
-    assert actions[1:] == ["readings.ingest", actions[2], "readings.ingest"]
-    assert actions[2] != "readings.ingest"
-    first, rest = entries[1]["after"]["received"], entries[3]["after"]["received"]
-    assert first >= 500
-    assert first + rest == 1_200
-
-    # Nobody waiting: the next 1,200 readings are one transaction.
-    monkeypatch.setattr(readings, "give_way", real_give_way)
-    again = await ledger.ok("POST", "/api/v1/readings", json=batch(range(61, 121)))
-    assert sum(m["charged_minor"] for m in again["meters"]) == 6_000
-    last = (await ledger.ok("GET", "/api/v1/audit?limit=1"))["entries"][0]
-    assert last["action"] == "readings.ingest"
-    assert last["after"]["received"] == 1_200

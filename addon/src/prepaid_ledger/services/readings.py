@@ -54,7 +54,7 @@ from prepaid_ledger.store.models import (
 from prepaid_ledger.store.models import (
     ChargeState as ChargeStateRow,
 )
-from prepaid_ledger.store.priority import GiveWay, give_way, writer_wanted
+from prepaid_ledger.store.priority import GiveWay, give_way
 from prepaid_ledger.store.transient import StaleReadError
 
 #: The longest interval one reading may charge. Charging walks the interval day by day (charge
@@ -341,24 +341,16 @@ READINGS_PER_TURN: Final = 16
 
 async def _ingest_meter(
     charger: Charger,
-    items: Sequence[tuple[int, IncomingReading]],
+    readings: Sequence[IncomingReading],
     known: dict[tuple[datetime, str], bool],
     budget: GiveWay,
-    cut: PartCut,
-) -> Part:
-    """Charge one meter's readings of a batch; KNOWN: its readings in the batch's span.
-
-    Returns the readings left for the next transaction when CUT ends the part early.
-    """
+) -> None:
+    """Charge one meter's readings of a batch; KNOWN: its readings in the batch's span."""
     session, meter, outcome = charger.session, charger.meter, charger.outcome
     this_batch: set[tuple[datetime, str]] = set()  # written at the end, so not found by SQL
     # SQLite: the part holds the one write lock; others could only work up to it, and wait.
     turns = session.get_bind().dialect.name != "sqlite"
-    ordered = sorted(items, key=lambda item: item[1].at)
-    for position, (_, reading) in enumerate(ordered):
-        if cut.due():
-            return ordered[position:]
-        cut.priced += 1
+    for position, reading in enumerate(sorted(readings, key=lambda r: r.at)):
         if turns and position and position % READINGS_PER_TURN == 0:
             await give_way(session, budget)  # a backlog meter's readings: let others go
         key = (reading.at, format_decimal(reading.value))
@@ -387,7 +379,6 @@ async def _ingest_meter(
             outcome.held[-1] = (stored, *outcome.held[-1][1:])
         else:
             outcome.stored.append(row)
-    return []
 
 
 async def apply_reading(charger: Charger, row: ReadingLike, *, accept: bool = False) -> None:
@@ -468,52 +459,15 @@ def alert_held(charger: Charger) -> None:
         )
 
 
-#: Readings a transaction prices before it may end early, and PostgreSQL's part. A site back
-#: from an outage posts its backlog in batches of up to 5,000; on SQLite the transaction holds
-#: the one writer, so once another write waits for it (a payment, another site's poll) the
-#: part ends after this many and the rest of the batch goes on in the next transaction (at 10
-#: sites on SQLite, parts of 500 instead of 1,000: the others' credit p99 during a backfill
-#: 348 -> 212 ms).
+#: Readings written per transaction. A site back from an outage posts its backlog in batches
+#: of up to 5,000: written in parts of this many, the database lock (all of SQLite's) and the
+#: event loop are free for everyone else's payments between parts, about ten times a second
+#: (at 10 sites on SQLite, parts of 500 instead of 1,000: the others' credit p99 during a
+#: backfill 348 -> 212 ms, the backfill itself 5,100 -> 5,656 readings/s).
 PART_SIZE: Final = 500
-
-#: Readings one SQLite transaction takes at most while nobody waits for the writer. Each
-#: transaction has some twenty statements whatever its size: a part of 500 readings took about
-#: 50 ms, 24 of them per part, not per reading, so a backlog alone went from 7,800 readings/s
-#: in parts of 500 to 12,000-14,000 in parts of 5,000. But a write that comes to wait still
-#: waits for what was priced to be written: 10 sites polled every 3 s with 5 payments/s while
-#: 200,000 backlog readings go in, parts of at most 500 / 2,500 / 5,000: the backfill 4,491 /
-#: 8,349 / 5,662 readings/s, the others' credit p99 236 / 152 / 228 ms. PostgreSQL writes side
-#: by side and gives way instead (``READINGS_PER_TURN``): it keeps parts of 500 (5,000 there:
-#: the backfill 7,204 -> 7,427 readings/s, the others' credit p99 81 -> 141 ms).
-MAX_PART_SIZE: Final = 2500
 
 #: Part of a batch: each reading with its position in the batch (errors name the position).
 type Part = Sequence[tuple[int, IncomingReading]]
-
-
-class PartCut:
-    """When a part ends early: PART_SIZE readings priced, and another write waits for ours."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self.priced = 0
-
-    def due(self) -> bool:
-        """Whether to stop pricing here and leave the rest to the next transaction."""
-        return self.priced >= PART_SIZE and writer_wanted(self._session)
-
-
-@dataclass(frozen=True, slots=True)
-class Ingested:
-    """What one transaction did with a part, and the readings it left for the next one."""
-
-    result: ReadingsResult
-    rest: Part
-
-
-def part_size(is_sqlite: bool) -> int:
-    """Return the most readings one transaction takes (``PART_SIZE``, ``MAX_PART_SIZE``)."""
-    return MAX_PART_SIZE if is_sqlite else PART_SIZE
 
 
 def split_batch(batch: ReadingsBatch, size: int = PART_SIZE) -> list[Part]:
@@ -573,15 +527,14 @@ def merge_results(results: Sequence[ReadingsResult]) -> ReadingsResult:
 
 async def ingest(
     session: AsyncSession, part: Part, actor: str = "system", site_id: int | None = None
-) -> Ingested:
-    """Ingest a part of a batch, or its beginning (``PartCut``); per meter what was charged.
+) -> ReadingsResult:
+    """Ingest a part of a batch; returns per meter what was charged and the account's state.
 
-    SITE_ID: the posting site's; another site's meter is an unknown meter to it. The answer
-    holds the readings not written, in order, for the next transaction.
+    SITE_ID: the posting site's; another site's meter is an unknown meter to it.
     """
-    by_meter: dict[int, list[tuple[int, IncomingReading]]] = defaultdict(list)
-    for item in part:
-        by_meter[item[1].meter_id].append(item)
+    by_meter: dict[int, list[IncomingReading]] = defaultdict(list)
+    for _, reading in part:
+        by_meter[reading.meter_id].append(reading)
     # Lock order: meters, then accounts, then books (inside journal.post), all by id.
     wanted = (
         select(Meter)
@@ -614,24 +567,15 @@ async def ingest(
     times = [reading.at for _, reading in part]
     known = await stored_between(session, sorted(meters), min(times), max(times))
     chargers: list[Charger] = []
-    budget, cut = GiveWay(), PartCut(session)
-    rest: list[tuple[int, IncomingReading]] = []
+    budget = GiveWay()
     for meter, account in pairs:
-        if rest or cut.due():
-            rest.extend(by_meter[meter.id])
-            continue
         charger = rows.charger(session, meter, account)
-        rest.extend(
-            await _ingest_meter(charger, by_meter[meter.id], known.get(meter.id, {}), budget, cut)
-        )
+        await _ingest_meter(charger, by_meter[meter.id], known.get(meter.id, {}), budget)
         chargers.append(charger)
         # Pricing a part takes tens of milliseconds of CPU: let other requests (a payment, an
         # event stream) have the event loop between meters rather than wait for all of it,
         # and payments in flight finish first (store/priority.py).
         await give_way(session, budget)
-    if rest:  # only the accounts of what was priced are written and answered for
-        account_ids = sorted({charger.account.id for charger in chargers})
-        accounts = {i: accounts[i] for i in account_ids}
     await _lock_accounts(session, account_ids, priced_as)
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
@@ -671,16 +615,16 @@ async def ingest(
                 supply=state.supply,
             )
         )
-    result = ReadingsResult(received=len(part) - len(rest), meters=results)
+    result = ReadingsResult(received=len(part), meters=results)
     audit.record(
         session,
         actor=actor,
         action="readings.ingest",
-        target=",".join(f"meter:{c.meter.id}" for c in chargers)[:64],
+        target=",".join(f"meter:{m}" for m in sorted(by_meter))[:64],
         before=None,
         after=result.model_dump(mode="json"),
     )
-    return Ingested(result, rest)
+    return result
 
 
 async def _lock_accounts(

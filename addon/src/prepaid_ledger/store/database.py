@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import (
 
 from prepaid_ledger.store.known_books import KNOWN_BOOKS_KEY, KnownBooks
 from prepaid_ledger.store.models import StreamEvent, utcnow
-from prepaid_ledger.store.priority import LANES_KEY, WRITER_KEY, Lanes, PriorityLock
+from prepaid_ledger.store.priority import LANES_KEY, Lanes, PriorityLock
 from prepaid_ledger.store.stream import take_pending
 from prepaid_ledger.store.transient import StaleReadError
 
@@ -233,9 +233,7 @@ class Database:
     ) -> tuple[T, bool]:
         """Run WORK in SESSION's open transaction and write the events it emitted."""
         session.info[KNOWN_BOOKS_KEY] = self.known_books
-        if self._write_lock is not None:
-            session.info[WRITER_KEY] = self._write_lock
-        else:
+        if not self.is_sqlite:
             session.info[LANES_KEY] = self.lanes
         result = await work(session)
         stream = take_pending(session)

@@ -45,10 +45,6 @@ class PriorityLock:
         """Whether someone holds the lock."""
         return self._locked
 
-    def waited_for(self) -> bool:
-        """Whether anyone waits for the lock."""
-        return any(not waiter.done() for queue in (self._urgent, self._bulk) for waiter in queue)
-
     async def acquire(self, *, urgent: bool = False) -> None:
         """Wait for the lock: behind every earlier urgent waiter, and if not URGENT all others."""
         if not self._locked and not self._urgent and not self._bulk:
@@ -145,13 +141,3 @@ class GiveWay:
 
     def __init__(self, seconds: float = GIVE_WAY_BUDGET_S) -> None:
         self.left = seconds
-
-
-#: Where a write transaction's session keeps SQLite's writer lock, which it holds.
-WRITER_KEY: Final = "ledger_writer"
-
-
-def writer_wanted(session: AsyncSession) -> bool:
-    """Whether another write waits for the writer SESSION's transaction holds (SQLite only)."""
-    lock = session.info.get(WRITER_KEY)
-    return isinstance(lock, PriorityLock) and lock.waited_for()
