@@ -3,8 +3,8 @@
 "use strict";
 // The list shows the server's pages (search, filter and sort run in the ledger: it may hold
 // 10,000 rooms); known keeps every account the page has met, by id, for names elsewhere.
-const state = { accounts: [], wanted: 50, known: new Map(), total: 0, next: null, sortKey: "name", descending: false, search: "", filter: "", selected: new Map(), open: null };
 const PAGE = 50;
+const state = { accounts: [], wanted: PAGE, known: new Map(), total: 0, next: null, sortKey: "name", descending: false, search: "", filter: "", selected: new Map(), open: null };
 const $ = (selector) => document.querySelector(selector);
 
 // ---- The page's language ---------------------------------------------------------------------
@@ -127,7 +127,7 @@ async function loadAccounts(how = "new") {
   const mine = ++listRequest;
   if (how === "new") { state.wanted = PAGE; }
   if (more) { state.wanted = state.accounts.length + PAGE; }
-  const query = listQuery(how === "refresh" ? Math.min(1000, Math.max(PAGE, state.wanted, state.accounts.length)) : PAGE);
+  const query = listQuery(how === "refresh" ? Math.min(1000, Math.max(state.wanted, state.accounts.length)) : PAGE);
   if (more && state.next) { query.set("cursor", state.next); }
   const page = await api(`api/v1/accounts?${query}`);
   if (mine !== listRequest) { return; }  // a newer search answered first
