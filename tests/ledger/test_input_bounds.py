@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from prepaid_ledger.api.http_helpers import PARSE_IN_THREAD_BYTES
+from prepaid_ledger.domain.charging import STANDING_BAND, TOTAL_BAND
+from prepaid_meter_contract.tariffs import RESERVED_BAND_NAMES
 
 from tests.ledger.conftest import Ledger
 
@@ -208,6 +210,28 @@ async def test_a_gap_longer_than_366_days_is_held_not_walked(ledger: Ledger) -> 
     # unbilled since 2000 is billed for the last 366 local days only (the rest is a person's).
     assert result["meters"][0]["charged_minor"] == 100
     assert result["meters"][0]["standing_charged_minor"] == 366 * 10
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_BAND_NAMES))
+async def test_band_names_the_ledger_uses_itself_are_refused(ledger: Ledger, name: str) -> None:
+    """A band named like the running total or the standing charge: 422, no tariff made."""
+    before = await ledger.ok("GET", "/api/v1/tariffs")
+    segments = [
+        {"start": "00:00", "price": "0.1"},
+        {"start": "12:00", "price": "0.2", "band": name},
+    ]
+    tiers = [{"up_to": "100", "price": "0.1", "band": name}, {"up_to": None, "price": "0.2"}]
+    base = {"name": "x", "currency": "EUR", "unit": "kWh"}
+    for body, field in (
+        ({"kind": "tou", "segments": segments}, "segments[1].band"),
+        ({"kind": "tiered", "period": "month", "bands": tiers}, "bands[0].band"),
+    ):
+        status, answer = await ledger.call("POST", "/api/v1/tariffs", json=base | body)
+        assert_refused(status, answer, "invalid_tariff", field)
+        assert name in answer["error"]["message"]
+    assert await ledger.ok("GET", "/api/v1/tariffs") == before
+    # The ledger's own rows are named from the same list (so the two cannot drift apart).
+    assert {TOTAL_BAND, STANDING_BAND} == RESERVED_BAND_NAMES
 
 
 async def test_money_fields_are_bounded_to_what_the_ledger_can_post(ledger: Ledger) -> None:

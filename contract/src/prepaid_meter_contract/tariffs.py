@@ -88,6 +88,20 @@ def check_tariff_text(value: object, max_chars: int) -> str:
     return value
 
 
+#: Band names the ledger gives its own rows: the running total of all bands of a meter, and the
+#: daily standing charge on statements. A tariff's band of either name would be taken for them
+#: (a band called "__total__" would be counted twice in the meter's running total).
+RESERVED_BAND_NAMES: Final = frozenset({"__total__", "standing"})
+
+
+def check_band_name(value: object) -> str:
+    """Return a band name as sent: non-blank, at most MAX_BAND_NAME_CHARS, not reserved."""
+    name = check_tariff_text(value, MAX_BAND_NAME_CHARS)
+    if name in RESERVED_BAND_NAMES:
+        raise _fail(f"{name!r} is a name the ledger uses itself; choose another band name")
+    return name
+
+
 def check_hhmm(value: object) -> str:
     """Return a local time of day ``"HH:MM"`` (00:00 to 23:59), as sent."""
     if not isinstance(value, str) or _HHMM.fullmatch(value) is None:
@@ -167,8 +181,15 @@ TariffName = Annotated[
 #: The name of a band (a segment's or a tier's), as statements show it.
 BandName = Annotated[
     str,
-    PlainValidator(rule_validator(lambda value: check_tariff_text(value, MAX_BAND_NAME_CHARS))),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_BAND_NAME_CHARS}),
+    PlainValidator(rule_validator(check_band_name)),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_BAND_NAME_CHARS,
+            "not": {"enum": sorted(RESERVED_BAND_NAMES)},
+        }
+    ),
 ]
 #: A local time of day, ``"07:00"``.
 LocalTime = Annotated[
