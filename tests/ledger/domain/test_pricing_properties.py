@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prepaid_ledger.domain.apportion import apportion, whole
+from prepaid_ledger.domain.charging import TOTAL_BAND, ChargeState, Running, charge_consumption
 from prepaid_ledger.domain.money import amount_to_post, to_minor
 from prepaid_ledger.domain.tariffs import (
     ChargePart,
@@ -220,6 +222,85 @@ def test_tou_short_intervals_near_dst_changes(
     parts = price_consumption(tariff, start, end, quantity, tz)
     check_chain(parts, start, end, quantity)
     assert minutes_priced(parts) == dict(minutes_by_band(tariff, tz, start, end))
+
+
+@FAST
+@given(
+    payload=tou_payloads(),
+    zone=st.sampled_from(sorted(DST_CHANGES)),
+    which=st.integers(min_value=0, max_value=1),
+    before=st.integers(min_value=0, max_value=26 * 60),
+    steps=st.lists(st.integers(min_value=1, max_value=45), min_size=1, max_size=120),
+)
+def test_a_backlog_of_short_readings_is_priced_where_the_clock_says(
+    payload: dict[str, object], zone: str, which: int, before: int, steps: list[int]
+) -> None:
+    """Consecutive readings minutes apart through segment starts, midnight and a DST change.
+
+    Pricing remembers the last run at one price (tariffs._LAST_RUN): every reading of the
+    chain, taken in turn as a backlog sends them, must still be priced as the clock says.
+    """
+    tariff = parse_tariff(payload)
+    assert isinstance(tariff, TouTariff)
+    tz = ZoneInfo(zone)
+    start = DST_CHANGES[zone][which] - timedelta(minutes=before)
+    for minutes in steps:
+        end = start + timedelta(minutes=minutes)
+        parts = price_consumption(tariff, start, end, Decimal("0.025") * minutes, tz)
+        check_chain(parts, start, end, Decimal("0.025") * minutes)
+        assert minutes_priced(parts) == dict(minutes_by_band(tariff, tz, start, end)), start
+        start = end
+
+
+@FAST
+@given(
+    tariff=tariffs,
+    zone=st.sampled_from(ZONES),
+    start=instants,
+    steps=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=600), quantities), min_size=1, max_size=40
+    ),
+)
+def test_charged_lines_and_bands_add_up_to_what_was_posted(
+    tariff: Tariff, zone: str, start: datetime, steps: list[tuple[int, Decimal]]
+) -> None:
+    """Whatever path a reading takes (one part or several), the books agree to the cent.
+
+    Each charge's statement lines add up to what it posted; every band's posted count adds up
+    to the total posted, which is the rounded exact total of all bands.
+    """
+    tz = ZoneInfo(zone)
+    versions = [(datetime(1970, 1, 1, tzinfo=UTC), tariff)]
+    state = ChargeState()
+    posted = 0
+    for minutes, quantity in steps:
+        end = start + timedelta(minutes=minutes)
+        charge = charge_consumption(
+            versions, tz, tariff.currency, state, start=start, end=end, quantity=quantity
+        )
+        assert sum(line.minor for line in charge.lines) == charge.posted
+        posted += charge.posted
+        state, start = charge.state, end
+    total = state.bands.get(TOTAL_BAND, Running())
+    bands = [running for band, running in state.bands.items() if band != TOTAL_BAND]
+    assert total.posted == posted == sum(running.posted for running in bands)
+    assert total.exact == sum((running.exact for running in bands), Decimal(0))
+    assert posted == to_minor(total.exact, tariff.currency)
+
+
+@FAST
+@given(
+    quantity=st.one_of(
+        quantities,
+        st.decimals(min_value=0, max_value=10, places=12),
+        st.decimals(min_value=0, allow_nan=False, allow_infinity=False),
+    )
+)
+def test_one_part_is_the_part_apportioning_would_make(quantity: Decimal) -> None:
+    """An unsplit interval's quantity has the digits and exponent a split's part would have."""
+    alone = whole(quantity)
+    assert alone == quantity
+    assert alone.as_tuple() == apportion(quantity, [1, 0])[0].as_tuple()
 
 
 def reference_bands(tariff: TieredTariff, used: Decimal, quantity: Decimal) -> list[Decimal]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from itertools import pairwise
 from typing import Final
 
@@ -13,6 +13,9 @@ from prepaid_ledger.errors import InputError
 #: Parts are at least this fine (10^-9 of a kWh or m3), finer if the input is finer.
 MIN_PART_EXPONENT: Final = -9
 _MICROSECOND: Final = timedelta(microseconds=1)
+_PART_UNIT: Final = Decimal(1).scaleb(MIN_PART_EXPONENT)
+#: Quantizing to _PART_UNIT in this context is exact or raises: never a rounded quantity.
+_EXACTLY: Final = Context(prec=100, traps=[Inexact, InvalidOperation])
 
 
 def part_exponent(quantity: Decimal) -> int:
@@ -45,19 +48,23 @@ def apportion(quantity: Decimal, weights: Sequence[int]) -> list[Decimal]:
     by_remainder = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
     for index in by_remainder[:leftover]:
         shares[index] += 1
-    return [Decimal(share).scaleb(exponent) for share in shares]
+    return [Decimal(share).scaleb(exponent, context=_EXACTLY) for share in shares]
 
 
 def whole(quantity: Decimal) -> Decimal:
     """Return QUANTITY as apportion's one part: the same value, in parts' units."""
+    sign, _, exponent = quantity.as_tuple()
+    if sign == 0 and isinstance(exponent, int) and exponent >= MIN_PART_EXPONENT:
+        # A meter's step (0.025 kWh) in units of 10^-9: one exact quantize, not four steps.
+        return quantity.quantize(_PART_UNIT, context=_EXACTLY)
     units, exponent = _in_units(quantity)
-    return Decimal(units).scaleb(exponent)
+    return Decimal(units).scaleb(exponent, context=_EXACTLY)
 
 
 def _in_units(quantity: Decimal) -> tuple[int, int]:
     """Return QUANTITY as (units, exponent): a whole number of 10^exponent; refuse < 0."""
     exponent = part_exponent(quantity)
-    units = int(quantity.scaleb(-exponent))
+    units = int(quantity.scaleb(-exponent, context=_EXACTLY))  # never rounded to 28 digits
     if units < 0:
         raise InputError("negative_quantity", "quantity must not be negative")
     return units, exponent

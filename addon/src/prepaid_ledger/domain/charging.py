@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from typing import Final
 
 from prepaid_ledger.domain.apportion import split_by_time, whole
 from prepaid_ledger.domain.money import EXACT, amount_to_post
@@ -113,6 +114,8 @@ def charge_consumption(
             parts.extend(priced)
     if not parts:
         return Charge(0, (), ChargeState(state.bands, usage))
+    if len(parts) == 1:
+        return _charge_one_part(parts[0], tz, currency, state.bands, usage)
     bands = dict(state.bands)
     shares: list[int] = []
     for part in parts:
@@ -139,6 +142,32 @@ def charge_consumption(
     return Charge(posted, lines, ChargeState(bands, usage))
 
 
+_NOTHING_YET: Final = Running()
+
+
+def _charge_one_part(
+    part: ChargePart,
+    tz: tzinfo,
+    currency: str,
+    before: Mapping[str, Running],
+    usage: Mapping[str, Decimal],
+) -> Charge:
+    """charge_consumption's rule for one part (nearly every reading), with nothing to share.
+
+    The part's share is the whole total posted: its band's posted count moves by exactly that,
+    as the general rule's rounding difference would make it.
+    """
+    total = before.get(TOTAL_BAND, _NOTHING_YET)
+    running = before.get(part.band, _NOTHING_YET)
+    exact_total = EXACT.add(total.exact, part.amount)
+    posted = amount_to_post(exact_total, total.posted, currency)
+    bands = dict(before)
+    bands[part.band] = Running(EXACT.add(running.exact, part.amount), running.posted + posted)
+    bands[TOTAL_BAND] = Running(exact_total, total.posted + posted)
+    line = Line(part.start.astimezone(tz).date(), part.band, part.quantity, posted)
+    return Charge(posted, (line,), ChargeState(bands, usage))
+
+
 def _one_part(
     versions: Versions, tz: tzinfo, *, start: datetime, end: datetime, quantity: Decimal
 ) -> list[ChargePart] | None:
@@ -154,7 +183,7 @@ def _one_part(
         or end < start
         or not quantity.is_finite()
         or quantity < 0
-        or any(start < effective < end for effective, _ in versions[1:])
+        or (len(versions) > 1 and any(start < effective < end for effective, _ in versions[1:]))
     ):
         return None
     one = single_price(tariff_at(versions, start), start, end, tz)

@@ -531,6 +531,9 @@ def single_price(
             return (FLAT_BAND, tariff.price)
         case TouTariff():
             low, high = start.astimezone(UTC), end.astimezone(UTC)  # UTC: no zone lookups
+            run = _LAST_RUN.get((id(tariff), tz))
+            if run is not None and run[0] is tariff and run[1] <= low and high < run[2]:
+                return run[3]
             day = low.astimezone(tz).date()
             if high.astimezone(tz).date() != day:
                 return None
@@ -538,9 +541,27 @@ def single_price(
             following = bisect_right(cuts, low)
             if following < len(cuts) and cuts[following] < high:
                 return None
-            return _tou_price_at(tariff, (low + (high - low) / 2).astimezone(tz))
+            price = _tou_price_at(tariff, (low + (high - low) / 2).astimezone(tz))
+            if 0 < following < len(cuts):
+                _remember_run(tariff, tz, cuts[following - 1], cuts[following], price)
+            return price
         case TieredTariff():
             return None
+
+
+#: (id of a tariff, zone) -> (that tariff, from, until, (band, price)): the last run between two
+#: neighbouring cuts that single_price priced. Local midnight is a cut (every schedule starts at
+#: 00:00), as is every offset change, so all of [from, until) is one local day at one price: the
+#: next minute of a backlog in it is two comparisons instead of four zone conversions.
+_LAST_RUN: dict[tuple[int, tzinfo], tuple[TouTariff, datetime, datetime, tuple[str, Decimal]]] = {}
+
+
+def _remember_run(
+    tariff: TouTariff, tz: tzinfo, start: datetime, end: datetime, price: tuple[str, Decimal]
+) -> None:
+    if len(_LAST_RUN) >= _CUTS_KEPT:
+        _LAST_RUN.clear()
+    _LAST_RUN[id(tariff), tz] = (tariff, start, end, price)
 
 
 def _tou_price_at(tariff: TouTariff, local: datetime) -> tuple[str, Decimal]:
