@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prepaid_ledger.domain import charging
 from prepaid_ledger.domain.charging import STANDING_BAND
 from prepaid_ledger.domain.money import format_decimal
-from prepaid_ledger.domain.tariffs import MAX_STANDING_DAYS
+from prepaid_ledger.domain.tariffs import MAX_STANDING_DAYS, TieredTariff
 from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import audit, events, journal
@@ -287,6 +287,12 @@ class ChargeRows:
         ):
             if (meter_id, account_id) in owners:
                 found.bands[meter_id, account_id][band] = charging.Running(exact, posted)
+        if not any(
+            isinstance(tariff, TieredTariff)
+            for versions in found.versions.values()
+            for _, tariff in versions
+        ):
+            return found  # only a tiered price depends on what a period used: nothing to read
         usage = _PERIOD_USAGE.c
         for meter_id, account_id, period, quantity in await session.execute(
             select(usage.meter_id, usage.account_id, usage.period, usage.quantity).where(
