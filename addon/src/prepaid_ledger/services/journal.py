@@ -170,7 +170,7 @@ async def _write_entries(session: AsyncSession, posted: Sequence[tuple[int, Post
                 entries.append({"transaction_id": txn_id} | entry)
     # Entries are never read back here: one bulk INSERT (no RETURNING, no row at a time).
     if entries:
-        await session.execute(insert(JournalEntry), entries)
+        await session.execute(insert(_ENTRIES), entries)  # Core: no ORM bulk bookkeeping
     # A fixed lock order (by book id) keeps concurrent PostgreSQL writers free of deadlocks.
     moves = [{"book": b, "delta": totals[b]} for b in sorted(totals) if totals[b]]
     if moves:
@@ -193,6 +193,7 @@ async def _next_ids_on_sqlite(session: AsyncSession, count: int) -> list[int]:
 
 _TRANSACTIONS = cast("Table", JournalTransaction.__table__)
 _BOOKS = cast("Table", Book.__table__)
+_ENTRIES = cast("Table", JournalEntry.__table__)
 #: One statement for every book a posting moves (executemany, in the order given).
 _MOVE_BALANCE = (
     update(_BOOKS)

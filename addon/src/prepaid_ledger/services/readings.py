@@ -203,6 +203,7 @@ _CHARGE_STATE = cast("Table", ChargeStateRow.__table__)
 #: Readings are written with Core: a backlog part is hundreds of rows no ORM object needs.
 _READINGS = cast("Table", Reading.__table__)
 _PERIOD_USAGE = cast("Table", PeriodUsage.__table__)
+_CHARGE_LINES = cast("Table", ChargeLine.__table__)
 
 
 @dataclass(slots=True)
@@ -714,7 +715,7 @@ async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -
         for (day, band), (quantity, minor) in sorted(charger.outcome.lines.items())
     ]
     if lines:
-        await session.execute(insert(ChargeLine), lines)
+        await session.execute(insert(_CHARGE_LINES), lines)
 
 
 def _reading_values(row: NewReading, received: datetime) -> dict[str, object]:

@@ -257,7 +257,7 @@ class Database:
                     )
                 # Nobody reads their ids here (subscribers read the table after commit):
                 # one bulk INSERT, not a row at a time for RETURNING.
-                await session.execute(insert(StreamEvent), rows)
+                await session.execute(insert(_EVENTS), rows)
         return result, bool(stream)
 
     async def close(self) -> None:
