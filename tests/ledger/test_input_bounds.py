@@ -16,7 +16,12 @@ from typing import Any
 import pytest
 from prepaid_ledger.api.http_helpers import PARSE_IN_THREAD_BYTES
 from prepaid_ledger.domain.charging import STANDING_BAND, TOTAL_BAND
+from prepaid_ledger.services.verify import verify_ledger
+from prepaid_ledger.store.database import Database
+from prepaid_ledger.store.models import TariffVersion
 from prepaid_meter_contract.tariffs import RESERVED_BAND_NAMES
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.ledger.conftest import Ledger
 
@@ -232,6 +237,47 @@ async def test_band_names_the_ledger_uses_itself_are_refused(ledger: Ledger, nam
     assert await ledger.ok("GET", "/api/v1/tariffs") == before
     # The ledger's own rows are named from the same list (so the two cannot drift apart).
     assert {TOTAL_BAND, STANDING_BAND} == RESERVED_BAND_NAMES
+
+
+async def test_verify_names_a_stored_tariff_that_uses_a_reserved_band_name(
+    ledger: Ledger,
+) -> None:
+    """A meter's tariff stored before such names were refused: verify says which, and why."""
+    tariff = await ledger.ok(
+        "POST",
+        "/api/v1/tariffs",
+        json={
+            "name": "old",
+            "currency": "EUR",
+            "unit": "kWh",
+            "kind": "tou",
+            "segments": [
+                {"start": "00:00", "price": "0.1", "band": "night"},
+                {"start": "07:00", "price": "0.3", "band": "day"},
+            ],
+        },
+    )
+    db = Database(ledger.settings.database_url)
+    try:
+        assert await db.read(verify_ledger) == []
+
+        async def rename_day_band(session: AsyncSession) -> None:
+            version = await session.scalar(
+                select(TariffVersion).where(TariffVersion.tariff_id == tariff["id"])
+            )
+            assert version is not None
+            segments = [dict(segment) for segment in version.definition["segments"]]
+            segments[1]["band"] = "__total__"
+            version.definition = version.definition | {"segments": segments}
+
+        await db.write(rename_day_band)
+        assert await db.read(verify_ledger) == []  # no meter is on it: nothing charged in it
+        await ledger.meter((await ledger.account())["id"], tariff["id"])
+        (problem,) = await db.read(verify_ledger)
+    finally:
+        await db.close()
+    assert problem.startswith(f"tariff {tariff['id']}, version from ")
+    assert "band '__total__' is a name the ledger uses" in problem
 
 
 async def test_money_fields_are_bounded_to_what_the_ledger_can_post(ledger: Ledger) -> None:

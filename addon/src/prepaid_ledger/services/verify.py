@@ -1,11 +1,25 @@
-"""Ledger invariants: balanced transactions, stored balances equal to their entries."""
+"""Ledger invariants: balanced transactions, stored balances equal to their entries.
+
+Also the tariffs stored before the reserved band names were refused on input.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from prepaid_meter_contract.tariffs import RESERVED_BAND_NAMES
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prepaid_ledger.store.models import Book, ChargeLine, JournalEntry, JournalTransaction
+from prepaid_ledger.store.models import (
+    Book,
+    ChargeLine,
+    JournalEntry,
+    JournalTransaction,
+    Meter,
+    TariffVersion,
+)
 
 
 async def verify_ledger(session: AsyncSession) -> list[str]:
@@ -52,4 +66,35 @@ async def verify_ledger(session: AsyncSession) -> list[str]:
             problems.append(
                 f"transaction {txn_id}: charge lines {line_total} != charged {-customer_total}"
             )
+    problems.extend(await _reserved_band_names(session))
     return problems
+
+
+async def _reserved_band_names(session: AsyncSession) -> list[str]:
+    """Meters' tariffs stored before input refused the band names the ledger uses itself.
+
+    Only tariffs some meter is on: moving those meters to another tariff ends the problem.
+    """
+    versions = await session.execute(
+        select(TariffVersion.tariff_id, TariffVersion.effective_from, TariffVersion.definition)
+        .where(TariffVersion.tariff_id.in_(select(Meter.tariff_id)))
+        .order_by(TariffVersion.tariff_id, TariffVersion.effective_from)
+    )
+    return [
+        f"tariff {tariff_id}, version from {effective_from.isoformat()}: band {name!r} "
+        "is a name the ledger uses for its own rows (charges in it may be counted twice in "
+        "its meters' running totals, or shown as standing charges): check those meters' "
+        "charges and move the meters to a tariff without that band name"
+        for tariff_id, effective_from, definition in versions
+        for name in sorted(_band_names(definition) & RESERVED_BAND_NAMES)
+    ]
+
+
+def _band_names(definition: Mapping[str, Any]) -> set[str]:
+    """Every band name a stored tariff definition gives (segments, weekend segments, tiers)."""
+    names: set[str] = set()
+    for key in ("segments", "weekend_segments", "bands"):
+        for item in definition.get(key) or ():
+            if isinstance(item, Mapping) and isinstance(item.get("band"), str):
+                names.add(item["band"])
+    return names
