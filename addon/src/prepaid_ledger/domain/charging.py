@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Final
 
 from prepaid_ledger.domain.apportion import split_by_time, whole
+from prepaid_ledger.domain.localtime import require_aware
 from prepaid_ledger.domain.money import EXACT, amount_to_post
 from prepaid_ledger.domain.tariffs import (
     ChargePart,
@@ -212,4 +213,6 @@ def standing_due(
 ) -> Standing:
     """Return the daily standing charges due up to ``now`` (one per local day, charged once)."""
     per_day = tariff_at(versions, now).standing_charge_minor_per_day
+    if last_charged is not None and require_aware(now, "now").astimezone(tz).date() <= last_charged:
+        return Standing((), per_day)  # today's is charged: every other reading of a day
     return Standing(tuple(standing_charge_days(last_charged, now, tz)), per_day)

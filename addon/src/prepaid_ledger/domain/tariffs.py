@@ -549,21 +549,6 @@ def single_price(
             return None
 
 
-#: (id of a tariff, zone) -> (that tariff, from, until, (band, price)): the last run between two
-#: neighbouring cuts that single_price priced. Local midnight is a cut (every schedule starts at
-#: 00:00), as is every offset change, so all of [from, until) is one local day at one price: the
-#: next minute of a backlog in it is two comparisons instead of four zone conversions.
-_LAST_RUN: dict[tuple[int, tzinfo], tuple[TouTariff, datetime, datetime, tuple[str, Decimal]]] = {}
-
-
-def _remember_run(
-    tariff: TouTariff, tz: tzinfo, start: datetime, end: datetime, price: tuple[str, Decimal]
-) -> None:
-    if len(_LAST_RUN) >= _CUTS_KEPT:
-        _LAST_RUN.clear()
-    _LAST_RUN[id(tariff), tz] = (tariff, start, end, price)
-
-
 def _tou_price_at(tariff: TouTariff, local: datetime) -> tuple[str, Decimal]:
     """Return the (band, price) of the segment a local time falls in."""
     schedule = tariff.schedule_for(local.date())
@@ -592,6 +577,22 @@ def _tou_pieces(
 #: cannot be another's while it is here.
 _CUTS_AROUND: dict[tuple[int, tzinfo, date], tuple[TouTariff, tuple[datetime, ...]]] = {}
 _CUTS_KEPT: Final = 4096
+
+
+#: (id of a tariff, zone) -> (that tariff, from, until, (band, price)): the last run between two
+#: neighbouring cuts that single_price priced. Local midnight is a cut (every schedule starts at
+#: 00:00), as is every offset change, so all of [from, until) is one local day at one price: the
+#: next minute of a backlog in it is two comparisons instead of four zone conversions.
+#: Kept like _CUTS_AROUND (by identity, cleared at _CUTS_KEPT).
+_LAST_RUN: dict[tuple[int, tzinfo], tuple[TouTariff, datetime, datetime, tuple[str, Decimal]]] = {}
+
+
+def _remember_run(
+    tariff: TouTariff, tz: tzinfo, start: datetime, end: datetime, price: tuple[str, Decimal]
+) -> None:
+    if len(_LAST_RUN) >= _CUTS_KEPT:
+        _LAST_RUN.clear()
+    _LAST_RUN[id(tariff), tz] = (tariff, start, end, price)
 
 
 def _tou_cuts_around(tariff: TouTariff, tz: tzinfo, day: date) -> tuple[datetime, ...]:

@@ -168,9 +168,6 @@ class Charger:
 
     def standing(self, now: datetime) -> int:
         """Daily standing charges due up to now (one per local day, charged once)."""
-        last = self.meter.last_standing_day
-        if last is not None and now.astimezone(self.tz).date() <= last:
-            return 0  # today's is charged: every other reading of a day
         due = charging.standing_due(self.versions, self.meter.last_standing_day, now, self.tz)
         if not due.days:
             return 0
