@@ -18,6 +18,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from prepaid_ledger import backlog_worker
 from prepaid_ledger.api import (
     provider_check,
     routes_accounting,
@@ -225,6 +226,8 @@ def create_app(settings: Settings) -> web.Application:
             await db.close()
             raise
         state.db = db
+        if settings.backlog_worker and backlog_worker.can_serve(settings.database_url):
+            state.backlog_worker = backlog_worker.BacklogWorker(settings.database_url)
         _LOGGER.info(
             "load limits: %d requests at once (%d of them reading batches), "
             "database connections %d + %d under load",
@@ -250,6 +253,9 @@ def create_app(settings: Settings) -> web.Application:
                 await task
         if state.stream_tail is not None:
             await state.stream_tail.close()
+        if state.backlog_worker is not None:
+            await state.backlog_worker.close()
+            state.backlog_worker = None
         state.db = None
         await db.close()
 

@@ -76,6 +76,7 @@ class EnvironmentSettings(BaseSettings):
     db_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10
     db_max_overflow: Annotated[int, Field(ge=0, le=1000)] = 10
     db_pool_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    backlog_worker: bool = True
 
     @field_validator("payment_methods")
     @classmethod
@@ -156,6 +157,9 @@ class Settings:
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout_s: float = 10.0
+    # A batch of more than one part (a backlog) is written by a second process, started on
+    # first use, so that it does not share the event loop's core (backlog_worker.py).
+    backlog_worker: bool = True
 
 
 def load_admin_token(data_dir: Path, from_env: str | None = None) -> tuple[str, Path | None]:
@@ -207,6 +211,7 @@ def settings_from(data_dir: Path, database_url: str | None, **overrides: object)
         "db_pool_size": environment.db_pool_size,
         "db_max_overflow": environment.db_max_overflow,
         "db_pool_timeout_s": environment.db_pool_timeout_s,
+        "backlog_worker": environment.backlog_worker,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from prepaid_meter_contract.readings import (
 )
 
 from prepaid_ledger.api.auth import require_scope
-from prepaid_ledger.api.context import db_of
+from prepaid_ledger.api.context import db_of, state_of
 from prepaid_ledger.api.documented import CURSOR, LIMIT, documented, id_query
 from prepaid_ledger.api.http_helpers import (
     limit_param,
@@ -40,12 +40,16 @@ async def post_readings(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin", "integration")
     batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
     db = db_of(request)
+    parts = readings.split_batch(batch)  # a backlog's big batch: a transaction per part
+    worker = state_of(request.app).backlog_worker if len(parts) > 1 else None
     results = []
-    for part in readings.split_batch(batch):  # a backlog's big batch: a transaction per part
-        ingest = functools.partial(
-            readings.ingest, part=part, actor=principal.actor, site_id=principal.site_id
-        )
-        results.append(await db.write(ingest))
+    for part in parts:
+        actor, site_id = principal.actor, principal.site_id
+        result = None if worker is None else await worker.ingest(db, part, actor, site_id)
+        if result is None:  # a poll's batch, or the worker cannot take it now
+            ingest = functools.partial(readings.ingest, part=part, actor=actor, site_id=site_id)
+            result = await db.write(ingest)
+        results.append(result)
     return model_response(readings.merge_results(results))
 
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -171,10 +171,27 @@ class Database:
         self.known_books = KnownBooks()
         self._changed = asyncio.Event()
 
-    def _notify_change(self) -> None:
-        """Wake everyone waiting for a commit (the event stream)."""
+    def notify_change(self) -> None:
+        """Wake everyone waiting for a commit (the event stream).
+
+        Called after every write that emitted events; also after another process (the backlog
+        worker) committed some.
+        """
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    @contextlib.asynccontextmanager
+    async def writer_turn(self) -> AsyncIterator[None]:
+        """Hold this process's turn to write (SQLite's one writer) while another process writes.
+
+        Payments waiting for the turn still go first when it is handed on (store/priority.py).
+        On PostgreSQL writers only take row locks: nothing to hold.
+        """
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock.held():
+            yield
 
     def change_signal(self) -> asyncio.Event:
         """Return an event set at the next successful write; take it before reading."""
@@ -216,7 +233,7 @@ class Database:
                 await asyncio.sleep(0.01 * attempt)
             else:
                 if emitted:  # the stream's readers wait for new events, not for any commit
-                    self._notify_change()
+                    self.notify_change()
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 

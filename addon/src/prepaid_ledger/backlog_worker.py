@@ -1,0 +1,249 @@
+"""A second process that writes a site's backlog, so it does not share the event loop's core.
+
+A Home Assistant back from an outage posts thousands of readings at once; pricing and writing
+them is Python work that, on the service's one event loop, competes with every other site's
+polls and payments for one core. The service hands the parts of such a batch to this worker
+(``python -m prepaid_ledger.backlog_worker``, started on first use) and keeps the loop for
+everyone else. The worker runs the very same ``readings.ingest`` in its own transaction; the
+service holds SQLite's one writer for it meanwhile (payments waiting still go first at the next
+turn) and wakes the event streams after each part.
+
+The worker only speeds things up: if it cannot start, dies or does not answer, the service
+writes the part itself (a part the worker did commit is then found as re-sent readings, which
+are free), and tries the worker again later.
+
+The two talk over the worker's stdin and stdout: length-prefixed pickles, one request and one
+answer at a time (the worker is the service's own child; nothing else writes to these pipes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import gc
+import logging
+import os
+import pickle
+import struct
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import IO, Any, Final
+
+from prepaid_meter_contract.readings import Reading, ReadingsResult
+
+from prepaid_ledger.errors import InputError
+from prepaid_ledger.services import readings
+from prepaid_ledger.store.database import Database
+
+_LOGGER = logging.getLogger(__name__)
+_HEADER: Final = struct.Struct(">I")
+#: Seconds the worker may take to start (imports, engine); a slow single-board computer
+#: needs a few.
+START_TIMEOUT_S: Final = 60.0
+#: Seconds one part may take in the worker before it is stopped and the service writes the
+#: part itself (a part takes tens of milliseconds; this is for a worker that hangs).
+PART_TIMEOUT_S: Final = 60.0
+#: After the worker failed, parts are written in the service for this long before it is
+#: started again.
+RETRY_AFTER_S: Final = 60.0
+
+#: A reading as it travels to the worker: its place in the batch, meter, value and time.
+type WireReading = tuple[int, int, Decimal, datetime]
+
+
+def can_serve(database_url: str) -> bool:
+    """Whether a second process can open this database (not an in-memory SQLite one)."""
+    return ":memory:" not in database_url and database_url not in {
+        "sqlite://",
+        "sqlite+aiosqlite://",
+    }
+
+
+def _frame(message: object) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+class BacklogWorker:
+    """The service's side: starts the worker on first use and hands it parts to write."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._process: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()  # one part at a time: one request, then its answer
+        self._paused_until = 0.0
+        #: Parts the worker wrote (for the log when the service stops).
+        self.parts_written = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The running worker's process id (None: not running)."""
+        running = self._process is not None and self._process.returncode is None
+        return self._process.pid if running and self._process is not None else None
+
+    async def ingest(
+        self, db: Database, part: readings.Part, actor: str, site_id: int | None
+    ) -> ReadingsResult | None:
+        """Write PART in the worker; None if it cannot now (the caller writes it itself).
+
+        Raises InputError as ``readings.ingest`` does (an unknown meter): nothing was written.
+        """
+        wire: list[WireReading] = [(i, r.meter_id, r.value, r.at) for i, r in part]
+        async with self._lock:
+            process = await self._running()
+            if process is None:
+                return None
+            try:
+                async with db.writer_turn(), asyncio.timeout(PART_TIMEOUT_S):
+                    answer = await self._call(process, ("ingest", wire, actor, site_id))
+            except BaseException as err:
+                # Cancelled, timed out or broken: the answer may still come, so the pipe can
+                # no longer be trusted; stopping the worker also ends its transaction.
+                self._stop_now(f"{type(err).__name__}: {err}")
+                if isinstance(err, Exception):
+                    return None
+                raise
+            finally:
+                db.notify_change()  # what it committed goes out on the event streams
+        match answer:
+            case ("ok", str(result)):
+                self.parts_written += 1
+                return ReadingsResult.model_validate_json(result)
+            case ("input_error", str(code), str(message), field):
+                raise InputError(code, message, field if isinstance(field, str) else None)
+            case _:
+                _LOGGER.warning("the backlog worker could not write a part: %s", answer)
+                return None
+
+    async def _running(self) -> asyncio.subprocess.Process | None:
+        """Return the worker, started if need be; None while it is paused after a failure."""
+        if self._process is not None and self._process.returncode is None:
+            return self._process
+        if time.monotonic() < self._paused_until:
+            return None
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                __name__,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+        except OSError as err:
+            self._pause(f"could not start: {err}")
+            return None
+        self._process = process
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                ready = await self._call(process, self._url)
+        except BaseException as err:
+            self._stop_now(f"did not start: {type(err).__name__}: {err}")
+            if isinstance(err, Exception):
+                return None
+            raise
+        _LOGGER.info("backlog worker started (pid %s): %s", process.pid, ready)
+        return process
+
+    @staticmethod
+    async def _call(process: asyncio.subprocess.Process, message: object) -> object:
+        stdin, stdout = process.stdin, process.stdout
+        if stdin is None or stdout is None:  # pragma: no cover - both are pipes
+            raise RuntimeError("the backlog worker has no pipes")
+        stdin.write(_frame(message))
+        await stdin.drain()
+        (size,) = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
+        return pickle.loads(await stdout.readexactly(size))  # noqa: S301 - our own child
+
+    def _pause(self, why: str) -> None:
+        _LOGGER.warning(
+            "backlog worker %s; the service writes backlogs itself for %.0f s", why, RETRY_AFTER_S
+        )
+        self._paused_until = time.monotonic() + RETRY_AFTER_S
+
+    def _stop_now(self, why: str) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        self._pause(why)
+
+    async def close(self) -> None:
+        """Stop the worker (the service is stopping): it finishes its part and exits."""
+        async with self._lock:
+            process, self._process = self._process, None
+            if process is None:
+                return
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                async with asyncio.timeout(10):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+            _LOGGER.info("backlog worker stopped; it wrote %d parts", self.parts_written)
+
+
+# The worker's side.
+
+
+def _receive(requests: IO[bytes]) -> object | None:
+    """Return the next request, or None when the service closed the pipe."""
+    header = requests.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(header)
+    request: object = pickle.loads(requests.read(size))  # noqa: S301 - the service started us
+    return request
+
+
+async def _write_part(
+    db: Database, wire: Sequence[WireReading], actor: str, site_id: int | None
+) -> tuple[Any, ...]:
+    # Validated by the service already: rebuilt as they were, not parsed again.
+    part = [(i, Reading.model_construct(meter_id=m, value=v, at=at)) for i, m, v, at in wire]
+    ingest = functools.partial(readings.ingest, part=part, actor=actor, site_id=site_id)
+    try:
+        result = await db.write(ingest)
+    except InputError as err:
+        return ("input_error", err.code, err.message, err.field)
+    except Exception as err:  # the service writes the part itself and answers for it
+        _LOGGER.warning("backlog worker: a part failed", exc_info=True)
+        return ("failed", f"{type(err).__name__}: {err}")
+    return ("ok", result.model_dump_json())
+
+
+def main() -> None:
+    """Serve the service's requests until it closes stdin."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print goes to the log
+    requests = sys.stdin.buffer
+    url = _receive(requests)
+    if not isinstance(url, str):
+        return
+    loop = asyncio.new_event_loop()
+    db = Database(url, pool_size=1, max_overflow=1)
+    gc.collect()
+    gc.freeze()  # imports and the schema never die: keep them out of every collection
+    replies.write(_frame(f"pid {os.getpid()}"))
+    replies.flush()
+    try:
+        while (request := _receive(requests)) is not None:
+            match request:
+                case ("ingest", list(wire), str(actor), int() | None as site_id):
+                    answer = loop.run_until_complete(_write_part(db, wire, actor, site_id))
+                case _:
+                    answer = ("failed", "unknown request")
+            replies.write(_frame(answer))
+            replies.flush()
+    finally:
+        loop.run_until_complete(db.close())
+        loop.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""A backlog is written by a second process (backlog_worker.py), and nothing is lost if it dies.
+
+The worker is the service's child, found here as a process whose parent is this test process
+(the service under test runs in it) and whose command line names the module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ledger.conftest import Ledger, make_settings, running_ledger
+from tests.ledger.test_stream import read_events
+from tests.ledger.test_webhooks import post_stripe
+from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+PRICE = "0.10"
+
+
+def worker_pid() -> int | None:
+    """The backlog worker this process's service started, if one is running."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
+        if b"prepaid_ledger.backlog_worker" in cmdline and int(parent.split()[1]) == os.getpid():
+            if "State:\tZ" not in status:
+                return int(entry.name)
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backlog(meter_id: int, count: int, step: str, start: int = 0) -> list[dict[str, Any]]:
+    """COUNT readings a minute apart, the register rising by STEP kWh each, from reading START."""
+    return [
+        {
+            "meter_id": meter_id,
+            "value": str(Decimal(step) * i),
+            "at": (T0 + timedelta(minutes=i)).isoformat(),
+        }
+        for i in range(start, start + count)
+    ]
+
+
+async def two_meters(ledger: Ledger) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    tariff = await ledger.tariff(price=PRICE)
+    account = await ledger.account()
+    a = await ledger.meter(account["id"], tariff["id"])
+    b = await ledger.meter(account["id"], tariff["id"])
+    return account, a, b
+
+
+async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batches(
+    ledger: Ledger,
+) -> None:
+    """Worked by hand: A rises 0.1 kWh a minute, B 0.2, at 0.10 EUR/kWh.
+
+    First backlog: A 1,500 readings (149.9 kWh: 14.99 EUR), B 1,000 (199.8 kWh: 19.98 EUR).
+    Second: A's next 2,000 (200 kWh: 20.00 EUR), B's next 1,000 (200 kWh: 20.00 EUR).
+    """
+    account, a, b = await two_meters(ledger)
+    first = backlog(a["id"], 1500, "0.1") + backlog(b["id"], 1000, "0.2")
+    result = await ledger.ok("POST", "/api/v1/readings", json={"readings": first})
+    assert sum(m["charged_minor"] for m in result["meters"]) == 1499 + 1998
+    pid = worker_pid()
+    assert pid is not None, "a batch of five parts did not start the worker"
+    before = cpu_seconds(pid)
+    second = backlog(a["id"], 2000, "0.1", start=1500) + backlog(b["id"], 1000, "0.2", start=1000)
+    result = await ledger.ok("POST", "/api/v1/readings", json={"readings": second})
+    by_meter = {m["meter_id"]: m for m in result["meters"]}
+    assert by_meter[a["id"]]["accepted"] == 2000
+    assert by_meter[a["id"]]["charged_minor"] == 2000
+    assert by_meter[b["id"]]["charged_minor"] == 2000
+    assert await ledger.balance(account["id"]) == -(1499 + 1998 + 2000 + 2000)
+    # 3,000 readings priced and written there: a tenth of a second of its CPU at the very least.
+    assert worker_pid() == pid
+    assert cpu_seconds(pid) - before >= 0.1
+    statement = await ledger.ok("GET", f"/api/v1/accounts/{account['id']}/statement")
+    assert statement["consumption_total_minor"] == 1499 + 1998 + 2000 + 2000
+    assert statement["ties_out"] is True
+
+
+async def test_a_poll_batch_is_written_by_the_service_itself(sqlite_ledger: Ledger) -> None:
+    """One part (a poll, up to 500 readings): no second process is started for it."""
+    account, a, b = await two_meters(sqlite_ledger)
+    batch = backlog(a["id"], 250, "0.1") + backlog(b["id"], 250, "0.2")
+    await sqlite_ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
+    assert await sqlite_ledger.balance(account["id"]) == -(249 + 498)
+    assert worker_pid() is None
+
+
+async def test_the_event_stream_hears_of_what_the_worker_wrote(sqlite_ledger: Ledger) -> None:
+    ledger = sqlite_ledger
+    account, a, _b = await two_meters(ledger)
+    reader = asyncio.create_task(read_events(ledger, 1000, stop_idle=3.0))
+    await asyncio.sleep(0.2)
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": backlog(a["id"], 1200, "0.1")})
+    assert worker_pid() is not None
+    updates = [e["data"] for e in await reader if e["type"] == "account.updated"]
+    assert updates, "no account.updated reached the stream"
+    assert updates[-1]["account_id"] == account["id"]
+    assert updates[-1]["balance_minor"] == -1199 == await ledger.balance(account["id"])
+
+
+async def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(ledger: Ledger) -> None:
+    account, a, b = await two_meters(ledger)
+    first = backlog(a["id"], 800, "0.1") + backlog(b["id"], 800, "0.2")
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": first})
+    pid = worker_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    async with asyncio.timeout(10):
+        while worker_pid() == pid:
+            await asyncio.sleep(0.05)
+    second = backlog(a["id"], 1200, "0.1", start=800) + backlog(b["id"], 600, "0.2", start=800)
+    result = await ledger.ok("POST", "/api/v1/readings", json={"readings": second})
+    assert sum(m["accepted"] for m in result["meters"]) == 1800
+    expected = -(799 + 1598 + 1200 + 1200)
+    assert await ledger.balance(account["id"]) == expected
+    again = await ledger.ok("POST", "/api/v1/readings", json={"readings": first + second})
+    assert sum(m["duplicates"] for m in again["meters"]) == 3400
+    assert await ledger.balance(account["id"]) == expected
+
+
+async def test_a_payment_is_credited_between_the_parts_the_worker_writes(
+    sqlite_ledger: Ledger,
+) -> None:
+    """On SQLite the service holds the one writer for the worker; a payment still goes first."""
+    ledger = sqlite_ledger
+    account, a, b = await two_meters(ledger)
+    warm = backlog(a["id"], 600, "0.1")
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": warm})  # the worker starts
+    big = backlog(a["id"], 2500, "0.1", start=600) + backlog(b["id"], 2500, "0.2")
+    posting = asyncio.create_task(ledger.ok("POST", "/api/v1/readings", json={"readings": big}))
+    async with asyncio.timeout(30):  # the first part is in: the backlog is under way
+        while await ledger.balance(account["id"]) == -599 and not posting.done():
+            await asyncio.sleep(0.005)
+    status, _ = await post_stripe(
+        ledger, *stripe_delivery(checkout_completed(account["number"], 10_000))
+    )
+    assert status == 200
+    assert not posting.done(), "the payment waited for the whole backlog"
+    await posting
+    assert await ledger.balance(account["id"]) == 10_000 - (599 + 2500 + 4998)
+
+
+async def test_a_service_without_the_worker_writes_backlogs_itself(tmp_path: Path) -> None:
+    async with running_ledger(make_settings(tmp_path, None, backlog_worker=False)) as ledger:
+        account, a, b = await two_meters(ledger)
+        batch = backlog(a["id"], 1500, "0.1") + backlog(b["id"], 1000, "0.2")
+        await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
+        assert await ledger.balance(account["id"]) == -(1499 + 1998)
+        assert worker_pid() is None
