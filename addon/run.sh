@@ -23,6 +23,7 @@ optional PREPAID_LEDGER_MAX_ACTIVE_REQUESTS max_active_requests
 optional PREPAID_LEDGER_MAX_ACTIVE_READINGS max_active_readings
 optional PREPAID_LEDGER_DB_POOL_SIZE db_pool_size
 optional PREPAID_LEDGER_DB_MAX_OVERFLOW db_max_overflow
+optional PREPAID_LEDGER_BACKLOG_WORKER backlog_worker
 if ! bashio::config.has_value 'public_base_url'; then
   bashio::log.warning "public_base_url is not set: no pay links or Stripe Checkout for tenants until it is"
 fi

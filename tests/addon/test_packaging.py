@@ -481,7 +481,7 @@ def supervisor_options(user: dict[str, Any]) -> dict[str, Any]:
                 "public_base_url": None,
                 # The ledger's own defaults (docs/performance.md, "Overload").
                 "limits": "load limits: 12 requests at once (6 of them reading batches), "
-                "database connections 10 + 10 under load",
+                "database connections 10 + 10 under load, backlogs written by a second process",
             },
             id="defaults-only",
         ),
@@ -497,13 +497,14 @@ def supervisor_options(user: dict[str, Any]) -> dict[str, Any]:
                 "max_active_readings": 9,
                 "db_pool_size": 20,
                 "db_max_overflow": 5,
+                "backlog_worker": False,
             },
             {
                 "admin_token": "landlord-admin-token-1",
                 "max_topup_minor": 30_000,
                 "public_base_url": "https://pay.example.com/ledger",
                 "limits": "load limits: 30 requests at once (9 of them reading batches), "
-                "database connections 20 + 5 under load",
+                "database connections 20 + 5 under load, backlogs written in this process",
             },
             id="user-options",
         ),

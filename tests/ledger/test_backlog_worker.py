@@ -1,4 +1,5 @@
-"""A backlog is written by a second process (backlog_worker.py), and nothing is lost if it dies.
+"""On PostgreSQL a backlog is written by a second process (backlog_worker.py); nothing is lost
+if it dies; on SQLite the service writes backlogs itself.
 
 The worker is the service's child, found here as a process whose parent is this test process
 (the service under test runs in it) and whose command line names the module.
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prepaid_ledger import backlog_worker
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger
 from tests.ledger.test_stream import read_events
@@ -22,6 +24,8 @@ from tests.ledger.test_webhooks import post_stripe
 from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
+#: The tests that need the worker: a ``ledger`` on PostgreSQL.
+on_postgres = pytest.mark.parametrize("backend", ["postgres"])
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 PRICE = "0.10"
@@ -38,16 +42,30 @@ def worker_pid() -> int | None:
         except OSError:
             continue
         parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
-        if b"prepaid_ledger.backlog_worker" in cmdline and int(parent.split()[1]) == os.getpid():
-            if "State:\tZ" not in status:
-                return int(entry.name)
+        ours = int(parent.split()[1]) == os.getpid() and "State:\tZ" not in status
+        if ours and b"prepaid_ledger.backlog_worker" in cmdline:
+            return int(entry.name)
     return None
+
+
+async def until_gone(pid: int, within: float) -> None:
+    """Wait until the worker PID has exited (a zombie counts as gone)."""
+    async with asyncio.timeout(within):
+        while True:
+            if worker_pid() != pid:
+                return
+            await asyncio.sleep(0.05)
 
 
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time a process has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def niceness(pid: int) -> int:
+    """A process's nice value (higher: less CPU when the machine is busy)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[16])
 
 
 def backlog(meter_id: int, count: int, step: str, start: int = 0) -> list[dict[str, Any]]:
@@ -70,6 +88,7 @@ async def two_meters(ledger: Ledger) -> tuple[dict[str, Any], dict[str, Any], di
     return account, a, b
 
 
+@on_postgres
 async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batches(
     ledger: Ledger,
 ) -> None:
@@ -84,6 +103,7 @@ async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batche
     assert sum(m["charged_minor"] for m in result["meters"]) == 1499 + 1998
     pid = worker_pid()
     assert pid is not None, "a batch of five parts did not start the worker"
+    assert niceness(pid) > niceness(os.getpid())  # background work: the others' payments first
     before = cpu_seconds(pid)
     second = backlog(a["id"], 2000, "0.1", start=1500) + backlog(b["id"], 1000, "0.2", start=1000)
     result = await ledger.ok("POST", "/api/v1/readings", json={"readings": second})
@@ -100,17 +120,27 @@ async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batche
     assert statement["ties_out"] is True
 
 
-async def test_a_poll_batch_is_written_by_the_service_itself(sqlite_ledger: Ledger) -> None:
+@on_postgres
+async def test_a_poll_batch_is_written_by_the_service_itself(ledger: Ledger) -> None:
     """One part (a poll, up to 500 readings): no second process is started for it."""
-    account, a, b = await two_meters(sqlite_ledger)
+    account, a, b = await two_meters(ledger)
     batch = backlog(a["id"], 250, "0.1") + backlog(b["id"], 250, "0.2")
-    await sqlite_ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
-    assert await sqlite_ledger.balance(account["id"]) == -(249 + 498)
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
+    assert await ledger.balance(account["id"]) == -(249 + 498)
     assert worker_pid() is None
 
 
-async def test_the_event_stream_hears_of_what_the_worker_wrote(sqlite_ledger: Ledger) -> None:
-    ledger = sqlite_ledger
+async def test_on_sqlite_the_service_writes_a_backlog_itself(sqlite_ledger: Ledger) -> None:
+    """SQLite's one writer is held for a whole part: a second process would only wait for it."""
+    account, a, b = await two_meters(sqlite_ledger)
+    batch = backlog(a["id"], 1500, "0.1") + backlog(b["id"], 1000, "0.2")
+    await sqlite_ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
+    assert await sqlite_ledger.balance(account["id"]) == -(1499 + 1998)
+    assert worker_pid() is None
+
+
+@on_postgres
+async def test_the_event_stream_hears_of_what_the_worker_wrote(ledger: Ledger) -> None:
     account, a, _b = await two_meters(ledger)
     reader = asyncio.create_task(read_events(ledger, 1000, stop_idle=3.0))
     await asyncio.sleep(0.2)
@@ -122,6 +152,7 @@ async def test_the_event_stream_hears_of_what_the_worker_wrote(sqlite_ledger: Le
     assert updates[-1]["balance_minor"] == -1199 == await ledger.balance(account["id"])
 
 
+@on_postgres
 async def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(ledger: Ledger) -> None:
     account, a, b = await two_meters(ledger)
     first = backlog(a["id"], 800, "0.1") + backlog(b["id"], 800, "0.2")
@@ -129,9 +160,7 @@ async def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(ledger: L
     pid = worker_pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    async with asyncio.timeout(10):
-        while worker_pid() == pid:
-            await asyncio.sleep(0.05)
+    await until_gone(pid, 10)
     second = backlog(a["id"], 1200, "0.1", start=800) + backlog(b["id"], 600, "0.2", start=800)
     result = await ledger.ok("POST", "/api/v1/readings", json={"readings": second})
     assert sum(m["accepted"] for m in result["meters"]) == 1800
@@ -142,18 +171,18 @@ async def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(ledger: L
     assert await ledger.balance(account["id"]) == expected
 
 
-async def test_a_payment_is_credited_between_the_parts_the_worker_writes(
-    sqlite_ledger: Ledger,
-) -> None:
-    """On SQLite the service holds the one writer for the worker; a payment still goes first."""
-    ledger = sqlite_ledger
+@on_postgres
+async def test_a_payment_is_credited_while_the_worker_writes_a_backlog(ledger: Ledger) -> None:
+    """The service's event loop is free: a payment does not wait for the rest of the backlog."""
     account, a, b = await two_meters(ledger)
     warm = backlog(a["id"], 600, "0.1")
     await ledger.ok("POST", "/api/v1/readings", json={"readings": warm})  # the worker starts
     big = backlog(a["id"], 2500, "0.1", start=600) + backlog(b["id"], 2500, "0.2")
     posting = asyncio.create_task(ledger.ok("POST", "/api/v1/readings", json={"readings": big}))
     async with asyncio.timeout(30):  # the first part is in: the backlog is under way
-        while await ledger.balance(account["id"]) == -599 and not posting.done():
+        while True:
+            if posting.done() or await ledger.balance(account["id"]) != -599:
+                break
             await asyncio.sleep(0.005)
     status, _ = await post_stripe(
         ledger, *stripe_delivery(checkout_completed(account["number"], 10_000))
@@ -164,10 +193,31 @@ async def test_a_payment_is_credited_between_the_parts_the_worker_writes(
     assert await ledger.balance(account["id"]) == 10_000 - (599 + 2500 + 4998)
 
 
-async def test_a_service_without_the_worker_writes_backlogs_itself(tmp_path: Path) -> None:
-    async with running_ledger(make_settings(tmp_path, None, backlog_worker=False)) as ledger:
+@on_postgres
+async def test_a_service_without_the_worker_writes_backlogs_itself(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url, backlog_worker=False)
+    async with running_ledger(settings) as ledger:
         account, a, b = await two_meters(ledger)
         batch = backlog(a["id"], 1500, "0.1") + backlog(b["id"], 1000, "0.2")
         await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
         assert await ledger.balance(account["id"]) == -(1499 + 1998)
         assert worker_pid() is None
+
+
+@on_postgres
+async def test_an_idle_worker_is_stopped_and_started_again_by_the_next_backlog(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backlog_worker, "IDLE_STOP_S", 0.5)
+    account, a, _b = await two_meters(ledger)
+    first = backlog(a["id"], 700, "0.1")
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": first})
+    pid = worker_pid()
+    assert pid is not None
+    await until_gone(pid, 15)  # it exits by itself once the service closes its stdin
+    second = backlog(a["id"], 700, "0.1", start=700)
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": second})
+    assert worker_pid() not in {None, pid}
+    assert await ledger.balance(account["id"]) == -1399

@@ -1,8 +1,9 @@
 """The ledger's layers import only downward, and the contract imports neither half.
 
 Layers, lowest first: the error types; the pure domain; the store; settings; the use cases
-(services); the HTTP API; the web pages (which use the API's sessions and helpers); the
-assembly (app, server, command line). A module may import its own layer and those below.
+(services; backlog_worker, the process running one for backlogs); the HTTP API; the web pages
+(which use the API's sessions and helpers); the assembly (app, server, command line). A module
+may import its own layer and those below.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ LAYERS = [
     {"domain"},
     {"store"},
     {"config", "migrations"},
-    {"services"},
+    {"services", "backlog_worker"},
     {"api"},
     {"web"},
     {"app", "server", "cli", "__main__"},

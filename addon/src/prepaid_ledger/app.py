@@ -230,11 +230,12 @@ def create_app(settings: Settings) -> web.Application:
             state.backlog_worker = backlog_worker.BacklogWorker(settings.database_url)
         _LOGGER.info(
             "load limits: %d requests at once (%d of them reading batches), "
-            "database connections %d + %d under load",
+            "database connections %d + %d under load, backlogs written %s",
             settings.max_active_requests,
             settings.max_active_readings,
             db.pool_size,
             db.max_overflow,
+            "in this process" if state.backlog_worker is None else "by a second process",
         )
         tasks = [
             asyncio.create_task(

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -179,19 +179,6 @@ class Database:
         """
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
-
-    @contextlib.asynccontextmanager
-    async def writer_turn(self) -> AsyncIterator[None]:
-        """Hold this process's turn to write (SQLite's one writer) while another process writes.
-
-        Payments waiting for the turn still go first when it is handed on (store/priority.py).
-        On PostgreSQL writers only take row locks: nothing to hold.
-        """
-        if self._write_lock is None:
-            yield
-            return
-        async with self._write_lock.held():
-            yield
 
     def change_signal(self) -> asyncio.Event:
         """Return an event set at the next successful write; take it before reading."""
