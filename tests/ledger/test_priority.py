@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import mmap
+import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,6 +99,51 @@ async def test_bulk_work_gives_way_until_the_urgent_write_is_done() -> None:
     await asyncio.gather(paying, pricing)
     assert steps == ["payment starts", "payment done", "batch goes on"]
     assert lanes.urgent_in_flight == 0
+
+
+async def test_bulk_work_in_another_process_gives_way_to_the_payments_published_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backlog worker's lanes watch the count the service's lanes publish (shared memory)."""
+    monkeypatch.setattr(priority, "GIVE_WAY_MAX_S", 5.0)
+    with tempfile.TemporaryFile() as backing:  # as backlog_worker.py shares it
+        backing.truncate(priority.SHARED_COUNT.size)
+        fd = backing.fileno()
+        service, worker = Lanes(), Lanes()
+        service.publish_to(mmap.mmap(fd, priority.SHARED_COUNT.size))
+        worker.watch(mmap.mmap(fd, priority.SHARED_COUNT.size))  # a mapping of its own
+        steps: list[str] = []
+        release = asyncio.Event()
+
+        async def payment() -> None:
+            with service.urgent():
+                steps.append("payment starts")
+                await release.wait()
+                steps.append("payment done")
+
+        async def backlog_part() -> None:
+            await worker.give_way(GiveWay(seconds=60))
+            steps.append("backlog goes on")
+
+        paying = asyncio.create_task(payment())
+        await _settle()
+        pricing = asyncio.create_task(backlog_part())
+        await asyncio.sleep(0.05)
+        assert steps == ["payment starts"]
+        assert worker.urgent_in_flight == 1
+        # A real second process sees the count too.
+        script = (
+            "import mmap, struct, sys; "
+            "print(struct.unpack_from('=q', mmap.mmap(int(sys.argv[1]), 8))[0])"
+        )
+        seen = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, str(fd), pass_fds=(fd,), stdout=asyncio.subprocess.PIPE
+        )
+        assert (await seen.communicate())[0].strip() == b"1"
+        release.set()
+        await asyncio.gather(paying, pricing)
+        assert steps == ["payment starts", "payment done", "backlog goes on"]
+        assert worker.urgent_in_flight == 0
 
 
 async def test_giving_way_is_bounded_per_piece_and_per_transaction(

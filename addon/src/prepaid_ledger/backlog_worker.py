@@ -6,8 +6,9 @@ polls and payments for one core. On PostgreSQL the service hands the parts of su
 this worker (``python -m prepaid_ledger.backlog_worker``, started on first use, stopped after
 IDLE_STOP_S without work) and keeps the loop for everyone else. The worker runs the very same
 ``readings.ingest`` in its own transaction, at a lower CPU priority (a backlog is background
-work: the machine serves the others' payments first), and the service wakes the event streams
-after each part.
+work: the machine serves the others' payments first), giving way between meters while the
+service has a payment in flight (the count of them is shared: store/priority.py), and the
+service wakes the event streams after each part.
 
 Not on SQLite: its one writer is held for the whole of a part, pricing included, so a second
 process only waits for it. Measured (bench/fleet.py, 100 sites on SQLite with the worker):
@@ -29,10 +30,12 @@ import contextlib
 import functools
 import gc
 import logging
+import mmap
 import os
 import pickle
 import struct
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -44,6 +47,7 @@ from prepaid_meter_contract.readings import Reading, ReadingsResult
 from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import readings
 from prepaid_ledger.store.database import Database
+from prepaid_ledger.store.priority import SHARED_COUNT
 
 _LOGGER = logging.getLogger(__name__)
 _HEADER: Final = struct.Struct(">I")
@@ -88,6 +92,8 @@ class BacklogWorker:
         self._paused_until = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_stop: asyncio.Task[None] | None = None
+        #: The service's count of payments in flight, shared with the worker (made on first use).
+        self._shared: tuple[IO[bytes], mmap.mmap] | None = None
         #: Parts the worker wrote (for the log when it stops).
         self.parts_written = 0
 
@@ -106,7 +112,7 @@ class BacklogWorker:
         """
         wire: list[WireReading] = [(i, r.meter_id, r.value, r.at) for i, r in part]
         async with self._lock:
-            process = await self._running()
+            process = await self._running(db)
             if process is None:
                 return None
             try:
@@ -132,19 +138,30 @@ class BacklogWorker:
                 _LOGGER.warning("the backlog worker could not write a part: %s", answer)
                 return None
 
-    async def _running(self) -> asyncio.subprocess.Process | None:
+    def _share(self, db: Database) -> int:
+        """Return the file descriptor of the memory where DB's lanes count payments in flight."""
+        if self._shared is None:
+            backing = tempfile.TemporaryFile()  # noqa: SIM115 - kept open while the worker runs
+            backing.truncate(SHARED_COUNT.size)
+            self._shared = (backing, mmap.mmap(backing.fileno(), SHARED_COUNT.size))
+            db.lanes.publish_to(self._shared[1])
+        return self._shared[0].fileno()
+
+    async def _running(self, db: Database) -> asyncio.subprocess.Process | None:
         """Return the worker, started if need be; None while it is paused after a failure."""
         if self._process is not None and self._process.returncode is None:
             return self._process
         if time.monotonic() < self._paused_until:
             return None
         try:
+            shared = self._share(db)
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 __name__,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
+                pass_fds=(shared,),
             )
         except OSError as err:
             self._pause(f"could not start: {err}")
@@ -152,7 +169,7 @@ class BacklogWorker:
         self._process = process
         try:
             async with asyncio.timeout(START_TIMEOUT_S):
-                ready = await self._call(process, self._url)
+                ready = await self._call(process, (self._url, shared))
         except BaseException as err:
             self._stop_now(f"did not start: {type(err).__name__}: {err}")
             if isinstance(err, Exception):
@@ -200,6 +217,10 @@ class BacklogWorker:
             self._idle_timer.cancel()
             self._idle_timer = None
         await self._shutdown("the service stops")
+        if self._shared is not None:
+            backing, _mapped = self._shared  # the lanes keep the mapping; it goes with them
+            self._shared = None
+            backing.close()
 
     async def _shutdown(self, why: str) -> None:
         """Close the worker's stdin and wait for it to exit (killed if it does not)."""
@@ -252,12 +273,15 @@ def main() -> None:
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print goes to the log
     requests = sys.stdin.buffer
-    url = _receive(requests)
-    if not isinstance(url, str):
-        return
+    match _receive(requests):
+        case (str(url), int(shared)):
+            pass
+        case _:
+            return
     os.nice(NICENESS)
     loop = asyncio.new_event_loop()
     db = Database(url, pool_size=1, max_overflow=1)
+    db.lanes.watch(mmap.mmap(shared, SHARED_COUNT.size))  # give way to the service's payments
     gc.collect()
     gc.freeze()  # imports and the schema never die: keep them out of every collection
     replies.write(_frame(f"pid {os.getpid()}"))

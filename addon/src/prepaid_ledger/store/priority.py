@@ -11,15 +11,20 @@ bulk work that nobody watches to the millisecond; a tenant who paid is watching.
   itself wait for a row the bulk work holds, so the bulk work never waits for it long. A batch
   of readings gives way only while it prices, before it locks its accounts
   (``services.readings.ingest``): then nothing a payment needs is held.
+
+The backlog worker (a second process, backlog_worker.py) gives way to the service's payments
+too: the service publishes its count of urgent writes in flight in a few bytes of memory the
+two share (``Lanes.publish_to``), which the worker's lanes watch (``Lanes.watch``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Buffer, Iterator
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -31,6 +36,10 @@ GIVE_WAY_MAX_S: Final = 0.05
 #: The most one bulk transaction waits in all: a steady stream of payments must not stretch it
 #: without bound.
 GIVE_WAY_BUDGET_S: Final = 0.25
+#: How often bulk work in another process looks whether the urgent writes are done.
+WATCH_POLL_S: Final = 0.002
+#: The shared count: a native 8-byte integer (``SHARED_COUNT.size`` bytes of shared memory).
+SHARED_COUNT: Final = struct.Struct("=q")
 
 
 class PriorityLock:
@@ -92,33 +101,57 @@ class Lanes:
         self._urgent = 0
         self._clear = asyncio.Event()
         self._clear.set()
+        self._published: Buffer | None = None
+        self._watched: Buffer | None = None
+
+    def publish_to(self, shared: Buffer) -> None:
+        """Keep this process's count of urgent writes in flight in SHARED as well."""
+        self._published = shared
+        SHARED_COUNT.pack_into(shared, 0, self._urgent)
+
+    def watch(self, shared: Buffer) -> None:
+        """Give way also while the count another process publishes in SHARED is not zero."""
+        self._watched = shared
 
     @property
     def urgent_in_flight(self) -> int:
-        """Urgent writes started and not yet finished."""
-        return self._urgent
+        """Urgent writes started and not yet finished (here and in a watched process)."""
+        return self._urgent + self._elsewhere()
+
+    def _elsewhere(self) -> int:
+        if self._watched is None:
+            return 0
+        count: int = SHARED_COUNT.unpack_from(self._watched, 0)[0]
+        return count
+
+    def _set(self, count: int) -> None:
+        self._urgent = count
+        if self._published is not None:
+            SHARED_COUNT.pack_into(self._published, 0, count)
 
     @contextlib.contextmanager
     def urgent(self) -> Iterator[None]:
         """Count the block as an urgent write in flight."""
-        self._urgent += 1
+        self._set(self._urgent + 1)
         self._clear.clear()
         try:
             yield
         finally:
-            self._urgent -= 1
+            self._set(self._urgent - 1)
             if not self._urgent:
                 self._clear.set()
 
     async def give_way(self, budget: GiveWay) -> None:
         """Between two pieces of bulk work: let urgent writes finish first, within BUDGET."""
-        if not self._urgent or budget.left <= 0:
+        if not self.urgent_in_flight or budget.left <= 0:
             await asyncio.sleep(0)  # still a turn for everyone else on the loop
             return
         started = time.monotonic()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(min(GIVE_WAY_MAX_S, budget.left)):
                 await self._clear.wait()
+                while self._elsewhere():  # noqa: ASYNC110 - no asyncio.Event crosses processes
+                    await asyncio.sleep(WATCH_POLL_S)
         budget.left -= time.monotonic() - started
 
 
