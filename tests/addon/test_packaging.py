@@ -481,7 +481,8 @@ def supervisor_options(user: dict[str, Any]) -> dict[str, Any]:
                 "public_base_url": None,
                 # The ledger's own defaults (docs/performance.md, "Overload").
                 "limits": "load limits: 12 requests at once (6 of them reading batches), "
-                "database connections 10 + 10 under load, backlogs written by a second process",
+                "database connections 10 + 10 under load, backlogs written in this process "
+                "(SQLite)",
             },
             id="defaults-only",
         ),
@@ -504,7 +505,8 @@ def supervisor_options(user: dict[str, Any]) -> dict[str, Any]:
                 "max_topup_minor": 30_000,
                 "public_base_url": "https://pay.example.com/ledger",
                 "limits": "load limits: 30 requests at once (9 of them reading batches), "
-                "database connections 20 + 5 under load, backlogs written in this process",
+                "database connections 20 + 5 under load, backlogs written in this process "
+                "(backlog_worker off)",
             },
             id="user-options",
         ),

@@ -174,6 +174,13 @@ async def _reconcile_loop(db: Database, settings: Settings) -> None:
         await asyncio.sleep(settings.reconcile_minutes * 60)
 
 
+def _backlogs_written(settings: Settings, state: LedgerState) -> str:
+    """Where the start-up log says backlogs are written (backlog_worker.py)."""
+    if state.backlog_worker is not None:
+        return "by a second process"
+    return "in this process " + ("(SQLite)" if settings.backlog_worker else "(backlog_worker off)")
+
+
 def create_app(settings: Settings) -> web.Application:
     """Return the ledger application; the database is opened and migrated on startup."""
     app = web.Application(
@@ -235,7 +242,7 @@ def create_app(settings: Settings) -> web.Application:
             settings.max_active_readings,
             db.pool_size,
             db.max_overflow,
-            "in this process" if state.backlog_worker is None else "by a second process",
+            _backlogs_written(settings, state),
         )
         tasks = [
             asyncio.create_task(

@@ -209,7 +209,9 @@ class BacklogWorker:
 
     def _on_idle(self) -> None:
         self._idle_timer = None
-        self._idle_stop = asyncio.create_task(self._shutdown("idle"), name="backlog worker idle")
+        self._idle_stop = asyncio.create_task(
+            self._shutdown("idle", unless_used=True), name="backlog worker idle"
+        )
 
     async def close(self) -> None:
         """Stop the worker (the service is stopping): it finishes its part and exits."""
@@ -222,9 +224,15 @@ class BacklogWorker:
             self._shared = None
             backing.close()
 
-    async def _shutdown(self, why: str) -> None:
-        """Close the worker's stdin and wait for it to exit (killed if it does not)."""
+    async def _shutdown(self, why: str, *, unless_used: bool = False) -> None:
+        """Close the worker's stdin and wait for it to exit (killed if it does not).
+
+        UNLESS_USED: not if a part was written while this waited for the lock (its countdown
+        started again).
+        """
         async with self._lock:
+            if unless_used and self._idle_timer is not None:
+                return
             process, self._process = self._process, None
             if process is None or process.returncode is not None:
                 return
