@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.ledger.conftest import Ledger
 
@@ -349,3 +351,35 @@ async def test_unchanged_register_charges_nothing_but_moves_on(ledger: Ledger) -
     assert result["meters"][0]["accepted"] == 2
     assert result["meters"][0]["charged_minor"] == 100
     assert await ledger.balance(account["id"]) == -100
+
+
+async def test_readings_are_stored_exactly_as_sent(ledger: Ledger) -> None:
+    """A backlog's readings (COPY on PostgreSQL) keep their exact text and instant.
+
+    Read back with SQL, not through the ledger: 1.500 stays 1.500 (a re-sent reading is its
+    exact text), and 10:00:00.123456+08:00 is 02:00:00.123456 UTC.
+    """
+    account, meter = await setup_meter(ledger, price="1")
+    texts = ["0", "1.500", "2.0", "3", "4.000001"]
+    sent = [
+        {"meter_id": meter["id"], "value": text, "at": f"2026-03-0{2 + i}T10:00:00.123456+08:00"}
+        for i, text in enumerate(texts)
+    ]
+    filler = [reading(meter["id"], "5", T0 + timedelta(days=10, minutes=i)) for i in range(600)]
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": sent + filler})
+    engine = create_async_engine(ledger.settings.database_url)
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                text("SELECT value, at FROM readings WHERE meter_id = :m ORDER BY at LIMIT 5"),
+                {"m": meter["id"]},
+            )
+        ).all()
+    await engine.dispose()
+    assert [row[0] for row in rows] == texts
+    stored = [datetime.fromisoformat(str(row[1])).replace(tzinfo=UTC) for row in rows]
+    assert stored == [datetime(2026, 3, 2 + i, 2, 0, 0, 123456, tzinfo=UTC) for i in range(5)]
+    # 5 kWh at 1 EUR in all: the whole climb from 0 is charged, once.
+    assert await ledger.balance(account["id"]) == -500
+    again = await ledger.ok("POST", "/api/v1/readings", json={"readings": sent})
+    assert sum(m["duplicates"] for m in again["meters"]) == 5

@@ -43,6 +43,7 @@ from prepaid_ledger.services.meters import limits_of
 from prepaid_ledger.services.sites import site_accounts
 from prepaid_ledger.services.tariffs import PricedVersions, versions_for_pricing_many
 from prepaid_ledger.services.validation import in_id_range
+from prepaid_ledger.store.bulk_insert import insert_rows
 from prepaid_ledger.store.models import (
     Account,
     ChargeLine,
@@ -587,9 +588,8 @@ async def ingest(
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
     received = utcnow()
-    stored = [_reading_values(row, received) for outcome in outcomes for row in outcome.stored]
-    if stored:
-        await session.execute(insert(_READINGS), stored)
+    stored = [_reading_row(row, received) for outcome in outcomes for row in outcome.stored]
+    await insert_rows(session, _READINGS, _READING_COLUMNS, stored)
     await session.flush()
     for charger in chargers:
         alert_held(charger)
@@ -715,15 +715,28 @@ async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -
         await session.execute(insert(_CHARGE_LINES), lines)
 
 
-def _reading_values(row: NewReading, received: datetime) -> dict[str, object]:
-    """Return a reading's columns for a bulk INSERT."""
-    return {
-        "meter_id": row.meter_id,
-        "account_id": row.account_id,
-        "value": row.value,
-        "at": row.at,
-        "received_at": received,
-        "status": row.status,
-        "consumption": row.consumption,
-        "charged_minor": row.charged_minor or 0,
-    }
+#: The columns of a reading written in bulk, in the order of ``_reading_row``.
+_READING_COLUMNS: Final = (
+    "meter_id",
+    "account_id",
+    "value",
+    "at",
+    "received_at",
+    "status",
+    "consumption",
+    "charged_minor",
+)
+
+
+def _reading_row(row: NewReading, received: datetime) -> tuple[object, ...]:
+    """Return a reading's values for a bulk insert (``_READING_COLUMNS``)."""
+    return (
+        row.meter_id,
+        row.account_id,
+        row.value,
+        row.at,
+        received,
+        row.status,
+        row.consumption,
+        row.charged_minor or 0,
+    )
