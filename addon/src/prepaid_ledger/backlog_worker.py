@@ -97,12 +97,6 @@ class BacklogWorker:
         #: Parts the worker wrote (for the log when it stops).
         self.parts_written = 0
 
-    @property
-    def pid(self) -> int | None:
-        """The running worker's process id (None: not running)."""
-        running = self._process is not None and self._process.returncode is None
-        return self._process.pid if running and self._process is not None else None
-
     async def ingest(
         self, db: Database, part: readings.Part, actor: str, site_id: int | None
     ) -> ReadingsResult | None:
