@@ -130,13 +130,18 @@ async def test_a_poll_batch_is_written_by_the_service_itself(ledger: Ledger) -> 
     assert worker_pid() is None
 
 
+async def assert_the_service_writes_a_backlog_itself(ledger: Ledger) -> None:
+    """A five-part backlog is charged as worked by hand, and no worker was started for it."""
+    account, a, b = await two_meters(ledger)
+    batch = backlog(a["id"], 1500, "0.1") + backlog(b["id"], 1000, "0.2")
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
+    assert await ledger.balance(account["id"]) == -(1499 + 1998)
+    assert worker_pid() is None
+
+
 async def test_on_sqlite_the_service_writes_a_backlog_itself(sqlite_ledger: Ledger) -> None:
     """SQLite's one writer is held for a whole part: a second process would only wait for it."""
-    account, a, b = await two_meters(sqlite_ledger)
-    batch = backlog(a["id"], 1500, "0.1") + backlog(b["id"], 1000, "0.2")
-    await sqlite_ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
-    assert await sqlite_ledger.balance(account["id"]) == -(1499 + 1998)
-    assert worker_pid() is None
+    await assert_the_service_writes_a_backlog_itself(sqlite_ledger)
 
 
 @on_postgres
@@ -199,11 +204,7 @@ async def test_a_service_without_the_worker_writes_backlogs_itself(
 ) -> None:
     settings = make_settings(tmp_path, database_url, backlog_worker=False)
     async with running_ledger(settings) as ledger:
-        account, a, b = await two_meters(ledger)
-        batch = backlog(a["id"], 1500, "0.1") + backlog(b["id"], 1000, "0.2")
-        await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
-        assert await ledger.balance(account["id"]) == -(1499 + 1998)
-        assert worker_pid() is None
+        await assert_the_service_writes_a_backlog_itself(ledger)
 
 
 @on_postgres

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import logging
 import mmap
@@ -259,9 +258,8 @@ async def _write_part(
 ) -> tuple[Any, ...]:
     # Validated by the service already: rebuilt as they were, not parsed again.
     part = [(i, Reading.model_construct(meter_id=m, value=v, at=at)) for i, m, v, at in wire]
-    ingest = functools.partial(readings.ingest, part=part, actor=actor, site_id=site_id)
     try:
-        result = await db.write(ingest)
+        result = await readings.write_part(db, part, actor, site_id)
     except InputError as err:
         return ("input_error", err.code, err.message, err.field)
     except Exception as err:  # the service writes the part itself and answers for it

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from aiohttp import web
 from prepaid_meter_contract.readings import (
     HeldReadings,
@@ -42,13 +40,12 @@ async def post_readings(request: web.Request) -> web.Response:
     db = db_of(request)
     parts = readings.split_batch(batch)  # a backlog's big batch: a transaction per part
     worker = state_of(request.app).backlog_worker if len(parts) > 1 else None
+    actor, site_id = principal.actor, principal.site_id
     results = []
     for part in parts:
-        actor, site_id = principal.actor, principal.site_id
         result = None if worker is None else await worker.ingest(db, part, actor, site_id)
         if result is None:  # a poll's batch, or the worker cannot take it now
-            ingest = functools.partial(readings.ingest, part=part, actor=actor, site_id=site_id)
-            result = await db.write(ingest)
+            result = await readings.write_part(db, part, actor, site_id)
         results.append(result)
     return model_response(readings.merge_results(results))
 

@@ -9,6 +9,7 @@ local day and band (the statement's source), which keeps the journal small.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from prepaid_ledger.services.sites import site_accounts
 from prepaid_ledger.services.tariffs import PricedVersions, versions_for_pricing_many
 from prepaid_ledger.services.validation import in_id_range
 from prepaid_ledger.store.bulk_insert import insert_rows
+from prepaid_ledger.store.database import Database
 from prepaid_ledger.store.models import (
     Account,
     ChargeLine,
@@ -588,8 +590,8 @@ async def ingest(
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
     received = utcnow()
-    stored = [_reading_row(row, received) for outcome in outcomes for row in outcome.stored]
-    await insert_rows(session, _READINGS, _READING_COLUMNS, stored)
+    stored = [_reading_values(row, received) for outcome in outcomes for row in outcome.stored]
+    await insert_rows(session, _READINGS, stored)
     await session.flush()
     for charger in chargers:
         alert_held(charger)
@@ -632,6 +634,11 @@ async def ingest(
         after=result.model_dump(mode="json"),
     )
     return result
+
+
+async def write_part(db: Database, part: Part, actor: str, site_id: int | None) -> ReadingsResult:
+    """Ingest PART in a write transaction of its own (the service's, or the backlog worker's)."""
+    return await db.write(functools.partial(ingest, part=part, actor=actor, site_id=site_id))
 
 
 async def _lock_accounts(
@@ -715,28 +722,15 @@ async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -
         await session.execute(insert(_CHARGE_LINES), lines)
 
 
-#: The columns of a reading written in bulk, in the order of ``_reading_row``.
-_READING_COLUMNS: Final = (
-    "meter_id",
-    "account_id",
-    "value",
-    "at",
-    "received_at",
-    "status",
-    "consumption",
-    "charged_minor",
-)
-
-
-def _reading_row(row: NewReading, received: datetime) -> tuple[object, ...]:
-    """Return a reading's values for a bulk insert (``_READING_COLUMNS``)."""
-    return (
-        row.meter_id,
-        row.account_id,
-        row.value,
-        row.at,
-        received,
-        row.status,
-        row.consumption,
-        row.charged_minor or 0,
-    )
+def _reading_values(row: NewReading, received: datetime) -> dict[str, object]:
+    """Return a reading's columns for a bulk insert."""
+    return {
+        "meter_id": row.meter_id,
+        "account_id": row.account_id,
+        "value": row.value,
+        "at": row.at,
+        "received_at": received,
+        "status": row.status,
+        "consumption": row.consumption,
+        "charged_minor": row.charged_minor or 0,
+    }

@@ -9,7 +9,7 @@ decimals and UTC times), so a row reads back the same either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -26,17 +26,18 @@ def _to_column(table: Table, name: str, dialect: Any) -> Callable[[Any], Any]:
 
 
 async def insert_rows(
-    session: AsyncSession, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Insert ROWS (values in the order of COLUMNS) into TABLE in SESSION's transaction."""
+    """Insert ROWS (column -> value, the same columns in each) in SESSION's transaction."""
     if not rows:
         return
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
-        await session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        await session.execute(insert(table), rows)
         return
-    convert = [_to_column(table, name, dialect) for name in columns]
-    records = [tuple(to(value) for to, value in zip(convert, row, strict=True)) for row in rows]
+    columns = list(rows[0])
+    convert = [(name, _to_column(table, name, dialect)) for name in columns]
+    records = [tuple(to(row[name]) for name, to in convert) for row in rows]
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
