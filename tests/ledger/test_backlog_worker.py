@@ -1,7 +1,8 @@
-"""On PostgreSQL a backlog is written by a second process (backlog_worker.py); nothing is lost
-if it dies; on SQLite the service writes backlogs itself.
+"""On PostgreSQL a backlog is written by worker processes (backlog_worker.py), parts of other
+meters and accounts side by side; nothing is lost if one dies; on SQLite the service writes
+backlogs itself.
 
-The worker is the service's child, found here as a process whose parent is this test process
+A worker is the service's child, found here as a process whose parent is this test process
 (the service under test runs in it) and whose command line names the module.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from prepaid_ledger import backlog_worker
+from prepaid_meter_contract.readings import Reading
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger
 from tests.ledger.test_stream import read_events
@@ -31,8 +33,9 @@ T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 PRICE = "0.10"
 
 
-def worker_pid() -> int | None:
-    """The backlog worker this process's service started, if one is running."""
+def worker_pids() -> set[int]:
+    """The backlog workers this process's service started and that are running."""
+    found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -44,15 +47,22 @@ def worker_pid() -> int | None:
         parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
         ours = int(parent.split()[1]) == os.getpid() and "State:\tZ" not in status
         if ours and b"prepaid_ledger.backlog_worker" in cmdline:
-            return int(entry.name)
-    return None
+            found.add(int(entry.name))
+    return found
+
+
+def worker_pid() -> int | None:
+    """The one backlog worker running (the parts of one account go to one), if any."""
+    pids = worker_pids()
+    assert len(pids) <= 1, f"more than one worker for one account's backlog: {pids}"
+    return next(iter(pids), None)
 
 
 async def until_gone(pid: int, within: float) -> None:
     """Wait until the worker PID has exited (a zombie counts as gone)."""
     async with asyncio.timeout(within):
         while True:
-            if worker_pid() != pid:
+            if pid not in worker_pids():
                 return
             await asyncio.sleep(0.05)
 
@@ -118,6 +128,35 @@ async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batche
     statement = await ledger.ok("GET", f"/api/v1/accounts/{account['id']}/statement")
     assert statement["consumption_total_minor"] == 1499 + 1998 + 2000 + 2000
     assert statement["ties_out"] is True
+
+
+@on_postgres
+async def test_the_backlogs_of_two_accounts_are_written_side_by_side(ledger: Ledger) -> None:
+    """Two rooms, each an account with a meter, at 0.10 EUR/kWh (worked by hand): room 1 rises
+    0.1 kWh a minute for 2,000 readings (199.9 kWh: 19.99 EUR), room 2 0.3 kWh for 1,500
+    (449.7 kWh: 44.97 EUR). Their parts share nothing, so both workers write them.
+    """
+    tariff = await ledger.tariff(price=PRICE)
+    rooms = [await ledger.account(name=f"Room {n}") for n in (1, 2)]
+    meters = [await ledger.meter(room["id"], tariff["id"]) for room in rooms]
+    batch = backlog(meters[0]["id"], 2000, "0.1") + backlog(meters[1]["id"], 1500, "0.3")
+    result = await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
+    by_meter = {m["meter_id"]: m for m in result["meters"]}
+    assert by_meter[meters[0]["id"]]["accepted"] == 1999
+    assert by_meter[meters[0]["id"]]["charged_minor"] == 1999
+    assert by_meter[meters[1]["id"]]["charged_minor"] == 4497
+    assert by_meter[meters[1]["id"]]["balance_minor"] == -4497
+    assert [await ledger.balance(room["id"]) for room in rooms] == [-1999, -4497]
+    pids = worker_pids()
+    assert len(pids) == backlog_worker.WORKERS == 2, pids
+    before = {pid: cpu_seconds(pid) for pid in pids}
+    later = backlog(meters[0]["id"], 1000, "0.1", start=2000)
+    later += backlog(meters[1]["id"], 1000, "0.3", start=1500)
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": later})
+    assert [await ledger.balance(room["id"]) for room in rooms] == [-2999, -7497]
+    assert worker_pids() == pids
+    for pid in pids:  # each priced and wrote a thousand readings: 0.05 s of CPU at the least
+        assert cpu_seconds(pid) - before[pid] >= 0.05, pid
 
 
 @on_postgres
@@ -222,3 +261,40 @@ async def test_an_idle_worker_is_stopped_and_started_again_by_the_next_backlog(
     await ledger.ok("POST", "/api/v1/readings", json={"readings": second})
     assert worker_pid() not in {None, pid}
     assert await ledger.balance(account["id"]) == -1399
+
+
+def parts_of(*meters_per_part: list[int]) -> list[list[tuple[int, Reading]]]:
+    """Parts with one reading per meter listed (the lanes look at meters only)."""
+    position = iter(range(10_000))
+    return [
+        [(next(position), Reading(meter_id=m, value=Decimal(1), at=T0)) for m in meters]
+        for meters in meters_per_part
+    ]
+
+
+def test_parts_sharing_a_meter_stay_in_one_lane_in_order() -> None:
+    """Meter 1 runs on from part 0 into 1, meter 2 from 1 into 2: one chain; part 3 is free."""
+    parts = parts_of([1, 1], [1, 2], [2], [3])
+    assert backlog_worker.lanes(parts, {1: 10, 2: 20, 3: 30}, 2) == [[0, 1, 2], [3]]
+
+
+def test_parts_of_one_account_stay_in_one_lane() -> None:
+    """Meters 1 and 3 belong to account 10: parts 0 and 2 go together, part 1 beside them."""
+    parts = parts_of([1], [2], [3])
+    assert backlog_worker.lanes(parts, {1: 10, 2: 20, 3: 10}, 2) == [[0, 2], [1]]
+
+
+def test_independent_parts_go_to_the_lane_with_the_fewest_readings() -> None:
+    """Part 0 has 5 readings, parts 1-3 one each, part 4 three: the second lane holds 1, 2 and
+    3 readings (fewer than 5) when parts 2, 3 and 4 come; part 5's 2 go beside part 0 (5 < 6).
+    """
+    parts = parts_of([1, 1, 1, 1, 1], [2], [3], [4], [5, 5, 5], [6, 6])
+    owners = {meter: 100 + meter for meter in range(1, 7)}
+    assert backlog_worker.lanes(parts, owners, 2) == [[0, 5], [1, 2, 3, 4]]
+    assert backlog_worker.lanes(parts, owners, 1) == [[0, 1, 2, 3, 4, 5]]
+
+
+def test_an_unknown_meter_is_grouped_by_itself() -> None:
+    """Meter 9 has no account (its part will be refused): nothing joins it to the others."""
+    parts = parts_of([1], [9], [1])
+    assert backlog_worker.lanes(parts, {1: 10}, 2) == [[0, 2], [1]]

@@ -176,9 +176,11 @@ async def _reconcile_loop(db: Database, settings: Settings) -> None:
 
 def _backlogs_written(settings: Settings, state: LedgerState) -> str:
     """Where the start-up log says backlogs are written (backlog_worker.py)."""
-    if state.backlog_worker is not None:
-        return "by a second process"
-    return "in this process " + ("(SQLite)" if settings.backlog_worker else "(backlog_worker off)")
+    if state.backlog_workers is not None:
+        return f"written by {len(state.backlog_workers.workers)} more processes"
+    return "written in this process " + (
+        "(SQLite)" if settings.backlog_worker else "(backlog_worker off)"
+    )
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -234,10 +236,10 @@ def create_app(settings: Settings) -> web.Application:
             raise
         state.db = db
         if settings.backlog_worker and backlog_worker.can_serve(settings.database_url):
-            state.backlog_worker = backlog_worker.BacklogWorker(settings.database_url)
+            state.backlog_workers = backlog_worker.BacklogWorkers(settings.database_url)
         _LOGGER.info(
             "load limits: %d requests at once (%d of them reading batches), "
-            "database connections %d + %d under load, backlogs written %s",
+            "database connections %d + %d under load, backlogs %s",
             settings.max_active_requests,
             settings.max_active_readings,
             db.pool_size,
@@ -261,9 +263,9 @@ def create_app(settings: Settings) -> web.Application:
                 await task
         if state.stream_tail is not None:
             await state.stream_tail.close()
-        if state.backlog_worker is not None:
-            await state.backlog_worker.close()
-            state.backlog_worker = None
+        if state.backlog_workers is not None:
+            await state.backlog_workers.close()
+            state.backlog_workers = None
         state.db = None
         await db.close()
 

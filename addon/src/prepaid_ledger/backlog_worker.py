@@ -1,19 +1,23 @@
-"""A second process that writes a site's backlog, so it does not share the event loop's core.
+"""Worker processes that write a site's backlog, so it does not share the event loop's core.
 
 A Home Assistant back from an outage posts thousands of readings at once; pricing and writing
 them is Python work that, on the service's one event loop, competes with every other site's
 polls and payments for one core. On PostgreSQL the service hands the parts of such a batch to
-this worker (``python -m prepaid_ledger.backlog_worker``, started on first use, stopped after
-IDLE_STOP_S without work) and keeps the loop for everyone else. The worker runs the very same
-``readings.ingest`` in its own transaction, at a lower CPU priority (a backlog is background
-work: the machine serves the others' payments first), giving way between meters while the
-service has a payment in flight (the count of them is shared: store/priority.py), and the
-service wakes the event streams after each part.
+WORKERS worker processes (``python -m prepaid_ledger.backlog_worker``, each started on first
+use, stopped after IDLE_STOP_S without work) and keeps the loop for everyone else: parts that
+share no meter and no account are written side by side (``lanes``), the others one after
+another by one worker. A worker runs the very same ``readings.ingest`` in its own
+transaction, at a lower CPU priority (a backlog is background work: the machine serves the
+others' payments first), giving way between meters while the service has a payment in flight
+(the count of them is shared: store/priority.py), and the service wakes the event streams
+after each part.
 
-Not on SQLite: its one writer is held for the whole of a part, pricing included, so a second
-process only waits for it. Measured (bench/fleet.py, 100 sites on SQLite with the worker):
-the backfill fell from 6,100-7,400 to 3,800 readings/s and the others' credit p99 rose to
-256 ms.
+Not on SQLite, by measurement (bench/fleet.py, 100 sites): its one writer is held for the
+whole of a part, pricing included, so a worker writing parts only waited for it (backfill
+3,800 readings/s against 6,100-7,400 in the service, the others' credit p99 256 ms); workers
+that only priced parts beside the writer, the service checking and writing them, gained
+nothing either (4,463 readings/s, 256 ms: reading the part again to check it, unpickling and
+writing it cost the service about what pricing it in place does).
 
 The worker only speeds things up: if it cannot start, dies or does not answer, the service
 writes the part itself (a part the worker did commit is then found as re-sent readings, which
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import mmap
@@ -36,7 +41,7 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any, Final
@@ -62,6 +67,10 @@ RETRY_AFTER_S: Final = 60.0
 #: A worker with no part to write for this long is stopped (its memory back to the machine);
 #: the next backlog starts it again.
 IDLE_STOP_S: Final = 300.0
+#: Workers a backlog's parts are spread over. One worker waits for PostgreSQL a third of the
+#: time and for the service a fifth; parts of other meters and accounts are written side by
+#: side meanwhile (see ``lanes``).
+WORKERS: Final = 2
 
 #: A reading as it travels to the worker: its place in the batch, meter, value and time.
 type WireReading = tuple[int, int, Decimal, datetime]
@@ -72,7 +81,7 @@ NICENESS: Final = 10
 
 
 def can_serve(database_url: str) -> bool:
-    """Whether backlogs are written by the worker: on PostgreSQL (see above), not on SQLite."""
+    """Whether backlogs are written by workers: on PostgreSQL (see above), not on SQLite."""
     return database_url.startswith("postgresql")
 
 
@@ -81,36 +90,149 @@ def _frame(message: object) -> bytes:
     return _HEADER.pack(len(data)) + data
 
 
-class BacklogWorker:
-    """The service's side: starts the worker on first use and hands it parts to write."""
+def lanes(parts: Sequence[readings.Part], owners: dict[int, int], count: int) -> list[list[int]]:
+    """Spread the parts of a batch (by index) over COUNT lanes that may be written side by side.
 
-    def __init__(self, database_url: str) -> None:
+    Parts that share a meter or an account (OWNERS: meter -> account) stay in one lane, in
+    order: a meter's later readings charge from where its earlier ones ended, and an account's
+    state in the answer is the one its last part left. The groups go, in order of their first
+    part, to the lane with the fewest readings so far.
+    """
+    group = list(range(len(parts)))
+
+    def root(index: int) -> int:
+        while group[index] != index:
+            group[index] = group[group[index]]
+            index = group[index]
+        return index
+
+    first_seen: dict[tuple[str, int], int] = {}
+    for index, part in enumerate(parts):
+        for _, reading in part:
+            account = owners.get(reading.meter_id)
+            keys = [("meter", reading.meter_id)]
+            keys += [] if account is None else [("account", account)]
+            for key in keys:
+                other = first_seen.setdefault(key, index)
+                group[root(index)] = root(other)
+    members: dict[int, list[int]] = {}
+    for index in range(len(parts)):
+        members.setdefault(root(index), []).append(index)
+    result: list[list[int]] = [[] for _ in range(max(1, count))]
+    sizes = [0] * len(result)
+    for indexes in sorted(members.values()):
+        lane = sizes.index(min(sizes))
+        result[lane].extend(indexes)
+        sizes[lane] += sum(len(parts[index]) for index in indexes)
+    return [sorted(lane) for lane in result if lane]
+
+
+class BacklogWorkers:
+    """The service's side: WORKERS processes, each started on first use, writing a batch's parts.
+
+    One shared count of the service's payments in flight goes to every worker.
+    """
+
+    def __init__(self, database_url: str, count: int = WORKERS) -> None:
+        self._shared: tuple[IO[bytes], mmap.mmap] | None = None
+        self.workers = [BacklogWorker(database_url, self._share) for _ in range(count)]
+
+    def _share(self, db: Database) -> int:
+        """Return the file descriptor of the memory where DB's lanes count payments in flight."""
+        if self._shared is None:
+            backing = tempfile.TemporaryFile()  # noqa: SIM115 - kept open while workers run
+            backing.truncate(SHARED_COUNT.size)
+            self._shared = (backing, mmap.mmap(backing.fileno(), SHARED_COUNT.size))
+            db.lanes.publish_to(self._shared[1])
+        return self._shared[0].fileno()
+
+    async def write_parts(
+        self, db: Database, parts: Sequence[readings.Part], actor: str, site_id: int | None
+    ) -> list[ReadingsResult]:
+        """Write PARTS (a batch, in order) in the workers, side by side where ``lanes`` allows.
+
+        A part a worker cannot take is written by the service. The first error (by part) is
+        raised once every lane has stopped; a lane stops at the first error anywhere, so later
+        parts are not written (the client sends the batch again: written readings are free).
+        """
+        meter_ids = sorted({reading.meter_id for part in parts for _, reading in part})
+        owners = await db.read(functools.partial(readings.meter_owners, meter_ids=meter_ids))
+        results: list[ReadingsResult | None] = [None] * len(parts)
+        failed: list[tuple[int, BaseException]] = []
+
+        async def run(worker: BacklogWorker, lane: list[int]) -> None:
+            for index in lane:
+                if failed:
+                    return
+                try:
+                    result = await worker.write(db, parts[index], actor, site_id)
+                except Exception as err:  # noqa: BLE001 - raised below, after every lane stops
+                    failed.append((index, err))
+                    return
+                results[index] = result
+
+        await asyncio.gather(
+            *(
+                run(worker, lane)
+                for worker, lane in zip(
+                    self.workers, lanes(parts, owners, len(self.workers)), strict=False
+                )
+            )
+        )
+        if failed:
+            raise min(failed, key=lambda failure: failure[0])[1]
+        return [result for result in results if result is not None]
+
+    async def close(self) -> None:
+        """Stop the workers (the service is stopping): each finishes its part and exits."""
+        await asyncio.gather(*(worker.close() for worker in self.workers))
+        if self._shared is not None:
+            backing, _mapped = self._shared  # the lanes keep the mapping; it goes with them
+            self._shared = None
+            backing.close()
+
+
+class BacklogWorker:
+    """One worker process: started on first use, handed one part at a time to write."""
+
+    def __init__(self, database_url: str, share: Callable[[Database], int]) -> None:
         self._url = database_url
+        #: Returns the descriptor of the shared count of payments in flight (BacklogWorkers).
+        self._share = share
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()  # one part at a time: one request, then its answer
         self._paused_until = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_stop: asyncio.Task[None] | None = None
-        #: The service's count of payments in flight, shared with the worker (made on first use).
-        self._shared: tuple[IO[bytes], mmap.mmap] | None = None
         #: Parts the worker wrote (for the log when it stops).
         self.parts_written = 0
 
-    async def ingest(
+    async def write(
         self, db: Database, part: readings.Part, actor: str, site_id: int | None
-    ) -> ReadingsResult | None:
-        """Write PART in the worker; None if it cannot now (the caller writes it itself).
+    ) -> ReadingsResult:
+        """Write PART in the worker, or in the service if the worker cannot now.
 
         Raises InputError as ``readings.ingest`` does (an unknown meter): nothing was written.
         """
         wire: list[WireReading] = [(i, r.meter_id, r.value, r.at) for i, r in part]
+        match await self._ask(db, ("ingest", wire, actor, site_id)):
+            case ("ok", str(result)):
+                self.parts_written += 1
+                return ReadingsResult.model_validate_json(result)
+        return await readings.write_part(db, part, actor, site_id)
+
+    async def _ask(self, db: Database, request: tuple[Any, ...]) -> object:
+        """Send REQUEST to the worker (started if need be) and return its answer.
+
+        None if it cannot answer now; raises InputError if it found one in the part.
+        """
         async with self._lock:
             process = await self._running(db)
             if process is None:
                 return None
             try:
                 async with asyncio.timeout(PART_TIMEOUT_S):
-                    answer = await self._call(process, ("ingest", wire, actor, site_id))
+                    answer = await self._call(process, request)
             except BaseException as err:
                 # Cancelled, timed out or broken: the answer may still come, so the pipe can
                 # no longer be trusted; stopping the worker also ends its transaction.
@@ -122,23 +244,13 @@ class BacklogWorker:
                 db.notify_change()  # what it committed goes out on the event streams
                 self._stop_when_idle()
         match answer:
-            case ("ok", str(result)):
-                self.parts_written += 1
-                return ReadingsResult.model_validate_json(result)
+            case ("ok", _):
+                return answer
             case ("input_error", str(code), str(message), field):
                 raise InputError(code, message, field if isinstance(field, str) else None)
             case _:
-                _LOGGER.warning("the backlog worker could not write a part: %s", answer)
+                _LOGGER.warning("the backlog worker could not take a part: %s", answer)
                 return None
-
-    def _share(self, db: Database) -> int:
-        """Return the file descriptor of the memory where DB's lanes count payments in flight."""
-        if self._shared is None:
-            backing = tempfile.TemporaryFile()  # noqa: SIM115 - kept open while the worker runs
-            backing.truncate(SHARED_COUNT.size)
-            self._shared = (backing, mmap.mmap(backing.fileno(), SHARED_COUNT.size))
-            db.lanes.publish_to(self._shared[1])
-        return self._shared[0].fileno()
 
     async def _running(self, db: Database) -> asyncio.subprocess.Process | None:
         """Return the worker, started if need be; None while it is paused after a failure."""
@@ -212,10 +324,6 @@ class BacklogWorker:
             self._idle_timer.cancel()
             self._idle_timer = None
         await self._shutdown("the service stops")
-        if self._shared is not None:
-            backing, _mapped = self._shared  # the lanes keep the mapping; it goes with them
-            self._shared = None
-            backing.close()
 
     async def _shutdown(self, why: str, *, unless_used: bool = False) -> None:
         """Close the worker's stdin and wait for it to exit (killed if it does not).
@@ -253,19 +361,25 @@ def _receive(requests: IO[bytes]) -> object | None:
     return request
 
 
-async def _write_part(
-    db: Database, wire: Sequence[WireReading], actor: str, site_id: int | None
-) -> tuple[Any, ...]:
-    # Validated by the service already: rebuilt as they were, not parsed again.
-    part = [(i, Reading.model_construct(meter_id=m, value=v, at=at)) for i, m, v, at in wire]
+async def _serve(db: Database, request: object) -> tuple[Any, ...]:
+    """Answer one request: ("ingest", part, actor, site) writes the part."""
     try:
-        result = await readings.write_part(db, part, actor, site_id)
+        match request:
+            case ("ingest", list(wire), str(actor), int() | None as site_id):
+                result = await readings.write_part(db, _rebuilt(wire), actor, site_id)
+                return ("ok", result.model_dump_json())
+            case _:
+                return ("failed", "unknown request")
     except InputError as err:
         return ("input_error", err.code, err.message, err.field)
     except Exception as err:  # the service writes the part itself and answers for it
         _LOGGER.warning("backlog worker: a part failed", exc_info=True)
         return ("failed", f"{type(err).__name__}: {err}")
-    return ("ok", result.model_dump_json())
+
+
+def _rebuilt(wire: Sequence[WireReading]) -> readings.Part:
+    """Rebuild the part's readings (validated by the service already: not parsed again)."""
+    return [(i, Reading.model_construct(meter_id=m, value=v, at=at)) for i, m, v, at in wire]
 
 
 def main() -> None:
@@ -288,11 +402,7 @@ def main() -> None:
     replies.flush()
     try:
         while (request := _receive(requests)) is not None:
-            match request:
-                case ("ingest", list(wire), str(actor), int() | None as site_id):
-                    answer = loop.run_until_complete(_write_part(db, wire, actor, site_id))
-                case _:
-                    answer = ("failed", "unknown request")
+            answer = loop.run_until_complete(_serve(db, request))
             replies.write(_frame(answer))
             replies.flush()
     finally:

@@ -15,7 +15,7 @@ from prepaid_ledger.store.database import Database
 if TYPE_CHECKING:  # these modules read the state: imported only for the annotation
     from prepaid_ledger.api.admission import AdmissionGate
     from prepaid_ledger.api.stream_tail import StreamTail
-    from prepaid_ledger.backlog_worker import BacklogWorker
+    from prepaid_ledger.backlog_worker import BacklogWorkers
 
 
 @dataclass(slots=True)
@@ -32,8 +32,8 @@ class LedgerState:
     admission: AdmissionGate | None = None
     # The newest stream events, read once for every open stream (api/stream.py, first use).
     stream_tail: StreamTail | None = None
-    # The process that writes backlogs (backlog_worker.py; None: written in this one).
-    backlog_worker: BacklogWorker | None = None
+    # The processes that write backlogs (backlog_worker.py; None: written in this one).
+    backlog_workers: BacklogWorkers | None = None
 
 
 STATE_KEY = web.AppKey("ledger_state", LedgerState)

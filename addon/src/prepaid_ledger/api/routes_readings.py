@@ -39,14 +39,12 @@ async def post_readings(request: web.Request) -> web.Response:
     batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
     db = db_of(request)
     parts = readings.split_batch(batch)  # a backlog's big batch: a transaction per part
-    worker = state_of(request.app).backlog_worker if len(parts) > 1 else None
+    workers = state_of(request.app).backlog_workers if len(parts) > 1 else None
     actor, site_id = principal.actor, principal.site_id
-    results = []
-    for part in parts:
-        result = None if worker is None else await worker.ingest(db, part, actor, site_id)
-        if result is None:  # a poll's batch, or the worker cannot take it now
-            result = await readings.write_part(db, part, actor, site_id)
-        results.append(result)
+    if workers is not None:
+        results = await workers.write_parts(db, parts, actor, site_id)
+    else:  # a poll's batch, or no workers (SQLite, or turned off)
+        results = [await readings.write_part(db, part, actor, site_id) for part in parts]
     return model_response(readings.merge_results(results))
 
 

@@ -636,6 +636,13 @@ async def ingest(
     return result
 
 
+async def meter_owners(session: AsyncSession, meter_ids: Sequence[int]) -> dict[int, int]:
+    """Return the account of each of these meters that exists (meter -> account)."""
+    wanted = [meter_id for meter_id in meter_ids if in_id_range(meter_id)]
+    found = await session.execute(select(Meter.id, Meter.account_id).where(Meter.id.in_(wanted)))
+    return dict(found.tuples().all())
+
+
 async def write_part(db: Database, part: Part, actor: str, site_id: int | None) -> ReadingsResult:
     """Ingest PART in a write transaction of its own (the service's, or the backlog worker's)."""
     return await db.write(functools.partial(ingest, part=part, actor=actor, site_id=site_id))
