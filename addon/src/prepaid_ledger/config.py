@@ -157,8 +157,9 @@ class Settings:
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout_s: float = 10.0
-    # A batch of more than one part (a backlog) is written by a second process, started on
-    # first use, so that it does not share the event loop's core (backlog_worker.py).
+    # On PostgreSQL a batch of more than one part (a backlog) is written by worker processes,
+    # each started on first use, so that it does not share the event loop's core
+    # (backlog_worker.py).
     backlog_worker: bool = True
 
 
