@@ -215,16 +215,15 @@ class BacklogWorker:
         Raises InputError as ``readings.ingest`` does (an unknown meter): nothing was written.
         """
         wire: list[WireReading] = [(i, r.meter_id, r.value, r.at) for i, r in part]
-        match await self._ask(db, ("ingest", wire, actor, site_id)):
-            case ("ok", str(result)):
-                self.parts_written += 1
-                return ReadingsResult.model_validate_json(result)
-        return await readings.write_part(db, part, actor, site_id)
+        written = await self._write_there(db, ("ingest", wire, actor, site_id))
+        if written is None:
+            return await readings.write_part(db, part, actor, site_id)
+        return written
 
-    async def _ask(self, db: Database, request: tuple[Any, ...]) -> object:
-        """Send REQUEST to the worker (started if need be) and return its answer.
+    async def _write_there(self, db: Database, request: tuple[Any, ...]) -> ReadingsResult | None:
+        """Have the worker (started if need be) write the part in REQUEST; None if it cannot now.
 
-        None if it cannot answer now; raises InputError if it found one in the part.
+        Raises InputError if it found one in the part.
         """
         async with self._lock:
             process = await self._running(db)
@@ -244,8 +243,9 @@ class BacklogWorker:
                 db.notify_change()  # what it committed goes out on the event streams
                 self._stop_when_idle()
         match answer:
-            case ("ok", _):
-                return answer
+            case ("ok", str(result)):
+                self.parts_written += 1
+                return ReadingsResult.model_validate_json(result)
             case ("input_error", str(code), str(message), field):
                 raise InputError(code, message, field if isinstance(field, str) else None)
             case _:
@@ -361,25 +361,19 @@ def _receive(requests: IO[bytes]) -> object | None:
     return request
 
 
-async def _serve(db: Database, request: object) -> tuple[Any, ...]:
-    """Answer one request: ("ingest", part, actor, site) writes the part."""
+async def _write_part(
+    db: Database, wire: Sequence[WireReading], actor: str, site_id: int | None
+) -> tuple[Any, ...]:
+    # Validated by the service already: rebuilt as they were, not parsed again.
+    part = [(i, Reading.model_construct(meter_id=m, value=v, at=at)) for i, m, v, at in wire]
     try:
-        match request:
-            case ("ingest", list(wire), str(actor), int() | None as site_id):
-                result = await readings.write_part(db, _rebuilt(wire), actor, site_id)
-                return ("ok", result.model_dump_json())
-            case _:
-                return ("failed", "unknown request")
+        result = await readings.write_part(db, part, actor, site_id)
     except InputError as err:
         return ("input_error", err.code, err.message, err.field)
     except Exception as err:  # the service writes the part itself and answers for it
         _LOGGER.warning("backlog worker: a part failed", exc_info=True)
         return ("failed", f"{type(err).__name__}: {err}")
-
-
-def _rebuilt(wire: Sequence[WireReading]) -> readings.Part:
-    """Rebuild the part's readings (validated by the service already: not parsed again)."""
-    return [(i, Reading.model_construct(meter_id=m, value=v, at=at)) for i, m, v, at in wire]
+    return ("ok", result.model_dump_json())
 
 
 def main() -> None:
@@ -402,7 +396,11 @@ def main() -> None:
     replies.flush()
     try:
         while (request := _receive(requests)) is not None:
-            answer = loop.run_until_complete(_serve(db, request))
+            match request:
+                case ("ingest", list(wire), str(actor), int() | None as site_id):
+                    answer = loop.run_until_complete(_write_part(db, wire, actor, site_id))
+                case _:
+                    answer = ("failed", "unknown request")
             replies.write(_frame(answer))
             replies.flush()
     finally:

@@ -43,4 +43,4 @@ async def insert_rows(
     driver = raw.driver_connection
     if driver is None:  # pragma: no cover - a pooled connection always has its driver's
         raise RuntimeError("no database connection for COPY")
-    await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
+    await driver.copy_records_to_table(table.name, records=records, columns=columns)
