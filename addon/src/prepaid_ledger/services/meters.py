@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from prepaid_meter_contract.meter_ratings import (
     default_max_power,
@@ -55,7 +55,16 @@ def meter_view(meter: Meter) -> MeterView:
     )
 
 
-def limits_of(meter: Meter) -> MeterLimits:
+class GuardedMeter(Protocol):
+    """What the reading guard's limits are worked out from (a stored meter, or a batch's copy)."""
+
+    unit: str
+    model: str | None
+    max_power: Decimal | None
+    register_modulus: Decimal | None
+
+
+def limits_of(meter: GuardedMeter) -> MeterLimits:
     """Return the guard's limits for a meter: its own settings, else its model's defaults."""
     max_power = (
         meter.max_power

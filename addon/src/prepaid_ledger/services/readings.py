@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -66,6 +66,87 @@ from prepaid_ledger.store.transient import StaleReadError
 #: the meter's previous one is held (``flagged_gap``) for a person, who re-bases the meter
 #: (``/replace``). A meter that really was silent this long needs a look anyway.
 MAX_CHARGE_GAP = timedelta(days=MAX_STANDING_DAYS)
+
+
+class ChargedMeter(Protocol):
+    """What charging reads and moves on a meter: a stored row, or a batch's copy of one."""
+
+    id: int
+    account_id: int
+    tariff_id: int
+    unit: str
+    model: str | None
+    max_power: Decimal | None
+    register_modulus: Decimal | None
+    last_value: Decimal | None
+    last_at: datetime | None
+    last_standing_day: date | None
+
+
+@dataclass(slots=True)
+class BatchMeter:
+    """A meter as a batch reads it (one Core query, locked) and charging moves it.
+
+    Not an ORM object: a poll batch holds a hundred meters, and loading, tracking and flushing
+    them through the ORM cost about a fifth of the batch. What charging moved is written back
+    with one UPDATE (``write_meters``).
+    """
+
+    id: int
+    account_id: int
+    tariff_id: int
+    unit: str
+    model: str | None
+    max_power: Decimal | None
+    register_modulus: Decimal | None
+    last_value: Decimal | None
+    last_at: datetime | None
+    last_standing_day: date | None
+    #: (last_value, last_at, last_standing_day) as read.
+    read_as: tuple[Decimal | None, datetime | None, date | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read_as = (self.last_value, self.last_at, self.last_standing_day)
+
+    @property
+    def moved(self) -> bool:
+        """Whether charging changed the meter's last reading or standing-charge day."""
+        return self.read_as != (self.last_value, self.last_at, self.last_standing_day)
+
+
+_METERS = cast("Table", Meter.__table__)
+#: The columns ``BatchMeter`` holds, in its fields' order.
+_BATCH_METER_COLUMNS = tuple(
+    _METERS.c[name]
+    for name in (
+        "id",
+        "account_id",
+        "tariff_id",
+        "unit",
+        "model",
+        "max_power",
+        "register_modulus",
+        "last_value",
+        "last_at",
+        "last_standing_day",
+    )
+)
+
+
+async def write_meters(session: AsyncSession, meters: Iterable[BatchMeter]) -> None:
+    """Write back the last reading and standing-charge day of the meters charging moved."""
+    moved = [
+        {
+            "b_id": meter.id,
+            "last_value": meter.last_value,
+            "last_at": meter.last_at,
+            "last_standing_day": meter.last_standing_day,
+        }
+        for meter in meters
+        if meter.moved
+    ]
+    if moved:
+        await session.execute(update(_METERS).where(_METERS.c.id == bindparam("b_id")), moved)
 
 
 class ReadingLike(Protocol):
@@ -127,7 +208,7 @@ class Charger:
     def __init__(
         self,
         session: AsyncSession,
-        meter: Meter,
+        meter: ChargedMeter,
         account: Account,
         versions: list[tuple[datetime, TariffModel]],
         stored: charging.ChargeState,
@@ -143,7 +224,7 @@ class Charger:
         self.stored = self.state = stored
 
     @classmethod
-    async def load(cls, session: AsyncSession, meter: Meter, account: Account) -> Charger:
+    async def load(cls, session: AsyncSession, meter: ChargedMeter, account: Account) -> Charger:
         """Read the meter's tariff versions and its charge state for the account."""
         rows = await ChargeRows.read(session, [(meter, account)])
         return rows.charger(session, meter, account)
@@ -269,7 +350,7 @@ class ChargeRows:
 
     @classmethod
     async def read(
-        cls, session: AsyncSession, pairs: Sequence[tuple[Meter, Account]]
+        cls, session: AsyncSession, pairs: Sequence[tuple[ChargedMeter, Account]]
     ) -> ChargeRows:
         """Read the rows of every (meter, account) pair."""
         owners = {(meter.id, account.id) for meter, account in pairs}
@@ -304,7 +385,7 @@ class ChargeRows:
                 found.usage[meter_id, account_id][period] = quantity
         return found
 
-    def charger(self, session: AsyncSession, meter: Meter, account: Account) -> Charger:
+    def charger(self, session: AsyncSession, meter: ChargedMeter, account: Account) -> Charger:
         """Return the charger of one meter for its account, on the rows read."""
         owner = (meter.id, account.id)
         return Charger(
@@ -547,15 +628,15 @@ async def ingest(
         by_meter[reading.meter_id].append(reading)
     # Lock order: meters, then accounts, then books (inside journal.post), all by id.
     wanted = (
-        select(Meter)
+        select(*_BATCH_METER_COLUMNS)
         # Ids no row can have (they would overflow the column) are simply unknown meters.
-        .where(Meter.id.in_([i for i in by_meter if in_id_range(i)]))
-        .order_by(Meter.id)
+        .where(_METERS.c.id.in_([i for i in by_meter if in_id_range(i)]))
+        .order_by(_METERS.c.id)
         .with_for_update()
     )
     if site_id is not None:
-        wanted = wanted.where(Meter.account_id.in_(site_accounts(site_id)))
-    meters = {m.id: m for m in await session.scalars(wanted)}
+        wanted = wanted.where(_METERS.c.account_id.in_(site_accounts(site_id)))
+    meters = {row[0]: BatchMeter(*row) for row in await session.execute(wanted)}
     missing = sorted(set(by_meter) - set(meters))
     if missing:
         first = next(i for i, r in part if r.meter_id not in meters)
@@ -587,6 +668,7 @@ async def ingest(
         # and payments in flight finish first (store/priority.py).
         await give_way(session, budget)
     await _lock_accounts(session, account_ids, priced_as)
+    await write_meters(session, meters.values())
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
     received = utcnow()
