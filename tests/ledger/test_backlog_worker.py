@@ -150,12 +150,13 @@ async def test_the_backlogs_of_two_accounts_are_written_side_by_side(ledger: Led
     pids = worker_pids()
     assert len(pids) == backlog_worker.WORKERS == 2, pids
     before = {pid: cpu_seconds(pid) for pid in pids}
-    later = backlog(meters[0]["id"], 1000, "0.1", start=2000)
-    later += backlog(meters[1]["id"], 1000, "0.3", start=1500)
+    # 2,500 more each (the most one request takes in all): 250 kWh (25.00 EUR), 750 kWh (75.00).
+    later = backlog(meters[0]["id"], 2500, "0.1", start=2000)
+    later += backlog(meters[1]["id"], 2500, "0.3", start=1500)
     await ledger.ok("POST", "/api/v1/readings", json={"readings": later})
-    assert [await ledger.balance(room["id"]) for room in rooms] == [-2999, -7497]
+    assert [await ledger.balance(room["id"]) for room in rooms] == [-4499, -11997]
     assert worker_pids() == pids
-    for pid in pids:  # each priced and wrote a thousand readings: 0.05 s of CPU at the least
+    for pid in pids:  # each priced and wrote 2,500 readings: 0.05 s of CPU at the least
         assert cpu_seconds(pid) - before[pid] >= 0.05, pid
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from prepaid_meter_contract.accounts import (
@@ -47,6 +47,26 @@ from prepaid_ledger.errors import ConflictError, InputError, NotFoundError
 from prepaid_ledger.services import audit, events, journal
 from prepaid_ledger.services.lookup import load_by_id
 from prepaid_ledger.store.models import DEFAULT_SITE_ID, Account, Site, utcnow
+
+
+class AccountState(Protocol):
+    """What pricing, supply decisions and ``refresh_account`` read and move on an account.
+
+    A stored row, or a batch of readings' own copy of one (``readings.BatchAccount``).
+    """
+
+    id: int
+    currency: str
+    timezone: str
+    status: str
+    settings: dict[str, Any]
+    book_id: int | None
+    site_id: int
+    supply_allowed: bool
+    exhausted_since: datetime | None
+    alert_level: int
+    cut_scheduled_at: datetime | None
+    last_published: dict[str, Any] | None
 
 
 def stored_settings(policy: AccountPolicy) -> dict[str, Any]:
@@ -131,20 +151,20 @@ async def resolve_account_ref(session: AsyncSession, ref: object, *, lock: bool 
     raise InputError("invalid_account", "account must be an id or an account number")
 
 
-def book_of(account: Account) -> int:
+def book_of(account: AccountState) -> int:
     """Return the id of the book holding an account's balance."""
     if account.book_id is None:  # pragma: no cover - set when the account is created
         raise RuntimeError(f"account {account.id} has no book")
     return account.book_id
 
 
-async def balance_of(session: AsyncSession, account: Account) -> int:
+async def balance_of(session: AsyncSession, account: AccountState) -> int:
     """Return the account's stored balance in minor units."""
     book_id = book_of(account)
     return await journal.book_balance(session, book_id)
 
 
-def supply_state(account: Account, balance_minor: int) -> SupplyState:
+def supply_state(account: AccountState, balance_minor: int) -> SupplyState:
     """Return the policy input for an account."""
     settings = account.settings
     return SupplyState(
@@ -160,7 +180,7 @@ def supply_state(account: Account, balance_minor: int) -> SupplyState:
     )
 
 
-def decide(account: Account, balance_minor: int, now: datetime) -> SupplyDecision:
+def decide(account: AccountState, balance_minor: int, now: datetime) -> SupplyDecision:
     """Return the supply decision for an account now."""
     if account.status == AccountStatus.CLOSED:
         return SupplyDecision(allowed=False, reason=SupplyReason.CLOSED, changes_at=None)
@@ -215,7 +235,7 @@ async def account_view(
 
 
 async def refresh_account(
-    session: AsyncSession, account: Account, now: datetime, *, balance: int | None = None
+    session: AsyncSession, account: AccountState, now: datetime, *, balance: int | None = None
 ) -> AccountUpdated:
     """After a balance change: update supply state, raise alerts, emit account.updated.
 

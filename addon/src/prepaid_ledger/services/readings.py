@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Final, Protocol, cast
+from typing import Any, Final, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from prepaid_meter_contract.events import ReadingHeldAlert
@@ -29,7 +29,7 @@ from prepaid_meter_contract.vocabulary import (
     ReadingStatus,
     StepKind,
 )
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prepaid_ledger.domain import charging
@@ -39,7 +39,7 @@ from prepaid_ledger.domain.tariffs import MAX_STANDING_DAYS, TieredTariff
 from prepaid_ledger.domain.tariffs import Tariff as TariffModel
 from prepaid_ledger.errors import InputError
 from prepaid_ledger.services import audit, events, journal
-from prepaid_ledger.services.accounts import book_of, refresh_account
+from prepaid_ledger.services.accounts import AccountState, book_of, refresh_account
 from prepaid_ledger.services.meters import limits_of
 from prepaid_ledger.services.sites import site_accounts
 from prepaid_ledger.services.tariffs import PricedVersions, versions_for_pricing_many
@@ -149,6 +149,87 @@ async def write_meters(session: AsyncSession, meters: Iterable[BatchMeter]) -> N
         await session.execute(update(_METERS).where(_METERS.c.id == bindparam("b_id")), moved)
 
 
+#: The account columns a batch reads, in ``BatchAccount``'s order; the last five are those
+#: ``refresh_account`` may move.
+_ACCOUNT_COLUMNS: Final = (
+    "id",
+    "currency",
+    "timezone",
+    "status",
+    "settings",
+    "book_id",
+    "site_id",
+    "supply_allowed",
+    "exhausted_since",
+    "alert_level",
+    "cut_scheduled_at",
+    "last_published",
+)
+_MOVABLE_ACCOUNT_COLUMNS: Final = _ACCOUNT_COLUMNS[-5:]
+_ACCOUNTS = cast("Table", Account.__table__)
+
+
+@dataclass(slots=True)
+class BatchAccount:
+    """An account as a batch reads it (one Core query) and ``refresh_account`` moves it.
+
+    Not an ORM object, for the reason ``BatchMeter`` is not; what moved is written back with one
+    UPDATE (``write_accounts``).
+    """
+
+    id: int
+    currency: str
+    timezone: str
+    status: str
+    settings: dict[str, Any]
+    book_id: int | None
+    site_id: int
+    supply_allowed: bool
+    exhausted_since: datetime | None
+    alert_level: int
+    cut_scheduled_at: datetime | None
+    last_published: dict[str, Any] | None
+    #: The movable columns as read.
+    read_as: tuple[object, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read_as = self._movable()
+
+    def _movable(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _MOVABLE_ACCOUNT_COLUMNS)
+
+    @property
+    def moved(self) -> bool:
+        """Whether anything ``refresh_account`` may change changed."""
+        return self._movable() != self.read_as
+
+    def reread(self, row: Sequence[Any]) -> None:
+        """Take every column again from ROW (the account as locked, in the columns' order)."""
+        for name, value in zip(_ACCOUNT_COLUMNS, row, strict=True):
+            setattr(self, name, value)
+        self.read_as = self._movable()
+
+
+def _accounts_query(account_ids: Sequence[int]) -> Select[Any]:
+    columns = _ACCOUNTS.c
+    return (
+        select(*(columns[name] for name in _ACCOUNT_COLUMNS))
+        .where(columns.id.in_(account_ids))
+        .order_by(columns.id)
+    )
+
+
+async def write_accounts(session: AsyncSession, accounts: Iterable[BatchAccount]) -> None:
+    """Write back what ``refresh_account`` moved on these accounts."""
+    moved = [
+        {"b_id": account.id} | {name: getattr(account, name) for name in _MOVABLE_ACCOUNT_COLUMNS}
+        for account in accounts
+        if account.moved
+    ]
+    if moved:
+        await session.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("b_id")), moved)
+
+
 class ReadingLike(Protocol):
     """What charging reads and sets on a reading: a stored row or one on its way in."""
 
@@ -209,7 +290,7 @@ class Charger:
         self,
         session: AsyncSession,
         meter: ChargedMeter,
-        account: Account,
+        account: AccountState,
         versions: list[tuple[datetime, TariffModel]],
         stored: charging.ChargeState,
     ) -> None:
@@ -224,7 +305,9 @@ class Charger:
         self.stored = self.state = stored
 
     @classmethod
-    async def load(cls, session: AsyncSession, meter: ChargedMeter, account: Account) -> Charger:
+    async def load(
+        cls, session: AsyncSession, meter: ChargedMeter, account: AccountState
+    ) -> Charger:
         """Read the meter's tariff versions and its charge state for the account."""
         rows = await ChargeRows.read(session, [(meter, account)])
         return rows.charger(session, meter, account)
@@ -350,7 +433,7 @@ class ChargeRows:
 
     @classmethod
     async def read(
-        cls, session: AsyncSession, pairs: Sequence[tuple[ChargedMeter, Account]]
+        cls, session: AsyncSession, pairs: Sequence[tuple[ChargedMeter, AccountState]]
     ) -> ChargeRows:
         """Read the rows of every (meter, account) pair."""
         owners = {(meter.id, account.id) for meter, account in pairs}
@@ -385,7 +468,7 @@ class ChargeRows:
                 found.usage[meter_id, account_id][period] = quantity
         return found
 
-    def charger(self, session: AsyncSession, meter: ChargedMeter, account: Account) -> Charger:
+    def charger(self, session: AsyncSession, meter: ChargedMeter, account: AccountState) -> Charger:
         """Return the charger of one meter for its account, on the rows read."""
         owner = (meter.id, account.id)
         return Charger(
@@ -647,10 +730,7 @@ async def ingest(
     # Read, not locked: pricing takes most of the part's time, and a payment to one of these
     # accounts (which locks it) must not wait for all of it. Locked before writing, below.
     accounts = {
-        a.id: a
-        for a in await session.scalars(
-            select(Account).where(Account.id.in_(account_ids)).order_by(Account.id)
-        )
+        row[0]: BatchAccount(*row) for row in await session.execute(_accounts_query(account_ids))
     }
     priced_as = {a.id: a.status for a in accounts.values()}
     pairs = [(meters[i], accounts[meters[i].account_id]) for i in sorted(by_meter)]
@@ -667,7 +747,7 @@ async def ingest(
         # event stream) have the event loop between meters rather than wait for all of it,
         # and payments in flight finish first (store/priority.py).
         await give_way(session, budget)
-    await _lock_accounts(session, account_ids, priced_as)
+    await _lock_accounts(session, accounts, priced_as)
     await write_meters(session, meters.values())
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
@@ -683,6 +763,7 @@ async def ingest(
         a.id: await refresh_account(session, a, now, balance=balances.get(book_of(a), 0))
         for a in accounts.values()
     }
+    await write_accounts(session, accounts.values())
     await session.flush()
     results = []
     for outcome in outcomes:
@@ -731,23 +812,20 @@ async def write_part(db: Database, part: Part, actor: str, site_id: int | None) 
 
 
 async def _lock_accounts(
-    session: AsyncSession, account_ids: list[int], priced_as: dict[int, str]
+    session: AsyncSession, accounts: dict[int, BatchAccount], priced_as: dict[int, str]
 ) -> None:
-    """Lock the accounts a part was priced for; StaleReadError if one was opened or closed since.
+    """Lock and read again a part's accounts; StaleReadError if one was opened or closed since.
 
     Pricing reads only an account's status besides what never changes (its currency and time
-    zone). On SQLite the part holds the one writer throughout: nothing can have changed.
+    zone); what a payment meanwhile moved (supply, alerts, what was published) is taken as
+    locked, so writing back the batch's changes loses none of the payment's. On SQLite the
+    part holds the one writer throughout: nothing can have changed.
     """
     if session.get_bind().dialect.name == "sqlite":
         return
-    locked = await session.scalars(
-        select(Account)
-        .where(Account.id.in_(account_ids))
-        .order_by(Account.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if any(account.status != priced_as[account.id] for account in locked):
+    for row in await session.execute(_accounts_query(sorted(accounts)).with_for_update()):
+        accounts[row[0]].reread(row)
+    if any(account.status != priced_as[account.id] for account in accounts.values()):
         raise StaleReadError("an account of the batch was opened or closed while it was priced")
 
 
@@ -764,7 +842,7 @@ async def post_all_charges(session: AsyncSession, chargers: Sequence[Charger]) -
     """
     books: dict[tuple[str, str, int], int] = {}
 
-    async def revenue(name: str, account: Account) -> int:
+    async def revenue(name: str, account: AccountState) -> int:
         key = (name, account.currency, account.site_id)
         if key not in books:
             books[key] = await journal.system_book(session, *key)
