@@ -653,7 +653,9 @@ async def furnish(
     http: aiohttp.ClientSession, base: str, count: int, meters: int, *, backfill: bool
 ) -> tuple[list[Site], Site | None]:
     """Create COUNT sites (and the backfill site) with their rooms and tokens."""
-    tariff = await call(http, "POST", base + "/api/v1/tariffs", json=fleet_tariff(datetime.now(UTC)))
+    tariff = await call(
+        http, "POST", base + "/api/v1/tariffs", json=fleet_tariff(datetime.now(UTC))
+    )
     gate = asyncio.Semaphore(SETUP_CONCURRENCY)
 
     async def one(name: str, phase: float) -> Site:
