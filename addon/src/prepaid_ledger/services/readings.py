@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final, Protocol, cast
+from typing import Any, ClassVar, Final, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from prepaid_meter_contract.events import ReadingHeldAlert
@@ -84,41 +84,64 @@ class ChargedMeter(Protocol):
 
 
 @dataclass(slots=True)
-class BatchMeter:
-    """A meter as a batch reads it (one Core query, locked) and charging moves it.
+class BatchRow:
+    """A row as a batch of readings reads it with Core and moves it in memory.
 
-    Not an ORM object: a poll batch holds a hundred meters, and loading, tracking and flushing
-    them through the ORM cost about a fifth of the batch. What charging moved is written back
-    with one UPDATE (``write_meters``).
+    Not an ORM object: a poll batch holds a hundred meters and their accounts, and loading,
+    tracking and flushing them through the ORM cost about a third of the batch. ``COLUMNS`` are
+    the fields, in order (``id`` first); what moved of ``MOVABLE`` is written back with one
+    UPDATE (``write_moved``).
     """
 
+    COLUMNS: ClassVar[tuple[str, ...]]
+    MOVABLE: ClassVar[tuple[str, ...]]
     id: int
-    account_id: int
-    tariff_id: int
-    unit: str
-    model: str | None
-    max_power: Decimal | None
-    register_modulus: Decimal | None
-    last_value: Decimal | None
-    last_at: datetime | None
-    last_standing_day: date | None
-    #: (last_value, last_at, last_standing_day) as read.
-    read_as: tuple[Decimal | None, datetime | None, date | None] = field(init=False)
+    #: The MOVABLE columns as read.
+    read_as: tuple[object, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.read_as = (self.last_value, self.last_at, self.last_standing_day)
+        self.read_as = self._movable()
+
+    def _movable(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.MOVABLE)
 
     @property
     def moved(self) -> bool:
-        """Whether charging changed the meter's last reading or standing-charge day."""
-        return self.read_as != (self.last_value, self.last_at, self.last_standing_day)
+        """Whether anything in MOVABLE changed since it was read."""
+        return self._movable() != self.read_as
+
+    def reread(self, row: Sequence[Any]) -> None:
+        """Take every column again from ROW (read in COLUMNS' order)."""
+        for name, value in zip(self.COLUMNS, row, strict=True):
+            setattr(self, name, value)
+        self.read_as = self._movable()
+
+    @classmethod
+    def query(cls, table: Table, ids: Sequence[int]) -> Select[Any]:
+        """Select the COLUMNS of the rows with these ids, by id."""
+        return (
+            select(*(table.c[name] for name in cls.COLUMNS))
+            .where(table.c.id.in_(ids))
+            .order_by(table.c.id)
+        )
 
 
-_METERS = cast("Table", Meter.__table__)
-#: The columns ``BatchMeter`` holds, in its fields' order.
-_BATCH_METER_COLUMNS = tuple(
-    _METERS.c[name]
-    for name in (
+async def write_moved(session: AsyncSession, table: Table, rows: Iterable[BatchRow]) -> None:
+    """Write back the MOVABLE columns of the rows that moved (one executemany UPDATE)."""
+    moved = [
+        {"b_id": row.id} | {name: getattr(row, name) for name in row.MOVABLE}
+        for row in rows
+        if row.moved
+    ]
+    if moved:
+        await session.execute(update(table).where(table.c.id == bindparam("b_id")), moved)
+
+
+@dataclass(slots=True)
+class BatchMeter(BatchRow):
+    """A meter of a batch: read locked; charging moves its last reading and standing day."""
+
+    COLUMNS: ClassVar = (
         "id",
         "account_id",
         "tariff_id",
@@ -130,54 +153,45 @@ _BATCH_METER_COLUMNS = tuple(
         "last_at",
         "last_standing_day",
     )
-)
+    MOVABLE: ClassVar = ("last_value", "last_at", "last_standing_day")
 
-
-async def write_meters(session: AsyncSession, meters: Iterable[BatchMeter]) -> None:
-    """Write back the last reading and standing-charge day of the meters charging moved."""
-    moved = [
-        {
-            "b_id": meter.id,
-            "last_value": meter.last_value,
-            "last_at": meter.last_at,
-            "last_standing_day": meter.last_standing_day,
-        }
-        for meter in meters
-        if meter.moved
-    ]
-    if moved:
-        await session.execute(update(_METERS).where(_METERS.c.id == bindparam("b_id")), moved)
-
-
-#: The account columns a batch reads, in ``BatchAccount``'s order; the last five are those
-#: ``refresh_account`` may move.
-_ACCOUNT_COLUMNS: Final = (
-    "id",
-    "currency",
-    "timezone",
-    "status",
-    "settings",
-    "book_id",
-    "site_id",
-    "supply_allowed",
-    "exhausted_since",
-    "alert_level",
-    "cut_scheduled_at",
-    "last_published",
-)
-_MOVABLE_ACCOUNT_COLUMNS: Final = _ACCOUNT_COLUMNS[-5:]
-_ACCOUNTS = cast("Table", Account.__table__)
+    account_id: int
+    tariff_id: int
+    unit: str
+    model: str | None
+    max_power: Decimal | None
+    register_modulus: Decimal | None
+    last_value: Decimal | None
+    last_at: datetime | None
+    last_standing_day: date | None
 
 
 @dataclass(slots=True)
-class BatchAccount:
-    """An account as a batch reads it (one Core query) and ``refresh_account`` moves it.
+class BatchAccount(BatchRow):
+    """An account of a batch: read unlocked for pricing; ``refresh_account`` moves its state."""
 
-    Not an ORM object, for the reason ``BatchMeter`` is not; what moved is written back with one
-    UPDATE (``write_accounts``).
-    """
+    COLUMNS: ClassVar = (
+        "id",
+        "currency",
+        "timezone",
+        "status",
+        "settings",
+        "book_id",
+        "site_id",
+        "supply_allowed",
+        "exhausted_since",
+        "alert_level",
+        "cut_scheduled_at",
+        "last_published",
+    )
+    MOVABLE: ClassVar = (
+        "supply_allowed",
+        "exhausted_since",
+        "alert_level",
+        "cut_scheduled_at",
+        "last_published",
+    )
 
-    id: int
     currency: str
     timezone: str
     status: str
@@ -189,45 +203,10 @@ class BatchAccount:
     alert_level: int
     cut_scheduled_at: datetime | None
     last_published: dict[str, Any] | None
-    #: The movable columns as read.
-    read_as: tuple[object, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.read_as = self._movable()
-
-    def _movable(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in _MOVABLE_ACCOUNT_COLUMNS)
-
-    @property
-    def moved(self) -> bool:
-        """Whether anything ``refresh_account`` may change changed."""
-        return self._movable() != self.read_as
-
-    def reread(self, row: Sequence[Any]) -> None:
-        """Take every column again from ROW (the account as locked, in the columns' order)."""
-        for name, value in zip(_ACCOUNT_COLUMNS, row, strict=True):
-            setattr(self, name, value)
-        self.read_as = self._movable()
 
 
-def _accounts_query(account_ids: Sequence[int]) -> Select[Any]:
-    columns = _ACCOUNTS.c
-    return (
-        select(*(columns[name] for name in _ACCOUNT_COLUMNS))
-        .where(columns.id.in_(account_ids))
-        .order_by(columns.id)
-    )
-
-
-async def write_accounts(session: AsyncSession, accounts: Iterable[BatchAccount]) -> None:
-    """Write back what ``refresh_account`` moved on these accounts."""
-    moved = [
-        {"b_id": account.id} | {name: getattr(account, name) for name in _MOVABLE_ACCOUNT_COLUMNS}
-        for account in accounts
-        if account.moved
-    ]
-    if moved:
-        await session.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("b_id")), moved)
+_METERS = cast("Table", Meter.__table__)
+_ACCOUNTS = cast("Table", Account.__table__)
 
 
 class ReadingLike(Protocol):
@@ -710,13 +689,8 @@ async def ingest(
     for _, reading in part:
         by_meter[reading.meter_id].append(reading)
     # Lock order: meters, then accounts, then books (inside journal.post), all by id.
-    wanted = (
-        select(*_BATCH_METER_COLUMNS)
-        # Ids no row can have (they would overflow the column) are simply unknown meters.
-        .where(_METERS.c.id.in_([i for i in by_meter if in_id_range(i)]))
-        .order_by(_METERS.c.id)
-        .with_for_update()
-    )
+    # Ids no row can have (they would overflow the column) are simply unknown meters.
+    wanted = BatchMeter.query(_METERS, [i for i in by_meter if in_id_range(i)]).with_for_update()
     if site_id is not None:
         wanted = wanted.where(_METERS.c.account_id.in_(site_accounts(site_id)))
     meters = {row[0]: BatchMeter(*row) for row in await session.execute(wanted)}
@@ -730,7 +704,8 @@ async def ingest(
     # Read, not locked: pricing takes most of the part's time, and a payment to one of these
     # accounts (which locks it) must not wait for all of it. Locked before writing, below.
     accounts = {
-        row[0]: BatchAccount(*row) for row in await session.execute(_accounts_query(account_ids))
+        row[0]: BatchAccount(*row)
+        for row in await session.execute(BatchAccount.query(_ACCOUNTS, account_ids))
     }
     priced_as = {a.id: a.status for a in accounts.values()}
     pairs = [(meters[i], accounts[meters[i].account_id]) for i in sorted(by_meter)]
@@ -748,7 +723,7 @@ async def ingest(
         # and payments in flight finish first (store/priority.py).
         await give_way(session, budget)
     await _lock_accounts(session, accounts, priced_as)
-    await write_meters(session, meters.values())
+    await write_moved(session, _METERS, meters.values())
     await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
     received = utcnow()
@@ -763,7 +738,7 @@ async def ingest(
         a.id: await refresh_account(session, a, now, balance=balances.get(book_of(a), 0))
         for a in accounts.values()
     }
-    await write_accounts(session, accounts.values())
+    await write_moved(session, _ACCOUNTS, accounts.values())
     await session.flush()
     results = []
     for outcome in outcomes:
@@ -823,7 +798,9 @@ async def _lock_accounts(
     """
     if session.get_bind().dialect.name == "sqlite":
         return
-    for row in await session.execute(_accounts_query(sorted(accounts)).with_for_update()):
+    for row in await session.execute(
+        BatchAccount.query(_ACCOUNTS, sorted(accounts)).with_for_update()
+    ):
         accounts[row[0]].reread(row)
     if any(account.status != priced_as[account.id] for account in accounts.values()):
         raise StaleReadError("an account of the batch was opened or closed while it was priced")
