@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from prepaid_ledger.services import readings as readings_service
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.ledger.conftest import Ledger
+from tests.ledger.test_stream import read_events
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
@@ -383,3 +387,37 @@ async def test_readings_are_stored_exactly_as_sent(ledger: Ledger) -> None:
     assert await ledger.balance(account["id"]) == -500
     again = await ledger.ok("POST", "/api/v1/readings", json={"readings": sent})
     assert sum(m["duplicates"] for m in again["meters"]) == 5
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_top_up_while_a_batch_is_priced_is_published_once(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a batch prices with its accounts read, not locked; a top-up of 10.00 EUR
+    lands right then (between pricing and the lock). The batch's reading uses nothing (the
+    register stands still), so the account's state is the top-up's: published once, by the
+    top-up, not a second time by a batch that wrote back what it had read before the top-up.
+    """
+    account, meter = await setup_meter(ledger, price="0.10")
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": [reading(meter["id"], "5", T0)]})
+    given_way = readings_service.give_way
+    topped_up = False
+
+    async def top_up_first(session: Any, budget: Any) -> None:  # between pricing and locking
+        nonlocal topped_up
+        if not topped_up:
+            topped_up = True
+            await ledger.topup(account["id"], 1000, "while-the-batch-prices")
+        await given_way(session, budget)
+
+    monkeypatch.setattr(readings_service, "give_way", top_up_first)
+    listening = asyncio.create_task(read_events(ledger, 100, stop_idle=2.0))
+    await asyncio.sleep(0.2)
+    later = [reading(meter["id"], "5", T0 + timedelta(hours=1))]
+    result = await ledger.ok("POST", "/api/v1/readings", json={"readings": later})
+    assert topped_up
+    assert result["meters"][0]["charged_minor"] == 0
+    assert result["meters"][0]["balance_minor"] == 1000
+    updates = [e["data"] for e in await listening if e["type"] == "account.updated"]
+    # (The stream may start with the state before: the baseline's 0.)
+    assert [u["balance_minor"] for u in updates if u["balance_minor"] != 0] == [1000]
