@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Protocol, cast
@@ -88,12 +88,11 @@ class BatchRow:
     """A row as a batch of readings reads it with Core and moves it in memory.
 
     Not an ORM object: a poll batch holds a hundred meters and their accounts, and loading,
-    tracking and flushing them through the ORM cost about a third of the batch. ``COLUMNS`` are
-    the fields, in order (``id`` first); what moved of ``MOVABLE`` is written back with one
-    UPDATE (``write_moved``).
+    tracking and flushing them through the ORM cost about a third of the batch. Its fields are
+    its columns, read in their order (``id`` first, ``columns``); what moved of ``MOVABLE`` is
+    written back with one UPDATE (``write_moved``).
     """
 
-    COLUMNS: ClassVar[tuple[str, ...]]
     MOVABLE: ClassVar[tuple[str, ...]]
     id: int
     #: The MOVABLE columns as read.
@@ -110,20 +109,35 @@ class BatchRow:
         """Whether anything in MOVABLE changed since it was read."""
         return self._movable() != self.read_as
 
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """Return the row's columns: its fields, in order, all but ``read_as``."""
+        return _columns_of(cls)
+
     def reread(self, row: Sequence[Any]) -> None:
-        """Take every column again from ROW (read in COLUMNS' order)."""
-        for name, value in zip(self.COLUMNS, row, strict=True):
+        """Take every column again from ROW (read in ``columns`` order)."""
+        for name, value in zip(self.columns(), row, strict=True):
             setattr(self, name, value)
         self.read_as = self._movable()
 
     @classmethod
     def query(cls, table: Table, ids: Sequence[int]) -> Select[Any]:
-        """Select the COLUMNS of the rows with these ids, by id."""
+        """Select the columns of the rows with these ids, by id."""
         return (
-            select(*(table.c[name] for name in cls.COLUMNS))
+            select(*(table.c[name] for name in cls.columns()))
             .where(table.c.id.in_(ids))
             .order_by(table.c.id)
         )
+
+
+#: Each kind of BatchRow's columns, worked out once (a PostgreSQL batch rereads a hundred rows).
+_COLUMNS: dict[type[BatchRow], tuple[str, ...]] = {}
+
+
+def _columns_of(kind: type[BatchRow]) -> tuple[str, ...]:
+    if kind not in _COLUMNS:
+        _COLUMNS[kind] = tuple(each.name for each in fields(kind) if each.init)
+    return _COLUMNS[kind]
 
 
 async def write_moved(session: AsyncSession, table: Table, rows: Iterable[BatchRow]) -> None:
@@ -141,18 +155,6 @@ async def write_moved(session: AsyncSession, table: Table, rows: Iterable[BatchR
 class BatchMeter(BatchRow):
     """A meter of a batch: read locked; charging moves its last reading and standing day."""
 
-    COLUMNS: ClassVar = (
-        "id",
-        "account_id",
-        "tariff_id",
-        "unit",
-        "model",
-        "max_power",
-        "register_modulus",
-        "last_value",
-        "last_at",
-        "last_standing_day",
-    )
     MOVABLE: ClassVar = ("last_value", "last_at", "last_standing_day")
 
     account_id: int
@@ -170,20 +172,6 @@ class BatchMeter(BatchRow):
 class BatchAccount(BatchRow):
     """An account of a batch: read unlocked for pricing; ``refresh_account`` moves its state."""
 
-    COLUMNS: ClassVar = (
-        "id",
-        "currency",
-        "timezone",
-        "status",
-        "settings",
-        "book_id",
-        "site_id",
-        "supply_allowed",
-        "exhausted_since",
-        "alert_level",
-        "cut_scheduled_at",
-        "last_published",
-    )
     MOVABLE: ClassVar = (
         "supply_allowed",
         "exhausted_since",
