@@ -481,8 +481,7 @@ def supervisor_options(user: dict[str, Any]) -> dict[str, Any]:
                 "public_base_url": None,
                 # The ledger's own defaults (docs/performance.md, "Overload").
                 "limits": "load limits: 12 requests at once (6 of them reading batches), "
-                "database connections 10 + 10 under load, backlogs written in this process "
-                "(SQLite)",
+                "database connections 10 + 10 under load, backlogs written by 2 more processes",
             },
             id="defaults-only",
         ),

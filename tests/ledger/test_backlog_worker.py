@@ -1,6 +1,6 @@
-"""On PostgreSQL a backlog is written by worker processes (backlog_worker.py), parts of other
-meters and accounts side by side; nothing is lost if one dies; on SQLite the service writes
-backlogs itself.
+"""A backlog is written by worker processes (backlog_worker.py), parts of other meters and
+accounts side by side, on PostgreSQL and on SQLite (priced on a snapshot, written once the
+service grants the one writer); nothing is lost if one dies or hangs.
 
 A worker is the service's child, found here as a process whose parent is this test process
 (the service under test runs in it) and whose command line names the module.
@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from prepaid_ledger import backlog_worker
+from prepaid_ledger.services import readings
+from prepaid_ledger.store.database import Database
 from prepaid_meter_contract.readings import Reading
 
 from tests.ledger.conftest import Ledger, make_settings, running_ledger
@@ -26,8 +28,8 @@ from tests.ledger.test_webhooks import post_stripe
 from tests.ledger.webhook_helpers import checkout_completed, stripe_delivery
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
-#: The tests that need the worker: a ``ledger`` on PostgreSQL.
-on_postgres = pytest.mark.parametrize("backend", ["postgres"])
+#: The tests that need the worker: a ``ledger`` on PostgreSQL or in a SQLite file.
+on_both = pytest.mark.parametrize("backend", ["postgres", "sqlite"])
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 PRICE = "0.10"
@@ -98,7 +100,7 @@ async def two_meters(ledger: Ledger) -> tuple[dict[str, Any], dict[str, Any], di
     return account, a, b
 
 
-@on_postgres
+@on_both
 async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batches(
     ledger: Ledger,
 ) -> None:
@@ -130,7 +132,7 @@ async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batche
     assert statement["ties_out"] is True
 
 
-@on_postgres
+@on_both
 async def test_the_backlogs_of_two_accounts_are_written_side_by_side(ledger: Ledger) -> None:
     """Two rooms, each an account with a meter, at 0.10 EUR/kWh (worked by hand): room 1 rises
     0.1 kWh a minute for 2,000 readings (199.9 kWh: 19.99 EUR), room 2 0.3 kWh for 1,500
@@ -150,17 +152,18 @@ async def test_the_backlogs_of_two_accounts_are_written_side_by_side(ledger: Led
     pids = worker_pids()
     assert len(pids) == backlog_worker.WORKERS == 2, pids
     before = {pid: cpu_seconds(pid) for pid in pids}
-    # 2,500 more each (the most one request takes in all): 250 kWh (25.00 EUR), 750 kWh (75.00).
-    later = backlog(meters[0]["id"], 2500, "0.1", start=2000)
-    later += backlog(meters[1]["id"], 2500, "0.3", start=1500)
+    # 2,000 more each: 200 kWh (20.00 EUR), 600 kWh (60.00). No part holds readings of both
+    # (parts are 500 readings on PostgreSQL, 1,000 on SQLite), so they share nothing.
+    later = backlog(meters[0]["id"], 2000, "0.1", start=2000)
+    later += backlog(meters[1]["id"], 2000, "0.3", start=1500)
     await ledger.ok("POST", "/api/v1/readings", json={"readings": later})
-    assert [await ledger.balance(room["id"]) for room in rooms] == [-4499, -11997]
+    assert [await ledger.balance(room["id"]) for room in rooms] == [-3999, -10497]
     assert worker_pids() == pids
-    for pid in pids:  # each priced and wrote 2,500 readings: 0.05 s of CPU at the least
+    for pid in pids:  # each priced and wrote 2,000 readings: 0.05 s of CPU at the least
         assert cpu_seconds(pid) - before[pid] >= 0.05, pid
 
 
-@on_postgres
+@on_both
 async def test_a_poll_batch_is_written_by_the_service_itself(ledger: Ledger) -> None:
     """One part (a poll, up to 500 readings): no second process is started for it."""
     account, a, b = await two_meters(ledger)
@@ -179,12 +182,7 @@ async def assert_the_service_writes_a_backlog_itself(ledger: Ledger) -> None:
     assert worker_pid() is None
 
 
-async def test_on_sqlite_the_service_writes_a_backlog_itself(sqlite_ledger: Ledger) -> None:
-    """SQLite's one writer is held for a whole part: a second process would only wait for it."""
-    await assert_the_service_writes_a_backlog_itself(sqlite_ledger)
-
-
-@on_postgres
+@on_both
 async def test_the_event_stream_hears_of_what_the_worker_wrote(ledger: Ledger) -> None:
     account, a, _b = await two_meters(ledger)
     reader = asyncio.create_task(read_events(ledger, 1000, stop_idle=3.0))
@@ -197,7 +195,7 @@ async def test_the_event_stream_hears_of_what_the_worker_wrote(ledger: Ledger) -
     assert updates[-1]["balance_minor"] == -1199 == await ledger.balance(account["id"])
 
 
-@on_postgres
+@on_both
 async def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(ledger: Ledger) -> None:
     account, a, b = await two_meters(ledger)
     first = backlog(a["id"], 800, "0.1") + backlog(b["id"], 800, "0.2")
@@ -216,17 +214,17 @@ async def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(ledger: L
     assert await ledger.balance(account["id"]) == expected
 
 
-@on_postgres
+@on_both
 async def test_a_payment_is_credited_while_the_worker_writes_a_backlog(ledger: Ledger) -> None:
     """The service's event loop is free: a payment does not wait for the rest of the backlog."""
     account, a, b = await two_meters(ledger)
-    warm = backlog(a["id"], 600, "0.1")
+    warm = backlog(a["id"], 1200, "0.1")
     await ledger.ok("POST", "/api/v1/readings", json={"readings": warm})  # the worker starts
-    big = backlog(a["id"], 2500, "0.1", start=600) + backlog(b["id"], 2500, "0.2")
+    big = backlog(a["id"], 2500, "0.1", start=1200) + backlog(b["id"], 2500, "0.2")
     posting = asyncio.create_task(ledger.ok("POST", "/api/v1/readings", json={"readings": big}))
     async with asyncio.timeout(30):  # the first part is in: the backlog is under way
         while True:
-            if posting.done() or await ledger.balance(account["id"]) != -599:
+            if posting.done() or await ledger.balance(account["id"]) != -1199:
                 break
             await asyncio.sleep(0.005)
     status, _ = await post_stripe(
@@ -235,10 +233,40 @@ async def test_a_payment_is_credited_while_the_worker_writes_a_backlog(ledger: L
     assert status == 200
     assert not posting.done(), "the payment waited for the whole backlog"
     await posting
-    assert await ledger.balance(account["id"]) == 10_000 - (599 + 2500 + 4998)
+    assert await ledger.balance(account["id"]) == 10_000 - (1199 + 2500 + 4998)
 
 
-@on_postgres
+@on_both
+async def test_a_worker_that_hangs_is_stopped_and_the_service_writes_the_part(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopped mid-backlog (SIGSTOP: it may hold SQLite's writer) is killed after
+    the timeout; the service writes what was left, a payment made meanwhile is credited, and
+    the balance is the one worked by hand."""
+    monkeypatch.setattr(backlog_worker, "PART_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(backlog_worker, "WRITING_TIMEOUT_S", 1.0)
+    account, a, b = await two_meters(ledger)
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": backlog(a["id"], 1200, "0.1")})
+    pid = worker_pid()
+    assert pid is not None
+    big = backlog(a["id"], 2500, "0.1", start=1200) + backlog(b["id"], 2500, "0.2")
+    posting = asyncio.create_task(ledger.ok("POST", "/api/v1/readings", json={"readings": big}))
+    async with asyncio.timeout(30):  # the backlog is under way
+        while True:
+            if await ledger.balance(account["id"]) != -1199:
+                break
+            await asyncio.sleep(0.002)
+    os.kill(pid, signal.SIGSTOP)
+    status, _ = await post_stripe(
+        ledger, *stripe_delivery(checkout_completed(account["number"], 10_000))
+    )
+    assert status == 200
+    await posting
+    assert pid not in worker_pids()
+    assert await ledger.balance(account["id"]) == 10_000 - (1199 + 2500 + 4998)
+
+
+@on_both
 async def test_a_service_without_the_worker_writes_backlogs_itself(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -247,21 +275,21 @@ async def test_a_service_without_the_worker_writes_backlogs_itself(
         await assert_the_service_writes_a_backlog_itself(ledger)
 
 
-@on_postgres
+@on_both
 async def test_an_idle_worker_is_stopped_and_started_again_by_the_next_backlog(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(backlog_worker, "IDLE_STOP_S", 0.5)
     account, a, _b = await two_meters(ledger)
-    first = backlog(a["id"], 700, "0.1")
+    first = backlog(a["id"], 1200, "0.1")
     await ledger.ok("POST", "/api/v1/readings", json={"readings": first})
     pid = worker_pid()
     assert pid is not None
     await until_gone(pid, 15)  # it exits by itself once the service closes its stdin
-    second = backlog(a["id"], 700, "0.1", start=700)
+    second = backlog(a["id"], 1200, "0.1", start=1200)
     await ledger.ok("POST", "/api/v1/readings", json={"readings": second})
     assert worker_pid() not in {None, pid}
-    assert await ledger.balance(account["id"]) == -1399
+    assert await ledger.balance(account["id"]) == -2399
 
 
 def parts_of(*meters_per_part: list[int]) -> list[list[tuple[int, Reading]]]:
@@ -299,3 +327,38 @@ def test_an_unknown_meter_is_grouped_by_itself() -> None:
     """Meter 9 has no account (its part will be refused): nothing joins it to the others."""
     parts = parts_of([1], [9], [1])
     assert backlog_worker.lanes(parts, {1: 10}, 2) == [[0, 2], [1]]
+
+
+async def test_a_part_priced_on_a_snapshot_is_priced_again_if_its_meter_moved_meanwhile(
+    sqlite_ledger: Ledger,
+) -> None:
+    """SQLite in a worker: a part is priced on a snapshot, and the service charges a later
+    reading of its meter before the worker is granted the writer. The part sees that once it
+    has the writer and is priced again from there: its readings are older than the meter's
+    last one, so they charge nothing (3 kWh at 0.10 EUR: -0.30 EUR in all). Priced from the
+    snapshot it would have charged 1 kWh more and moved the meter back to 10 minutes past."""
+    account, a, _b = await two_meters(sqlite_ledger)
+    baseline = backlog(a["id"], 1, "0.1")
+    await sqlite_ledger.ok("POST", "/api/v1/readings", json={"readings": baseline})
+    later = {"meter_id": a["id"], "value": "3", "at": (T0 + timedelta(minutes=30)).isoformat()}
+    asked = 0
+
+    async def ask_for_writer() -> None:
+        nonlocal asked
+        asked += 1
+        if asked == 1:
+            await sqlite_ledger.ok("POST", "/api/v1/readings", json={"readings": [later]})
+
+    db = Database(sqlite_ledger.settings.database_url, pool_size=1, max_overflow=1)
+    db.price_on_snapshots(ask_for_writer)
+    part = [
+        (i, Reading.model_validate(r)) for i, r in enumerate(backlog(a["id"], 10, "0.1", start=1))
+    ]
+    try:
+        result = await readings.write_part(db, part, "test", None)
+    finally:
+        await db.close()
+    assert asked == 2
+    (meter,) = result.meters
+    assert (meter.flagged, meter.accepted, meter.charged_minor) == (10, 0, 0)
+    assert meter.balance_minor == -30 == await sqlite_ledger.balance(account["id"])

@@ -97,10 +97,14 @@ async def test_many_small_readings_cost_the_same_as_one(
     )
     for meter in (small, big):
         assert abs(by_meter[meter["id"]]["charged_minor"] - exact_cents) <= 1
-    # 1,003 readings are written in parts of 500 (a transaction and an audit entry each).
-    audit = await ledger.ok("GET", "/api/v1/audit?limit=3")
-    assert [entry["action"] for entry in audit["entries"]] == ["readings.ingest"] * 3
-    assert sum(entry["after"]["received"] for entry in audit["entries"]) == len(readings)
+    # 1,003 readings are written in parts (a transaction and an audit entry each): of 500 on
+    # PostgreSQL, three; of 1,000 by SQLite's backlog workers, two.
+    parts = 2 if ledger.settings.database_url.startswith("sqlite") else 3
+    audit = await ledger.ok("GET", f"/api/v1/audit?limit={parts + 1}")
+    actions = [entry["action"] for entry in audit["entries"]]
+    assert actions == ["readings.ingest"] * parts + ["meter.create"]
+    received = [entry["after"]["received"] for entry in audit["entries"][:parts]]
+    assert sum(received) == len(readings)
 
 
 async def test_resent_lower_and_out_of_order_readings_charge_nothing(ledger: Ledger) -> None:

@@ -179,7 +179,7 @@ def _backlogs_written(settings: Settings, state: LedgerState) -> str:
     if state.backlog_workers is not None:
         return f"written by {len(state.backlog_workers.workers)} more processes"
     return "written in this process " + (
-        "(SQLite)" if settings.backlog_worker else "(backlog_worker off)"
+        "(SQLite in memory)" if settings.backlog_worker else "(backlog_worker off)"
     )
 
 

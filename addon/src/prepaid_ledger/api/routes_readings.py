@@ -38,8 +38,11 @@ async def post_readings(request: web.Request) -> web.Response:
     principal = require_scope(request, "admin", "integration")
     batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
     db = db_of(request)
-    parts = readings.split_batch(batch)  # a backlog's big batch: a transaction per part
-    workers = state_of(request.app).backlog_workers if len(parts) > 1 else None
+    workers = state_of(request.app).backlog_workers
+    size = readings.PART_SIZE if workers is None else workers.part_size
+    parts = readings.split_batch(batch, size)  # a backlog's big batch: a transaction per part
+    if len(parts) == 1:
+        workers = None
     actor, site_id = principal.actor, principal.site_id
     if workers is not None:
         results = await workers.write_parts(db, parts, actor, site_id)

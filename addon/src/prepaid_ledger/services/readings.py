@@ -58,6 +58,7 @@ from prepaid_ledger.store.models import (
     ChargeState as ChargeStateRow,
 )
 from prepaid_ledger.store.priority import GiveWay, give_way
+from prepaid_ledger.store.snapshot_write import take_writer
 from prepaid_ledger.store.transient import StaleReadError
 
 #: The longest interval one reading may charge. Charging walks the interval day by day (charge
@@ -403,14 +404,30 @@ class ChargeRows:
         cls, session: AsyncSession, pairs: Sequence[tuple[ChargedMeter, AccountState]]
     ) -> ChargeRows:
         """Read the rows of every (meter, account) pair."""
-        owners = {(meter.id, account.id) for meter, account in pairs}
-        meter_ids = sorted({meter_id for meter_id, _ in owners})
-        account_ids = sorted({account_id for _, account_id in owners})
         found = cls(
             await versions_for_pricing_many(session, {meter.tariff_id for meter, _ in pairs}),
             defaultdict(dict),
             defaultdict(dict),
         )
+        await found.read_state(session, pairs)
+        return found
+
+    @property
+    def tiered(self) -> bool:
+        """Whether a tariff read is tiered (only its price depends on what a period used)."""
+        return any(
+            isinstance(tariff, TieredTariff)
+            for versions in self.versions.values()
+            for _, tariff in versions
+        )
+
+    async def read_state(
+        self, session: AsyncSession, pairs: Sequence[tuple[ChargedMeter, AccountState]]
+    ) -> None:
+        """Read the pairs' charge state into ``bands`` (and ``usage``, for a tiered tariff)."""
+        owners = {(meter.id, account.id) for meter, account in pairs}
+        meter_ids = sorted({meter_id for meter_id, _ in owners})
+        account_ids = sorted({account_id for _, account_id in owners})
         state = _CHARGE_STATE.c
         for meter_id, account_id, band, exact, posted in await session.execute(
             select(
@@ -418,13 +435,9 @@ class ChargeRows:
             ).where(state.meter_id.in_(meter_ids), state.account_id.in_(account_ids))
         ):
             if (meter_id, account_id) in owners:
-                found.bands[meter_id, account_id][band] = charging.Running(exact, posted)
-        if not any(
-            isinstance(tariff, TieredTariff)
-            for versions in found.versions.values()
-            for _, tariff in versions
-        ):
-            return found  # only a tiered price depends on what a period used: nothing to read
+                self.bands[meter_id, account_id][band] = charging.Running(exact, posted)
+        if not self.tiered:
+            return  # only a tiered price depends on what a period used: nothing to read
         usage = _PERIOD_USAGE.c
         for meter_id, account_id, period, quantity in await session.execute(
             select(usage.meter_id, usage.account_id, usage.period, usage.quantity).where(
@@ -432,8 +445,7 @@ class ChargeRows:
             )
         ):
             if (meter_id, account_id) in owners:
-                found.usage[meter_id, account_id][period] = quantity
-        return found
+                self.usage[meter_id, account_id][period] = quantity
 
     def charger(self, session: AsyncSession, meter: ChargedMeter, account: AccountState) -> Charger:
         """Return the charger of one meter for its account, on the rows read."""
@@ -681,7 +693,8 @@ async def ingest(
     wanted = BatchMeter.query(_METERS, [i for i in by_meter if in_id_range(i)]).with_for_update()
     if site_id is not None:
         wanted = wanted.where(_METERS.c.account_id.in_(site_accounts(site_id)))
-    meters = {row[0]: BatchMeter(*row) for row in await session.execute(wanted)}
+    read = {row[0]: tuple(row) for row in await session.execute(wanted)}
+    meters = {meter_id: BatchMeter(*row) for meter_id, row in read.items()}
     missing = sorted(set(by_meter) - set(meters))
     if missing:
         first = next(i for i, r in part if r.meter_id not in meters)
@@ -710,12 +723,15 @@ async def ingest(
         # event stream) have the event loop between meters rather than wait for all of it,
         # and payments in flight finish first (store/priority.py).
         await give_way(session, budget)
-    await _lock_accounts(session, accounts, priced_as)
-    await write_moved(session, _METERS, meters.values())
-    await post_all_charges(session, chargers)
     outcomes = [charger.outcome for charger in chargers]
     received = utcnow()
     stored = [_reading_values(row, received) for outcome in outcomes for row in outcome.stored]
+    on_snapshot = await take_writer(session)  # SQLite, priced on a snapshot in a worker
+    if on_snapshot:
+        await PricedOn(read, rows, known).check(session, wanted, pairs, min(times), max(times))
+    await _lock_accounts(session, accounts, priced_as, on_snapshot=on_snapshot)
+    await write_moved(session, _METERS, meters.values())
+    await post_all_charges(session, chargers)
     await insert_rows(session, _READINGS, stored)
     await session.flush()
     for charger in chargers:
@@ -774,17 +790,56 @@ async def write_part(db: Database, part: Part, actor: str, site_id: int | None) 
     return await db.write(functools.partial(ingest, part=part, actor=actor, site_id=site_id))
 
 
+@dataclass(frozen=True, slots=True)
+class PricedOn:
+    """What pricing a part read of its meters: their rows, charge state and stored readings."""
+
+    meters: dict[int, tuple[Any, ...]]
+    rows: ChargeRows
+    known: Stored
+
+    async def check(
+        self,
+        session: AsyncSession,
+        wanted: Select[Any],
+        pairs: Sequence[tuple[ChargedMeter, AccountState]],
+        first: datetime,
+        last: datetime,
+    ) -> None:
+        """StaleReadError if any of it moved since (read again with the writer taken).
+
+        Only charging these meters moves any of it: another batch of theirs, a held reading
+        accepted, a meter replaced. The accounts are read again by ``_lock_accounts``.
+        """
+        meters = {row[0]: tuple(row) for row in await session.execute(wanted)}
+        rows = ChargeRows(self.rows.versions, defaultdict(dict), defaultdict(dict))
+        await rows.read_state(session, pairs)
+        known = await stored_between(session, sorted(meters), first, last)
+        if (meters, rows.bands, rows.usage, known) != (
+            self.meters,
+            self.rows.bands,
+            self.rows.usage,
+            self.known,
+        ):
+            raise StaleReadError("a meter of the batch was charged while the batch was priced")
+
+
 async def _lock_accounts(
-    session: AsyncSession, accounts: dict[int, BatchAccount], priced_as: dict[int, str]
+    session: AsyncSession,
+    accounts: dict[int, BatchAccount],
+    priced_as: dict[int, str],
+    *,
+    on_snapshot: bool = False,
 ) -> None:
     """Lock and read again a part's accounts; StaleReadError if one was opened or closed since.
 
     Pricing reads only an account's status besides what never changes (its currency and time
     zone); what a payment meanwhile moved (supply, alerts, what was published) is taken as
     locked, so writing back the batch's changes loses none of the payment's. On SQLite the
-    part holds the one writer throughout: nothing can have changed.
+    part holds the one writer throughout (nothing can have changed) unless it was priced ON A
+    SNAPSHOT (store/snapshot_write.py), and has the writer now: no lock needed.
     """
-    if session.get_bind().dialect.name == "sqlite":
+    if session.get_bind().dialect.name == "sqlite" and not on_snapshot:
         return
     for row in await session.execute(
         BatchAccount.query(_ACCOUNTS, sorted(accounts)).with_for_update()

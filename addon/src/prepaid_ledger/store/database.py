@@ -40,6 +40,12 @@ from sqlalchemy.ext.asyncio import (
 from prepaid_ledger.store.known_books import KNOWN_BOOKS_KEY, KnownBooks
 from prepaid_ledger.store.models import StreamEvent, utcnow
 from prepaid_ledger.store.priority import LANES_KEY, Lanes, PriorityLock
+from prepaid_ledger.store.snapshot_write import (
+    SNAPSHOT_OPTION,
+    SNAPSHOT_WRITE_KEY,
+    SnapshotWrite,
+    take_writer,
+)
 from prepaid_ledger.store.stream import take_pending
 from prepaid_ledger.store.transient import StaleReadError
 
@@ -69,7 +75,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get("ledger_read"):
+        options = connection.get_execution_options()
+        if options.get("ledger_read") or options.get(SNAPSHOT_OPTION):
             connection.exec_driver_sql("BEGIN")  # a WAL snapshot that never blocks writers
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -167,6 +174,8 @@ class Database:
             _configure_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = PriorityLock() if self.is_sqlite else None
+        #: SQLite in a backlog worker: asks the service for the writer (store/snapshot_write.py).
+        self._ask_for_writer: Callable[[], Awaitable[None]] | None = None
         self.lanes = Lanes()
         self.known_books = KnownBooks()
         self._changed = asyncio.Event()
@@ -183,6 +192,18 @@ class Database:
     def change_signal(self) -> asyncio.Event:
         """Return an event set at the next successful write; take it before reading."""
         return self._changed
+
+    def price_on_snapshots(self, ask_for_writer: Callable[[], Awaitable[None]]) -> None:
+        """SQLite in a backlog worker: writes begin as snapshots, ASK_FOR_WRITER before writing."""
+        if not self.is_sqlite:
+            raise ValueError("only SQLite has one writer to ask for")
+        self._ask_for_writer = ask_for_writer
+
+    def writer_held(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold SQLite's writer for another process (a backlog worker's part); PostgreSQL: no-op."""
+        if self._write_lock is None:
+            return contextlib.nullcontext()
+        return self._write_lock.held()
 
     async def read[T](self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run read-only work in one snapshot (statements and verify see a single state)."""
@@ -228,6 +249,11 @@ class Database:
         """Run WORK in one transaction; return its result and whether it emitted events."""
         async with self.sessions() as session:
             async with session.begin():
+                if self._ask_for_writer is not None:
+                    await session.connection(execution_options={SNAPSHOT_OPTION: True})
+                    snapshot = SnapshotWrite(session, self._ask_for_writer)
+                    await snapshot.begin()
+                    session.info[SNAPSHOT_WRITE_KEY] = snapshot
                 result, emitted = await self._run_work(session, work)
             self.known_books.committed(session)
             return result, emitted
@@ -240,6 +266,7 @@ class Database:
         if not self.is_sqlite:
             session.info[LANES_KEY] = self.lanes
         result = await work(session)
+        await take_writer(session)  # a snapshot write that wrote nothing still has events
         stream = take_pending(session)
         if stream:
             rows = [
