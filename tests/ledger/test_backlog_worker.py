@@ -114,7 +114,7 @@ async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batche
     result = await ledger.ok("POST", "/api/v1/readings", json={"readings": first})
     assert sum(m["charged_minor"] for m in result["meters"]) == 1499 + 1998
     pid = worker_pid()
-    assert pid is not None, "a batch of five parts did not start the worker"
+    assert pid is not None, "a batch of three parts did not start the worker"
     assert niceness(pid) > niceness(os.getpid())  # background work: the others' payments first
     before = cpu_seconds(pid)
     second = backlog(a["id"], 2000, "0.1", start=1500) + backlog(b["id"], 1000, "0.2", start=1000)
@@ -152,8 +152,8 @@ async def test_the_backlogs_of_two_accounts_are_written_side_by_side(ledger: Led
     pids = worker_pids()
     assert len(pids) == backlog_worker.WORKERS == 2, pids
     before = {pid: cpu_seconds(pid) for pid in pids}
-    # 2,000 more each: 200 kWh (20.00 EUR), 600 kWh (60.00). No part holds readings of both
-    # (parts are 500 readings on PostgreSQL, 1,000 on SQLite), so they share nothing.
+    # 2,000 more each: 200 kWh (20.00 EUR), 600 kWh (60.00). No part of 1,000 holds readings of
+    # both, so they share nothing.
     later = backlog(meters[0]["id"], 2000, "0.1", start=2000)
     later += backlog(meters[1]["id"], 2000, "0.3", start=1500)
     await ledger.ok("POST", "/api/v1/readings", json={"readings": later})
@@ -165,7 +165,7 @@ async def test_the_backlogs_of_two_accounts_are_written_side_by_side(ledger: Led
 
 @on_both
 async def test_a_poll_batch_is_written_by_the_service_itself(ledger: Ledger) -> None:
-    """One part (a poll, up to 500 readings): no second process is started for it."""
+    """One part (a poll, up to 1,000 readings): no second process is started for it."""
     account, a, b = await two_meters(ledger)
     batch = backlog(a["id"], 250, "0.1") + backlog(b["id"], 250, "0.2")
     await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
