@@ -271,8 +271,9 @@ class BacklogWorker:
                         answer = await self._call(process, WRITER_GRANTED)
             except BaseException as err:
                 # Cancelled, timed out or broken: the answer may still come, so the pipe can
-                # no longer be trusted; stopping the worker also ends its transaction (and lets
-                # SQLite's writer go before the service's is released, on leaving this block).
+                # no longer be trusted; stopping the worker also ends its transaction. It is
+                # killed before the service's write lock is released (on leaving this block):
+                # a write that comes next waits in SQLite's busy timeout only while it dies.
                 self._stop_now(f"{type(err).__name__}: {err}")
                 if isinstance(err, Exception):
                     return None
