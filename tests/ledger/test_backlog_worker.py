@@ -114,7 +114,7 @@ async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batche
     result = await ledger.ok("POST", "/api/v1/readings", json={"readings": first})
     assert sum(m["charged_minor"] for m in result["meters"]) == 1499 + 1998
     pid = worker_pid()
-    assert pid is not None, "a batch of two parts did not start the worker"
+    assert pid is not None, "a batch of three parts did not start the worker"
     assert niceness(pid) > niceness(os.getpid())  # background work: the others' payments first
     before = cpu_seconds(pid)
     second = backlog(a["id"], 2000, "0.1", start=1500) + backlog(b["id"], 1000, "0.2", start=1000)
@@ -136,30 +136,29 @@ async def test_a_backlog_is_written_by_the_worker_with_the_money_of_small_batche
 @on_both
 async def test_the_backlogs_of_two_accounts_are_written_side_by_side(ledger: Ledger) -> None:
     """Two rooms, each an account with a meter, at 0.10 EUR/kWh (worked by hand): room 1 rises
-    0.1 kWh a minute for 2,500 readings (249.9 kWh: 24.99 EUR), room 2 0.3 kWh for 2,500
-    (749.7 kWh: 74.97 EUR). Their parts (four of 1,250) share nothing, so both workers write
-    them.
+    0.1 kWh a minute for 2,000 readings (199.9 kWh: 19.99 EUR), room 2 0.3 kWh for 1,500
+    (449.7 kWh: 44.97 EUR). Their parts share nothing, so both workers write them.
     """
     tariff = await ledger.tariff(price=PRICE)
     rooms = [await ledger.account(name=f"Room {n}") for n in (1, 2)]
     meters = [await ledger.meter(room["id"], tariff["id"]) for room in rooms]
-    batch = backlog(meters[0]["id"], 2500, "0.1") + backlog(meters[1]["id"], 2500, "0.3")
+    batch = backlog(meters[0]["id"], 2000, "0.1") + backlog(meters[1]["id"], 1500, "0.3")
     result = await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
     by_meter = {m["meter_id"]: m for m in result["meters"]}
-    assert by_meter[meters[0]["id"]]["accepted"] == 2499
-    assert by_meter[meters[0]["id"]]["charged_minor"] == 2499
-    assert by_meter[meters[1]["id"]]["charged_minor"] == 7497
-    assert by_meter[meters[1]["id"]]["balance_minor"] == -7497
-    assert [await ledger.balance(room["id"]) for room in rooms] == [-2499, -7497]
+    assert by_meter[meters[0]["id"]]["accepted"] == 1999
+    assert by_meter[meters[0]["id"]]["charged_minor"] == 1999
+    assert by_meter[meters[1]["id"]]["charged_minor"] == 4497
+    assert by_meter[meters[1]["id"]]["balance_minor"] == -4497
+    assert [await ledger.balance(room["id"]) for room in rooms] == [-1999, -4497]
     pids = worker_pids()
     assert len(pids) == backlog_worker.WORKERS == 2, pids
     before = {pid: cpu_seconds(pid) for pid in pids}
-    # 2,000 more each: 200 kWh (20.00 EUR), 600 kWh (60.00). No part (four of 1,000) holds
-    # readings of both, so they share nothing.
-    later = backlog(meters[0]["id"], 2000, "0.1", start=2500)
-    later += backlog(meters[1]["id"], 2000, "0.3", start=2500)
+    # 2,000 more each: 200 kWh (20.00 EUR), 600 kWh (60.00). No part of 1,000 holds readings of
+    # both, so they share nothing.
+    later = backlog(meters[0]["id"], 2000, "0.1", start=2000)
+    later += backlog(meters[1]["id"], 2000, "0.3", start=1500)
     await ledger.ok("POST", "/api/v1/readings", json={"readings": later})
-    assert [await ledger.balance(room["id"]) for room in rooms] == [-4499, -13497]
+    assert [await ledger.balance(room["id"]) for room in rooms] == [-3999, -10497]
     assert worker_pids() == pids
     for pid in pids:  # each priced and wrote 2,000 readings: 0.02 s of CPU at the least
         assert cpu_seconds(pid) - before[pid] >= 0.02, pid
@@ -167,7 +166,7 @@ async def test_the_backlogs_of_two_accounts_are_written_side_by_side(ledger: Led
 
 @on_both
 async def test_a_poll_batch_is_written_by_the_service_itself(ledger: Ledger) -> None:
-    """One part (a poll, up to 1,250 readings): no second process is started for it."""
+    """One part (a poll, up to 1,000 readings): no second process is started for it."""
     account, a, b = await two_meters(ledger)
     batch = backlog(a["id"], 250, "0.1") + backlog(b["id"], 250, "0.2")
     await ledger.ok("POST", "/api/v1/readings", json={"readings": batch})
@@ -189,12 +188,12 @@ async def test_the_event_stream_hears_of_what_the_worker_wrote(ledger: Ledger) -
     account, a, _b = await two_meters(ledger)
     reader = asyncio.create_task(read_events(ledger, 1000, stop_idle=3.0))
     await asyncio.sleep(0.2)
-    await ledger.ok("POST", "/api/v1/readings", json={"readings": backlog(a["id"], 1300, "0.1")})
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": backlog(a["id"], 1200, "0.1")})
     assert worker_pid() is not None
     updates = [e["data"] for e in await reader if e["type"] == "account.updated"]
     assert updates, "no account.updated reached the stream"
     assert updates[-1]["account_id"] == account["id"]
-    assert updates[-1]["balance_minor"] == -1299 == await ledger.balance(account["id"])
+    assert updates[-1]["balance_minor"] == -1199 == await ledger.balance(account["id"])
 
 
 @on_both
@@ -220,13 +219,13 @@ async def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(ledger: L
 async def test_a_payment_is_credited_while_the_worker_writes_a_backlog(ledger: Ledger) -> None:
     """The service's event loop is free: a payment does not wait for the rest of the backlog."""
     account, a, b = await two_meters(ledger)
-    warm = backlog(a["id"], 1300, "0.1")
+    warm = backlog(a["id"], 1200, "0.1")
     await ledger.ok("POST", "/api/v1/readings", json={"readings": warm})  # the worker starts
-    big = backlog(a["id"], 2500, "0.1", start=1300) + backlog(b["id"], 2500, "0.2")
+    big = backlog(a["id"], 2500, "0.1", start=1200) + backlog(b["id"], 2500, "0.2")
     posting = asyncio.create_task(ledger.ok("POST", "/api/v1/readings", json={"readings": big}))
     async with asyncio.timeout(30):  # the first part is in: the backlog is under way
         while True:
-            if posting.done() or await ledger.balance(account["id"]) != -1299:
+            if posting.done() or await ledger.balance(account["id"]) != -1199:
                 break
             await asyncio.sleep(0.005)
     status, _ = await post_stripe(
@@ -235,7 +234,7 @@ async def test_a_payment_is_credited_while_the_worker_writes_a_backlog(ledger: L
     assert status == 200
     assert not posting.done(), "the payment waited for the whole backlog"
     await posting
-    assert await ledger.balance(account["id"]) == 10_000 - (1299 + 2500 + 4998)
+    assert await ledger.balance(account["id"]) == 10_000 - (1199 + 2500 + 4998)
 
 
 @on_both
@@ -248,14 +247,14 @@ async def test_a_worker_that_hangs_is_stopped_and_the_service_writes_the_part(
     monkeypatch.setattr(backlog_worker, "PART_TIMEOUT_S", 3.0)
     monkeypatch.setattr(backlog_worker, "WRITING_TIMEOUT_S", 1.0)
     account, a, b = await two_meters(ledger)
-    await ledger.ok("POST", "/api/v1/readings", json={"readings": backlog(a["id"], 1300, "0.1")})
+    await ledger.ok("POST", "/api/v1/readings", json={"readings": backlog(a["id"], 1200, "0.1")})
     pid = worker_pid()
     assert pid is not None
-    big = backlog(a["id"], 2500, "0.1", start=1300) + backlog(b["id"], 2500, "0.2")
+    big = backlog(a["id"], 2500, "0.1", start=1200) + backlog(b["id"], 2500, "0.2")
     posting = asyncio.create_task(ledger.ok("POST", "/api/v1/readings", json={"readings": big}))
     async with asyncio.timeout(30):  # the backlog is under way
         while True:
-            if await ledger.balance(account["id"]) != -1299:
+            if await ledger.balance(account["id"]) != -1199:
                 break
             await asyncio.sleep(0.002)
     os.kill(pid, signal.SIGSTOP)
@@ -265,7 +264,7 @@ async def test_a_worker_that_hangs_is_stopped_and_the_service_writes_the_part(
     assert status == 200
     await posting
     assert pid not in worker_pids()
-    assert await ledger.balance(account["id"]) == 10_000 - (1299 + 2500 + 4998)
+    assert await ledger.balance(account["id"]) == 10_000 - (1199 + 2500 + 4998)
 
 
 @on_both
@@ -283,15 +282,15 @@ async def test_an_idle_worker_is_stopped_and_started_again_by_the_next_backlog(
 ) -> None:
     monkeypatch.setattr(backlog_worker, "IDLE_STOP_S", 0.5)
     account, a, _b = await two_meters(ledger)
-    first = backlog(a["id"], 1300, "0.1")
+    first = backlog(a["id"], 1200, "0.1")
     await ledger.ok("POST", "/api/v1/readings", json={"readings": first})
     pid = worker_pid()
     assert pid is not None
     await until_gone(pid, 15)  # it exits by itself once the service closes its stdin
-    second = backlog(a["id"], 1300, "0.1", start=1300)
+    second = backlog(a["id"], 1200, "0.1", start=1200)
     await ledger.ok("POST", "/api/v1/readings", json={"readings": second})
     assert worker_pid() not in {None, pid}
-    assert await ledger.balance(account["id"]) == -2599
+    assert await ledger.balance(account["id"]) == -2399
 
 
 def parts_of(*meters_per_part: list[int]) -> list[list[tuple[int, Reading]]]:
@@ -301,25 +300,6 @@ def parts_of(*meters_per_part: list[int]) -> list[list[tuple[int, Reading]]]:
         [(next(position), Reading(meter_id=m, value=Decimal(1), at=T0)) for m in meters]
         for meters in meters_per_part
     ]
-
-
-@pytest.mark.parametrize(
-    ("readings", "workers", "size"),
-    [
-        (1250, 2, 1250),  # one part: the service writes it
-        (1251, 2, 626),  # two parts, one each
-        (2500, 2, 1250),
-        (3000, 2, 750),  # four parts of 750, not three of 1,000 and 1,000 and 1,000
-        (5000, 2, 1250),  # four parts, two each, not five of 1,000
-        (5000, 3, 834),  # six parts (the last 830), two each
-    ],
-)
-def test_a_batch_is_cut_into_parts_the_workers_share_evenly(
-    readings: int, workers: int, size: int
-) -> None:
-    """Worked by hand: the fewest parts of at most 1,250 readings in a multiple of the workers."""
-    assert backlog_worker.PART_SIZE == 1250
-    assert backlog_worker.BacklogWorkers("sqlite:///x", count=workers).part_size(readings) == size
 
 
 def test_parts_sharing_a_meter_stay_in_one_lane_in_order() -> None:

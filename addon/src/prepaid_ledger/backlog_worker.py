@@ -41,7 +41,6 @@ import contextlib
 import functools
 import gc
 import logging
-import math
 import mmap
 import os
 import pickle
@@ -91,7 +90,7 @@ WRITING_TIMEOUT_S: Final = 10.0
 ASK_FOR_WRITER: Final = ("writer?",)
 WRITER_GRANTED: Final = ("writer",)
 
-#: Most readings per part the workers write (the service writes parts of ``readings.PART_SIZE``:
+#: Readings per part the workers write (the service writes parts of ``readings.PART_SIZE``:
 #: there a part holds the event loop, and on SQLite the one writer, while it is priced). A
 #: worker holds SQLite's writer, or its accounts' row locks on PostgreSQL, only while it
 #: writes, so bigger parts spread what every part costs (its checks, about twenty statements,
@@ -99,8 +98,12 @@ WRITER_GRANTED: Final = ("writer",)
 #: and 44 ms as two (100 meters, 50 readings each, in process). bench/fleet.py, 100 sites,
 #: parts of 500 -> 1,000: the backfill beside them on SQLite 9,039 -> 11,712 readings/s, on
 #: PostgreSQL 10,872 -> 14,374; the others' credit p99 meanwhile 168 -> 197 ms and 214 ->
-#: 169 ms. A batch is cut into a number of parts the workers share evenly (``part_size``).
-PART_SIZE: Final = 1250
+#: 169 ms. Tried and reverted: cutting a batch into a multiple of WORKERS parts of up to
+#: 1,250 (a backlog's 5,000 readings leave one worker three parts of 1,000 and the other two):
+#: in five-minute runs one after the other the backfill was slower on both back ends (SQLite
+#: 9,867 -> 9,040, PostgreSQL 11,509 -> 9,391 readings/s) and the others' credit p99 during it
+#: higher (206 -> 257 ms, 206 -> 311 ms).
+PART_SIZE: Final = 1000
 
 #: How much lower the worker's CPU priority is than the service's (``nice``).
 NICENESS: Final = 10
@@ -162,22 +165,10 @@ class BacklogWorkers:
     """
 
     def __init__(self, database_url: str, count: int = WORKERS) -> None:
+        #: Readings per part (``readings.split_batch``).
+        self.part_size = PART_SIZE
         self._shared: tuple[IO[bytes], mmap.mmap] | None = None
         self.workers = [BacklogWorker(database_url, self._share) for _ in range(count)]
-
-    def part_size(self, readings: int) -> int:
-        """Return the readings per part of a batch of READINGS (``readings.split_batch``).
-
-        At most PART_SIZE, in a multiple of WORKERS parts, so that each worker gets as many: a
-        backlog's 5,000 readings in four parts of 1,250, not five of 1,000 (one worker wrote
-        three while the other waited: 261 parts against 172 in a fleet backfill). A batch of at
-        most PART_SIZE is one part, which the service writes itself.
-        """
-        if readings <= PART_SIZE:
-            return PART_SIZE
-        workers = len(self.workers)
-        parts = workers * math.ceil(readings / (PART_SIZE * workers))
-        return math.ceil(readings / parts)
 
     def _share(self, db: Database) -> int:
         """Return the file descriptor of the memory where DB's lanes count payments in flight."""

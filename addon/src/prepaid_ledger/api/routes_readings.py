@@ -39,8 +39,7 @@ async def post_readings(request: web.Request) -> web.Response:
     batch = await parse_body(request, ReadingsBatch)  # bad input fails before the write lock
     db = db_of(request)
     workers = state_of(request.app).backlog_workers
-    count = len(batch.readings)
-    size = readings.PART_SIZE if workers is None else workers.part_size(count)
+    size = readings.PART_SIZE if workers is None else workers.part_size
     parts = readings.split_batch(batch, size)  # a backlog's big batch: a transaction per part
     if len(parts) == 1:
         workers = None
